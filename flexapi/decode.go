@@ -1,0 +1,265 @@
+package flexapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxIdempotencyKeyLen is the longest idempotencyKey accepted, in characters.
+const MaxIdempotencyKeyLen = 255
+
+// ValidationError lists every problem found in a request, in the API's
+// details[] shape with the API's own field paths (shipment.parcels[0].weight).
+type ValidationError struct {
+	Details []Detail
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Details))
+	for i, d := range e.Details {
+		if d.Field == "" {
+			parts[i] = d.Message
+		} else {
+			parts[i] = d.Field + ": " + d.Message
+		}
+	}
+	return "invalid label request: " + strings.Join(parts, "; ")
+}
+
+// DecodeLabelRequest parses a producer's JSON into a LabelRequest. Unlike
+// encoding/json it reports every problem at once: unknown fields (at any depth,
+// since a field we do not carry would be silently lost), wrong types, and
+// trailing data. It does not apply the documented rules; call Validate for that.
+func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, &ValidationError{Details: []Detail{{Message: "not valid JSON: " + jsonErrText(err)}}}
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, &ValidationError{Details: []Detail{{Message: "not valid JSON: unexpected data after the object"}}}
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, &ValidationError{Details: []Detail{{Message: "the request must be a JSON object"}}}
+	}
+	var details []Detail
+	checkShape("", v, reflect.TypeFor[LabelRequest](), &details)
+	if len(details) > 0 {
+		return nil, &ValidationError{Details: details}
+	}
+	var req LabelRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		// The shape check above mirrors encoding/json; reaching this is a bug in it.
+		return nil, &ValidationError{Details: []Detail{{Message: jsonErrText(err)}}}
+	}
+	return &req, nil
+}
+
+func jsonErrText(err error) string {
+	var se *json.SyntaxError
+	if errorsAs(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	return err.Error()
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+// checkShape walks a generically decoded JSON value against the Go type it
+// must fill, recording unknown fields and type mismatches with their paths.
+func checkShape(path string, v any, t reflect.Type, details *[]Detail) {
+	if v == nil || t == rawMessageType {
+		return // null leaves the field absent; raw JSON is carried untouched
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	bad := func(want string) {
+		*details = append(*details, Detail{Field: path, Message: "must be " + want + ", got " + jsonKind(v)})
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			bad("an object")
+			return
+		}
+		fields := jsonFields(t)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			sub := joinPath(path, k)
+			f, ok := fields[k]
+			if !ok {
+				*details = append(*details, Detail{Field: sub, Message: "unknown field"})
+				continue
+			}
+			checkShape(sub, obj[k], f.Type, details)
+		}
+	case reflect.Slice:
+		arr, ok := v.([]any)
+		if !ok {
+			bad("an array")
+			return
+		}
+		for i, e := range arr {
+			checkShape(fmt.Sprintf("%s[%d]", path, i), e, t.Elem(), details)
+		}
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			bad("a string")
+		}
+	case reflect.Float64:
+		n, ok := v.(json.Number)
+		if !ok {
+			bad("a number")
+			return
+		}
+		if f, err := n.Float64(); err != nil || math.IsInf(f, 0) {
+			*details = append(*details, Detail{Field: path, Message: "number out of range"})
+		}
+	case reflect.Int:
+		n, ok := v.(json.Number)
+		if !ok {
+			bad("a whole number")
+			return
+		}
+		if _, err := strconv.ParseInt(n.String(), 10, 32); err != nil {
+			*details = append(*details, Detail{Field: path, Message: "must be a whole number"})
+		}
+	}
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return "null"
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// jsonFields maps JSON names to struct fields.
+func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	m := make(map[string]reflect.StructField, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f
+	}
+	return m
+}
+
+// Validate applies the documented rules: the required fields, ISO 3166-1
+// alpha-2 country codes, weight > 0, at least one parcel, and an
+// idempotencyKey of 1–255 printable characters. It reports every problem.
+// Values the API decides per account (courier and product codes) are not checked.
+func (r *LabelRequest) Validate() error {
+	var d []Detail
+	add := func(field, msg string) { d = append(d, Detail{Field: field, Message: msg}) }
+
+	switch n := utf8.RuneCountInString(r.IdempotencyKey); {
+	case n == 0:
+		add("idempotencyKey", "is required")
+	case n > MaxIdempotencyKeyLen:
+		add("idempotencyKey", fmt.Sprintf("must be at most %d characters, got %d", MaxIdempotencyKeyLen, n))
+	case !utf8.ValidString(r.IdempotencyKey) || strings.IndexFunc(r.IdempotencyKey, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
+		add("idempotencyKey", "must contain printable characters only")
+	}
+	if r.Courier == "" {
+		add("courier", "is required")
+	}
+	if r.Service == nil {
+		add("service", "is required")
+	} else if r.Service.ProductCode == "" {
+		add("service.productCode", "is required")
+	}
+	if r.Shipment == nil {
+		add("shipment", "is required")
+	} else {
+		s := r.Shipment
+		validateParty(&d, "shipment.shipTo", s.ShipTo)
+		validateParty(&d, "shipment.shipFrom", s.ShipFrom)
+		if len(s.Parcels) == 0 {
+			add("shipment.parcels", "must contain at least one parcel")
+		}
+		for i, p := range s.Parcels {
+			if !(p.Weight > 0) {
+				add(fmt.Sprintf("shipment.parcels[%d].weight", i), "must be greater than 0")
+			}
+		}
+	}
+	for i, o := range r.ServiceOptions {
+		if o.Code == "" {
+			add(fmt.Sprintf("serviceOptions[%d].code", i), "is required")
+		}
+	}
+	if len(d) > 0 {
+		return &ValidationError{Details: d}
+	}
+	return nil
+}
+
+func validateParty(d *[]Detail, path string, p *Party) {
+	if p == nil {
+		*d = append(*d, Detail{Field: path, Message: "is required"})
+		return
+	}
+	if p.Address == nil {
+		*d = append(*d, Detail{Field: path + ".address", Message: "is required"})
+		return
+	}
+	cc := p.Address.CountryCode
+	switch {
+	case cc == "":
+		*d = append(*d, Detail{Field: path + ".address.countryCode", Message: "is required"})
+	case !IsCountryCode(cc):
+		*d = append(*d, Detail{Field: path + ".address.countryCode", Message: fmt.Sprintf("must be an ISO 3166-1 alpha-2 code, got %q", cc)})
+	}
+}
+
+// ParseLabelRequest decodes and validates in one step, reporting the
+// problems of whichever step fails first (a request of the wrong shape cannot
+// be validated).
+func ParseLabelRequest(data []byte) (*LabelRequest, error) {
+	req, err := DecodeLabelRequest(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
