@@ -34,6 +34,9 @@ func run(ctx context.Context, args []string, env map[string]string, stdin io.Rea
 		a.versionCmd(),
 		a.workerCmd(),
 		a.fakeapiCmd(),
+		a.enqueueCmd(),
+		a.statusCmd(),
+		a.dlqCmd(),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -1,16 +1,26 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/config"
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/worker"
 )
 
 func (a *app) workerCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "worker",
 		Short: "Process label jobs: call Flex Forward, retry what is transient, dead-letter what is not",
-		Args:  cobra.NoArgs,
+		Long: `Process label jobs until SIGINT or SIGTERM, then stop taking jobs, let in-flight
+calls finish within FLEXLABEL_SHUTDOWN_TIMEOUT, and exit 0.
+Requires FLEXFORWARD_TOKEN.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Parse(a.env)
 			if err != nil {
@@ -19,7 +29,61 @@ func (a *app) workerCmd() *cobra.Command {
 			if err := cfg.RequireToken(); err != nil {
 				return err
 			}
-			return nil
+			log := newLogger(cfg, a.stderr, "")
+			return a.runWorker(cmd.Context(), cfg, log)
 		},
 	}
+}
+
+// startWorker builds and starts a worker from the configuration; the caller
+// shuts it down. It is shared by `worker` and `dev`.
+func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log *slog.Logger, obs worker.Observer) (*worker.Worker, error) {
+	api, err := flexapi.NewClient(cfg.FlexForwardBaseURL, cfg.FlexForwardToken.Reveal(), flexapi.WithTimeout(cfg.APITimeout))
+	if err != nil {
+		return nil, fmt.Errorf("FLEXFORWARD_BASE_URL: %w", err)
+	}
+	budget, err := worker.NewBudget(d.q, cfg.RateLimit)
+	if err != nil {
+		return nil, fmt.Errorf("FLEXLABEL_RATE_LIMIT: %w", err)
+	}
+	w, err := worker.New(worker.Config{
+		Queue:           d.q,
+		API:             api,
+		Budget:          budget,
+		Logger:          log,
+		Metrics:         obs,
+		Concurrency:     cfg.Concurrency,
+		MaxRetry:        cfg.MaxRetry,
+		RetryBase:       cfg.RetryBase,
+		RetryMax:        cfg.RetryMax,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	d, err := a.openQueueWith(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	w, err := a.startWorker(ctx, cfg, d, log, nil)
+	if err != nil {
+		return err
+	}
+	log.Info("flexlabel worker running",
+		slog.String("api", cfg.FlexForwardBaseURL),
+		slog.String("redis", redisAddr(cfg)),
+		slog.Float64("rate_limit", cfg.RateLimit))
+	<-ctx.Done()
+	start := time.Now()
+	w.Shutdown()
+	log.Info("flexlabel worker exited", slog.Duration("shutdown", time.Since(start)))
+	return nil
 }

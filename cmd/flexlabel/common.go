@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flexlabel/flexlabel/config"
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// env is the parsed configuration plus the Redis client and queue built from it.
+type deps struct {
+	cfg *config.Config
+	rdb *redis.Client
+	q   *queue.Queue
+}
+
+func (d *deps) Close() error { return d.rdb.Close() }
+
+// openQueue parses the configuration and connects to Redis. A configuration
+// problem or an unreachable Redis is an operational error (exit 2).
+func (a *app) openQueue(ctx context.Context) (*deps, error) {
+	cfg, err := config.Parse(a.env)
+	if err != nil {
+		return nil, err
+	}
+	return a.openQueueWith(ctx, cfg)
+}
+
+func (a *app) openQueueWith(ctx context.Context, cfg *config.Config) (*deps, error) {
+	rdb := redis.NewClient(cfg.RedisOptions)
+	q, err := queue.New(rdb, queue.Options{
+		Namespace: cfg.Queue,
+		MaxRetry:  cfg.MaxRetry,
+		Retention: cfg.ResultRetention,
+	})
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	if err := q.Ping(ctx); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", redisAddr(cfg), err)
+	}
+	return &deps{cfg: cfg, rdb: rdb, q: q}, nil
+}
+
+// redisAddr names the Redis server without credentials.
+func redisAddr(cfg *config.Config) string {
+	if cfg.RedisOptions == nil {
+		return "?"
+	}
+	return cfg.RedisOptions.Addr
+}
+
+// newLogger builds the slog logger from FLEXLABEL_LOG_LEVEL and _FORMAT.
+func newLogger(cfg *config.Config, w io.Writer, format string) *slog.Logger {
+	level, _ := config.ParseLevel(cfg.LogLevel)
+	if format == "" {
+		format = cfg.LogFormat
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// jsonLines writes one JSON object per line.
+type jsonLines struct{ enc *json.Encoder }
+
+func newJSONLines(w io.Writer) *jsonLines {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &jsonLines{enc: enc}
+}
+
+func (j *jsonLines) write(v any) error { return j.enc.Encode(v) }
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// openInput opens FILE, or standard input for "-" or no argument.
+func (a *app) openInput(args []string) (io.ReadCloser, string, error) {
+	if len(args) == 0 || args[0] == "-" {
+		return io.NopCloser(a.stdin), "stdin", nil
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return f, args[0], nil
+}
+
+func strOr(p *string, def string) string {
+	if p == nil {
+		return def
+	}
+	return *p
+}

@@ -1,0 +1,308 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+)
+
+// Dead-letter reasons: flexapi's permanent reasons plus retries_exhausted.
+const (
+	ReasonAuth             = flexapi.ReasonAuth
+	ReasonInvalid          = flexapi.ReasonInvalid
+	ReasonNotFound         = flexapi.ReasonNotFound
+	ReasonCourierRejected  = flexapi.ReasonCourierRejected
+	ReasonRejected         = flexapi.ReasonRejected
+	ReasonRetriesExhausted = "retries_exhausted"
+)
+
+// Reasons lists every dead-letter reason.
+var Reasons = []string{ReasonAuth, ReasonInvalid, ReasonNotFound, ReasonCourierRejected, ReasonRejected, ReasonRetriesExhausted}
+
+// ValidReason reports whether r is a dead-letter reason.
+func ValidReason(r string) bool {
+	for _, x := range Reasons {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// DeadLetter is one entry of the dead-letter queue: the original request and
+// why it can never succeed as it is.
+type DeadLetter struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	DeadLetterInfo
+	Queue   string          `json:"queue"`
+	Request json.RawMessage `json:"request"`
+}
+
+// ListEntry is one line of `flexlabel dlq list`.
+type ListEntry struct {
+	IdempotencyKey string    `json:"idempotencyKey"`
+	Reason         string    `json:"reason"`
+	HTTPStatus     int       `json:"httpStatus"`
+	Message        string    `json:"message"`
+	Attempts       int       `json:"attempts"`
+	FailedAt       time.Time `json:"failedAt"`
+}
+
+// Entry returns the list line of a dead letter.
+func (d *DeadLetter) Entry() ListEntry {
+	return ListEntry{IdempotencyKey: d.IdempotencyKey, Reason: d.Reason, HTTPStatus: d.HTTPStatus, Message: d.Message, Attempts: d.Attempts, FailedAt: d.FailedAt}
+}
+
+// ExportLine is the request as `enqueue` accepts it, with the failure carried
+// alongside in DeadLetterField (which enqueue strips).
+func (d *DeadLetter) ExportLine() ([]byte, error) {
+	info, err := json.Marshal(d.DeadLetterInfo)
+	if err != nil {
+		return nil, err
+	}
+	req := bytes.TrimSpace(d.Request)
+	if len(req) < 2 || req[0] != '{' || req[len(req)-1] != '}' {
+		return nil, fmt.Errorf("queue: dead letter %q has no request object", d.IdempotencyKey)
+	}
+	var b bytes.Buffer
+	b.Write(req[:len(req)-1])
+	if len(bytes.TrimSpace(req[1:len(req)-1])) > 0 {
+		b.WriteByte(',')
+	}
+	b.WriteString(`"` + DeadLetterField + `":`)
+	b.Write(info)
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func indexMember(failedAt time.Time, key string) string {
+	return fmt.Sprintf("%013d|%s", failedAt.UnixMilli(), key)
+}
+
+// ListOptions select a page of dead letters, oldest failure first.
+type ListOptions struct {
+	Reason string // empty: every reason
+	Limit  int    // default 100
+	Cursor string // from the previous page; empty for the first
+}
+
+// List returns a page of dead letters and the cursor of the next page (empty
+// at the end). It costs one range query and one HMGET whatever the queue's size.
+func (q *Queue) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, error) {
+	if o.Reason != "" && !ValidReason(o.Reason) {
+		return nil, "", fmt.Errorf("queue: unknown dead-letter reason %q (want one of %v)", o.Reason, Reasons)
+	}
+	if o.Limit <= 0 {
+		o.Limit = 100
+	}
+	idx := q.dlqIndexKey()
+	if o.Reason != "" {
+		idx = q.dlqReasonKey(o.Reason)
+	}
+	min := "-"
+	if o.Cursor != "" {
+		c, err := base64.RawURLEncoding.DecodeString(o.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("queue: bad cursor %q", o.Cursor)
+		}
+		min = "(" + string(c)
+	}
+	members, err := q.rdb.ZRangeByLex(ctx, idx, &redis.ZRangeBy{Min: min, Max: "+", Count: int64(o.Limit)}).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("queue: listing dead letters: %w", err)
+	}
+	if len(members) == 0 {
+		return nil, "", nil
+	}
+	keys := make([]string, len(members))
+	for i, m := range members {
+		keys[i] = memberKey(m)
+	}
+	vals, err := q.rdb.HMGet(ctx, q.dlqKey(), keys...).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("queue: reading dead letters: %w", err)
+	}
+	out := make([]DeadLetter, 0, len(vals))
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // redriven or discarded between the two reads
+		}
+		var d DeadLetter
+		if err := json.Unmarshal([]byte(s), &d); err != nil {
+			return nil, "", fmt.Errorf("queue: corrupt dead letter: %w", err)
+		}
+		out = append(out, d)
+	}
+	next := ""
+	if len(members) == o.Limit {
+		next = base64.RawURLEncoding.EncodeToString([]byte(members[len(members)-1]))
+	}
+	return out, next, nil
+}
+
+func memberKey(m string) string {
+	if i := bytes.IndexByte([]byte(m), '|'); i >= 0 {
+		return m[i+1:]
+	}
+	return m
+}
+
+// Count returns how many dead letters there are, of one reason or all.
+func (q *Queue) Count(ctx context.Context, reason string) (int64, error) {
+	idx := q.dlqIndexKey()
+	if reason != "" {
+		idx = q.dlqReasonKey(reason)
+	}
+	n, err := q.rdb.ZCard(ctx, idx).Result()
+	if err != nil {
+		return 0, fmt.Errorf("queue: counting dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// CountByReason returns the number of dead letters of each reason.
+func (q *Queue) CountByReason(ctx context.Context) (map[string]int64, error) {
+	pipe := q.rdb.Pipeline()
+	cmds := make(map[string]*redis.IntCmd, len(Reasons))
+	for _, r := range Reasons {
+		cmds[r] = pipe.ZCard(ctx, q.dlqReasonKey(r))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("queue: counting dead letters: %w", err)
+	}
+	out := make(map[string]int64, len(cmds))
+	for r, c := range cmds {
+		out[r] = c.Val()
+	}
+	return out, nil
+}
+
+// Get returns one dead letter, or nil when the key is not dead.
+func (q *Queue) Get(ctx context.Context, key string) (*DeadLetter, error) {
+	s, err := q.rdb.HGet(ctx, q.dlqKey(), key).Result()
+	if err == redis.Nil {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: reading dead letter %q: %w", key, err)
+	}
+	var d DeadLetter
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return nil, fmt.Errorf("queue: corrupt dead letter %q: %w", key, err)
+	}
+	return &d, nil
+}
+
+// Each calls fn for every dead letter (of one reason, or all), oldest first,
+// a page at a time. It sees a consistent-enough snapshot: entries added
+// during the walk may or may not be seen.
+func (q *Queue) Each(ctx context.Context, reason string, fn func(*DeadLetter) error) error {
+	cursor := ""
+	for {
+		page, next, err := q.List(ctx, ListOptions{Reason: reason, Limit: 500, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// OpResult says what a redrive or discard did to one key.
+type OpResult struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	Done           bool   `json:"done"`
+	Error          string `json:"error,omitempty"`
+}
+
+// Redrive puts dead letters back on their queue under the same key, so
+// exactly-once still holds: the API replays a key it already answered.
+func (q *Queue) Redrive(ctx context.Context, keys ...string) ([]OpResult, error) {
+	out := make([]OpResult, len(keys))
+	for i, k := range keys {
+		out[i] = OpResult{IdempotencyKey: k}
+		d, err := q.Get(ctx, k)
+		if err != nil {
+			return out[:i], err
+		}
+		if d == nil {
+			out[i].Error = "not in the dead-letter queue"
+			continue
+		}
+		now := time.Now()
+		msg := q.message(k, d.Queue, d.Request)
+		n, err := redriveScript.Run(ctx, q.rdb,
+			[]string{q.recordKey(k), q.dlqKey(), q.dlqIndexKey(), asynqAllQueues},
+			k, indexMember(d.FailedAt, k), q.dlqReasonPrefix(), msg, now.UnixNano(), now.UnixMilli()).Int()
+		if err != nil {
+			return out[:i], fmt.Errorf("queue: redrive %q: %w", k, err)
+		}
+		if n == 1 {
+			out[i].Done = true
+		} else {
+			out[i].Error = "changed while redriving; try again"
+		}
+	}
+	return out, nil
+}
+
+// Discard drops dead letters for good; their keys become free again.
+func (q *Queue) Discard(ctx context.Context, keys ...string) ([]OpResult, error) {
+	out := make([]OpResult, len(keys))
+	for i, k := range keys {
+		out[i] = OpResult{IdempotencyKey: k}
+		n, err := discardScript.Run(ctx, q.rdb, []string{q.recordKey(k), q.dlqKey(), q.dlqIndexKey()}, k, q.dlqReasonPrefix()).Int()
+		if err != nil {
+			return out[:i], fmt.Errorf("queue: discard %q: %w", k, err)
+		}
+		if n == 1 {
+			out[i].Done = true
+		} else {
+			out[i].Error = "not in the dead-letter queue"
+		}
+	}
+	return out, nil
+}
+
+// Keys returns the keys of every dead letter of a reason (or all), as a
+// snapshot to redrive or discard: acting on a snapshot ends even when the
+// jobs fail again at once.
+func (q *Queue) Keys(ctx context.Context, reason string) ([]string, error) {
+	if reason != "" && !ValidReason(reason) {
+		return nil, fmt.Errorf("queue: unknown dead-letter reason %q (want one of %v)", reason, Reasons)
+	}
+	idx := q.dlqIndexKey()
+	if reason != "" {
+		idx = q.dlqReasonKey(reason)
+	}
+	var keys []string
+	min := "-"
+	for {
+		members, err := q.rdb.ZRangeByLex(ctx, idx, &redis.ZRangeBy{Min: min, Max: "+", Count: 1000}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("queue: listing dead letters: %w", err)
+		}
+		for _, m := range members {
+			keys = append(keys, memberKey(m))
+		}
+		if len(members) < 1000 {
+			return keys, nil
+		}
+		min = "(" + members[len(members)-1]
+	}
+}

@@ -1,0 +1,22 @@
+// Package queue is flexlabel's producer and operations API: enqueue label
+// jobs exactly once per idempotencyKey, report their status, and keep the
+// durable dead-letter queue (list, show, redrive, discard, export).
+//
+// Jobs run on asynq. asynq's TaskID is unique only per queue and only while
+// the task hash exists, so it cannot be the idempotency record by itself:
+// flexlabel keeps its own record per key (fl:<ns>:k:<key>) holding the
+// canonical request hash, the queue, the state, and — once done — the label or
+// the dead letter. One Lua script checks that record and writes both the
+// record and asynq's task (hash + pending list) in a single atomic step, so
+// 20 producers racing on one key yield exactly one job, across every queue of
+// the namespace, and no crash can leave a record without its task.
+//
+// This package is the only one that knows asynq's Redis key layout and task
+// encoding (see message.go); a test checks the encoding against asynq's own
+// Inspector.
+//
+// The dead-letter queue is uncapped: entries live in a hash (fl:<ns>:dlq) with
+// lexicographically ordered indexes for all entries and per reason, so a page
+// of a 100,000-entry queue costs one ZRANGEBYLEX and one HMGET. asynq's archive
+// (trimmed at 10,000 tasks and 90 days) only mirrors it for the queue UI.
+package queue

@@ -1,0 +1,126 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+)
+
+// This file is the worker's side of a job's record: the handler in package
+// worker decides what happens, and these methods write it down.
+
+// Job is a label job as the worker runs it.
+type Job struct {
+	Key     string
+	Queue   string
+	Hash    string
+	Payload []byte
+	Request *flexapi.LabelRequest
+}
+
+// DecodeJob reads a task's payload. A payload that does not decode is a bug
+// or tampering; the worker dead-letters it as invalid.
+func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
+	var req flexapi.LabelRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, fmt.Errorf("queue: job %q: undecodable payload: %w", key, err)
+	}
+	_, hash, err := Canonical(&req)
+	if err != nil {
+		return nil, err
+	}
+	return &Job{Key: key, Queue: queueName, Hash: hash, Payload: payload, Request: &req}, nil
+}
+
+// Begin counts an API attempt for the job and returns its recorded state:
+// a job already completed or dead (a crash after the outcome was recorded)
+// must not call the API again.
+func (q *Queue) Begin(ctx context.Context, j *Job) (state State, attempt int, err error) {
+	v, err := beginScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, j.Hash, j.Queue, time.Now().UnixMilli()).Slice()
+	if err != nil {
+		return "", 0, fmt.Errorf("queue: begin %q: %w", j.Key, err)
+	}
+	st, _ := v[0].(string)
+	n, _ := v[1].(int64)
+	switch st {
+	case stCompleted:
+		return StateCompleted, 0, nil
+	case stDead:
+		return StateDead, 0, nil
+	}
+	return StateActive, int(n), nil
+}
+
+// Fail records a failed attempt that will be retried.
+func (q *Queue) Fail(ctx context.Context, j *Job, msg string) error {
+	if err := failScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, msg, time.Now().UnixMilli()).Err(); err != nil {
+		return fmt.Errorf("queue: recording failure of %q: %w", j.Key, err)
+	}
+	return nil
+}
+
+// Complete records the created label; the record is kept for the retention.
+func (q *Queue) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
+	lbl, err := json.Marshal(Label{ID: l.ID, Status: l.Status, CourierOrderNumber: l.CourierOrderNumber, CourierTrackingNumber: l.CourierTrackingNumber})
+	if err != nil {
+		return err
+	}
+	secs := int64(q.opts.Retention / time.Second)
+	if err := completeScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, lbl, secs).Err(); err != nil {
+		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
+	}
+	return nil
+}
+
+// SetURL stores a completed label's document URL.
+func (q *Queue) SetURL(ctx context.Context, key, url string) error {
+	if err := setURLScript.Run(ctx, q.rdb, []string{q.recordKey(key)}, url).Err(); err != nil {
+		return fmt.Errorf("queue: storing URL of %q: %w", key, err)
+	}
+	return nil
+}
+
+// Failure describes why a job is being dead-lettered.
+type Failure struct {
+	Reason     string
+	HTTPStatus int
+	Message    string
+	Details    []flexapi.Detail
+	Attempts   int
+}
+
+// DeadLetter moves the job to the dead-letter queue with its request and the
+// failure, atomically with its record.
+func (q *Queue) DeadLetter(ctx context.Context, j *Job, f Failure) error {
+	if !ValidReason(f.Reason) {
+		return fmt.Errorf("queue: dead-letter %q: unknown reason %q", j.Key, f.Reason)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	first := now
+	if ms, err := q.rdb.HGet(ctx, q.recordKey(j.Key), "ff").Int64(); err == nil {
+		first = time.UnixMilli(ms).UTC()
+	}
+	d := DeadLetter{
+		IdempotencyKey: j.Key,
+		DeadLetterInfo: DeadLetterInfo{
+			Reason: f.Reason, HTTPStatus: f.HTTPStatus, Message: f.Message, Details: f.Details,
+			Attempts: f.Attempts, FirstFailedAt: first, FailedAt: now,
+		},
+		Queue:   j.Queue,
+		Request: j.Payload,
+	}
+	entry, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	err = deadLetterScript.Run(ctx, q.rdb,
+		[]string{q.recordKey(j.Key), q.dlqKey(), q.dlqIndexKey()},
+		j.Key, f.Reason, entry, indexMember(now, j.Key), q.dlqReasonPrefix(), f.Message, j.Hash, j.Queue, now.UnixMilli()).Err()
+	if err != nil {
+		return fmt.Errorf("queue: dead-lettering %q: %w", j.Key, err)
+	}
+	return nil
+}

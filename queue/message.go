@@ -1,0 +1,78 @@
+package queue
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// asynq v0.26.0 Redis layout. Only this file and scripts.go know it.
+const asynqAllQueues = "asynq:queues"
+
+func asynqTaskKeyPrefix(q string) string { return "asynq:{" + q + "}:t:" }
+func asynqTaskKey(q, id string) string   { return asynqTaskKeyPrefix(q) + id }
+func asynqPendingKey(q string) string    { return "asynq:{" + q + "}:pending" }
+func asynqArchivedKey(q string) string   { return "asynq:{" + q + "}:archived" }
+
+// taskMessage is the subset of asynq's TaskMessage (internal/proto) that a
+// fresh task carries. Field numbers are asynq v0.26.0's.
+type taskMessage struct {
+	Type       string
+	Payload    []byte
+	ID         string
+	Queue      string
+	Retry      int32
+	TimeoutSec int64
+}
+
+// encode writes the protobuf wire form asynq stores in a task hash's "msg"
+// field. proto3 leaves zero-valued fields out, and so does this.
+func (m taskMessage) encode() []byte {
+	b := make([]byte, 0, len(m.Payload)+len(m.ID)+len(m.Type)+len(m.Queue)+24)
+	str := func(num protowire.Number, s string) {
+		if s != "" {
+			b = protowire.AppendTag(b, num, protowire.BytesType)
+			b = protowire.AppendString(b, s)
+		}
+	}
+	str(1, m.Type)
+	if len(m.Payload) > 0 {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, m.Payload)
+	}
+	str(3, m.ID)
+	str(4, m.Queue)
+	if m.Retry != 0 {
+		b = protowire.AppendTag(b, 5, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(m.Retry))
+	}
+	if m.TimeoutSec != 0 {
+		b = protowire.AppendTag(b, 8, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(m.TimeoutSec))
+	}
+	return b
+}
+
+// decodePayload reads the payload (field 2) back out of an encoded message.
+func decodePayload(msg []byte) ([]byte, error) {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return nil, fmt.Errorf("queue: corrupt task message: %w", protowire.ParseError(n))
+		}
+		msg = msg[n:]
+		if num == 2 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return nil, fmt.Errorf("queue: corrupt task message: %w", protowire.ParseError(n))
+			}
+			return v, nil
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return nil, fmt.Errorf("queue: corrupt task message: %w", protowire.ParseError(n))
+		}
+		msg = msg[n:]
+	}
+	return nil, nil
+}

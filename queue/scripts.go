@@ -1,0 +1,193 @@
+package queue
+
+import "github.com/redis/go-redis/v9"
+
+// Record fields (hash fl:<ns>:k:<key>):
+//
+//	h   canonical request hash        q   asynq queue
+//	st  queued | completed | dead     t   enqueued at, Unix ms
+//	a   API calls made                e   last error
+//	ff  first failure, Unix ms        lbl label JSON (completed)
+//	url document URL                  rs  dead-letter reason
+//	dm  dead-letter index member
+const (
+	stQueued    = "queued"
+	stCompleted = "completed"
+	stDead      = "dead"
+)
+
+// enqueueScript claims a key and creates asynq's task in one atomic step.
+//
+// KEYS[1] record  KEYS[2] asynq task key  KEYS[3] asynq pending list
+// KEYS[4] dlq hash  KEYS[5] dlq index  KEYS[6] asynq:queues
+// ARGV[1] hash  ARGV[2] queue  ARGV[3] now ms  ARGV[4] asynq msg
+// ARGV[5] key  ARGV[6] now ns  ARGV[7] dlq reason index prefix
+//
+// Returns {outcome, record state, queue}.
+var enqueueScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'st')
+if st then
+  local f = redis.call('HMGET', KEYS[1], 'h', 'q', 'rs', 'dm')
+  if f[1] == ARGV[1] then
+    if st == 'dead' then return {'dead', st, f[2]} end
+    if st == 'queued' and f[2] == ARGV[2] then
+      local tk = 'asynq:{' .. f[2] .. '}:t:' .. ARGV[5]
+      if redis.call('EXISTS', tk) == 0 then
+        -- the task was lost (e.g. an asynchronous failover): recreate it
+        redis.call('HSET', tk, 'msg', ARGV[4], 'state', 'pending', 'pending_since', ARGV[6])
+        redis.call('LPUSH', 'asynq:{' .. f[2] .. '}:pending', ARGV[5])
+        redis.call('SADD', KEYS[6], f[2])
+        return {'enqueued', st, f[2]}
+      end
+    end
+    return {'duplicate', st, f[2]}
+  end
+  if st ~= 'dead' or f[3] ~= 'invalid' then return {'conflict', st, f[2]} end
+  -- a corrected request replaces a dead letter of reason invalid
+  redis.call('HDEL', KEYS[4], ARGV[5])
+  if f[4] then
+    redis.call('ZREM', KEYS[5], f[4])
+    redis.call('ZREM', ARGV[7] .. f[3], f[4])
+  end
+  redis.call('DEL', 'asynq:{' .. f[2] .. '}:t:' .. ARGV[5])
+  redis.call('ZREM', 'asynq:{' .. f[2] .. '}:archived', ARGV[5])
+  redis.call('DEL', KEYS[1])
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('HSET', KEYS[2], 'msg', ARGV[4], 'state', 'pending', 'pending_since', ARGV[6])
+  redis.call('LPUSH', KEYS[3], ARGV[5])
+end
+redis.call('SADD', KEYS[6], ARGV[2])
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 'q', ARGV[2], 'st', 'queued', 't', ARGV[3])
+return {'enqueued', 'queued', ARGV[2]}
+`)
+
+// statusScript reads a record, asynq's state of a queued task, and the dead
+// letter of a dead one, in one round trip.
+//
+// KEYS[1] record  KEYS[2] dlq hash  ARGV[1] key
+// Returns {st, q, a, e, lbl, url, rs, t, asynqState, deadLetterJSON} or nil.
+var statusScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'a', 'e', 'lbl', 'url', 'rs', 't')
+if not f[1] then return nil end
+local ts = false
+local dl = false
+if f[1] == 'queued' then
+  ts = redis.call('HGET', 'asynq:{' .. f[2] .. '}:t:' .. ARGV[1], 'state')
+elseif f[1] == 'dead' then
+  dl = redis.call('HGET', KEYS[2], ARGV[1])
+end
+f[9] = ts
+f[10] = dl
+return f
+`)
+
+// beginScript counts an attempt unless the job is already finished; a
+// missing record (lost, or a task left over) is recreated from the payload.
+//
+// KEYS[1] record  ARGV[1] hash  ARGV[2] queue  ARGV[3] now ms
+// Returns {st, attempts}.
+var beginScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'st')
+if st == 'completed' or st == 'dead' then return {st, 0} end
+if not st then
+  redis.call('HSET', KEYS[1], 'h', ARGV[1], 'q', ARGV[2], 'st', 'queued', 't', ARGV[3])
+  st = 'queued'
+end
+return {st, redis.call('HINCRBY', KEYS[1], 'a', 1)}
+`)
+
+// completeScript records a created label and starts the retention clock.
+//
+// KEYS[1] record  ARGV[1] label JSON  ARGV[2] retention seconds
+var completeScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'st', 'completed', 'lbl', ARGV[1])
+redis.call('HDEL', KEYS[1], 'e', 'rs', 'dm')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// failScript records a failed attempt that will be retried.
+//
+// KEYS[1] record  ARGV[1] error  ARGV[2] now ms
+var failScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'e', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'ff', ARGV[2])
+return 1
+`)
+
+// deadLetterScript moves a job to the dead-letter queue.
+//
+// KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index
+// ARGV[1] key  ARGV[2] reason  ARGV[3] entry JSON  ARGV[4] index member
+// ARGV[5] reason index prefix  ARGV[6] error  ARGV[7] hash  ARGV[8] queue  ARGV[9] now ms
+var deadLetterScript = redis.NewScript(`
+local old = redis.call('HMGET', KEYS[1], 'dm', 'rs')
+if old[1] then
+  redis.call('ZREM', KEYS[3], old[1])
+  if old[2] then redis.call('ZREM', ARGV[5] .. old[2], old[1]) end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'h', ARGV[7], 'q', ARGV[8], 't', ARGV[9])
+end
+redis.call('PERSIST', KEYS[1])
+redis.call('HSET', KEYS[1], 'st', 'dead', 'rs', ARGV[2], 'dm', ARGV[4], 'e', ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[3], 0, ARGV[4])
+redis.call('ZADD', ARGV[5] .. ARGV[2], 0, ARGV[4])
+return 1
+`)
+
+// redriveScript puts a dead letter back on its queue under the same key,
+// atomically: the archived asynq copy is removed and a fresh task created.
+// It checks the dead letter is still the one the caller read (index member).
+//
+// KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index  KEYS[4] asynq:queues
+// ARGV[1] key  ARGV[2] expected member  ARGV[3] reason index prefix
+// ARGV[4] asynq msg  ARGV[5] now ns  ARGV[6] now ms
+// Returns 1 when redriven, 0 when the entry changed or is gone.
+var redriveScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
+if f[1] ~= 'dead' or f[4] ~= ARGV[2] then return 0 end
+local q = f[2]
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], f[4])
+redis.call('ZREM', ARGV[3] .. f[3], f[4])
+local tk = 'asynq:{' .. q .. '}:t:' .. ARGV[1]
+redis.call('ZREM', 'asynq:{' .. q .. '}:archived', ARGV[1])
+redis.call('DEL', tk)
+redis.call('HSET', tk, 'msg', ARGV[4], 'state', 'pending', 'pending_since', ARGV[5])
+redis.call('LPUSH', 'asynq:{' .. q .. '}:pending', ARGV[1])
+redis.call('SADD', KEYS[4], q)
+redis.call('HDEL', KEYS[1], 'rs', 'dm', 'e', 'ff')
+redis.call('HSET', KEYS[1], 'st', 'queued', 'a', 0, 't', ARGV[6])
+return 1
+`)
+
+// discardScript drops a dead letter for good and frees its key.
+//
+// KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index
+// ARGV[1] key  ARGV[2] reason index prefix
+var discardScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
+if f[1] ~= 'dead' then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+if f[4] then
+  redis.call('ZREM', KEYS[3], f[4])
+  redis.call('ZREM', ARGV[2] .. f[3], f[4])
+end
+redis.call('ZREM', 'asynq:{' .. f[2] .. '}:archived', ARGV[1])
+redis.call('DEL', 'asynq:{' .. f[2] .. '}:t:' .. ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// setURLScript stores a label's document URL if the record still exists.
+var setURLScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'url', ARGV[1])
+return 1
+`)
+
+var allScripts = []*redis.Script{enqueueScript, statusScript, beginScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, setURLScript}

@@ -1,0 +1,186 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+)
+
+// State is where a job is.
+type State string
+
+const (
+	StatePending   State = "pending"
+	StateScheduled State = "scheduled"
+	StateActive    State = "active"
+	StateRetry     State = "retry"
+	StateCompleted State = "completed"
+	StateDead      State = "dead"
+	StateUnknown   State = "unknown"
+)
+
+// Terminal reports whether the job is finished (completed or dead).
+func (s State) Terminal() bool { return s == StateCompleted || s == StateDead }
+
+// Label is the created label as status reports it.
+type Label struct {
+	ID                    string  `json:"id"`
+	Status                string  `json:"status"`
+	CourierOrderNumber    *string `json:"courierOrderNumber"`
+	CourierTrackingNumber *string `json:"courierTrackingNumber"`
+	URL                   string  `json:"url,omitempty"`
+}
+
+// DeadLetterInfo is why a job is dead.
+type DeadLetterInfo struct {
+	Reason        string           `json:"reason"`
+	HTTPStatus    int              `json:"httpStatus"`
+	Message       string           `json:"message"`
+	Details       []flexapi.Detail `json:"details,omitempty"`
+	Attempts      int              `json:"attempts"`
+	FirstFailedAt time.Time        `json:"firstFailedAt"`
+	FailedAt      time.Time        `json:"failedAt"`
+}
+
+// JobStatus is the answer of Status for one key; its JSON is the contract of
+// `flexlabel status --json` and GET /v1/labels/{key}.
+type JobStatus struct {
+	IdempotencyKey string          `json:"idempotencyKey"`
+	State          State           `json:"state"`
+	Attempts       int             `json:"attempts"`
+	LastError      *string         `json:"lastError"`
+	Label          *Label          `json:"label"`
+	DeadLetter     *DeadLetterInfo `json:"deadLetter"`
+	EnqueuedAt     *time.Time      `json:"enqueuedAt,omitempty"`
+}
+
+// Status reports each key's state in one pipelined round trip, in order.
+// Unknown keys have state unknown.
+func (q *Queue) Status(ctx context.Context, keys ...string) ([]JobStatus, error) {
+	out := make([]JobStatus, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	run := func() ([]redis.Cmder, error) {
+		pipe := q.rdb.Pipeline()
+		for _, k := range keys {
+			statusScript.EvalSha(ctx, pipe, []string{q.recordKey(k), q.dlqKey()}, k)
+		}
+		return pipe.Exec(ctx)
+	}
+	cmds, err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := statusScript.Load(ctx, q.rdb).Err(); err != nil {
+			return nil, fmt.Errorf("queue: loading status script: %w", err)
+		}
+		cmds, err = run()
+	}
+	if err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("queue: status: %w", err)
+	}
+	for i, k := range keys {
+		v, err := cmds[i].(*redis.Cmd).Result()
+		if err == redis.Nil {
+			out[i] = JobStatus{IdempotencyKey: k, State: StateUnknown}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("queue: status %q: %w", k, err)
+		}
+		out[i] = parseStatus(k, v)
+	}
+	return out, nil
+}
+
+func parseStatus(key string, v any) JobStatus {
+	f, _ := v.([]any)
+	get := func(i int) string {
+		if i < len(f) {
+			s, _ := f[i].(string)
+			return s
+		}
+		return ""
+	}
+	js := JobStatus{IdempotencyKey: key}
+	js.Attempts, _ = strconv.Atoi(get(2))
+	if e := get(3); e != "" {
+		js.LastError = &e
+	}
+	if ms, err := strconv.ParseInt(get(7), 10, 64); err == nil {
+		t := time.UnixMilli(ms).UTC()
+		js.EnqueuedAt = &t
+	}
+	switch get(0) {
+	case stCompleted:
+		js.State = StateCompleted
+		var l Label
+		if json.Unmarshal([]byte(get(4)), &l) == nil {
+			l.URL = get(5)
+			js.Label = &l
+		}
+	case stDead:
+		js.State = StateDead
+		var dl DeadLetter
+		if json.Unmarshal([]byte(get(9)), &dl) == nil {
+			info := dl.DeadLetterInfo
+			js.DeadLetter = &info
+		} else {
+			js.DeadLetter = &DeadLetterInfo{Reason: get(6)}
+		}
+	default:
+		switch get(8) {
+		case "pending", "aggregating":
+			js.State = StatePending
+		case "active":
+			js.State = StateActive
+		case "scheduled":
+			js.State = StateScheduled
+		case "retry":
+			js.State = StateRetry
+		case "archived":
+			js.State = StateDead // archived by asynq without our record: should not happen
+		case "completed":
+			js.State = StateCompleted
+		default:
+			// The record exists but asynq's task does not: the task was lost
+			// (say, by an asynchronous Redis failover). Enqueueing the same
+			// request again recreates it.
+			js.State = StateUnknown
+			msg := "job record exists but its task is missing; enqueue the same request again to repair"
+			js.LastError = &msg
+		}
+	}
+	return js
+}
+
+// States returns just the state of each key, cheaply, for waiting on many keys.
+func (q *Queue) States(ctx context.Context, keys []string) ([]State, error) {
+	pipe := q.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGet(ctx, q.recordKey(k), "st")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("queue: states: %w", err)
+	}
+	out := make([]State, len(keys))
+	for i, c := range cmds {
+		switch c.Val() {
+		case stCompleted:
+			out[i] = StateCompleted
+		case stDead:
+			out[i] = StateDead
+		case stQueued:
+			out[i] = StatePending
+		default:
+			out[i] = StateUnknown
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// Budget is the Flex Forward call budget of one account, shared by every
+// worker process on the same Redis: at most Rate calls in any sliding second
+// (GCRA with a burst of one, via redis_rate), plus a fleet-wide pause that a
+// 429 sets. Interactive callers go first: while one waits, bulk callers hold
+// back, so a bulk run delays an order system's label by a slot or two.
+type Budget struct {
+	rdb      redis.UniversalClient
+	limiter  *redis_rate.Limiter
+	limit    redis_rate.Limit
+	rateKey  string
+	pauseKey string
+	iwaitKey string
+	interval time.Duration
+}
+
+// NewBudget returns the budget of rate calls per second for the queue's namespace.
+func NewBudget(q *queue.Queue, rate float64) (*Budget, error) {
+	if !(rate > 0) {
+		return nil, fmt.Errorf("worker: rate budget must be positive, got %v", rate)
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	// redis_rate counts Rate events per Period; express fractional rates as
+	// one event per interval.
+	lim := redis_rate.Limit{Rate: 1, Burst: 1, Period: interval}
+	if rate == float64(int(rate)) {
+		lim = redis_rate.Limit{Rate: int(rate), Burst: 1, Period: time.Second}
+	}
+	return &Budget{
+		rdb:      q.Redis(),
+		limiter:  redis_rate.NewLimiter(q.Redis()),
+		limit:    lim,
+		rateKey:  q.Key("budget"),
+		pauseKey: q.Key("pause"),
+		iwaitKey: q.Key("iwait"),
+		interval: interval,
+	}, nil
+}
+
+// Wait blocks until the caller may make one API call, and returns how long it
+// waited. It fails only when ctx ends or Redis is unreachable.
+func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
+	start := time.Now()
+	for {
+		if d, err := b.rdb.PTTL(ctx, b.pauseKey).Result(); err != nil {
+			return time.Since(start), fmt.Errorf("worker: reading the fleet pause: %w", err)
+		} else if d > 0 {
+			if err := sleep(ctx, d); err != nil {
+				return time.Since(start), err
+			}
+			continue
+		}
+		if lane == queue.Interactive {
+			// Announce an interactive caller for a couple of slots.
+			if err := b.rdb.Set(ctx, b.iwaitKey, 1, 2*b.interval+50*time.Millisecond).Err(); err != nil {
+				return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
+			}
+		} else if n, err := b.rdb.Exists(ctx, b.iwaitKey).Result(); err != nil {
+			return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
+		} else if n > 0 {
+			if err := sleep(ctx, b.interval); err != nil {
+				return time.Since(start), err
+			}
+			continue
+		}
+		res, err := b.limiter.Allow(ctx, b.rateKey, b.limit)
+		if err != nil {
+			return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
+		}
+		if res.Allowed > 0 {
+			if lane == queue.Interactive {
+				b.rdb.Del(ctx, b.iwaitKey) // best effort; it expires anyway
+			}
+			return time.Since(start), nil
+		}
+		if err := sleep(ctx, res.RetryAfter); err != nil {
+			return time.Since(start), err
+		}
+	}
+}
+
+// Pause stops every worker's calls for d (a 429's Retry-After). A pause
+// already longer is kept.
+func (b *Budget) Pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		d = time.Second
+	}
+	cur, err := b.rdb.PTTL(ctx, b.pauseKey).Result()
+	if err == nil && cur >= d {
+		return nil
+	}
+	if err := b.rdb.Set(ctx, b.pauseKey, 1, d).Err(); err != nil {
+		return fmt.Errorf("worker: setting the fleet pause: %w", err)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,17 @@
+// Package worker runs label jobs: it takes them from asynq, calls Flex
+// Forward's POST /labels with the job's own idempotency key, and acts on the
+// single classification flexapi.Classify gives:
+//
+//   - created: record the label, fetch its document URL in a batch, done;
+//   - transient: retry with exponential backoff and full jitter;
+//   - rate-limited (429): pause the whole fleet for Retry-After and retry
+//     without consuming an attempt;
+//   - permanent (401/403, 400, 404, courier rejection, other 4xx): dead-letter
+//     at once, after exactly one API call;
+//   - attempts exhausted: dead-letter with reason retries_exhausted.
+//
+// Every API call first takes a slot of the fleet-wide rate budget (Budget),
+// shared through Redis by every worker process; waiting for it is never a
+// failed attempt. The worker owns no signals: its caller calls Start and
+// Shutdown.
+package worker

@@ -1,0 +1,343 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// LabelAPI is the part of the Flex Forward API the worker calls;
+// *flexapi.Client implements it.
+type LabelAPI interface {
+	CreateLabel(ctx context.Context, req *flexapi.LabelRequest) (*flexapi.Label, error)
+	GetLabels(ctx context.Context, ids ...string) ([]flexapi.LabelDocument, error)
+}
+
+// Config configures a Worker. Queue, API and Budget are required.
+type Config struct {
+	Queue  *queue.Queue
+	API    LabelAPI
+	Budget *Budget
+	Logger *slog.Logger
+	// Metrics observes outcomes; nil records nothing.
+	Metrics Observer
+
+	Concurrency     int           // parallel jobs; default 10
+	MaxRetry        int           // failed attempts retried before retries_exhausted; default 25, at least 1
+	RetryBase       time.Duration // first backoff ceiling; default 1s
+	RetryMax        time.Duration // backoff cap; default 10m
+	ShutdownTimeout time.Duration // how long in-flight calls may finish; default 30s
+
+	// TaskCheckInterval and DelayedTaskCheckInterval tune asynq's polling:
+	// an idle worker picks a new job up within TaskCheckInterval, and a due
+	// retry within DelayedTaskCheckInterval of its (whole-second) due time.
+	// Defaults 20ms and 100ms.
+	TaskCheckInterval        time.Duration
+	DelayedTaskCheckInterval time.Duration
+
+	// URLBatchWindow is how long document URLs are collected before one
+	// batched GET /labels/{ids}; default 2s. URLBatchSize caps a batch; default 50.
+	URLBatchWindow time.Duration
+	URLBatchSize   int
+}
+
+// Observer receives what the worker does, for metrics. Implementations must
+// be safe for concurrent use.
+type Observer interface {
+	APICall(endpoint string, status int, d time.Duration)
+	Outcome(queueName, outcome string) // created, retry, rate_limited, dead:<reason>
+	BudgetWait(d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) APICall(string, int, time.Duration) {}
+func (nopObserver) Outcome(string, string)             {}
+func (nopObserver) BudgetWait(time.Duration)           {}
+
+// Worker processes label jobs.
+type Worker struct {
+	cfg  Config
+	log  *slog.Logger
+	obs  Observer
+	srv  *asynq.Server
+	urls *urlBatcher
+}
+
+// New validates cfg and returns a Worker ready to Start.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Queue == nil || cfg.API == nil || cfg.Budget == nil {
+		return nil, errors.New("worker: Queue, API and Budget are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopObserver{}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 10
+	}
+	if cfg.MaxRetry == 0 {
+		cfg.MaxRetry = 25
+	}
+	if cfg.MaxRetry < 1 {
+		return nil, fmt.Errorf("worker: MaxRetry must be at least 1, got %d", cfg.MaxRetry)
+	}
+	if cfg.MaxRetry > cfg.Queue.Options().MaxRetry+queue.RetryHeadroom {
+		cfg.MaxRetry = cfg.Queue.Options().MaxRetry + queue.RetryHeadroom - 1
+	}
+	def(&cfg.RetryBase, time.Second)
+	def(&cfg.RetryMax, 10*time.Minute)
+	def(&cfg.ShutdownTimeout, 30*time.Second)
+	def(&cfg.TaskCheckInterval, 20*time.Millisecond)
+	def(&cfg.DelayedTaskCheckInterval, 100*time.Millisecond)
+	def(&cfg.URLBatchWindow, 2*time.Second)
+	if cfg.URLBatchSize <= 0 {
+		cfg.URLBatchSize = 50
+	}
+	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics}
+	w.urls = newURLBatcher(w)
+	q := cfg.Queue
+	w.srv = asynq.NewServerFromRedisClient(q.Redis(), asynq.Config{
+		Concurrency: cfg.Concurrency,
+		Queues: map[string]int{
+			q.Name(queue.Interactive): 9,
+			q.Name(queue.Bulk):        1,
+		},
+		RetryDelayFunc:           w.retryDelay,
+		IsFailure:                isFailure,
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
+		Logger:                   asynqLogger{cfg.Logger},
+		LogLevel:                 asynq.InfoLevel,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		HealthCheckFunc: func(err error) {
+			if err != nil {
+				cfg.Logger.Error("redis unreachable; waiting for it", slog.String("error", err.Error()))
+			}
+		},
+	})
+	return w, nil
+}
+
+// Start begins processing in the background. It returns once the asynq
+// server is running; an unreachable Redis is an error here.
+func (w *Worker) Start() error {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(queue.TaskType, w.handle)
+	w.urls.start()
+	if err := w.srv.Start(mux); err != nil {
+		w.urls.stop()
+		return fmt.Errorf("worker: starting: %w", err)
+	}
+	w.log.Info("worker started",
+		slog.Int("concurrency", w.cfg.Concurrency),
+		slog.String("queue", w.cfg.Queue.Name(queue.Interactive)),
+		slog.String("bulk_queue", w.cfg.Queue.Name(queue.Bulk)))
+	return nil
+}
+
+// Shutdown stops taking jobs, lets in-flight calls finish within the
+// shutdown timeout (asynq requeues any still running), and flushes pending
+// document-URL fetches.
+func (w *Worker) Shutdown() {
+	w.log.Info("worker stopping", slog.Duration("shutdown_timeout", w.cfg.ShutdownTimeout))
+	w.srv.Shutdown()
+	w.urls.stop()
+	w.log.Info("worker stopped")
+}
+
+// Control-flow errors the handler returns to asynq; retryDelay and isFailure
+// read them.
+type (
+	// retryError: transient failure, retried with backoff; counts as an attempt.
+	retryError struct{ err error }
+	// waitError: rate-limited; retried after the delay without consuming an attempt.
+	waitError struct {
+		after time.Duration
+		err   error
+	}
+)
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+func (e *waitError) Error() string  { return e.err.Error() }
+func (e *waitError) Unwrap() error  { return e.err }
+
+// deadLettered is returned once the job's dead letter is recorded: asynq
+// archives it (for the UI) and never retries it.
+func deadLettered(reason string) error {
+	return fmt.Errorf("dead-lettered (%s): %w", reason, asynq.SkipRetry)
+}
+
+func isFailure(err error) bool {
+	var we *waitError
+	return !errors.As(err, &we)
+}
+
+func (w *Worker) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var we *waitError
+	if errors.As(err, &we) {
+		return we.after
+	}
+	return Backoff(n, w.cfg.RetryBase, w.cfg.RetryMax)
+}
+
+func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
+	if errors.Is(err, asynq.SkipRetry) {
+		return // logged with its reason by the handler
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if retried >= maxRetry {
+		key, _ := asynq.GetTaskID(ctx)
+		w.log.Error("asynq archived a job without a dead letter (Redis failed while recording its outcome); redrive it from the asynq archive",
+			slog.String("idempotency_key", key))
+	}
+}
+
+// handle runs one attempt of a label job.
+func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
+	key, _ := asynq.GetTaskID(ctx)
+	qn, _ := asynq.GetQueueName(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	lane := queue.Interactive
+	if qn == w.cfg.Queue.Name(queue.Bulk) {
+		lane = queue.Bulk
+	}
+	log := w.log.With(slog.String("idempotency_key", key), slog.String("queue", qn))
+
+	job, err := queue.DecodeJob(key, qn, t.Payload())
+	if err != nil {
+		job = &queue.Job{Key: key, Queue: qn, Payload: t.Payload()}
+		return w.deadLetter(ctx, log, job, queue.Failure{Reason: queue.ReasonInvalid, Message: err.Error()}, lane)
+	}
+
+	waited, err := w.cfg.Budget.Wait(ctx, lane)
+	w.obs.BudgetWait(waited)
+	if err != nil {
+		// Not a failed attempt: the call was never made.
+		return &waitError{after: time.Second, err: fmt.Errorf("waiting for the rate budget: %w", err)}
+	}
+
+	state, attempt, err := w.cfg.Queue.Begin(ctx, job)
+	if err != nil {
+		// Redis is failing; the API was not called, so this is no attempt.
+		return &waitError{after: time.Second, err: err}
+	}
+	if state == queue.StateCompleted || state == queue.StateDead {
+		log.Info("job already finished; not calling the API again", slog.String("state", string(state)))
+		if state == queue.StateDead {
+			return deadLettered("recorded earlier")
+		}
+		return nil
+	}
+	log = log.With(slog.Int("attempt", attempt))
+
+	start := time.Now()
+	label, err := w.cfg.API.CreateLabel(ctx, job.Request)
+	latency := time.Since(start)
+	d := flexapi.Classify(label, err)
+	w.obs.APICall("create_label", d.StatusCode, latency)
+	log = log.With(slog.Int("http_status", d.StatusCode), slog.Duration("latency", latency))
+
+	switch d.Class {
+	case flexapi.Created:
+		if err := w.cfg.Queue.Complete(ctx, job, label); err != nil {
+			log.Error("label created but recording it failed; retrying (the API will replay it)", slog.String("error", err.Error()))
+			return &retryError{err: err}
+		}
+		w.obs.Outcome(qn, "created")
+		log.Info("label created", slog.String("label_id", label.ID), slog.Bool("replayed", label.Replayed))
+		w.urls.add(key, label.ID)
+		return nil
+
+	case flexapi.RateLimited:
+		after := d.RetryAfter
+		if after <= 0 {
+			after = time.Second
+		}
+		if perr := w.cfg.Budget.Pause(ctx, after); perr != nil {
+			log.Warn("could not set the fleet pause", slog.String("error", perr.Error()))
+		}
+		_ = w.cfg.Queue.Fail(ctx, job, err.Error())
+		w.obs.Outcome(qn, "rate_limited")
+		log.Warn("rate limited by the API; pausing the fleet", slog.Duration("retry_after", after))
+		return &waitError{after: after, err: err}
+
+	case flexapi.Transient:
+		if retried >= w.cfg.MaxRetry {
+			return w.deadLetter(ctx, log, job, failure(queue.ReasonRetriesExhausted, d, err, attempt), lane)
+		}
+		if ferr := w.cfg.Queue.Fail(ctx, job, err.Error()); ferr != nil {
+			log.Warn("could not record the failure", slog.String("error", ferr.Error()))
+		}
+		w.obs.Outcome(qn, "retry")
+		log.Warn("transient failure; will retry", slog.String("error", err.Error()))
+		return &retryError{err: err}
+
+	default: // flexapi.Permanent
+		return w.deadLetter(ctx, log, job, failure(d.Reason, d, err, attempt), lane)
+	}
+}
+
+func failure(reason string, d flexapi.Decision, err error, attempts int) queue.Failure {
+	f := queue.Failure{Reason: reason, HTTPStatus: d.StatusCode, Attempts: attempts}
+	var ae *flexapi.APIError
+	var cr *flexapi.CourierRejectedError
+	switch {
+	case errors.As(err, &ae):
+		f.Message, f.Details = ae.Message, ae.Details
+	case errors.As(err, &cr) && cr.Label != nil && cr.Label.Error != nil:
+		f.Message = cr.Label.Error.Code + ": " + cr.Label.Error.Message
+	case err != nil:
+		f.Message = err.Error()
+	default:
+		f.Message = "courier rejected the label"
+	}
+	return f
+}
+
+func (w *Worker) deadLetter(ctx context.Context, log *slog.Logger, job *queue.Job, f queue.Failure, lane queue.Lane) error {
+	if err := w.cfg.Queue.DeadLetter(ctx, job, f); err != nil {
+		// Never drop a failure: retry so the outcome is recorded next time.
+		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
+		return &retryError{err: err}
+	}
+	w.obs.Outcome(job.Queue, "dead:"+f.Reason)
+	log.Warn("dead-lettered", slog.String("reason", f.Reason), slog.String("message", f.Message))
+	return deadLettered(f.Reason)
+}
+
+// asynqLogger feeds asynq's own log lines into slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) {
+	a.l.Debug(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (a asynqLogger) Info(args ...any) {
+	a.l.Info(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (a asynqLogger) Warn(args ...any) {
+	a.l.Warn(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (a asynqLogger) Error(args ...any) {
+	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
+}

@@ -1,0 +1,347 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
+	"github.com/flexlabel/flexlabel/worker"
+)
+
+func TestMain(m *testing.M) { queuetest.Main(m) }
+
+const token = "tok-SECRET-d6f1c0ffee42"
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	rdb  *redis.Client
+	q    *queue.Queue
+	fake *flexapitest.Server
+	w    *worker.Worker
+	logs *syncBuffer
+	ns   string
+}
+
+type opts struct {
+	maxRetry int
+	rate     float64
+}
+
+func start(t *testing.T, o opts) *harness {
+	t.Helper()
+	if o.maxRetry == 0 {
+		o.maxRetry = 5
+	}
+	if o.rate == 0 {
+		o.rate = 1000
+	}
+	rdb := redis.NewClient(queuetest.Redis(t))
+	t.Cleanup(func() { rdb.Close() })
+	ns := queuetest.Prefix(t)
+	q, err := queue.New(rdb, queue.Options{Namespace: ns, MaxRetry: o.maxRetry})
+	require.NoError(t, err)
+	fake := flexapitest.NewTestServer(t, token)
+	api, err := flexapi.NewClient(fake.URL(), token, flexapi.WithTimeout(2*time.Second))
+	require.NoError(t, err)
+	budget, err := worker.NewBudget(q, o.rate)
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	w, err := worker.New(worker.Config{
+		Queue: q, API: api, Budget: budget,
+		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Concurrency:     4,
+		MaxRetry:        o.maxRetry,
+		RetryBase:       100 * time.Millisecond,
+		RetryMax:        time.Second,
+		ShutdownTimeout: 5 * time.Second,
+		URLBatchWindow:  100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.NoError(t, w.Start())
+	h := &harness{rdb: rdb, q: q, fake: fake, w: w, logs: logs, ns: ns}
+	t.Cleanup(func() {
+		w.Shutdown()
+		h.requireNoSecrets(t)
+	})
+	return h
+}
+
+func (h *harness) enqueue(t *testing.T, key, product string) {
+	t.Helper()
+	res, err := h.q.EnqueueLine(context.Background(), queuetest.RequestJSON(key, product), queue.Interactive)
+	require.NoError(t, err)
+	require.Equal(t, queue.Enqueued, res.Outcome)
+}
+
+func (h *harness) wait(t *testing.T, key string, want queue.State, within time.Duration) queue.JobStatus {
+	t.Helper()
+	var last queue.JobStatus
+	require.Eventually(t, func() bool {
+		st, err := h.q.Status(context.Background(), key)
+		require.NoError(t, err)
+		last = st[0]
+		return last.State == want
+	}, within, 20*time.Millisecond, "key %s never reached %s", key, want)
+	return last
+}
+
+// requireNoSecrets scans every key and value this test wrote, and the logs.
+func (h *harness) requireNoSecrets(t *testing.T) {
+	t.Helper()
+	require.NotContains(t, h.logs.String(), token, "token in logs")
+	ctx := context.Background()
+	for _, pat := range []string{"fl:" + h.ns + ":*", "asynq:{" + h.ns + "*"} {
+		keys, err := h.rdb.Keys(ctx, pat).Result()
+		require.NoError(t, err)
+		for _, k := range keys {
+			require.NotContains(t, k, token)
+			dump, err := h.rdb.Dump(ctx, k).Result()
+			if err == redis.Nil {
+				continue
+			}
+			require.NoError(t, err)
+			require.NotContains(t, dump, token, "token in Redis key %s", k)
+		}
+	}
+}
+
+func TestWorker_Created_RecordsLabelAndURL(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{})
+	h.enqueue(t, "ok-1", "")
+	st := h.wait(t, "ok-1", queue.StateCompleted, 5*time.Second)
+	require.NotNil(t, st.Label)
+	require.Equal(t, "created", st.Label.Status)
+	require.NotEmpty(t, st.Label.ID)
+	require.NotNil(t, st.Label.CourierTrackingNumber)
+	require.Equal(t, 1, st.Attempts)
+	require.Eventually(t, func() bool {
+		st, _ := h.q.Status(context.Background(), "ok-1")
+		return st[0].Label != nil && st[0].Label.URL != ""
+	}, 5*time.Second, 20*time.Millisecond)
+	l := h.fake.Ledger()
+	require.Equal(t, 1, l.CallsPerKey["ok-1"])
+	require.Equal(t, 1, l.CreatedPerKey["ok-1"])
+	// Completed within retention: the same request is a duplicate carrying the label.
+	res, err := h.q.EnqueueLine(context.Background(), queuetest.RequestJSON("ok-1", ""), queue.Interactive)
+	require.NoError(t, err)
+	require.Equal(t, queue.Duplicate, res.Outcome)
+	require.Equal(t, queue.StateCompleted, res.State)
+	require.NotNil(t, res.Label)
+	require.Equal(t, st.Label.ID, res.Label.ID)
+	require.Contains(t, h.logs.String(), `"idempotency_key":"ok-1"`)
+}
+
+func TestWorker_TwoServerErrors_ThreeCallsOneLabel(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{})
+	h.fake.FailFirst(2)
+	h.enqueue(t, "flaky", "")
+	st := h.wait(t, "flaky", queue.StateCompleted, 10*time.Second)
+	require.Equal(t, 3, st.Attempts)
+	l := h.fake.Ledger()
+	require.Equal(t, 3, l.CallsPerKey["flaky"])
+	require.Equal(t, 1, l.CreatedPerKey["flaky"])
+	require.Equal(t, 1, l.LabelsCreated)
+}
+
+func TestWorker_CreatedThenDropped_ReplayGivesOneLabel(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{})
+	h.fake.DropAfterCreate(1)
+	h.enqueue(t, "dropped", "")
+	st := h.wait(t, "dropped", queue.StateCompleted, 10*time.Second)
+	l := h.fake.Ledger()
+	require.Equal(t, 2, l.CallsPerKey["dropped"])
+	require.Equal(t, 1, l.CreatedPerKey["dropped"])
+	require.Equal(t, 1, l.ReplaysPerKey["dropped"])
+	lbl, ok := h.fake.LabelByKey("account-1", "dropped")
+	require.True(t, ok)
+	require.Equal(t, lbl.ID, st.Label.ID)
+}
+
+func TestWorker_Permanent_DeadAfterExactlyOneCall(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, product, reason string
+		status                int
+		setup                 func(*flexapitest.Server)
+	}{
+		{"401", "", queue.ReasonAuth, 401, func(s *flexapitest.Server) { s.Revoke(token) }},
+		{"403", "", queue.ReasonAuth, 403, func(s *flexapitest.Server) { s.Forbid(token) }},
+		{"404", flexapitest.NoAccountProductCode, queue.ReasonNotFound, 404, nil},
+		{"courier", flexapitest.RejectProductCode, queue.ReasonCourierRejected, 502, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := start(t, opts{})
+			if c.setup != nil {
+				c.setup(h.fake)
+			}
+			h.enqueue(t, "p-"+c.name, c.product)
+			st := h.wait(t, "p-"+c.name, queue.StateDead, 5*time.Second)
+			require.Equal(t, c.reason, st.DeadLetter.Reason)
+			require.Equal(t, c.status, st.DeadLetter.HTTPStatus)
+			require.NotEmpty(t, st.DeadLetter.Message)
+			time.Sleep(300 * time.Millisecond) // a wrong retry would show up here
+			require.Equal(t, 1, h.fake.Ledger().CallsPerKey["p-"+c.name])
+			dl, err := h.q.Get(context.Background(), "p-"+c.name)
+			require.NoError(t, err)
+			require.Equal(t, 1, dl.Attempts)
+			require.Contains(t, string(dl.Request), `"idempotencyKey":"p-`+c.name+`"`)
+		})
+	}
+}
+
+func TestWorker_400_DeadWithDetails(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{})
+	// A job whose request our validation would refuse can still reach a
+	// worker (an older producer, a hand-made task): the API's 400 dead-letters
+	// it after one call, with the API's details.
+	bad := strings.Replace(string(queuetest.RequestJSON("bad-400", "")), `"weight":0.5`, `"weight":0`, 1)
+	c := asynq.NewClientFromRedisClient(h.rdb)
+	_, err := c.Enqueue(asynq.NewTask(queue.TaskType, []byte(bad)), asynq.TaskID("bad-400"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
+	require.NoError(t, err)
+	st := h.wait(t, "bad-400", queue.StateDead, 5*time.Second)
+	require.Equal(t, queue.ReasonInvalid, st.DeadLetter.Reason)
+	require.Equal(t, 400, st.DeadLetter.HTTPStatus)
+	require.Equal(t, []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}}, st.DeadLetter.Details)
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, 1, h.fake.Ledger().CallsPerKey["bad-400"])
+	// The key may be reused with a corrected request (the API allows it after a 400).
+	res, err := h.q.EnqueueLine(context.Background(), queuetest.RequestJSON("bad-400", ""), queue.Interactive)
+	require.NoError(t, err)
+	require.Equal(t, queue.Enqueued, res.Outcome)
+	h.wait(t, "bad-400", queue.StateCompleted, 5*time.Second)
+	require.Equal(t, 1, h.fake.Ledger().CreatedPerKey["bad-400"])
+}
+
+func TestWorker_RateLimited_DoesNotConsumeAttempts(t *testing.T) {
+	t.Parallel()
+	// MaxRetry 1 allows one failed attempt; three 429s must not count.
+	h := start(t, opts{maxRetry: 1})
+	h.fake.Force429(3, time.Second)
+	h.enqueue(t, "limited", "")
+	st := h.wait(t, "limited", queue.StateCompleted, 15*time.Second)
+	require.NotNil(t, st.Label)
+	l := h.fake.Ledger()
+	require.Equal(t, 4, l.CallsPerKey["limited"])
+	require.Equal(t, 3, l.RateLimited)
+}
+
+func TestWorker_RetriesExhausted_Dead(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{maxRetry: 2})
+	h.fake.FailFirst(100)
+	h.enqueue(t, "doomed", "")
+	st := h.wait(t, "doomed", queue.StateDead, 15*time.Second)
+	require.Equal(t, queue.ReasonRetriesExhausted, st.DeadLetter.Reason)
+	require.Equal(t, 500, st.DeadLetter.HTTPStatus)
+	require.Equal(t, 3, st.DeadLetter.Attempts)
+	require.Equal(t, 3, h.fake.Ledger().CallsPerKey["doomed"])
+	require.False(t, st.DeadLetter.FirstFailedAt.After(st.DeadLetter.FailedAt))
+}
+
+func TestWorker_RedriveAfterTokenRestored_CompletesOnce(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{})
+	h.fake.Revoke(token)
+	for _, k := range []string{"rd-1", "rd-2"} {
+		h.enqueue(t, k, "")
+	}
+	h.wait(t, "rd-1", queue.StateDead, 5*time.Second)
+	h.wait(t, "rd-2", queue.StateDead, 5*time.Second)
+	h.fake.Restore(token)
+	keys, err := h.q.Keys(context.Background(), queue.ReasonAuth)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"rd-1", "rd-2"}, keys)
+	res, err := h.q.Redrive(context.Background(), keys...)
+	require.NoError(t, err)
+	for _, r := range res {
+		require.True(t, r.Done, r.Error)
+	}
+	h.wait(t, "rd-1", queue.StateCompleted, 5*time.Second)
+	h.wait(t, "rd-2", queue.StateCompleted, 5*time.Second)
+	// Redriving again does nothing: they are not dead.
+	res, err = h.q.Redrive(context.Background(), "rd-1")
+	require.NoError(t, err)
+	require.False(t, res[0].Done)
+	time.Sleep(200 * time.Millisecond)
+	l := h.fake.Ledger()
+	require.Equal(t, 1, l.CreatedPerKey["rd-1"])
+	require.Equal(t, 1, l.CreatedPerKey["rd-2"])
+	require.Equal(t, 2, l.CallsPerKey["rd-1"]) // one 401, one create
+}
+
+func TestWorker_Discard(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{})
+	h.enqueue(t, "gone", flexapitest.RejectProductCode)
+	h.wait(t, "gone", queue.StateDead, 5*time.Second)
+	res, err := h.q.Discard(context.Background(), "gone")
+	require.NoError(t, err)
+	require.True(t, res[0].Done)
+	n, err := h.q.Count(context.Background(), "")
+	require.NoError(t, err)
+	require.Zero(t, n)
+	st, err := h.q.Status(context.Background(), "gone")
+	require.NoError(t, err)
+	require.Equal(t, queue.StateUnknown, st[0].State)
+}
+
+func TestBackoff_FullJitterWithinBounds(t *testing.T) {
+	t.Parallel()
+	base, max := 100*time.Millisecond, time.Second
+	for n := range 20 {
+		ceil := min(base<<n, max)
+		if n > 10 {
+			ceil = max
+		}
+		var top time.Duration
+		for range 200 {
+			d := worker.Backoff(n, base, max)
+			require.GreaterOrEqual(t, d, time.Duration(0))
+			require.LessOrEqual(t, d, ceil)
+			top = maxDur(top, d)
+		}
+		require.Greater(t, top, ceil/2, "jitter should spread up to the ceiling (n=%d)", n)
+	}
+}
+
+func maxDur(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
