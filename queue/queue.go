@@ -48,6 +48,9 @@ type Options struct {
 	// Retention is how long a completed job's record (and label) is kept;
 	// within it the same key comes back duplicate. Default 168h.
 	Retention time.Duration
+	// OnEnqueue, if set, observes every enqueue outcome (for metrics). It
+	// must be cheap and safe for concurrent use.
+	OnEnqueue func(Lane, Outcome)
 }
 
 // Queue enqueues label jobs and operates on their records and dead letters.
@@ -305,19 +308,28 @@ func enqueueResult(key string, v any) (Result, error) {
 func (q *Queue) EnqueueLine(ctx context.Context, line []byte, lane Lane) (Result, error) {
 	req, refused := ParseLine(line)
 	if refused != nil {
+		q.observe(lane, refused.Outcome)
 		return *refused, nil
 	}
 	return q.Enqueue(ctx, req, lane)
+}
+
+func (q *Queue) observe(lane Lane, o Outcome) {
+	if q.opts.OnEnqueue != nil {
+		q.opts.OnEnqueue(lane, o)
+	}
 }
 
 // Enqueue enqueues one validated request. Callers that did not validate get
 // it done here: an invalid request comes back with outcome invalid.
 func (q *Queue) Enqueue(ctx context.Context, req *flexapi.LabelRequest, lane Lane) (Result, error) {
 	if err := req.Validate(); err != nil {
+		q.observe(lane, Invalid)
 		return invalidResult(req.IdempotencyKey, err), nil
 	}
 	j, err := q.prepare(req)
 	if err != nil {
+		q.observe(lane, Invalid)
 		return invalidResult(req.IdempotencyKey, err), nil
 	}
 	keys, args := q.enqueueArgs(j, lane, time.Now())
@@ -329,6 +341,7 @@ func (q *Queue) Enqueue(ctx context.Context, req *flexapi.LabelRequest, lane Lan
 	if err != nil {
 		return Result{}, err
 	}
+	q.observe(lane, res.Outcome)
 	return q.decorate(ctx, res)
 }
 
@@ -411,6 +424,11 @@ func (q *Queue) EnqueueMany(ctx context.Context, reqs []*flexapi.LabelRequest, l
 		}
 		if results[i], err = enqueueResult(jobs[i].key, v); err != nil {
 			return nil, err
+		}
+	}
+	if q.opts.OnEnqueue != nil {
+		for _, r := range results {
+			q.opts.OnEnqueue(lane, r.Outcome)
 		}
 	}
 	return results, nil

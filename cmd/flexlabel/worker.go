@@ -11,6 +11,7 @@ import (
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/worker"
+	"github.com/flexlabel/flexlabel/worker/metrics"
 )
 
 func (a *app) workerCmd() *cobra.Command {
@@ -73,9 +74,18 @@ func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logge
 		return err
 	}
 	defer d.Close()
-	w, err := a.startWorker(ctx, cfg, d, log, nil)
+	reg, rec := metrics.Registry(d.q, log)
+	w, err := a.startWorker(ctx, cfg, d, log, rec)
 	if err != nil {
 		return err
+	}
+	if cfg.MetricsAddr != "" {
+		stop, err := serveOps(ctx, cfg.MetricsAddr, d, reg, log)
+		if err != nil {
+			w.Shutdown()
+			return err
+		}
+		defer stop()
 	}
 	log.Info("flexlabel worker running",
 		slog.String("api", cfg.FlexForwardBaseURL),

@@ -1,0 +1,186 @@
+// Package metrics exposes flexlabel's Prometheus metrics: counters the
+// worker and the producers feed as they work (Recorder, which implements
+// worker.Observer), and gauges read from Redis at scrape time (the queue
+// depths by state from asynq's Inspector, dead letters by reason from
+// flexlabel's own dead-letter queue).
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// Recorder counts what workers and producers do. It implements
+// worker.Observer, and Enqueue fits queue.Options.OnEnqueue.
+type Recorder struct {
+	apiCalls     *prometheus.CounterVec
+	apiDuration  *prometheus.HistogramVec
+	outcomes     *prometheus.CounterVec
+	created      *prometheus.CounterVec
+	retries      *prometheus.CounterVec
+	rateLimited  prometheus.Counter
+	deadLettered *prometheus.CounterVec
+	budgetWait   prometheus.Histogram
+	enqueues     *prometheus.CounterVec
+}
+
+// NewRecorder registers the counters on reg.
+func NewRecorder(reg prometheus.Registerer) *Recorder {
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	r := &Recorder{
+		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_api_calls_total", Help: "Flex Forward API calls by endpoint and status class (2xx, 4xx, 5xx, error).",
+		}, []string{"endpoint", "status_class"}),
+		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "flexlabel_api_call_duration_seconds", Help: "Flex Forward API call duration.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"endpoint"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_job_outcomes_total", Help: "Label job attempts by queue and outcome (created, retry, rate_limited, dead).",
+		}, []string{"queue", "outcome"}),
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_labels_created_total", Help: "Labels created (or replayed) by the API.",
+		}, []string{"queue"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_retries_total", Help: "Transient failures that will be retried.",
+		}, []string{"queue"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flexlabel_rate_limited_total", Help: "429 answers from the API (each pauses the fleet).",
+		}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_dead_lettered_total", Help: "Jobs moved to the dead-letter queue, by reason.",
+		}, []string{"reason"}),
+		budgetWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "flexlabel_budget_wait_seconds", Help: "Time spent waiting for the fleet-wide rate budget before an API call.",
+			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		enqueues: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_enqueue_total", Help: "Enqueue outcomes by lane (interactive, bulk).",
+		}, []string{"lane", "outcome"}),
+	}
+	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues} {
+		f(c)
+	}
+	return r
+}
+
+// APICall implements worker.Observer.
+func (r *Recorder) APICall(endpoint string, status int, d time.Duration) {
+	class := "error"
+	if status > 0 {
+		class = strconv.Itoa(status/100) + "xx"
+	}
+	r.apiCalls.WithLabelValues(endpoint, class).Inc()
+	r.apiDuration.WithLabelValues(endpoint).Observe(d.Seconds())
+}
+
+// Outcome implements worker.Observer.
+func (r *Recorder) Outcome(queueName, outcome string) {
+	if reason, ok := strings.CutPrefix(outcome, "dead:"); ok {
+		r.deadLettered.WithLabelValues(reason).Inc()
+		outcome = "dead"
+	}
+	r.outcomes.WithLabelValues(queueName, outcome).Inc()
+	switch outcome {
+	case "created":
+		r.created.WithLabelValues(queueName).Inc()
+	case "retry":
+		r.retries.WithLabelValues(queueName).Inc()
+	case "rate_limited":
+		r.rateLimited.Inc()
+	}
+}
+
+// BudgetWait implements worker.Observer.
+func (r *Recorder) BudgetWait(d time.Duration) { r.budgetWait.Observe(d.Seconds()) }
+
+// Enqueue counts one enqueue outcome; use it as queue.Options.OnEnqueue.
+func (r *Recorder) Enqueue(l queue.Lane, o queue.Outcome) {
+	r.enqueues.WithLabelValues(l.String(), string(o)).Inc()
+}
+
+// queueCollector reads queue depths and dead letters from Redis at scrape time.
+type queueCollector struct {
+	q    *queue.Queue
+	insp *asynq.Inspector
+	log  *slog.Logger
+	jobs *prometheus.Desc
+	dead *prometheus.Desc
+	up   *prometheus.Desc
+}
+
+// NewQueueCollector returns a collector of flexlabel_jobs{queue,state} and
+// flexlabel_dead_letters{reason}, read from Redis on each scrape.
+func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
+	return &queueCollector{
+		q:    q,
+		insp: asynq.NewInspectorFromRedisClient(q.Redis()),
+		log:  log,
+		jobs: prometheus.NewDesc("flexlabel_jobs", "Label jobs in asynq by queue and state.", []string{"queue", "state"}, nil),
+		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by reason.", []string{"reason"}, nil),
+		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if Redis answered the last scrape.", nil, nil),
+	}
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.jobs
+	ch <- c.dead
+	ch <- c.up
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	up := 1.0
+	for _, lane := range []queue.Lane{queue.Interactive, queue.Bulk} {
+		name := c.q.Name(lane)
+		info, err := c.insp.GetQueueInfo(name)
+		if err != nil {
+			if !strings.Contains(err.Error(), "does not exist") && !strings.Contains(err.Error(), "not found") {
+				up = 0
+				c.log.Warn("metrics: reading queue", slog.String("queue", name), slog.String("error", err.Error()))
+			}
+			info = &asynq.QueueInfo{}
+		}
+		for state, n := range map[string]int{
+			"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+			"retry": info.Retry, "archived": info.Archived, "completed": info.Completed,
+		} {
+			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), name, state)
+		}
+	}
+	counts, err := c.q.CountByReason(ctx)
+	if err != nil {
+		up = 0
+		c.log.Warn("metrics: counting dead letters", slog.String("error", err.Error()))
+	}
+	for _, r := range queue.Reasons {
+		ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), r)
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+}
+
+// Registry returns a registry with Go and process collectors, the queue
+// collector for q, and a Recorder.
+func Registry(q *queue.Queue, log *slog.Logger) (*prometheus.Registry, *Recorder) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(NewQueueCollector(q, log))
+	return reg, NewRecorder(reg)
+}
+
+// Handler serves reg in the Prometheus text format.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
