@@ -110,13 +110,18 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// String describes the client without its token.
-func (c *Client) String() string {
+// String describes the client without its token. It and GoString have value
+// receivers so that printing a Client value (not only a pointer) with %v or
+// %#v cannot reveal the token either.
+func (c Client) String() string {
 	return fmt.Sprintf("flexapi.Client{base: %s, token: [redacted]}", c.base)
 }
 
+// GoString keeps the token out of %#v.
+func (c Client) GoString() string { return c.String() }
+
 // LogValue keeps the token out of structured logs.
-func (c *Client) LogValue() slog.Value {
+func (c Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("base_url", c.base.String()), slog.String("token", "[redacted]"))
 }
 

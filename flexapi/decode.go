@@ -45,7 +45,9 @@ func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, &ValidationError{Details: []Detail{{Message: "not valid JSON: " + jsonErrText(err)}}}
 	}
-	if _, err := dec.Token(); err == nil {
+	// Anything but JSON whitespace after the value is trailing data. (dec.Token
+	// would report garbage such as "x" or "]" as an error, i.e. as no token.)
+	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
 		return nil, &ValidationError{Details: []Detail{{Message: "not valid JSON: unexpected data after the object"}}}
 	}
 	if _, ok := v.(map[string]any); !ok {

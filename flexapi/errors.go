@@ -31,7 +31,10 @@ func (e *APIError) Error() string {
 		} else {
 			b.WriteString("; ")
 		}
-		b.WriteString(d.Field + ": " + d.Message)
+		if d.Field != "" {
+			b.WriteString(d.Field + ": ")
+		}
+		b.WriteString(d.Message)
 		if i == len(e.Details)-1 {
 			b.WriteString(")")
 		}

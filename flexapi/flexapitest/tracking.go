@@ -1,0 +1,97 @@
+package flexapitest
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+)
+
+// getTracking is GET /tracking/{id}. The ship-to postal code drives the
+// simulated progress, as in the sandbox; a failed label has no tracking
+// number and one Exception state without checkpoints.
+func (s *Server) getTracking(w http.ResponseWriter, _ *http.Request, account, id string, _ []byte) {
+	s.mu.Lock()
+	st, forbidden := s.lookupLocked(account, id)
+	var snap stored
+	if st != nil {
+		snap = *st
+	}
+	s.mu.Unlock()
+	switch {
+	case forbidden:
+		writeError(w, http.StatusForbidden, "Forbidden")
+	case st == nil:
+		writeError(w, http.StatusNotFound, "Tracking not found")
+	default:
+		writeJSON(w, http.StatusOK, trackingFor(&snap))
+	}
+}
+
+// event is one step of a simulated journey, at an offset from its start.
+type event struct {
+	after         time.Duration
+	atDestination bool
+	tag, subtag   string
+	subtagMessage string
+	message       string
+}
+
+var (
+	evInfoReceived = event{0, false, flexapi.TagInfoReceived, "InfoReceived_001", "Info Received", "Shipment information received"}
+	evPickedUp     = event{6 * time.Hour, false, flexapi.TagInTransit, "InTransit_002", "Acceptance scan", "Picked up by the courier"}
+	evDeparted     = event{30 * time.Hour, false, flexapi.TagInTransit, "InTransit_001", "In Transit", "Departed the origin facility"}
+	evArrived      = event{72 * time.Hour, true, flexapi.TagInTransit, "InTransit_001", "In Transit", "Arrived at the destination facility"}
+	evDelivered    = event{96 * time.Hour, true, flexapi.TagDelivered, "Delivered_001", "Delivered", "Delivered"}
+	evException    = event{96 * time.Hour, true, flexapi.TagException, "Exception_004", "Delivery attempt failed", "Delivery attempt failed: recipient not available"}
+	evCancelled    = event{2 * time.Hour, false, flexapi.TagCancelled, "Cancelled_001", "Cancelled", "Shipment cancelled by the shipper"}
+)
+
+// journeys are the sandbox postal codes and their events, oldest first.
+var journeys = map[string][]event{
+	PostalDelivered: {evInfoReceived, evPickedUp, evDeparted, evArrived, evDelivered},
+	PostalException: {evInfoReceived, evPickedUp, evDeparted, evArrived, evException},
+	PostalInTransit: {evInfoReceived, evPickedUp, evDeparted, evArrived},
+	PostalCancelled: {evInfoReceived, evCancelled},
+}
+
+func trackingFor(st *stored) flexapi.Tracking {
+	slug := st.label.Courier
+	t := flexapi.Tracking{ID: st.label.ID, Slug: slug, Checkpoints: []flexapi.Checkpoint{}}
+	if st.label.Status != flexapi.StatusCreated {
+		t.Tag, t.Subtag, t.SubtagMessage = flexapi.TagException, "Exception_011", "Label creation failed"
+		return t
+	}
+	t.TrackingNumber = st.label.CourierTrackingNumber
+	events, ok := journeys[st.shipTo.PostalCode]
+	if !ok {
+		events = []event{evInfoReceived}
+	}
+	// The journey ends when the label was created, so no checkpoint lies in the future.
+	start := st.created.Add(-events[len(events)-1].after)
+	for _, e := range slices.Backward(events) {
+		addr := st.shipFrom
+		var loc *string
+		if e.atDestination {
+			addr = st.shipTo
+			l := addr.City + ", " + addr.State + ", " + addr.CountryCode
+			loc = &l
+		}
+		t.Checkpoints = append(t.Checkpoints, flexapi.Checkpoint{
+			CheckpointTime: start.Add(e.after).Format(time.RFC3339),
+			City:           addr.City,
+			State:          addr.State,
+			CountryRegion:  addr.CountryCode,
+			Location:       loc,
+			Message:        e.message,
+			Tag:            e.tag,
+			Subtag:         e.subtag,
+			SubtagMessage:  e.subtagMessage,
+			Slug:           slug,
+		})
+	}
+	newest := t.Checkpoints[0]
+	t.Tag, t.Subtag, t.SubtagMessage = newest.Tag, newest.Subtag, newest.SubtagMessage
+	return t
+}
