@@ -16,9 +16,20 @@ import (
 type Job struct {
 	Key     string
 	Queue   string
-	Hash    string
 	Payload []byte
 	Request *flexapi.LabelRequest
+	// Hash is the canonical request hash; computed on demand, since a job
+	// whose record exists (nearly always) does not need it.
+	Hash string
+}
+
+func (j *Job) hash() string {
+	if j.Hash == "" && j.Request != nil {
+		if _, h, err := Canonical(j.Request); err == nil {
+			j.Hash = h
+		}
+	}
+	return j.Hash
 }
 
 // DecodeJob reads a task's payload. A payload that does not decode is a bug
@@ -28,11 +39,7 @@ func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
 	if err := json.Unmarshal(payload, &req); err != nil {
 		return nil, fmt.Errorf("queue: job %q: undecodable payload: %w", key, err)
 	}
-	_, hash, err := Canonical(&req)
-	if err != nil {
-		return nil, err
-	}
-	return &Job{Key: key, Queue: queueName, Hash: hash, Payload: payload, Request: &req}, nil
+	return &Job{Key: key, Queue: queueName, Payload: payload, Request: &req}, nil
 }
 
 // Begin counts an API attempt for the job and returns its recorded state:
@@ -40,6 +47,10 @@ func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
 // must not call the API again.
 func (q *Queue) Begin(ctx context.Context, j *Job) (state State, attempt int, err error) {
 	v, err := beginScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, j.Hash, j.Queue, time.Now().UnixMilli()).Slice()
+	if err == nil && v[0] == "missing" {
+		// No record (lost, or a task made outside Enqueue): recreate it.
+		v, err = beginScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, j.hash(), j.Queue, time.Now().UnixMilli()).Slice()
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("queue: begin %q: %w", j.Key, err)
 	}
@@ -118,7 +129,7 @@ func (q *Queue) DeadLetter(ctx context.Context, j *Job, f Failure) error {
 	}
 	err = deadLetterScript.Run(ctx, q.rdb,
 		[]string{q.recordKey(j.Key), q.dlqKey(), q.dlqIndexKey()},
-		j.Key, f.Reason, entry, indexMember(now, j.Key), q.dlqReasonPrefix(), f.Message, j.Hash, j.Queue, now.UnixMilli()).Err()
+		j.Key, f.Reason, entry, indexMember(now, j.Key), q.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("queue: dead-lettering %q: %w", j.Key, err)
 	}

@@ -54,22 +54,27 @@ func NewBudget(q *queue.Queue, rate float64) (*Budget, error) {
 func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
 	start := time.Now()
 	for {
-		if d, err := b.rdb.PTTL(ctx, b.pauseKey).Result(); err != nil {
-			return time.Since(start), fmt.Errorf("worker: reading the fleet pause: %w", err)
-		} else if d > 0 {
+		// One round trip reads the fleet pause and announces (interactive)
+		// or looks for (bulk) an interactive caller.
+		pipe := b.rdb.Pipeline()
+		pause := pipe.PTTL(ctx, b.pauseKey)
+		var iwait *redis.IntCmd
+		if lane == queue.Interactive {
+			// Announce an interactive caller for a couple of slots.
+			pipe.Set(ctx, b.iwaitKey, 1, 2*b.interval+50*time.Millisecond)
+		} else {
+			iwait = pipe.Exists(ctx, b.iwaitKey)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
+		}
+		if d := pause.Val(); d > 0 {
 			if err := sleep(ctx, d); err != nil {
 				return time.Since(start), err
 			}
 			continue
 		}
-		if lane == queue.Interactive {
-			// Announce an interactive caller for a couple of slots.
-			if err := b.rdb.Set(ctx, b.iwaitKey, 1, 2*b.interval+50*time.Millisecond).Err(); err != nil {
-				return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
-			}
-		} else if n, err := b.rdb.Exists(ctx, b.iwaitKey).Result(); err != nil {
-			return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
-		} else if n > 0 {
+		if iwait != nil && iwait.Val() > 0 {
 			if err := sleep(ctx, b.interval); err != nil {
 				return time.Since(start), err
 			}

@@ -37,6 +37,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdin io.Rea
 		a.enqueueCmd(),
 		a.statusCmd(),
 		a.dlqCmd(),
+		a.bulkCmd(),
+		a.serveCmd(),
 	)
 	return root.ExecuteContext(ctx)
 }

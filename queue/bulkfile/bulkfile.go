@@ -25,6 +25,9 @@ var ErrTooLong = errors.New("longer than 1 MiB")
 
 // Record is one request read from a bulk file.
 type Record struct {
+	// Key is the row's idempotencyKey cell when the row is refused (Err set)
+	// and the file has that column, so the refusal can name its key.
+	Key string
 	// Line is the 1-based line of the record in the file; for a CSV row
 	// spanning lines inside quotes, the line it starts on. The CSV header
 	// is line 1.

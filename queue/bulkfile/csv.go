@@ -109,7 +109,15 @@ func (c *csvReader) Next() (Record, error) {
 		if data == nil && err == nil {
 			continue // every cell empty: a blank row
 		}
-		return Record{Line: line, Data: data, Err: err}, nil
+		r := Record{Line: line, Data: data, Err: err}
+		if err != nil {
+			for i, n := range c.names {
+				if n == "idempotencyKey" && i < len(rec) {
+					r.Key = rec[i]
+				}
+			}
+		}
+		return r, nil
 	}
 }
 

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flexlabel/flexlabel/config"
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/queue/httpapi"
+)
+
+// serveShutdownTimeout bounds how long `serve` waits for in-flight requests
+// after SIGINT or SIGTERM.
+const serveShutdownTimeout = 10 * time.Second
+
+func (a *app) serveCmd() *cobra.Command {
+	var insecureNoAuth bool
+	cmd := &cobra.Command{
+		Use:   "serve [--insecure-no-auth]",
+		Short: "Serve the HTTP API: order systems enqueue labels, operators drain dead letters",
+		Long: `Serve the HTTP API on FLEXLABEL_HTTP_ADDR until SIGINT or SIGTERM, then finish
+in-flight requests (up to 10s) and exit 0. The API is described at GET /openapi.yaml.
+
+Every route but /healthz, /readyz and /openapi.yaml needs one of the tokens in
+FLEXLABEL_API_TOKENS (comma-separated), sent as "Authorization: Bearer <token>"
+or as the password of HTTP basic auth. --insecure-no-auth serves without tokens,
+and is refused unless FLEXLABEL_HTTP_ADDR is a loopback address (127.0.0.1:8080,
+localhost:8080, [::1]:8080).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Parse(a.env)
+			if err != nil {
+				return err
+			}
+			tokens := make([]string, len(cfg.APITokens))
+			for i, t := range cfg.APITokens {
+				tokens[i] = t.Reveal()
+			}
+			if err := checkServeAuth(cfg.HTTPAddr, len(tokens) > 0, insecureNoAuth); err != nil {
+				return err
+			}
+			log := newLogger(cfg, a.stderr, "")
+			return a.serve(cmd.Context(), cfg, tokens, insecureNoAuth, log)
+		},
+	}
+	cmd.Flags().BoolVar(&insecureNoAuth, "insecure-no-auth", false,
+		"serve without FLEXLABEL_API_TOKENS; only on a loopback FLEXLABEL_HTTP_ADDR")
+	return cmd
+}
+
+// checkServeAuth refuses to serve without tokens, except with
+// --insecure-no-auth on a loopback address. ":8080" listens on every
+// interface, so it is not loopback.
+func checkServeAuth(addr string, haveTokens, insecureNoAuth bool) error {
+	if insecureNoAuth {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil || !flexapi.IsLoopback(host) {
+			return &config.Error{Problems: []string{fmt.Sprintf(
+				"FLEXLABEL_API_TOKENS: --insecure-no-auth is allowed only when FLEXLABEL_HTTP_ADDR is a loopback address such as 127.0.0.1:8080, got %q; set FLEXLABEL_API_TOKENS instead", addr)}}
+		}
+		return nil
+	}
+	if !haveTokens {
+		return &config.Error{Problems: []string{
+			"FLEXLABEL_API_TOKENS: is required to serve the API (comma-separated tokens of at least 16 characters); for local development only, --insecure-no-auth with a loopback FLEXLABEL_HTTP_ADDR"}}
+	}
+	return nil
+}
+
+func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, insecureNoAuth bool, log *slog.Logger) error {
+	d, err := a.openQueueWith(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	h, err := httpapi.New(httpapi.Config{
+		Queue:                d.q,
+		Tokens:               tokens,
+		AllowUnauthenticated: insecureNoAuth,
+		Logger:               log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("FLEXLABEL_HTTP_ADDR: %w", err)
+	}
+	srv := httpapi.NewServer(cfg.HTTPAddr, h)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("flexlabel serve listening",
+		slog.String("addr", ln.Addr().String()),
+		slog.String("redis", redisAddr(cfg)),
+		slog.String("queue", cfg.Queue),
+		slog.Bool("auth", len(tokens) > 0))
+	if len(tokens) == 0 {
+		log.Warn("serving without authentication (--insecure-no-auth)")
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	start := time.Now()
+	// Requests in flight keep their own contexts: ctx is already done, and
+	// they may finish within the shutdown timeout.
+	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at the shutdown timeout; closing their connections",
+			slog.Duration("timeout", serveShutdownTimeout), slog.String("error", err.Error()))
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("HTTP server stopped with an error", slog.String("error", err.Error()))
+	}
+	log.Info("flexlabel serve exited", slog.Duration("shutdown", time.Since(start)))
+	return nil
+}

@@ -1,0 +1,329 @@
+// Package bulkrun enqueues a stream of label requests fast and in order.
+//
+// A bulk run reads records (package bulkfile), decodes and validates them
+// on every core, and enqueues chunks of them in pipelined round trips
+// (queue.EnqueueMany) with several chunks in flight. Two rules keep the
+// outcomes exactly what enqueueing line by line would give:
+//
+//   - a chunk that shares a key with a chunk still in flight waits for it,
+//     so the first occurrence of a key in the file is the one enqueued and
+//     later ones come back duplicate or conflict;
+//   - results are delivered in file order.
+//
+// Memory is bounded by the number of chunks in flight, not the file's size.
+package bulkrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/bulkfile"
+)
+
+// Options tune a run; zero values pick defaults.
+type Options struct {
+	Lane      queue.Lane
+	ChunkSize int // records per pipelined round trip; default 256
+	InFlight  int // chunks enqueueing at once; default 8
+	Parsers   int // decoding goroutines; default GOMAXPROCS
+}
+
+// Row is the outcome of one record, delivered in file order.
+type Row struct {
+	Line   int
+	Result queue.Result
+}
+
+// Summary counts outcomes.
+type Summary struct {
+	Enqueued  int `json:"enqueued"`
+	Duplicate int `json:"duplicate"`
+	Conflict  int `json:"conflict"`
+	Invalid   int `json:"invalid"`
+	Dead      int `json:"dead"`
+}
+
+// Add counts one outcome.
+func (s *Summary) Add(o queue.Outcome) {
+	switch o {
+	case queue.Enqueued:
+		s.Enqueued++
+	case queue.Duplicate:
+		s.Duplicate++
+	case queue.Conflict:
+		s.Conflict++
+	case queue.Invalid:
+		s.Invalid++
+	case queue.Dead:
+		s.Dead++
+	}
+}
+
+// Refused is the number of rows not accepted.
+func (s Summary) Refused() int { return s.Conflict + s.Invalid + s.Dead }
+
+// Total is the number of rows.
+func (s Summary) Total() int { return s.Enqueued + s.Duplicate + s.Refused() }
+
+type chunk struct {
+	seq     int
+	lines   []int
+	reqs    []*flexapi.LabelRequest // nil where refused
+	results []queue.Result
+	keys    []string
+	datas   [][]byte // raw records until parsed; nil where refused by the reader
+	done    chan struct{}
+	err     error
+}
+
+// Run enqueues every record of r and calls emit for each row in file order
+// (emit runs on one goroutine). It stops at the first operational error
+// (Redis unreachable, unreadable file); rows already emitted stay enqueued,
+// and running the same file again resumes safely.
+func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit func(Row) error) (Summary, error) {
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 256
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = 8
+	}
+	if o.Parsers <= 0 {
+		o.Parsers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		sum     Summary
+		readErr error
+	)
+	raw := make(chan *chunk, o.Parsers*2)
+	parsed := make(chan *chunk, o.Parsers*2)
+
+	// 1. read records into chunks
+	go func() {
+		defer close(raw)
+		seq := 0
+		for {
+			c := &chunk{seq: seq, done: make(chan struct{})}
+			var datas [][]byte
+			var errs []error
+			var rkeys []string
+			for len(c.lines) < o.ChunkSize {
+				rec, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					readErr = err
+					break
+				}
+				c.lines = append(c.lines, rec.Line)
+				datas = append(datas, rec.Data)
+				errs = append(errs, rec.Err)
+				rkeys = append(rkeys, rec.Key)
+			}
+			if len(c.lines) == 0 {
+				return
+			}
+			c.reqs = make([]*flexapi.LabelRequest, len(c.lines))
+			c.results = make([]queue.Result, len(c.lines))
+			c.keys = make([]string, len(c.lines))
+			for i := range datas {
+				if errs[i] != nil {
+					msg := errs[i].Error()
+					c.results[i] = queue.Result{IdempotencyKey: rkeys[i], Outcome: queue.Invalid, Error: &msg}
+					c.keys[i] = rkeys[i]
+					datas[i] = nil
+				}
+			}
+			c.datas = datas
+			select {
+			case raw <- c:
+			case <-ctx.Done():
+				return
+			}
+			seq++
+			if readErr != nil {
+				return
+			}
+		}
+	}()
+
+	// 2. decode and validate on every core
+	var pwg sync.WaitGroup
+	for range o.Parsers {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			for c := range raw {
+				for i, data := range c.datas {
+					if data == nil {
+						continue
+					}
+					req, refused := queue.ParseLine(data)
+					if refused != nil {
+						c.results[i] = *refused
+						c.keys[i] = refused.IdempotencyKey
+						continue
+					}
+					c.reqs[i] = req
+					c.keys[i] = req.IdempotencyKey
+				}
+				c.datas = nil
+				select {
+				case parsed <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() { pwg.Wait(); close(parsed) }()
+
+	// 3. put chunks back in order, dispatch them (waiting on key overlaps),
+	//    and emit results in order.
+	pending := map[int]*chunk{}
+	next := 0
+	inflight := map[string]*chunk{} // key -> last in-flight chunk holding it
+	var window []*chunk             // dispatched, not yet emitted, in order
+	sem := make(chan struct{}, o.InFlight)
+
+	emitFront := func(block bool) error {
+		for len(window) > 0 {
+			c := window[0]
+			if block {
+				<-c.done
+			} else {
+				select {
+				case <-c.done:
+				default:
+					return nil
+				}
+			}
+			window = window[1:]
+			for _, k := range c.keys {
+				if inflight[k] == c {
+					delete(inflight, k)
+				}
+			}
+			if c.err != nil {
+				return c.err
+			}
+			for i, res := range c.results {
+				sum.Add(res.Outcome)
+				if err := emit(Row{Line: c.lines[i], Result: res}); err != nil {
+					return err
+				}
+			}
+			block = false
+		}
+		return nil
+	}
+
+	dispatch := func(c *chunk) error {
+		// wait for any in-flight chunk sharing a key (emitting in order as we go)
+		for _, k := range c.keys {
+			if k == "" {
+				continue
+			}
+			if prev, ok := inflight[k]; ok {
+				for {
+					select {
+					case <-prev.done:
+					default:
+						if err := emitFront(true); err != nil {
+							return err
+						}
+						continue
+					}
+					break
+				}
+			}
+		}
+		for _, k := range c.keys {
+			if k != "" {
+				inflight[k] = c
+			}
+		}
+		for {
+			select {
+			case sem <- struct{}{}:
+			default:
+				if err := emitFront(true); err != nil {
+					return err
+				}
+				continue
+			}
+			break
+		}
+		window = append(window, c)
+		go func() {
+			defer func() { <-sem; close(c.done) }()
+			idx := make([]int, 0, len(c.reqs))
+			reqs := make([]*flexapi.LabelRequest, 0, len(c.reqs))
+			for i, req := range c.reqs {
+				if req != nil {
+					idx = append(idx, i)
+					reqs = append(reqs, req)
+				}
+			}
+			if len(reqs) == 0 {
+				return
+			}
+			res, err := q.EnqueueMany(ctx, reqs, o.Lane)
+			if err != nil {
+				c.err = err
+				return
+			}
+			for n, i := range idx {
+				c.results[i] = res[n]
+			}
+		}()
+		return emitFront(false)
+	}
+
+	var runErr error
+	for c := range parsed {
+		if runErr != nil {
+			continue // drain
+		}
+		pending[c.seq] = c
+		for {
+			nc, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if err := dispatch(nc); err != nil {
+				runErr = err
+				cancel()
+				break
+			}
+		}
+	}
+	if runErr == nil {
+		for len(window) > 0 && runErr == nil {
+			runErr = emitFront(true)
+		}
+	}
+	if runErr != nil {
+		for _, c := range window {
+			<-c.done
+		}
+	}
+	if runErr == nil && readErr != nil {
+		runErr = fmt.Errorf("reading the file: %w", readErr)
+	}
+	if runErr == nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		runErr = ctx.Err()
+	}
+	return sum, runErr
+}

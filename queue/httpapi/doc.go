@@ -1,0 +1,36 @@
+// Package httpapi is the HTTP face of package queue: order systems in any
+// language enqueue label requests and read their status over it, and
+// operators drain the dead-letter queue with it. `flexlabel serve` runs it.
+//
+// New builds a Handler from a *queue.Queue. Its routes live in one table
+// (routes.go) that both the mux and the OpenAPI test read, so the published
+// document (GET /openapi.yaml, embedded from openapi.yaml) cannot drift from
+// what is served. Enqueues use the interactive lane.
+//
+// Every route but /healthz, /readyz and /openapi.yaml needs a token:
+// "Authorization: Bearer <token>", or HTTP basic auth whose password is the
+// token (so a browser can log in). RequireToken is that check as middleware,
+// for routes mounted later with Handle (metrics, UI). Tokens are compared in
+// constant time against every configured token.
+//
+// Status codes of POST /v1/labels follow the queue's outcome: 202 enqueued,
+// 200 duplicate (same key, same request), 409 conflict (same key, other
+// request), 400 invalid, 422 dead. The body is always the queue.Result, so a
+// client reads one shape whatever the code. A dead key is 422 rather than 409
+// because the request is the very one already stored — nothing conflicts —
+// but it cannot be processed until an operator redrives or discards the dead
+// letter; the body's deadLetter says why it died. Redis being unreachable is
+// 503 with Retry-After, which a client retries with the same body: enqueue is
+// idempotent.
+//
+// A key in a path is one path segment, percent-encoded (a '/' in a key is
+// %2F, and keys "." and ".." must be sent as %2E and %2E%2E, which clients
+// that encode only reserved characters leave alone). GET /v1/labels/{key}
+// answers 404 with the status JSON (state "unknown") for an unknown key, so
+// clients parse one shape there too.
+//
+// Each request gets an id (X-Request-Id, honoured if the client sent a sane
+// one) echoed in the response and logged in one line with the route pattern,
+// status and duration — never the Authorization header, the path's key or
+// the body.
+package httpapi

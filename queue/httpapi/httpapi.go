@@ -1,0 +1,208 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// Config configures a Handler.
+type Config struct {
+	// Queue is where requests are enqueued and dead letters live. Required.
+	Queue *queue.Queue
+	// Tokens are the accepted API tokens. New refuses an empty token, and no
+	// tokens at all unless AllowUnauthenticated is set.
+	Tokens []string
+	// AllowUnauthenticated lets New build a handler without tokens, which
+	// then serves every route to anyone. Only for a loopback listener.
+	AllowUnauthenticated bool
+	// Logger receives one line per request and operational errors.
+	// Default: discard.
+	Logger *slog.Logger
+	// Ready reports whether the service can serve (GET /readyz).
+	// Default: Queue.Ping.
+	Ready func(ctx context.Context) error
+}
+
+// Handler serves the API. It is safe for concurrent use.
+type Handler struct {
+	q      *queue.Queue
+	log    *slog.Logger
+	ready  func(context.Context) error
+	auth   func(http.Handler) http.Handler
+	mux    *http.ServeMux
+	routes []route
+}
+
+// New validates cfg and returns the API handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Queue == nil {
+		return nil, errors.New("httpapi: Config.Queue is required")
+	}
+	for _, t := range cfg.Tokens {
+		if t == "" {
+			return nil, errors.New("httpapi: an API token is empty")
+		}
+	}
+	h := &Handler{q: cfg.Queue, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux()}
+	switch {
+	case len(cfg.Tokens) > 0:
+		h.auth = RequireToken(cfg.Tokens)
+	case cfg.AllowUnauthenticated:
+		h.auth = func(next http.Handler) http.Handler { return next }
+	default:
+		return nil, errors.New("httpapi: no API tokens configured; refusing to serve without authentication")
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.ready == nil {
+		h.ready = h.q.Ping
+	}
+	h.routes = h.table()
+	for _, rt := range h.routes {
+		h.Handle(rt.method+" "+rt.path, rt.serve, !rt.public)
+	}
+	return h, nil
+}
+
+// Handle mounts an extra handler (metrics, UI) on the API's mux, behind the
+// API's token check when auth is set. It gets the API's request ids, logging
+// and JSON 404/405 answers. pattern is a net/http ServeMux pattern; like
+// ServeMux.Handle it panics when the pattern is invalid or conflicts with a
+// route already mounted.
+func (h *Handler) Handle(pattern string, handler http.Handler, auth bool) {
+	if auth {
+		handler = h.auth(handler)
+	}
+	h.mux.Handle(pattern, handler)
+}
+
+// ServeHTTP serves one request: it assigns the request id, routes, and logs
+// one line.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r.Header.Get(requestIDHeader))
+	w.Header().Set(requestIDHeader, id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	sw := &statusWriter{ResponseWriter: w}
+
+	_, pattern := h.mux.Handler(r)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.LogAttrs(r.Context(), slog.LevelError, "http handler panicked",
+				slog.String("pattern", pattern), slog.Any("panic", v), slog.String("request_id", id))
+			if sw.status == 0 {
+				writeError(sw, http.StatusInternalServerError, "internal error")
+			}
+		}
+		level := slog.LevelInfo
+		if sw.code() >= 500 {
+			level = slog.LevelWarn
+		}
+		logged := pattern
+		if logged == "" {
+			logged = "unmatched"
+		}
+		h.log.LogAttrs(r.Context(), level, "http request",
+			slog.String("method", r.Method),
+			slog.String("pattern", logged),
+			slog.Int("status", sw.code()),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", id))
+	}()
+
+	if pattern == "" {
+		h.unmatched(sw, r)
+		return
+	}
+	h.mux.ServeHTTP(sw, r)
+}
+
+// unmatched answers what the mux would answer for a request no route takes
+// (404, or 405 with Allow), in JSON.
+func (h *Handler) unmatched(w http.ResponseWriter, r *http.Request) {
+	mh, _ := h.mux.Handler(r)
+	rec := &headerRecorder{header: make(http.Header)}
+	mh.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	writeError(w, http.StatusNotFound, "not found")
+}
+
+// NewServer returns an http.Server for h with timeouts fit for the API: no
+// request may hold a connection or a handler for long.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// statusWriter remembers the status a handler wrote, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes through, for mounted handlers that stream.
+func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// headerRecorder captures the status and headers of the mux's own 404/405
+// answers so they can be re-sent as JSON; the text body is dropped.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *headerRecorder) Header() http.Header { return r.header }
+func (r *headerRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+func (r *headerRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return len(b), nil
+}

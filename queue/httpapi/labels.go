@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// Limits of the enqueue routes.
+const (
+	maxRequestBytes = 1 << 20  // one label request, as the Flex Forward API takes it
+	maxBatchBytes   = 10 << 20 // one batch
+	maxBatchItems   = 1000
+)
+
+// outcomeStatus maps an enqueue outcome to its HTTP status (see the package
+// doc for why a dead key is 422).
+func outcomeStatus(o queue.Outcome) int {
+	switch o {
+	case queue.Enqueued:
+		return http.StatusAccepted
+	case queue.Duplicate:
+		return http.StatusOK
+	case queue.Conflict:
+		return http.StatusConflict
+	case queue.Invalid:
+		return http.StatusBadRequest
+	case queue.Dead:
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusInternalServerError
+}
+
+// createLabel is POST /v1/labels: enqueue one Flex Forward request.
+func (h *Handler) createLabel(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, maxRequestBytes, "1 MiB")
+	if !ok {
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeJSON(w, http.StatusBadRequest, refusal("", "request body is empty; send one label request as JSON"))
+		return
+	}
+	res, err := h.q.EnqueueLine(r.Context(), body, queue.Interactive)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	if res.Outcome.Accepted() {
+		// Relative to /v1/labels, so it stays right behind a path prefix.
+		w.Header().Set("Location", "labels/"+pathSegment(res.IdempotencyKey))
+	}
+	writeJSON(w, outcomeStatus(res.Outcome), res)
+}
+
+// refusal is an invalid outcome decided here rather than by the queue, in
+// the same shape.
+func refusal(key, msg string) queue.Result {
+	return queue.Result{
+		IdempotencyKey: key,
+		Outcome:        queue.Invalid,
+		Error:          &msg,
+		Details:        []flexapi.Detail{{Message: msg}},
+	}
+}
+
+// readBody reads the whole body up to limit; past it the client gets 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, limitText string) ([]byte, bool) {
+	tooLarge := func() ([]byte, bool) {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than "+limitText)
+		return nil, false
+	}
+	if r.ContentLength > limit {
+		return tooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge()
+		}
+		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// batchResponse is the answer of POST /v1/labels/batch.
+type batchResponse struct {
+	Results []queue.Result `json:"results"`
+}
+
+// createLabels is POST /v1/labels/batch: enqueue up to 1000 requests, sent
+// as NDJSON or as a JSON array, answering one result per request in order.
+func (h *Handler) createLabels(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, maxBatchBytes, "10 MiB")
+	if !ok {
+		return
+	}
+	items, code, msg := splitBatch(r.Header.Get("Content-Type"), body)
+	if msg != "" {
+		writeError(w, code, msg)
+		return
+	}
+	results, err := h.enqueueBatch(r.Context(), items)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, batchResponse{Results: results})
+}
+
+// splitBatch cuts a batch body into its requests. The content type decides
+// the format: application/json must be an array, application/x-ndjson (or
+// application/jsonl) is one request per line; with any other type a body
+// starting with '[' is an array and one starting with '{' is NDJSON. A
+// refusal of the whole batch comes back as a status and a message.
+func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg string) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, http.StatusBadRequest, "request body is empty; send label requests as NDJSON (application/x-ndjson) or a JSON array (application/json)"
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	ndjson := mt == "application/x-ndjson" || mt == "application/jsonl" || mt == "application/ndjson"
+	switch {
+	case mt == "application/json" || !ndjson && body[0] == '[':
+		var raw []json.RawMessage
+		if err := json.Unmarshal(body, &raw); err != nil {
+			return nil, http.StatusBadRequest, "request body must be a JSON array of label requests (or NDJSON sent as application/x-ndjson): " + err.Error()
+		}
+		items = make([][]byte, len(raw))
+		for i := range raw {
+			items[i] = raw[i]
+		}
+	case ndjson || body[0] == '{':
+		for line := range bytes.Lines(body) {
+			if line = bytes.TrimSpace(line); len(line) > 0 {
+				items = append(items, line)
+			}
+			if len(items) > maxBatchItems {
+				break
+			}
+		}
+	default:
+		return nil, http.StatusBadRequest, "request body must be NDJSON (application/x-ndjson) or a JSON array (application/json) of label requests"
+	}
+	switch {
+	case len(items) == 0:
+		return nil, http.StatusBadRequest, "batch is empty"
+	case len(items) > maxBatchItems:
+		return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch has more than %d requests; split it", maxBatchItems)
+	}
+	return items, 0, ""
+}
+
+// enqueueBatch enqueues items in one pipelined round trip. Each item's
+// result is what POST /v1/labels would have answered for it, sent in the
+// same order: EnqueueMany applies them in order (a key repeated within the
+// batch is a duplicate or conflict of the earlier one), and refused,
+// duplicate, conflicting and dead items are decorated with their job's
+// state, label and dead-letter reason as EnqueueLine decorates them.
+func (h *Handler) enqueueBatch(ctx context.Context, items [][]byte) ([]queue.Result, error) {
+	results := make([]queue.Result, len(items))
+	reqs := make([]*flexapi.LabelRequest, 0, len(items))
+	at := make([]int, 0, len(items))
+	for i, item := range items {
+		if len(item) > maxRequestBytes {
+			results[i] = refusal("", "request is larger than 1 MiB")
+			continue
+		}
+		req, refused := queue.ParseLine(item)
+		if refused != nil {
+			results[i] = *refused
+			continue
+		}
+		reqs = append(reqs, req)
+		at = append(at, i)
+	}
+	if len(reqs) > 0 {
+		got, err := h.q.EnqueueMany(ctx, reqs, queue.Interactive)
+		if err != nil {
+			return nil, err
+		}
+		for n, i := range at {
+			results[i] = got[n]
+		}
+	}
+
+	var keys []string
+	at = at[:0]
+	for i, res := range results {
+		if res.Outcome == queue.Duplicate || res.Outcome == queue.Conflict || res.Outcome == queue.Dead {
+			keys = append(keys, res.IdempotencyKey)
+			at = append(at, i)
+		}
+	}
+	if len(keys) == 0 {
+		return results, nil
+	}
+	sts, err := h.q.Status(ctx, keys...)
+	if err != nil {
+		return nil, err
+	}
+	for n, i := range at {
+		if st := sts[n]; st.State != queue.StateUnknown {
+			results[i].State, results[i].Label, results[i].DeadLetter = st.State, st.Label, st.DeadLetter
+		}
+	}
+	return results, nil
+}
+
+// getLabel is GET /v1/labels/{key}: the job's status, as `flexlabel status
+// --json` prints it; 404 (same shape, state unknown) for an unknown key.
+func (h *Handler) getLabel(w http.ResponseWriter, r *http.Request) {
+	sts, err := h.q.Status(r.Context(), r.PathValue("key"))
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	code := http.StatusOK
+	if sts[0].State == queue.StateUnknown {
+		code = http.StatusNotFound
+	}
+	writeJSON(w, code, sts[0])
+}
+
+// pathSegment escapes key as one path segment that ServeMux hands back
+// unchanged: '/' is escaped, and so are the dots of "." and "..", which
+// path cleaning would otherwise remove.
+func pathSegment(key string) string {
+	s := url.PathEscape(key)
+	if s == "." || s == ".." {
+		return strings.ReplaceAll(s, ".", "%2E")
+	}
+	return s
+}

@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+const (
+	requestIDHeader = "X-Request-Id"
+	maxRequestIDLen = 64
+)
+
+type requestIDKey struct{}
+
+// requestID returns the client's request id with anything but a safe set of
+// characters removed and cut to 64, or a new id when nothing usable is left.
+// The id goes into a response header and the logs, so it must be inert there.
+func requestID(in string) string {
+	var b strings.Builder
+	for i := 0; i < len(in) && b.Len() < maxRequestIDLen; i++ {
+		if c := in[i]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:/+=@", c) >= 0 {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return rand.Text()
+	}
+	return b.String()
+}
+
+// errorBody is the body of every error answer that has no richer shape.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// writeJSON sends v as the whole response.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own types are encoded here; failing is a bug.
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":"internal error: encoding the response"}`)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+// unavailableMessage is the error of every 503. The cause is logged, not
+// sent: it names internal addresses.
+const unavailableMessage = "queue unavailable: Redis did not answer; retry the same request"
+
+// unavailable answers a failure to reach Redis: 503, retry in a second.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	h.queueDown(w, r, err)
+	writeError(w, http.StatusServiceUnavailable, unavailableMessage)
+}
+
+// queueDown logs a failure to reach Redis and sets Retry-After, for a 503
+// whose body the caller writes.
+func (h *Handler) queueDown(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "queue unavailable",
+		slog.String("error", err.Error()), slog.String("request_id", requestIDOf(r)))
+	w.Header().Set("Retry-After", "1")
+}
+
+func requestIDOf(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}

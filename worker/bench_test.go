@@ -1,0 +1,388 @@
+package worker_test
+
+// Benchmarks of the label pipeline. Each prints ratios against a baseline
+// measured in the same run, on the same Redis: `make bench` runs them.
+// They are benchmarks, not tests: nothing here asserts a speed.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
+	"github.com/flexlabel/flexlabel/worker"
+)
+
+// arrivals wraps the fake API and records when each key's first create call arrived.
+type arrivals struct {
+	h     http.Handler
+	mu    sync.Mutex
+	first map[string]time.Time
+}
+
+func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == "/labels" {
+		// The key is cheap to find in our own request bodies without decoding.
+		now := time.Now()
+		body, _ := readAllAndRestore(r)
+		if i := strings.Index(body, `"idempotencyKey":"`); i >= 0 {
+			rest := body[i+len(`"idempotencyKey":"`):]
+			if j := strings.IndexByte(rest, '"'); j >= 0 {
+				a.mu.Lock()
+				if _, ok := a.first[rest[:j]]; !ok {
+					a.first[rest[:j]] = now
+				}
+				a.mu.Unlock()
+			}
+		}
+	}
+	a.h.ServeHTTP(w, r)
+}
+
+func (a *arrivals) at(key string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.first[key]
+	return t, ok
+}
+
+type benchEnv struct {
+	rdb  *redis.Client
+	q    *queue.Queue
+	fake *flexapitest.Server
+	arr  *arrivals
+	url  string
+	ws   []*worker.Worker
+	obs  worker.Observer
+}
+
+func newBenchEnv(b testing.TB, maxRetry int) *benchEnv {
+	b.Helper()
+	opts := queuetest.Redis(b)
+	opts.PoolSize = 100
+	rdb := redis.NewClient(opts)
+	b.Cleanup(func() { rdb.Close() })
+	q, err := queue.New(rdb, queue.Options{Namespace: queuetest.Prefix(b), MaxRetry: maxRetry})
+	require.NoError(b, err)
+	fake := flexapitest.New(flexapitest.WithToken(token, "bench"))
+	arr := &arrivals{h: fake, first: map[string]time.Time{}}
+	srv := httptest.NewServer(arr)
+	b.Cleanup(srv.Close)
+	return &benchEnv{rdb: rdb, q: q, fake: fake, arr: arr, url: srv.URL}
+}
+
+// startWorkers starts n worker servers sharing the queue and budget.
+func (e *benchEnv) startWorkers(b testing.TB, n, concurrency int, rate float64) {
+	b.Helper()
+	for range n {
+		api, err := flexapi.NewClient(e.url, token, flexapi.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}))
+		require.NoError(b, err)
+		budget, err := worker.NewBudget(e.q, rate)
+		require.NoError(b, err)
+		w, err := worker.New(worker.Config{
+			Queue: e.q, API: api, Budget: budget, Logger: slog.New(slog.DiscardHandler),
+			Concurrency: concurrency, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
+			ShutdownTimeout: 5 * time.Second, URLBatchWindow: time.Second, Metrics: e.obs,
+		})
+		require.NoError(b, err)
+		require.NoError(b, w.Start())
+		e.ws = append(e.ws, w)
+	}
+	b.Cleanup(func() {
+		for _, w := range e.ws {
+			w.Shutdown()
+		}
+	})
+}
+
+func (e *benchEnv) enqueue(b testing.TB, keys []string, lane queue.Lane) {
+	b.Helper()
+	reqs := make([]*flexapi.LabelRequest, len(keys))
+	for i, k := range keys {
+		reqs[i] = queuetest.Request(k, "")
+	}
+	for len(reqs) > 0 {
+		n := min(len(reqs), 500)
+		res, err := e.q.EnqueueMany(context.Background(), reqs[:n], lane)
+		require.NoError(b, err)
+		for _, r := range res {
+			require.Equal(b, queue.Enqueued, r.Outcome)
+		}
+		reqs = reqs[n:]
+	}
+}
+
+func (e *benchEnv) waitCompleted(b testing.TB, keys []string, within time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		sts, err := e.q.States(context.Background(), keys)
+		require.NoError(b, err)
+		done := 0
+		for _, s := range sts {
+			if s.Terminal() {
+				done++
+			}
+		}
+		if done == len(keys) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d labels finished within %s", done, len(keys), within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func keys(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%06d", prefix, i)
+	}
+	return out
+}
+
+// BenchmarkBudgetUtilisation runs 1, 3 and 8 worker servers sharing a budget
+// of 10 calls/s against the fake API and reports calls/s while busy ÷ budget
+// (goal ≥ 0.95) and one-second windows over budget+1 (goal 0).
+func BenchmarkBudgetUtilisation(b *testing.B) {
+	for _, workers := range []int{1, 3, 8} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for range b.N {
+				const rate, labels = 10, 80
+				e := newBenchEnv(b, 5)
+				e.startWorkers(b, workers, 10, rate)
+				ks := keys("budget", labels)
+				e.enqueue(b, ks, queue.Bulk)
+				e.waitCompleted(b, ks, 60*time.Second)
+				time.Sleep(1500 * time.Millisecond) // let the last URL batches go
+				l := e.fake.Ledger()
+				secs := make([]int64, 0, len(l.CallsPerSecond))
+				for s := range l.CallsPerSecond {
+					secs = append(secs, s)
+				}
+				slices.Sort(secs)
+				over := 0
+				for _, s := range secs {
+					if l.CallsPerSecond[s] > rate+1 {
+						over++
+					}
+				}
+				// busy seconds: all but the first and last (partial) seconds
+				busy, calls := 0, 0
+				for _, s := range secs[1 : len(secs)-1] {
+					busy++
+					calls += l.CallsPerSecond[s]
+				}
+				util := float64(calls) / float64(busy) / rate
+				createShare := float64(l.CreateCalls) / float64(l.TotalCalls)
+				b.ReportMetric(util, "utilisation")
+				b.ReportMetric(float64(over), "windows_over_budget+1")
+				b.ReportMetric(createShare, "create_share_of_calls")
+				b.Logf("workers=%d: %.1f calls/s while busy on a budget of %d/s (utilisation %.3f), %d one-second windows over %d, %.0f%% of calls created labels (%d creates, %d total)",
+					workers, util*rate, rate, util, over, rate+1, 100*createShare, l.CreateCalls, l.TotalCalls)
+			}
+		})
+	}
+}
+
+// BenchmarkPipelineThroughput drains labels through one worker against an
+// instant, unlimited fake API and compares with asynq draining no-op tasks on
+// the same Redis (goal ≥ 0.7).
+func BenchmarkPipelineThroughput(b *testing.B) {
+	const n = 10000
+	for range b.N {
+		e := newBenchEnv(b, 5)
+		// baseline: raw asynq, no-op handler, same Redis, same concurrency
+		rawQ := queuetest.Prefix(b)
+		cl := asynq.NewClientFromRedisClient(e.rdb)
+		for i := range n {
+			_, err := cl.Enqueue(asynq.NewTask("noop", nil), asynq.Queue(rawQ), asynq.TaskID(strconv.Itoa(i)))
+			require.NoError(b, err)
+		}
+		var done atomic.Int64
+		finished := make(chan struct{})
+		srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{
+			Concurrency: 50, Queues: map[string]int{rawQ: 1}, TaskCheckInterval: 20 * time.Millisecond,
+			Logger: discardAsynq{}, LogLevel: asynq.ErrorLevel,
+		})
+		start := time.Now()
+		require.NoError(b, srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+			if done.Add(1) == n {
+				close(finished)
+			}
+			return nil
+		})))
+		<-finished
+		rawRate := n / time.Since(start).Seconds()
+		srv.Shutdown()
+
+		// The instant, unlimited API: a canned label, no parsing, no ledger.
+		instant := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			if r.Method == http.MethodPost {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(http.StatusCreated)
+				_, _ = io.WriteString(w, `{"id":"7d3c0f0e-0000-4000-8000-000000000001","status":"created","courier":"yunexpress","courierOrderNumber":"YT1","courierTrackingNumber":"YT1CN","error":null}`)
+				return
+			}
+			_, _ = io.WriteString(w, `{"labels":[]}`)
+		}))
+		b.Cleanup(instant.Close)
+		e.url = instant.URL
+		ks := keys("tp", n)
+		e.enqueue(b, ks, queue.Bulk)
+		start = time.Now()
+		e.startWorkers(b, 1, 50, 1e6)
+		e.waitCompleted(b, ks, 120*time.Second)
+		rate := n / time.Since(start).Seconds()
+		b.ReportMetric(rawRate, "raw_asynq_noop/s")
+		b.ReportMetric(rate, "labels/s")
+		b.ReportMetric(rate/rawRate, "ratio")
+		b.Logf("pipeline %.0f labels/s vs raw asynq no-op drain %.0f tasks/s: ratio %.2f", rate, rawRate, rate/rawRate)
+	}
+}
+
+type discardAsynq struct{}
+
+func (discardAsynq) Debug(...any) {}
+func (discardAsynq) Info(...any)  {}
+func (discardAsynq) Warn(...any)  {}
+func (discardAsynq) Error(...any) {}
+func (discardAsynq) Fatal(...any) {}
+
+// BenchmarkIdleLatency measures enqueue → API call on an idle worker (goal p50 ≤ 50 ms).
+func BenchmarkIdleLatency(b *testing.B) {
+	for range b.N {
+		e := newBenchEnv(b, 5)
+		e.startWorkers(b, 1, 10, 1000)
+		var lat []time.Duration
+		for i := range 100 {
+			k := fmt.Sprintf("idle-%d", i)
+			start := time.Now()
+			e.enqueue(b, []string{k}, queue.Interactive)
+			for {
+				if t, ok := e.arr.at(k); ok {
+					lat = append(lat, t.Sub(start))
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+		b.ReportMetric(float64(p50.Microseconds())/1000, "p50_ms")
+		b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
+		b.Logf("idle enqueue → API call: p50 %s, p99 %s", p50, p99)
+	}
+}
+
+// BenchmarkRedisBytesPerLabel measures Redis memory per retained completed
+// label, as a ratio to the request JSON's size.
+func BenchmarkRedisBytesPerLabel(b *testing.B) {
+	const n = 2000
+	for range b.N {
+		rp := queuetest.StartRedis(b)
+		rdb := redis.NewClient(rp.Options())
+		b.Cleanup(func() { rdb.Close() })
+		q, err := queue.New(rdb, queue.Options{Namespace: "mem"})
+		require.NoError(b, err)
+		fake := flexapitest.NewTestServer(b, token)
+		before := usedMemory(b, rdb)
+		ks := keys("mem", n)
+		reqs := make([]*flexapi.LabelRequest, n)
+		for i, k := range ks {
+			reqs[i] = queuetest.Request(k, "")
+		}
+		_, err = q.EnqueueMany(context.Background(), reqs, queue.Bulk)
+		require.NoError(b, err)
+		pending := usedMemory(b, rdb)
+		api, _ := flexapi.NewClient(fake.URL(), token)
+		budget, _ := worker.NewBudget(q, 1e6)
+		w, err := worker.New(worker.Config{Queue: q, API: api, Budget: budget, Concurrency: 20, URLBatchWindow: 50 * time.Millisecond})
+		require.NoError(b, err)
+		require.NoError(b, w.Start())
+		e := &benchEnv{rdb: rdb, q: q}
+		e.waitCompleted(b, ks, 60*time.Second)
+		time.Sleep(500 * time.Millisecond)
+		w.Shutdown()
+		completed := usedMemory(b, rdb)
+		reqSize := float64(len(queuetest.RequestJSON(ks[0], "")))
+		perPending := float64(pending-before) / n
+		perDone := float64(completed-before) / n
+		b.ReportMetric(perPending, "bytes/pending_label")
+		b.ReportMetric(perDone, "bytes/completed_label")
+		b.ReportMetric(perDone/reqSize, "completed_bytes/request_bytes")
+		b.Logf("Redis memory: %.0f B per pending label, %.0f B per retained completed label; request JSON %.0f B; ratio %.2f",
+			perPending, perDone, reqSize, perDone/reqSize)
+	}
+}
+
+func usedMemory(b *testing.B, rdb *redis.Client) int64 {
+	b.Helper()
+	info, err := rdb.Info(context.Background(), "memory").Result()
+	require.NoError(b, err)
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			require.NoError(b, err)
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO")
+	return 0
+}
+
+// BenchmarkInteractiveDuringBulk measures how long an order system's label
+// waits for its API call while a bulk run saturates a budget of 10/s, in
+// budget slots (goal: a few).
+func BenchmarkInteractiveDuringBulk(b *testing.B) {
+	for range b.N {
+		const rate = 10
+		e := newBenchEnv(b, 5)
+		e.startWorkers(b, 3, 10, rate)
+		bulk := keys("bulk", 400)
+		e.enqueue(b, bulk, queue.Bulk)
+		time.Sleep(2 * time.Second) // the bulk run is saturating the budget
+		var lat []time.Duration
+		for i := range 5 {
+			k := fmt.Sprintf("order-%d", i)
+			start := time.Now()
+			e.enqueue(b, []string{k}, queue.Interactive)
+			for {
+				if t, ok := e.arr.at(k); ok {
+					lat = append(lat, t.Sub(start))
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		slices.Sort(lat)
+		worst := lat[len(lat)-1]
+		slot := time.Second / rate
+		b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "median_ms")
+		b.ReportMetric(float64(worst.Milliseconds()), "worst_ms")
+		b.ReportMetric(float64(worst)/float64(slot), "worst_in_budget_slots")
+		b.Logf("interactive label during a bulk run: median %s, worst %s (%.1f budget slots of %s)", lat[len(lat)/2], worst, float64(worst)/float64(slot), slot)
+	}
+}
