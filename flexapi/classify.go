@@ -55,10 +55,14 @@ type Decision struct {
 // acts on: retry, wait, or dead-letter. It is the only place that rule lives.
 func Classify(label *Label, err error) Decision {
 	if err == nil {
-		if label != nil && label.Status == StatusFailed {
-			return Decision{Class: Permanent, Reason: ReasonCourierRejected}
+		status := 201
+		if label != nil && label.Replayed {
+			status = 200
 		}
-		return Decision{Class: Created}
+		if label != nil && label.Status == StatusFailed {
+			return Decision{Class: Permanent, Reason: ReasonCourierRejected, StatusCode: status}
+		}
+		return Decision{Class: Created, StatusCode: status}
 	}
 	var (
 		cr *CourierRejectedError

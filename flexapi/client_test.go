@@ -78,7 +78,7 @@ func TestCreateLabel_FirstCall_Created(t *testing.T) {
 	require.Equal(t, *label.CourierOrderNumber+"CN", *label.CourierTrackingNumber)
 	require.Nil(t, label.Error)
 	require.False(t, label.Replayed)
-	require.Equal(t, flexapi.Decision{Class: flexapi.Created}, flexapi.Classify(label, err))
+	require.Equal(t, flexapi.Decision{Class: flexapi.Created, StatusCode: 201}, flexapi.Classify(label, err))
 
 	l := srv.Ledger()
 	require.Equal(t, 1, l.TotalCalls)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,6 +40,19 @@ func (e *ValidationError) Error() string {
 // since a field we do not carry would be silently lost), wrong types, and
 // trailing data. It does not apply the documented rules; call Validate for that.
 func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
+	// JSON text is UTF-8 (RFC 8259 §8.1); encoding/json would silently turn
+	// invalid bytes into U+FFFD, changing an idempotency key or an address.
+	if !utf8.Valid(data) {
+		off := 0
+		for off < len(data) {
+			r, n := utf8.DecodeRune(data[off:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			off += n
+		}
+		return nil, &ValidationError{Details: []Detail{{Message: fmt.Sprintf("not valid JSON: invalid UTF-8 at byte %d", off)}}}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
@@ -58,12 +72,68 @@ func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
 	if len(details) > 0 {
 		return nil, &ValidationError{Details: details}
 	}
+	// The shape is right: fill the struct from the tree already decoded
+	// rather than decoding the bytes a second time.
 	var req LabelRequest
-	if err := json.Unmarshal(data, &req); err != nil {
-		// The shape check above mirrors encoding/json; reaching this is a bug in it.
-		return nil, &ValidationError{Details: []Detail{{Message: jsonErrText(err)}}}
+	if err := assign(reflect.ValueOf(&req).Elem(), v); err != nil {
+		return nil, &ValidationError{Details: []Detail{{Message: err.Error()}}}
 	}
 	return &req, nil
+}
+
+// assign fills dst from a generically decoded value whose shape checkShape
+// accepted. Raw JSON fields get the value re-encoded (same JSON, compact).
+func assign(dst reflect.Value, v any) error {
+	if v == nil {
+		return nil
+	}
+	t := dst.Type()
+	if t == rawMessageType {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		dst.SetBytes(b)
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		if dst.IsNil() {
+			dst.Set(reflect.New(t.Elem()))
+		}
+		return assign(dst.Elem(), v)
+	case reflect.Struct:
+		fields := jsonFields(t)
+		for k, val := range v.(map[string]any) {
+			if err := assign(dst.FieldByIndex(fields[k].Index), val); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		arr := v.([]any)
+		s := reflect.MakeSlice(t, len(arr), len(arr))
+		for i, e := range arr {
+			if err := assign(s.Index(i), e); err != nil {
+				return err
+			}
+		}
+		dst.Set(s)
+	case reflect.String:
+		dst.SetString(v.(string))
+	case reflect.Float64:
+		f, err := v.(json.Number).Float64()
+		if err != nil {
+			return err
+		}
+		dst.SetFloat(f)
+	case reflect.Int:
+		n, err := strconv.ParseInt(v.(json.Number).String(), 10, 64)
+		if err != nil {
+			return err
+		}
+		dst.SetInt(n)
+	}
+	return nil
 }
 
 func jsonErrText(err error) string {
@@ -167,8 +237,19 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-// jsonFields maps JSON names to struct fields.
+var fieldCache sync.Map // reflect.Type -> map[string]reflect.StructField
+
+// jsonFields maps JSON names to struct fields (computed once per type).
 func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.StructField)
+	}
+	m := buildJSONFields(t)
+	fieldCache.Store(t, m)
+	return m
+}
+
+func buildJSONFields(t reflect.Type) map[string]reflect.StructField {
 	m := make(map[string]reflect.StructField, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)

@@ -34,13 +34,17 @@ func (a *app) openQueue(ctx context.Context) (*deps, error) {
 	return a.openQueueWith(ctx, cfg)
 }
 
-func (a *app) openQueueWith(ctx context.Context, cfg *config.Config) (*deps, error) {
+func (a *app) openQueueWith(ctx context.Context, cfg *config.Config, onEnqueue ...func(queue.Lane, queue.Outcome)) (*deps, error) {
 	rdb := redis.NewClient(cfg.RedisOptions)
-	q, err := queue.New(rdb, queue.Options{
+	opts := queue.Options{
 		Namespace: cfg.Queue,
 		MaxRetry:  cfg.MaxRetry,
 		Retention: cfg.ResultRetention,
-	})
+	}
+	if len(onEnqueue) > 0 {
+		opts.OnEnqueue = onEnqueue[0]
+	}
+	q, err := queue.New(rdb, opts)
 	if err != nil {
 		rdb.Close()
 		return nil, err

@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, env map[string]string, stdin io.Rea
 		a.statusCmd(),
 		a.dlqCmd(),
 		a.bulkCmd(),
+		a.devCmd(),
 		a.serveCmd(),
 	)
 	return root.ExecuteContext(ctx)

@@ -9,11 +9,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/httpapi"
+	"github.com/flexlabel/flexlabel/queue/opsui"
+	"github.com/flexlabel/flexlabel/worker/metrics"
 )
 
 // serveShutdownTimeout bounds how long `serve` waits for in-flight requests
@@ -75,17 +79,15 @@ func checkServeAuth(addr string, haveTokens, insecureNoAuth bool) error {
 }
 
 func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, insecureNoAuth bool, log *slog.Logger) error {
-	d, err := a.openQueueWith(ctx, cfg)
+	var rec *metrics.Recorder
+	d, err := a.openQueueWith(ctx, cfg, func(l queue.Lane, o queue.Outcome) { rec.Enqueue(l, o) })
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	h, err := httpapi.New(httpapi.Config{
-		Queue:                d.q,
-		Tokens:               tokens,
-		AllowUnauthenticated: insecureNoAuth,
-		Logger:               log,
-	})
+	var reg *prometheus.Registry
+	reg, rec = metrics.Registry(d.q, log)
+	h, err := newHTTPHandler(d, tokens, insecureNoAuth, true, reg, log)
 	if err != nil {
 		return err
 	}
@@ -126,4 +128,22 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, in
 	}
 	log.Info("flexlabel serve exited", slog.Duration("shutdown", time.Since(start)))
 	return nil
+}
+
+// newHTTPHandler is the HTTP face of serve and dev: the producers' API, the
+// metrics (unauthenticated, like most scrape targets; they hold no secrets),
+// and the operator UI (behind the producer tokens when uiAuth).
+func newHTTPHandler(d *deps, tokens []string, allowUnauthenticated, uiAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
+	h, err := httpapi.New(httpapi.Config{
+		Queue:                d.q,
+		Tokens:               tokens,
+		AllowUnauthenticated: allowUnauthenticated,
+		Logger:               log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.Handle("GET /metrics", metrics.Handler(reg), false)
+	h.Handle("/ui/", opsui.New(d.q, log), uiAuth && len(tokens) > 0)
+	return h, nil
 }
