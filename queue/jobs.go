@@ -75,12 +75,15 @@ func (q *Queue) Fail(ctx context.Context, j *Job, msg string) error {
 
 // Complete records the created label; the record is kept for the retention.
 func (q *Queue) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
-	lbl, err := json.Marshal(Label{ID: l.ID, Status: l.Status, CourierOrderNumber: l.CourierOrderNumber, CourierTrackingNumber: l.CourierTrackingNumber})
-	if err != nil {
-		return err
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
 	}
 	secs := int64(q.opts.Retention / time.Second)
-	if err := completeScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, lbl, secs).Err(); err != nil {
+	err := completeScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber)).Err()
+	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
 	}
 	return nil

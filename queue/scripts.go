@@ -7,7 +7,11 @@ import "github.com/redis/go-redis/v9"
 //	h   canonical request hash        q   asynq queue
 //	st  queued | completed | dead     t   enqueued at, Unix ms
 //	a   API calls made                e   last error
-//	ff  first failure, Unix ms        lbl label JSON (completed)
+//	ff  first failure, Unix ms        li, ls, lo, lt  label id, status,
+//	                                  courier order and tracking numbers
+//
+// Values stay short (< 64 bytes where possible) so Redis keeps the hash in
+// its compact listpack encoding: a retained label costs a few hundred bytes.
 //	url document URL                  rs  dead-letter reason
 //	dm  dead-letter index member
 const (
@@ -66,10 +70,11 @@ return {'enqueued', 'queued', ARGV[2]}
 // letter of a dead one, in one round trip.
 //
 // KEYS[1] record  KEYS[2] dlq hash  ARGV[1] key
-// Returns {st, q, a, e, lbl, url, rs, t, asynqState, deadLetterJSON} or nil.
+// Returns {st, q, a, e, li, url, rs, t, asynqState, deadLetterJSON, ls, lo, lt} or nil.
 var statusScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'a', 'e', 'lbl', 'url', 'rs', 't')
+local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'a', 'e', 'li', 'url', 'rs', 't')
 if not f[1] then return nil end
+local l = redis.call('HMGET', KEYS[1], 'ls', 'lo', 'lt')
 local ts = false
 local dl = false
 if f[1] == 'queued' then
@@ -79,6 +84,9 @@ elseif f[1] == 'dead' then
 end
 f[9] = ts
 f[10] = dl
+f[11] = l[1]
+f[12] = l[2]
+f[13] = l[3]
 return f
 `)
 
@@ -100,12 +108,16 @@ return {st, redis.call('HINCRBY', KEYS[1], 'a', 1)}
 `)
 
 // completeScript records a created label and starts the retention clock.
+// A null courier number is stored as an absent field.
 //
-// KEYS[1] record  ARGV[1] label JSON  ARGV[2] retention seconds
+// KEYS[1] record  ARGV[1] retention seconds  ARGV[2] id  ARGV[3] status
+// ARGV[4] courier order number or ''  ARGV[5] tracking number or ''
 var completeScript = redis.NewScript(`
-redis.call('HSET', KEYS[1], 'st', 'completed', 'lbl', ARGV[1])
-redis.call('HDEL', KEYS[1], 'e', 'rs', 'dm')
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'st', 'completed', 'li', ARGV[2], 'ls', ARGV[3])
+redis.call('HDEL', KEYS[1], 'e', 'rs', 'dm', 'ff', 'lo', 'lt')
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lo', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'lt', ARGV[5]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 `)
 

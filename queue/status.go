@@ -119,11 +119,14 @@ func parseStatus(key string, v any) JobStatus {
 	switch get(0) {
 	case stCompleted:
 		js.State = StateCompleted
-		var l Label
-		if json.Unmarshal([]byte(get(4)), &l) == nil {
-			l.URL = get(5)
-			js.Label = &l
+		l := Label{ID: get(4), Status: get(10), URL: get(5)}
+		if s := get(11); s != "" {
+			l.CourierOrderNumber = &s
 		}
+		if s := get(12); s != "" {
+			l.CourierTrackingNumber = &s
+		}
+		js.Label = &l
 	case stDead:
 		js.State = StateDead
 		var dl DeadLetter
