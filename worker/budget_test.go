@@ -1,0 +1,87 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// Three worker servers share one budget of 10 calls/s: the fake API never
+// sees more than 10 calls in a second (+1 for a window edge), counting
+// label creations and the batched document-URL calls alike.
+func TestBudget_ThreeWorkersNeverExceedIt(t *testing.T) {
+	t.Parallel()
+	const rate = 10
+	e := newBenchEnv(t, 5)
+	e.startWorkers(t, 3, 10, rate)
+	ks := keys("shared", 40)
+	e.enqueue(t, ks, queue.Bulk)
+	e.waitCompleted(t, ks, 30*time.Second)
+	time.Sleep(1200 * time.Millisecond) // the last URL batches
+	l := e.fake.Ledger()
+	require.Equal(t, 40, l.LabelsCreated)
+	secs := make([]int64, 0, len(l.CallsPerSecond))
+	for s := range l.CallsPerSecond {
+		secs = append(secs, s)
+	}
+	slices.Sort(secs)
+	for _, s := range secs {
+		require.LessOrEqual(t, l.CallsPerSecond[s], rate+1, "second %d: %v", s, l.CallsPerSecond)
+	}
+	// and the budget was used: 40 creates need at least 4 seconds at 10/s
+	require.GreaterOrEqual(t, len(secs), 4)
+}
+
+// A 429 pauses every worker for its Retry-After: after it, no call arrives
+// until the pause has passed.
+func TestBudget_429PausesTheFleet(t *testing.T) {
+	t.Parallel()
+	e := newBenchEnv(t, 5)
+	// 5 calls/s spaces calls 200 ms apart, so without a shared pause the
+	// calls after the 429 would arrive long before its 2 s are up.
+	e.startWorkers(t, 3, 5, 5)
+	e.fake.Force429(1, 2*time.Second)
+	start := time.Now()
+	ks := keys("paused", 12)
+	e.enqueue(t, ks, queue.Bulk)
+	e.waitCompleted(t, ks, 20*time.Second)
+	l := e.fake.Ledger()
+	require.Equal(t, 1, l.RateLimited)
+	// Every creating call but the 429'd one came after the 2 s pause.
+	var early []string
+	for _, k := range ks {
+		at, ok := e.arr.at(k)
+		require.True(t, ok)
+		if at.Sub(start) < 1900*time.Millisecond {
+			early = append(early, fmt.Sprintf("%s@%s", k, at.Sub(start)))
+		}
+	}
+	// Only the call that got the 429 arrived before the pause ended.
+	require.Len(t, early, 1, "calls during the pause: %v", early)
+	require.Equal(t, 12, l.LabelsCreated)
+	require.GreaterOrEqual(t, time.Since(start), 2*time.Second)
+}
+
+// With FLEXLABEL_MAX_RETRY=2, labels behind repeated 429s still complete:
+// neither 429s nor budget waits consume attempts.
+func TestBudget_429sAndWaitsDoNotConsumeAttempts(t *testing.T) {
+	t.Parallel()
+	e := newBenchEnv(t, 2)
+	e.startWorkers(t, 1, 4, 5) // a tight budget: most calls wait for it
+	e.fake.Force429(6, time.Second)
+	ks := keys("patient", 6)
+	e.enqueue(t, ks, queue.Bulk)
+	e.waitCompleted(t, ks, 40*time.Second)
+	sts, err := e.q.Status(context.Background(), ks...)
+	require.NoError(t, err)
+	for _, s := range sts {
+		require.Equal(t, queue.StateCompleted, s.State, "%s: %+v", s.IdempotencyKey, s.DeadLetter)
+	}
+	require.Equal(t, 6, e.fake.Ledger().RateLimited)
+}
