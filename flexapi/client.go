@@ -137,6 +137,12 @@ func (c *Client) CreateLabel(ctx context.Context, req *LabelRequest) (*Label, er
 	if err != nil {
 		return nil, fmt.Errorf("flexapi: encoding label request: %w", err)
 	}
+	return c.CreateLabelJSON(ctx, body)
+}
+
+// CreateLabelJSON is CreateLabel for a request already encoded as JSON (a
+// queued job carries its request that way); body is sent as it is.
+func (c *Client) CreateLabelJSON(ctx context.Context, body []byte) (*Label, error) {
 	var label Label
 	status, err := c.do(ctx, http.MethodPost, "/labels", body, &label, true)
 	if err != nil {

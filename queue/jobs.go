@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,32 +15,37 @@ import (
 
 // Job is a label job as the worker runs it.
 type Job struct {
-	Key     string
-	Queue   string
+	Key   string
+	Queue string
+	// Payload is the request as canonical JSON, validated at enqueue: the
+	// body the worker sends as it is.
 	Payload []byte
-	Request *flexapi.LabelRequest
 	// Hash is the canonical request hash; computed on demand, since a job
 	// whose record exists (nearly always) does not need it.
 	Hash string
 }
 
 func (j *Job) hash() string {
-	if j.Hash == "" && j.Request != nil {
-		if _, h, err := Canonical(j.Request); err == nil {
-			j.Hash = h
+	if j.Hash == "" {
+		// The payload is canonical JSON already: hash it as Canonical would.
+		var req flexapi.LabelRequest
+		if json.Unmarshal(j.Payload, &req) == nil {
+			if _, h, err := Canonical(&req); err == nil {
+				j.Hash = h
+			}
 		}
 	}
 	return j.Hash
 }
 
-// DecodeJob reads a task's payload. A payload that does not decode is a bug
-// or tampering; the worker dead-letters it as invalid.
+// DecodeJob reads a task's payload. A payload that is not a JSON object is a
+// bug or tampering; the worker dead-letters it as invalid.
 func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
-	var req flexapi.LabelRequest
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return nil, fmt.Errorf("queue: job %q: undecodable payload: %w", key, err)
+	p := bytes.TrimSpace(payload)
+	if len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' || !json.Valid(p) {
+		return nil, fmt.Errorf("queue: job %q: payload is not a JSON object", key)
 	}
-	return &Job{Key: key, Queue: queueName, Payload: payload, Request: &req}, nil
+	return &Job{Key: key, Queue: queueName, Payload: payload}, nil
 }
 
 // Begin counts an API attempt for the job and returns its recorded state:

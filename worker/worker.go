@@ -17,7 +17,7 @@ import (
 // LabelAPI is the part of the Flex Forward API the worker calls;
 // *flexapi.Client implements it.
 type LabelAPI interface {
-	CreateLabel(ctx context.Context, req *flexapi.LabelRequest) (*flexapi.Label, error)
+	CreateLabelJSON(ctx context.Context, body []byte) (*flexapi.Label, error)
 	GetLabels(ctx context.Context, ids ...string) ([]flexapi.LabelDocument, error)
 }
 
@@ -293,7 +293,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	log = log.With(slog.Int("attempt", attempt))
 
 	start := time.Now()
-	label, err := w.cfg.API.CreateLabel(ctx, job.Request)
+	label, err := w.cfg.API.CreateLabelJSON(ctx, job.Payload)
 	latency := time.Since(start)
 	d := flexapi.Classify(label, err)
 	w.obs.APICall("create_label", d.StatusCode, latency)
