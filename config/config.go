@@ -1,16 +1,13 @@
-// Package config reads flexlabel's configuration from the environment.
-//
-// Variable names are a fixed contract that users script against. Parse
-// reports every problem at once, naming each variable; secrets are of type
-// Secret, which prints as [redacted] in every format and log.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -21,19 +18,27 @@ import (
 	"github.com/flexlabel/flexlabel/flexapi"
 )
 
+// redacted is what a secret prints as.
+const redacted = "[redacted]"
+
 // Secret is a string that never prints its value.
 type Secret string
 
-// String redacts the secret.
+// String redacts the secret; an empty secret prints as "" so that "unset"
+// stays visible.
 func (s Secret) String() string {
 	if s == "" {
 		return ""
 	}
-	return "[redacted]"
+	return redacted
 }
 
 // GoString redacts the secret under %#v.
 func (s Secret) GoString() string { return s.String() }
+
+// Format redacts the secret under every fmt verb, including ones (%x, %d)
+// that would otherwise bypass String.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
 
 // LogValue redacts the secret in slog.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
@@ -45,6 +50,9 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 func (s Secret) Reveal() string { return string(s) }
 
 // Config is every setting flexlabel reads from the environment.
+//
+// A Config prints (fmt, slog) only through String and LogValue, which redact
+// secrets; it is safe to log.
 type Config struct {
 	FlexForwardToken   Secret        `env:"FLEXFORWARD_TOKEN"`
 	FlexForwardBaseURL string        `env:"FLEXFORWARD_BASE_URL"`
@@ -65,55 +73,67 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"FLEXLABEL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	Queue              string        `env:"FLEXLABEL_QUEUE" envDefault:"flexlabel"`
 
-	// RedisOptions is REDIS_URL parsed; set by Parse.
-	RedisOptions *redis.Options `env:"-"`
+	// RedisOptions is REDIS_URL parsed; set by Parse. It holds the Redis
+	// password, so String, LogValue and JSON leave it out.
+	RedisOptions *redis.Options `env:"-" json:"-"`
 }
 
 // MinResultRetention is the shortest FLEXLABEL_RESULT_RETENTION accepted.
 const MinResultRetention = 72 * time.Hour
 
 // Parse reads the configuration from environ (a map, so tests never read the
-// real environment) and validates it, reporting every problem at once.
+// real environment; nil means an empty environment) and validates it,
+// reporting every problem at once in an *Error.
 // FLEXFORWARD_TOKEN is checked by RequireToken, since only the worker needs it.
 func Parse(environ map[string]string) (*Config, error) {
+	if environ == nil {
+		// caarlos0/env falls back to os.Environ for a nil map.
+		environ = map[string]string{}
+	}
 	var problems []string
 	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
 	if err != nil {
 		problems = append(problems, parseErrors(err)...)
 	}
-	// Defaults of variables that failed to parse are not set; validation
-	// below only reports variables that parsed.
-	failed := strings.Join(problems, "\n")
+	// Variables that failed to parse hold zero values, not their defaults;
+	// validation below only reports variables that parsed.
+	failed := make(map[string]bool)
+	for _, p := range problems {
+		name, _, _ := strings.Cut(p, ":")
+		failed[name] = true
+	}
 	check := func(name string, bad bool, msg string) {
-		if bad && !strings.Contains(failed, name) {
+		if bad && !failed[name] {
 			problems = append(problems, name+": "+msg)
 		}
 	}
-	if cfg.FlexForwardBaseURL == "" && cfg.FlexForwardEnv != "" {
-		u, err := flexapi.BaseURLFor(cfg.FlexForwardEnv)
-		check("FLEXFORWARD_ENV", err != nil, fmt.Sprintf("must be production or staging, got %q", cfg.FlexForwardEnv))
-		cfg.FlexForwardBaseURL = u
-	} else if cfg.FlexForwardBaseURL != "" {
-		if msg := checkBaseURL(cfg.FlexForwardBaseURL); msg != "" {
-			check("FLEXFORWARD_BASE_URL", true, msg)
-		}
-		if cfg.FlexForwardEnv != "" {
-			_, err := flexapi.BaseURLFor(cfg.FlexForwardEnv)
-			check("FLEXFORWARD_ENV", err != nil, fmt.Sprintf("must be production or staging, got %q", cfg.FlexForwardEnv))
-		}
+
+	// Tokens often come from files or templated manifests with a stray
+	// newline or space, which would make every API call fail with 401.
+	cfg.FlexForwardToken = Secret(strings.TrimSpace(string(cfg.FlexForwardToken)))
+	for i, t := range cfg.APITokens {
+		cfg.APITokens[i] = Secret(strings.TrimSpace(string(t)))
 	}
-	if opts, err := redis.ParseURL(string(cfg.RedisURL)); err != nil {
-		check("REDIS_URL", true, "must be redis://[user:password@]host:port/db or rediss://… ("+redactURLError(err, cfg.RedisURL)+")")
+
+	_, envErr := flexapi.BaseURLFor(cfg.FlexForwardEnv)
+	check("FLEXFORWARD_ENV", envErr != nil, fmt.Sprintf("must be production or staging, got %q", cfg.FlexForwardEnv))
+	if cfg.FlexForwardBaseURL == "" {
+		cfg.FlexForwardBaseURL, _ = flexapi.BaseURLFor(cfg.FlexForwardEnv)
+	} else if msg := checkBaseURL(cfg.FlexForwardBaseURL); msg != "" {
+		check("FLEXFORWARD_BASE_URL", true, msg)
+	}
+	if opts, msg := parseRedisURL(string(cfg.RedisURL)); msg != "" {
+		check("REDIS_URL", true, msg)
 	} else {
 		cfg.RedisOptions = opts
 	}
 	check("FLEXLABEL_CONCURRENCY", cfg.Concurrency < 1 || cfg.Concurrency > 1000, fmt.Sprintf("must be between 1 and 1000, got %d", cfg.Concurrency))
 	check("FLEXLABEL_MAX_RETRY", cfg.MaxRetry < 1, fmt.Sprintf("must be at least 1, got %d", cfg.MaxRetry))
 	check("FLEXLABEL_RETRY_BASE", cfg.RetryBase <= 0, fmt.Sprintf("must be positive, got %s", cfg.RetryBase))
-	check("FLEXLABEL_RETRY_MAX", cfg.RetryMax < cfg.RetryBase, fmt.Sprintf("must be at least FLEXLABEL_RETRY_BASE (%s), got %s", cfg.RetryBase, cfg.RetryMax))
+	check("FLEXLABEL_RETRY_MAX", !failed["FLEXLABEL_RETRY_BASE"] && cfg.RetryMax < cfg.RetryBase, fmt.Sprintf("must be at least FLEXLABEL_RETRY_BASE (%s), got %s", cfg.RetryBase, cfg.RetryMax))
 	check("FLEXLABEL_RESULT_RETENTION", cfg.ResultRetention < MinResultRetention, fmt.Sprintf("must be at least %s, got %s", MinResultRetention, cfg.ResultRetention))
 	check("FLEXLABEL_API_TIMEOUT", cfg.APITimeout <= 0, fmt.Sprintf("must be positive, got %s", cfg.APITimeout))
-	check("FLEXLABEL_RATE_LIMIT", !(cfg.RateLimit > 0) || cfg.RateLimit > 10000, fmt.Sprintf("must be a positive number of calls per second, got %v", cfg.RateLimit))
+	check("FLEXLABEL_RATE_LIMIT", !(cfg.RateLimit > 0) || cfg.RateLimit > 10000, fmt.Sprintf("must be a positive number of calls per second up to 10000, got %v", cfg.RateLimit))
 	check("FLEXLABEL_SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout <= 0, fmt.Sprintf("must be positive, got %s", cfg.ShutdownTimeout))
 	if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
 		check("FLEXLABEL_HTTP_ADDR", true, fmt.Sprintf("must be host:port or :port, got %q", cfg.HTTPAddr))
@@ -124,8 +144,8 @@ func Parse(environ map[string]string) (*Config, error) {
 		}
 	}
 	for i, t := range cfg.APITokens {
-		check("FLEXLABEL_API_TOKENS", strings.TrimSpace(string(t)) == "", fmt.Sprintf("token %d is empty", i+1))
-		check("FLEXLABEL_API_TOKENS", strings.TrimSpace(string(t)) != "" && len(t) < 16, fmt.Sprintf("token %d is shorter than 16 characters", i+1))
+		check("FLEXLABEL_API_TOKENS", t == "", fmt.Sprintf("token %d is empty", i+1))
+		check("FLEXLABEL_API_TOKENS", t != "" && len(t) < 16, fmt.Sprintf("token %d is shorter than 16 characters", i+1))
 	}
 	if _, err := ParseLevel(cfg.LogLevel); err != nil {
 		check("FLEXLABEL_LOG_LEVEL", true, fmt.Sprintf("must be debug, info, warn or error, got %q", cfg.LogLevel))
@@ -145,6 +165,72 @@ func (c *Config) RequireToken() error {
 		return &Error{Problems: []string{"FLEXFORWARD_TOKEN: is required (the Flex Forward API bearer token)"}}
 	}
 	return nil
+}
+
+// String describes the configuration by variable name, with secrets
+// redacted and the REDIS_URL password masked.
+func (c Config) String() string {
+	var b strings.Builder
+	b.WriteString("config{")
+	for i, f := range c.fields() {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(f.name)
+		b.WriteString("=")
+		b.WriteString(f.value)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// Format prints String under every fmt verb, so %+v and %#v cannot reach
+// RedisOptions or a token.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue logs the configuration as a group keyed by variable name, with
+// secrets redacted and the REDIS_URL password masked.
+func (c Config) LogValue() slog.Value {
+	fields := c.fields()
+	attrs := make([]slog.Attr, len(fields))
+	for i, f := range fields {
+		attrs[i] = slog.String(f.name, f.value)
+	}
+	return slog.GroupValue(attrs...)
+}
+
+type field struct{ name, value string }
+
+// fields lists every variable with its printable value. Redaction follows
+// the field's type, so a new Secret field is redacted without more code.
+func (c Config) fields() []field {
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	var out []field
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		var val string
+		switch x := v.Field(i).Interface().(type) {
+		case Secret:
+			val = x.String()
+			if name == "REDIS_URL" {
+				val = maskedRedisURL(string(x))
+			}
+		case []Secret:
+			val = fmt.Sprintf("[%d tokens]", len(x))
+		case time.Duration:
+			val = x.String()
+		case string:
+			val = x
+		default:
+			val = fmt.Sprint(x)
+		}
+		out = append(out, field{name, val})
+	}
+	return out
 }
 
 // Error lists every configuration problem, each naming its variable.
@@ -185,34 +271,68 @@ func envName(field string) string {
 }
 
 func checkBaseURL(raw string) string {
+	shown, _ := maskUserinfo(raw)
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return fmt.Sprintf("must be an absolute URL, got %q", raw)
+		return fmt.Sprintf("must be an absolute URL, got %q", shown)
+	}
+	if u.User != nil {
+		return fmt.Sprintf("must not contain user info (the token belongs in FLEXFORWARD_TOKEN), got %q", shown)
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !flexapi.IsLoopback(u.Hostname()) {
-			return fmt.Sprintf("plain http is allowed only to a loopback host (the token must not cross a network in clear), got %q", raw)
+			return fmt.Sprintf("plain http is allowed only to a loopback host (the token must not cross a network in clear), got %q", shown)
 		}
 	default:
-		return fmt.Sprintf("must use https, got %q", raw)
+		return fmt.Sprintf("must use https, got %q", shown)
 	}
 	return ""
 }
 
-// redactURLError describes a REDIS_URL parse error without the password.
-func redactURLError(err error, raw Secret) string {
-	msg := err.Error()
-	if u, perr := url.Parse(string(raw)); perr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "[redacted]")
-		}
+// parseRedisURL parses REDIS_URL, or describes why it cannot. The
+// description never contains the URL's password: the failing URL is
+// diagnosed again on a copy whose user info is masked, and only that
+// diagnosis is reported.
+func parseRedisURL(raw string) (*redis.Options, string) {
+	const want = "must be redis://[user:password@]host:port/db, rediss://… or unix://…"
+	opts, err := redis.ParseURL(raw)
+	if err == nil {
+		return opts, ""
 	}
-	if s := string(raw); s != "" {
-		msg = strings.ReplaceAll(msg, s, "[redacted URL]")
+	masked, hadUserinfo := maskUserinfo(raw)
+	if _, err := redis.ParseURL(masked); err != nil {
+		return nil, want + " (" + err.Error() + ")"
 	}
-	return msg
+	if hadUserinfo {
+		return nil, want + " (the user:password part is malformed; characters such as @ / : % # ? must be percent-encoded; not shown)"
+	}
+	return nil, want
+}
+
+// maskUserinfo replaces everything between the scheme and the last '@' with
+// "xxxxx:xxxxx". It works on the raw string rather than a parsed URL because
+// it must also cover URLs that do not parse, such as a password containing
+// an unencoded '/' or '#'.
+func maskUserinfo(raw string) (string, bool) {
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	at := strings.LastIndex(raw[start:], "@")
+	if at < 0 {
+		return raw, false
+	}
+	return raw[:start] + "xxxxx:xxxxx" + raw[start+at:], true
+}
+
+// maskedRedisURL is REDIS_URL for display, its user info masked. It masks
+// by position rather than through url.URL.Redacted, which would print a
+// password containing '#' as part of the host and fragment.
+func maskedRedisURL(raw string) string {
+	masked, _ := maskUserinfo(raw)
+	return masked
 }
 
 func validQueueName(s string) bool {

@@ -12,6 +12,7 @@ import "github.com/redis/go-redis/v9"
 //
 // Values stay short (< 64 bytes where possible) so Redis keeps the hash in
 // its compact listpack encoding: a retained label costs a few hundred bytes.
+//
 //	url document URL                  rs  dead-letter reason
 //	dm  dead-letter index member
 const (
@@ -94,7 +95,7 @@ return f
 // missing record (lost, or a task left over) is recreated from the payload
 // when the caller passes its hash, else reported as missing.
 //
-// KEYS[1] record  ARGV[1] hash or ''  ARGV[2] queue  ARGV[3] now ms
+// KEYS[1] record  ARGV[1] hash or ”  ARGV[2] queue  ARGV[3] now ms
 // Returns {st, attempts}.
 var beginScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'st')
@@ -111,7 +112,7 @@ return {st, redis.call('HINCRBY', KEYS[1], 'a', 1)}
 // A null courier number is stored as an absent field.
 //
 // KEYS[1] record  ARGV[1] retention seconds  ARGV[2] id  ARGV[3] status
-// ARGV[4] courier order number or ''  ARGV[5] tracking number or ''
+// ARGV[4] courier order number or ”  ARGV[5] tracking number or ”
 var completeScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'st', 'completed', 'li', ARGV[2], 'ls', ARGV[3])
 redis.call('HDEL', KEYS[1], 'e', 'rs', 'dm', 'ff', 'lo', 'lt')

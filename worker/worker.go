@@ -40,7 +40,7 @@ type Config struct {
 	// Concurrency. asynq dequeues one task per Redis round trip in a single
 	// loop per server, which caps one server near 5,000 tasks/s on two
 	// cores; more loops lift that cap. Default 2.
-	BulkServers int
+	BulkServers     int
 	MaxRetry        int           // failed attempts retried before retries_exhausted; default 25, at least 1
 	RetryBase       time.Duration // first backoff ceiling; default 1s
 	RetryMax        time.Duration // backoff cap; default 10m

@@ -99,4 +99,3 @@ func TestDev_OneProcessServesEverything(t *testing.T) {
 		t.Fatal("dev did not stop after cancel")
 	}
 }
-

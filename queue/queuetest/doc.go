@@ -19,9 +19,13 @@
 // namespace. Nothing is deleted afterwards; keys of a private server vanish
 // with it.
 //
-// A package whose tests use Redis or RedisURL calls Main from its TestMain:
+// A package whose tests use Redis or RedisURL calls Main from its TestMain,
+// so the private server stops when the tests end:
 //
 //	func TestMain(m *testing.M) { os.Exit(queuetest.Main(m)) }
+//
+// (A TestMain that just calls queuetest.Main(m) and returns works too: the
+// testing package exits with m.Run's code.)
 //
 // StartRedis is for fault tests that kill and restart Redis: it starts a
 // dedicated redis-server for one test, on its own 127.0.0.1 port and data

@@ -169,7 +169,7 @@ func StartRedis(tb testing.TB, args ...string) *RedisProcess {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if noFallback(os.Getenv) {
-			tb.Fatalf("queuetest: StartRedis: %s", noFallbackMessage)
+			tb.Fatalf("queuetest: StartRedis: redis-server not found on PATH and %s=1 forbids skipping the test", EnvNoFallback)
 		}
 		tb.Skip("queuetest: StartRedis needs redis-server on PATH (the in-process fallback cannot be killed and restarted like a real server)")
 	}

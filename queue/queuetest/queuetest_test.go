@@ -175,7 +175,9 @@ func TestStartRedis_KillRestart_AppendOnlyKeepsKey(t *testing.T) {
 
 	r.Kill()
 	require.False(t, r.Running())
-	require.Error(t, c.Ping(ctx).Err(), "the server must be down after Kill")
+	probe := r.Options()
+	probe.MaxRetries = -1 // fail at once, not after go-redis's backoff
+	require.Error(t, client(t, probe).Ping(ctx).Err(), "the server must be down after Kill")
 
 	r.Restart()
 	require.True(t, r.Running())
