@@ -399,26 +399,46 @@ func (q *Queue) EnqueueMany(ctx context.Context, reqs []*flexapi.LabelRequest, l
 		return results, nil
 	}
 	now := time.Now()
-	run := func() ([]redis.Cmder, error) {
-		pipe := q.rdb.Pipeline()
-		for _, i := range idx {
-			keys, args := q.enqueueArgs(jobs[i], lane, now)
-			enqueueScript.EvalSha(ctx, pipe, keys, args...)
-		}
-		return pipe.Exec(ctx)
+	cmds := make([]*redis.Cmd, len(idx))
+	todo := make([]int, len(idx)) // positions in idx still to run
+	for n := range todo {
+		todo[n] = n
 	}
-	cmds, err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+	for attempt := 0; len(todo) > 0; attempt++ {
+		pipe := q.rdb.Pipeline()
+		for _, n := range todo {
+			keys, args := q.enqueueArgs(jobs[idx[n]], lane, now)
+			cmds[n] = enqueueScript.EvalSha(ctx, pipe, keys, args...)
+		}
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			break
+		}
+		// Redis forgot the script (restarted, or SCRIPT FLUSH). Only the
+		// commands that failed with NOSCRIPT had no effect: run just those
+		// again, in order, so what did succeed is reported as it happened.
+		var again []int
+		for _, n := range todo {
+			if cerr := cmds[n].Err(); cerr != nil {
+				if !redis.HasErrorPrefix(cerr, "NOSCRIPT") {
+					return nil, fmt.Errorf("queue: enqueue %q: %w", jobs[idx[n]].key, cerr)
+				}
+				again = append(again, n)
+			}
+		}
+		if len(again) == 0 {
+			return nil, fmt.Errorf("queue: enqueue batch: %w", err)
+		}
+		if attempt >= 2 {
+			return nil, fmt.Errorf("queue: enqueue batch: script still missing after loading it: %w", err)
+		}
 		if lerr := enqueueScript.Load(ctx, q.rdb).Err(); lerr != nil {
 			return nil, fmt.Errorf("queue: loading enqueue script: %w", lerr)
 		}
-		cmds, err = run() // safe: enqueue is idempotent
-	}
-	if err != nil {
-		return nil, fmt.Errorf("queue: enqueue batch: %w", err)
+		todo = again
 	}
 	for n, i := range idx {
-		v, err := cmds[n].(*redis.Cmd).Result()
+		v, err := cmds[n].Result()
 		if err != nil {
 			return nil, fmt.Errorf("queue: enqueue %q: %w", jobs[i].key, err)
 		}

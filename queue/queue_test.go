@@ -394,3 +394,46 @@ func TestCanonical_RawObjectsNormalised(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, ha, hc)
 }
+
+// Concurrent batches racing to load the script after Redis forgot it must
+// still report each first enqueue as enqueued, never as its own duplicate.
+func TestEnqueueMany_ScriptFlushedMidRun_OutcomesExact(t *testing.T) {
+	t.Parallel()
+	rp := queuetest.StartRedis(t)
+	rdb := redis.NewClient(rp.Options())
+	t.Cleanup(func() { rdb.Close() })
+	q, err := queue.New(rdb, queue.Options{Namespace: "flush"})
+	require.NoError(t, err)
+	ctx := context.Background()
+	for round := range 5 {
+		require.NoError(t, rdb.ScriptFlush(ctx).Err())
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				reqs := make([]*flexapi.LabelRequest, 300)
+				for i := range reqs {
+					reqs[i] = queuetest.Request(fmt.Sprintf("r%d-g%d-%d", round, g, i), "")
+				}
+				res, err := q.EnqueueMany(ctx, reqs, queue.Bulk)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, r := range res {
+					if r.Outcome != queue.Enqueued {
+						errs <- fmt.Errorf("%s: %s", r.IdempotencyKey, r.Outcome)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	}
+}

@@ -100,7 +100,7 @@ func (e *benchEnv) startWorkers(b testing.TB, n, concurrency int, rate float64) 
 		w, err := worker.New(worker.Config{
 			Queue: e.q, API: api, Budget: budget, Logger: slog.New(slog.DiscardHandler),
 			Concurrency: concurrency, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
-			ShutdownTimeout: 5 * time.Second, URLBatchWindow: time.Second, Metrics: e.obs,
+			ShutdownTimeout: 5 * time.Second, Metrics: e.obs,
 		})
 		require.NoError(b, err)
 		require.NoError(b, w.Start())
@@ -338,8 +338,20 @@ func benchRedisBytes(b *testing.B, listpack string) {
 		e := &benchEnv{rdb: rdb, q: q}
 		e.waitCompleted(b, ks, 60*time.Second)
 		time.Sleep(500 * time.Millisecond)
-		w.Shutdown()
 		completed := usedMemory(b, rdb)
+		// then n labels the courier rejects: dead letters
+		dks := keys("dead", n)
+		dreqs := make([]*flexapi.LabelRequest, n)
+		for i, k := range dks {
+			dreqs[i] = queuetest.Request(k, flexapitest.RejectProductCode)
+		}
+		_, err = q.EnqueueMany(context.Background(), dreqs, queue.Bulk)
+		require.NoError(b, err)
+		e.waitCompleted(b, dks, 60*time.Second)
+		w.Shutdown()
+		dead := usedMemory(b, rdb)
+		perDead := float64(dead-completed) / n
+		b.ReportMetric(perDead, "bytes/dead_letter")
 		rec, err := rdb.MemoryUsage(context.Background(), "fl:mem:k:"+ks[0]).Result()
 		require.NoError(b, err)
 		b.ReportMetric(float64(rec), "record_bytes")
@@ -349,8 +361,8 @@ func benchRedisBytes(b *testing.B, listpack string) {
 		b.ReportMetric(perPending, "bytes/pending_label")
 		b.ReportMetric(perDone, "bytes/completed_label")
 		b.ReportMetric(perDone/reqSize, "completed_bytes/request_bytes")
-		b.Logf("Redis memory: %.0f B per pending label, %.0f B per retained completed label (MEMORY USAGE of one record: %d B); request JSON %.0f B; ratio %.2f",
-			perPending, perDone, rec, reqSize, perDone/reqSize)
+		b.Logf("Redis memory (hash-max-listpack-value %s): %.0f B per pending label, %.0f B per retained completed label (MEMORY USAGE of one record: %d B), %.0f B per dead letter; request JSON %.0f B; completed/request ratio %.2f",
+			listpack, perPending, perDone, rec, perDead, reqSize, perDone/reqSize)
 	}
 }
 

@@ -54,7 +54,9 @@ type Config struct {
 	DelayedTaskCheckInterval time.Duration
 
 	// URLBatchWindow is how long document URLs are collected before one
-	// batched GET /labels/{ids}; default 2s. URLBatchSize caps a batch; default 50.
+	// batched GET /labels/{ids}; default 3s. URLBatchSize caps a batch;
+	// default 100. Larger batches leave more of the budget to creating
+	// labels (each worker batches its own labels).
 	URLBatchWindow time.Duration
 	URLBatchSize   int
 }
@@ -122,9 +124,9 @@ func New(cfg Config) (*Worker, error) {
 	def(&cfg.ShutdownTimeout, 30*time.Second)
 	def(&cfg.TaskCheckInterval, 20*time.Millisecond)
 	def(&cfg.DelayedTaskCheckInterval, 100*time.Millisecond)
-	def(&cfg.URLBatchWindow, 2*time.Second)
+	def(&cfg.URLBatchWindow, 3*time.Second)
 	if cfg.URLBatchSize <= 0 {
-		cfg.URLBatchSize = 50
+		cfg.URLBatchSize = 100
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics}
 	w.urls = newURLBatcher(w)

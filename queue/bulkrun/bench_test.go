@@ -83,7 +83,7 @@ func BenchmarkBulkEnqueue100k(b *testing.B) {
 		start = time.Now()
 		sum, err := bulkrun.Run(context.Background(), q, bulkfile.NewNDJSON(&ndjsonSource{n: n}), bulkrun.Options{Lane: queue.Bulk}, func(bulkrun.Row) error { return nil })
 		require.NoError(b, err)
-		require.Equal(b, n, sum.Enqueued)
+		require.Equal(b, n, sum.Enqueued, "%+v", sum)
 		bulk := n / time.Since(start).Seconds()
 		b.ReportMetric(raw, "raw_asynq/s")
 		b.ReportMetric(bulk, "bulk/s")

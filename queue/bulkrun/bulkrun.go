@@ -96,6 +96,11 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 	if o.Parsers <= 0 {
 		o.Parsers = runtime.GOMAXPROCS(0)
 	}
+	// Load the scripts once up front, so chunks in flight do not all race
+	// to load them.
+	if err := q.LoadScripts(ctx); err != nil {
+		return Summary{}, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
