@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -53,6 +54,11 @@ func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
 		}
 		return nil, &ValidationError{Details: []Detail{{Message: fmt.Sprintf("not valid JSON: invalid UTF-8 at byte %d", off)}}}
 	}
+	// Nearly every request is well formed: try the fast, strict decode
+	// first, and walk the whole tree only to report what is wrong.
+	if req, ok := decodeFast(data); ok {
+		return req, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
@@ -63,6 +69,29 @@ func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
 	// would report garbage such as "x" or "]" as an error, i.e. as no token.)
 	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
 		return nil, &ValidationError{Details: []Detail{{Message: "not valid JSON: unexpected data after the object"}}}
+	}
+	// encoding/json also turns an escaped lone UTF-16 surrogate ("\ud800")
+	// into U+FFFD. The JSON is valid here, so every backslash is an escape
+	// inside a string and every \u has four hex digits.
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		i++
+		if data[i] != 'u' {
+			continue
+		}
+		r, _ := strconv.ParseUint(string(data[i+1:i+5]), 16, 32)
+		if utf16.IsSurrogate(rune(r)) && r < 0xdc00 && i+10 < len(data) && data[i+5] == '\\' && data[i+6] == 'u' {
+			if lo, _ := strconv.ParseUint(string(data[i+7:i+11]), 16, 32); lo >= 0xdc00 && lo <= 0xdfff {
+				i += 10 // a valid pair
+				continue
+			}
+		}
+		if utf16.IsSurrogate(rune(r)) {
+			return nil, &ValidationError{Details: []Detail{{Message: fmt.Sprintf("not valid JSON: lone UTF-16 surrogate %s at byte %d", data[i-1:i+5], i-1)}}}
+		}
+		i += 4
 	}
 	if _, ok := v.(map[string]any); !ok {
 		return nil, &ValidationError{Details: []Detail{{Message: "the request must be a JSON object"}}}
@@ -79,6 +108,100 @@ func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
 		return nil, &ValidationError{Details: []Detail{{Message: err.Error()}}}
 	}
 	return &req, nil
+}
+
+// decodeFast decodes a request that has nothing wrong with it, with
+// encoding/json's strict mode, and reports false for anything it cannot
+// vouch for (the caller then runs the full check, which says what is wrong).
+// encoding/json matches field names case-insensitively, so every object key
+// must also be, byte for byte, one of the request's field names; inputs with
+// escapes (which could hide a key's spelling, or a lone surrogate) are left
+// to the full check.
+func decodeFast(data []byte) (*LabelRequest, bool) {
+	if bytes.IndexByte(data, '\\') >= 0 {
+		return nil, false
+	}
+	t := bytes.TrimLeft(data, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' || !keysExact(t) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var req LabelRequest
+	if dec.Decode(&req) != nil {
+		return nil, false
+	}
+	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
+		return nil, false
+	}
+	if req.Shipment != nil {
+		for _, p := range req.Shipment.Parcels {
+			for _, it := range p.Items {
+				if it.Quantity > math.MaxInt32 || it.Quantity < math.MinInt32 {
+					return nil, false
+				}
+			}
+		}
+	}
+	return &req, true
+}
+
+// knownNames is every JSON field name of the request's structs.
+var knownNames = func() map[string]struct{} {
+	names := map[string]struct{}{}
+	folded := map[string]string{}
+	var walk func(t reflect.Type)
+	seen := map[reflect.Type]bool{}
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for name, f := range buildJSONFields(t) {
+			if other, ok := folded[strings.ToLower(name)]; ok && other != name {
+				// keysExact relies on no two names differing only in case.
+				panic("flexapi: field names " + name + " and " + other + " differ only in case")
+			}
+			folded[strings.ToLower(name)] = name
+			names[name] = struct{}{}
+			if f.Type != rawMessageType {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeFor[LabelRequest]())
+	return names
+}()
+
+// keysExact reports whether every object key in data (JSON without
+// escapes) is one of knownNames, exactly. Keys of raw JSON objects
+// (customs, …) are checked too, so a request with unusual keys there takes
+// the full path; that is only slower.
+func keysExact(data []byte) bool {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '"' {
+			continue
+		}
+		end := bytes.IndexByte(data[i+1:], '"')
+		if end < 0 {
+			return false
+		}
+		str := data[i+1 : i+1+end]
+		i += end + 1
+		j := i + 1
+		for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
+			j++
+		}
+		if j < len(data) && data[j] == ':' {
+			if _, ok := knownNames[string(str)]; !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // assign fills dst from a generically decoded value whose shape checkShape
