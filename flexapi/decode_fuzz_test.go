@@ -31,6 +31,7 @@ func FuzzDecodeLabelRequest(f *testing.F) {
 	f.Add([]byte(`{"service":[[{"productCode":"x"}]],"unknown":{"deep":[1]}}`))
 	f.Add([]byte("{\"idempotencyKey\":\"k\xff\"}"))
 	f.Add([]byte(`[] `))
+	f.Add([]byte(`{"idempotencyKey":"k\ud83d\ude00\\ud800\ud800"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := flexapi.DecodeLabelRequest(data)
 		if err != nil {
@@ -56,4 +57,28 @@ func FuzzDecodeLabelRequest(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, string(enc), string(enc2))
 	})
+}
+
+func TestDecodeLabelRequest_NotUTF8OrLoneSurrogate_Refused(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"{\"idempotencyKey\":\"k\xff\"}", "not valid JSON: invalid UTF-8 at byte 20"},
+		{"{\"courier\":\"\xe6\x96\"}", "not valid JSON: invalid UTF-8 at byte 12"},
+		{`{"idempotencyKey":"k\ud800"}`, `not valid JSON: lone UTF-16 surrogate \ud800 at byte 20`},
+		{`{"idempotencyKey":"k\uDC00x"}`, `not valid JSON: lone UTF-16 surrogate \uDC00 at byte 20`},
+		{`{"idempotencyKey":"k\ud83d\u0041"}`, `not valid JSON: lone UTF-16 surrogate \ud83d at byte 20`},
+	} {
+		_, err := flexapi.DecodeLabelRequest([]byte(c.in))
+		require.EqualError(t, err, "invalid label request: "+c.want, "%q", c.in)
+	}
+	// A surrogate pair, an escaped backslash before "u", and U+FFFD itself are fine.
+	for in, key := range map[string]string{
+		`{"idempotencyKey":"k\ud83d\ude00"}`: "k\U0001F600",
+		`{"idempotencyKey":"k\\ud800"}`:      `k\ud800`,
+		`{"idempotencyKey":"k\uFFFD"}`:       "k\uFFFD",
+	} {
+		req, err := flexapi.DecodeLabelRequest([]byte(in))
+		require.NoError(t, err, in)
+		require.Equal(t, key, req.IdempotencyKey)
+	}
 }

@@ -303,7 +303,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 
 	switch d.Class {
 	case flexapi.Created:
-		if err := w.cfg.Queue.Complete(ctx, job, label); err != nil {
+		if err := w.record(ctx, log, func() error { return w.cfg.Queue.Complete(ctx, job, label) }); err != nil {
 			log.Error("label created but recording it failed; retrying (the API will replay it)", slog.String("error", err.Error()))
 			return &retryError{err: err}
 		}
@@ -359,7 +359,7 @@ func failure(reason string, d flexapi.Decision, err error, attempts int) queue.F
 }
 
 func (w *Worker) deadLetter(ctx context.Context, log *slog.Logger, job *queue.Job, f queue.Failure, lane queue.Lane) error {
-	if err := w.cfg.Queue.DeadLetter(ctx, job, f); err != nil {
+	if err := w.record(ctx, log, func() error { return w.cfg.Queue.DeadLetter(ctx, job, f) }); err != nil {
 		// Never drop a failure: retry so the outcome is recorded next time.
 		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
 		return &retryError{err: err}
@@ -367,6 +367,27 @@ func (w *Worker) deadLetter(ctx context.Context, log *slog.Logger, job *queue.Jo
 	w.obs.Outcome(job.Queue, "dead:"+f.Reason)
 	log.Warn("dead-lettered", slog.String("reason", f.Reason), slog.String("message", f.Message))
 	return deadLettered(f.Reason)
+}
+
+// record writes an outcome to Redis, and while Redis is unreachable keeps
+// trying within the job's own time (its context) rather than giving up: the
+// API call was made, and a job whose outcome is not recorded would otherwise
+// wait for asynq's crash recovery (one to two minutes) to run again. asynq
+// cannot retry its own bookkeeping after an outage (v0.26.0 cancels the
+// context it retries with), so this keeps a short outage short.
+func (w *Worker) record(ctx context.Context, log *slog.Logger, write func() error) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := write()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("recording the outcome failed; retrying until Redis answers", slog.String("error", err.Error()))
+		if serr := sleep(ctx, delay); serr != nil {
+			return err
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 // asynqLogger feeds asynq's own log lines into slog.

@@ -64,17 +64,32 @@ func redisAddr(cfg *config.Config) string {
 	return cfg.RedisOptions.Addr
 }
 
-// newLogger builds the slog logger from FLEXLABEL_LOG_LEVEL and _FORMAT.
+// newLogger builds the slog logger from FLEXLABEL_LOG_LEVEL and _FORMAT,
+// and routes go-redis's own log lines (connection failures) into it, so a
+// JSON log stays JSON.
 func newLogger(cfg *config.Config, w io.Writer, format string) *slog.Logger {
 	level, _ := config.ParseLevel(cfg.LogLevel)
 	if format == "" {
 		format = cfg.LogFormat
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		log = slog.New(slog.NewTextHandler(w, opts))
+	} else {
+		log = slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	redis.SetLogger(redisLogger{log.With(slog.String("component", "go-redis"))})
+	return log
+}
+
+// redisLogger adapts slog to go-redis's logger. go-redis logs only trouble
+// (dial failures, pool problems), so its lines are warnings. Its messages
+// carry addresses, never passwords.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // jsonLines writes one JSON object per line.

@@ -91,12 +91,19 @@ func sniffMultiline(br *bufio.Reader) ([]byte, bool, error) {
 	if len(t) == 0 || t[0] != '{' || jsonComplete(t) {
 		return line, false, nil
 	}
-	rest, err := io.ReadAll(io.LimitReader(br, maxLine))
+	rest, err := io.ReadAll(io.LimitReader(br, maxLine+1))
 	if err != nil {
 		return nil, false, err
 	}
 	all := append(line, rest...)
 	if !jsonComplete(bytes.TrimSpace(all)) {
+		// Past the limit and still open: one request too long, unless the
+		// next line is a request of its own (NDJSON with a broken first line).
+		second, _, _ := bytes.Cut(rest, []byte("\n"))
+		second = bytes.TrimSpace(second)
+		if len(rest) > maxLine && !(len(second) > 0 && second[0] == '{' && jsonComplete(second)) {
+			return nil, false, fmt.Errorf("a request is longer than %d bytes", maxLine)
+		}
 		// Not one object either: treat as NDJSON, each bad line refused on its own.
 		return all, false, nil
 	}
