@@ -171,7 +171,7 @@ func BenchmarkBudgetUtilisation(b *testing.B) {
 	for _, workers := range []int{1, 3, 8} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			for range b.N {
-				const rate, labels = 10, 80
+				const rate, labels = 10, 150
 				e := newBenchEnv(b, 5)
 				e.startWorkers(b, workers, 10, rate)
 				ks := keys("budget", labels)
