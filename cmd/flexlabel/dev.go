@@ -4,24 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/httpapi"
-	"github.com/flexlabel/flexlabel/worker/metrics"
 )
 
 func (a *app) devCmd() *cobra.Command {
@@ -107,14 +102,11 @@ func (a *app) dev(ctx context.Context, seed int) error {
 		tokens = []string{randomToken("dev-producer-")}
 	}
 
-	var rec *metrics.Recorder
-	d, err := a.openQueueWith(ctx, cfg, func(l queue.Lane, o queue.Outcome) { rec.Enqueue(l, o) })
+	d, reg, rec, err := a.openObserved(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	var reg *prometheus.Registry
-	reg, rec = metrics.Registry(d.q, log)
 	w, err := a.startWorker(ctx, cfg, d, log, rec)
 	if err != nil {
 		return err
@@ -125,16 +117,21 @@ func (a *app) dev(ctx context.Context, seed int) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("FLEXLABEL_HTTP_ADDR: %w", err)
-	}
-	srv := httpapi.NewServer(cfg.HTTPAddr, h)
-	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	return runHTTP(ctx, cfg.HTTPAddr, h, log, func(addr net.Addr) {
+		a.devBanner(cfg, env, addr, tokens[0], generated, realRedis)
+		if seed > 0 {
+			if err := seedLabels(ctx, d.q, seed); err != nil {
+				log.Error("seeding sample labels", slog.String("error", err.Error()))
+			} else {
+				log.Info("seeded sample labels", slog.Int("count", seed))
+			}
+		}
+	})
+}
 
-	base := "http://" + ln.Addr().String()
+// devBanner prints where everything is and what to try.
+func (a *app) devBanner(cfg *config.Config, env map[string]string, addr net.Addr, token string, generated, realRedis bool) {
+	base := "http://" + addr.String()
 	redisNote := "in-process (miniredis; data is gone when dev stops)"
 	if realRedis {
 		redisNote = redisAddr(cfg)
@@ -161,31 +158,8 @@ Try:
   REDIS_URL=%[6]s FLEXLABEL_QUEUE=%[7]s go run ./cmd/flexlabel bulk docs/examples/orders.csv --wait
   REDIS_URL=%[6]s FLEXLABEL_QUEUE=%[7]s go run ./cmd/flexlabel dlq list
 
-`, base, cfg.FlexForwardBaseURL, redisNote, tokens[0], tokenNote, redactedRedisURL(env["REDIS_URL"], realRedis), cfg.Queue)
+`, base, cfg.FlexForwardBaseURL, redisNote, token, tokenNote, redactedRedisURL(env["REDIS_URL"], realRedis), cfg.Queue)
 
-	if seed > 0 {
-		if err := seedLabels(ctx, d.q, seed); err != nil {
-			log.Error("seeding sample labels", slog.String("error", err.Error()))
-		} else {
-			log.Info("seeded sample labels", slog.Int("count", seed))
-		}
-	}
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving HTTP: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("flexlabel dev stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("HTTP server stopped with an error", slog.String("error", err.Error()))
-	}
-	return nil
 }
 
 // redactedRedisURL is REDIS_URL for the banner: the in-process one as is, a

@@ -79,34 +79,53 @@ func checkServeAuth(addr string, haveTokens, insecureNoAuth bool) error {
 }
 
 func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, insecureNoAuth bool, log *slog.Logger) error {
-	var rec *metrics.Recorder
-	d, err := a.openQueueWith(ctx, cfg, func(l queue.Lane, o queue.Outcome) { rec.Enqueue(l, o) })
+	d, reg, _, err := a.openObserved(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	var reg *prometheus.Registry
-	reg, rec = metrics.Registry(d.q, log)
 	h, err := newHTTPHandler(d, tokens, insecureNoAuth, true, reg, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	return runHTTP(ctx, cfg.HTTPAddr, h, log, func(addr net.Addr) {
+		log.Info("flexlabel serve listening",
+			slog.String("addr", addr.String()),
+			slog.String("redis", redisAddr(cfg)),
+			slog.String("queue", cfg.Queue),
+			slog.Bool("auth", len(tokens) > 0))
+		if len(tokens) == 0 {
+			log.Warn("serving without authentication (--insecure-no-auth)")
+		}
+	})
+}
+
+// openObserved opens the queue with its enqueue outcomes counted, and the
+// metrics registry over it.
+func (a *app) openObserved(ctx context.Context, cfg *config.Config, log *slog.Logger) (*deps, *prometheus.Registry, *metrics.Recorder, error) {
+	var rec *metrics.Recorder
+	d, err := a.openQueueWith(ctx, cfg, func(l queue.Lane, o queue.Outcome) { rec.Enqueue(l, o) })
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var reg *prometheus.Registry
+	reg, rec = metrics.Registry(d.q, log)
+	return d, reg, rec, nil
+}
+
+// runHTTP serves h on addr until ctx ends, then shuts down gracefully:
+// requests in flight get serveShutdownTimeout to finish. listening is called
+// with the bound address once the listener is up.
+func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger, listening func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("FLEXLABEL_HTTP_ADDR: %w", err)
 	}
-	srv := httpapi.NewServer(cfg.HTTPAddr, h)
+	srv := httpapi.NewServer(addr, h)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("flexlabel serve listening",
-		slog.String("addr", ln.Addr().String()),
-		slog.String("redis", redisAddr(cfg)),
-		slog.String("queue", cfg.Queue),
-		slog.Bool("auth", len(tokens) > 0))
-	if len(tokens) == 0 {
-		log.Warn("serving without authentication (--insecure-no-auth)")
-	}
+	listening(ln.Addr())
 
 	select {
 	case err := <-served:
@@ -126,7 +145,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, in
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("HTTP server stopped with an error", slog.String("error", err.Error()))
 	}
-	log.Info("flexlabel serve exited", slog.Duration("shutdown", time.Since(start)))
+	log.Info("HTTP server stopped", slog.Duration("shutdown", time.Since(start)))
 	return nil
 }
 
