@@ -382,6 +382,9 @@ func (w *Worker) record(ctx context.Context, log *slog.Logger, write func() erro
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
+		if w.cfg.Queue.Ping(ctx) == nil {
+			return err // Redis answers: not an outage, so waiting will not help
+		}
 		log.Warn("recording the outcome failed; retrying until Redis answers", slog.String("error", err.Error()))
 		if serr := sleep(ctx, delay); serr != nil {
 			return err
