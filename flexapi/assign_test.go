@@ -43,3 +43,14 @@ func requireSameJSON(t *testing.T, want, got json.RawMessage) {
 	}
 	require.JSONEq(t, string(want), string(got))
 }
+
+// A declared value of 0 is sent as 0, not dropped.
+func TestDecodeLabelRequest_ZeroAmountKept(t *testing.T) {
+	t.Parallel()
+	in := `{"idempotencyKey":"k","courier":"c","service":{"productCode":"P"},"shipment":{"parcels":[{"weight":1,"items":[{"quantity":1,"unitPrice":{"amount":0,"currency":"USD"}}]}]}}`
+	req, err := flexapi.DecodeLabelRequest([]byte(in))
+	require.NoError(t, err)
+	out, err := json.Marshal(req)
+	require.NoError(t, err)
+	require.Contains(t, string(out), `"unitPrice":{"amount":0,"currency":"USD"}`)
+}

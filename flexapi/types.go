@@ -107,10 +107,11 @@ type Item struct {
 	UnitWeight       float64 `json:"unitWeight,omitempty"`
 }
 
-// Money is an amount in a currency.
+// Money is an amount in a currency. Amount is a pointer so that a declared
+// value of 0 (a free sample) is sent as 0 rather than left out.
 type Money struct {
-	Amount   float64 `json:"amount,omitempty"`
-	Currency string  `json:"currency,omitempty"`
+	Amount   *float64 `json:"amount,omitempty"`
+	Currency string   `json:"currency,omitempty"`
 }
 
 // Label statuses as the API reports them.
