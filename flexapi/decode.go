@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	gojson "github.com/goccy/go-json"
 	"math"
 	"reflect"
 	"sort"
@@ -117,7 +118,14 @@ func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
 // must also be, byte for byte, one of the request's field names; inputs with
 // escapes (which could hide a key's spelling, or a lone surrogate) are left
 // to the full check.
-func decodeFast(data []byte) (*LabelRequest, bool) {
+func decodeFast(data []byte) (req *LabelRequest, ok bool) {
+	// go-json is fast but younger than encoding/json: should it ever panic
+	// on an input, fall back to the full check rather than crash.
+	defer func() {
+		if recover() != nil {
+			req, ok = nil, false
+		}
+	}()
 	if bytes.IndexByte(data, '\\') >= 0 {
 		return nil, false
 	}
@@ -125,10 +133,10 @@ func decodeFast(data []byte) (*LabelRequest, bool) {
 	if len(t) == 0 || t[0] != '{' || !keysExact(t) {
 		return nil, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
+	dec := gojson.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var req LabelRequest
-	if dec.Decode(&req) != nil {
+	req = new(LabelRequest)
+	if dec.Decode(req) != nil {
 		return nil, false
 	}
 	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
@@ -143,7 +151,7 @@ func decodeFast(data []byte) (*LabelRequest, bool) {
 			}
 		}
 	}
-	return &req, true
+	return req, true
 }
 
 // knownNames is every JSON field name of the request's structs.
