@@ -24,6 +24,10 @@ type Budget struct {
 	pauseKey string
 	iwaitKey string
 	interval time.Duration
+	// bulkGate lets one bulk caller per process poll the limiter at a time:
+	// the others queue here instead of all waking for every slot, which on a
+	// busy machine makes the winner late and the slot partly wasted.
+	bulkGate chan struct{}
 }
 
 // NewBudget returns the budget of rate calls per second for the queue's namespace.
@@ -46,6 +50,7 @@ func NewBudget(q *queue.Queue, rate float64) (*Budget, error) {
 		pauseKey: q.Key("pause"),
 		iwaitKey: q.Key("iwait"),
 		interval: interval,
+		bulkGate: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -53,6 +58,26 @@ func NewBudget(q *queue.Queue, rate float64) (*Budget, error) {
 // waited. It fails only when ctx ends or Redis is unreachable.
 func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
 	start := time.Now()
+	// A bulk caller tries once on its own; if it has to wait, it queues at
+	// the process's bulk gate so that only one bulk caller per process polls.
+	gated := false
+	defer func() {
+		if gated {
+			<-b.bulkGate
+		}
+	}()
+	gate := func() error {
+		if gated || lane == queue.Interactive {
+			return nil
+		}
+		select {
+		case b.bulkGate <- struct{}{}:
+			gated = true
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
 		// One round trip reads the fleet pause and announces (interactive)
 		// or looks for (bulk) an interactive caller.
@@ -69,12 +94,18 @@ func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, erro
 			return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
 		}
 		if d := pause.Val(); d > 0 {
+			if err := gate(); err != nil {
+				return time.Since(start), err
+			}
 			if err := sleep(ctx, d); err != nil {
 				return time.Since(start), err
 			}
 			continue
 		}
 		if iwait != nil && iwait.Val() > 0 {
+			if err := gate(); err != nil {
+				return time.Since(start), err
+			}
 			if err := sleep(ctx, b.interval); err != nil {
 				return time.Since(start), err
 			}
@@ -89,6 +120,12 @@ func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, erro
 				b.rdb.Del(ctx, b.iwaitKey) // best effort; it expires anyway
 			}
 			return time.Since(start), nil
+		}
+		if !gated && lane != queue.Interactive {
+			if err := gate(); err != nil {
+				return time.Since(start), err
+			}
+			continue // the slot may have gone by while queued at the gate
 		}
 		if err := sleep(ctx, res.RetryAfter); err != nil {
 			return time.Since(start), err
