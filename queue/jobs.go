@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/flexlabel/flexlabel/flexapi"
 )
 
@@ -60,6 +62,31 @@ func (q *Queue) Begin(ctx context.Context, j *Job) (state State, attempt int, er
 	if err != nil {
 		return "", 0, fmt.Errorf("queue: begin %q: %w", j.Key, err)
 	}
+	return beginState(v)
+}
+
+// BeginPipelined queues Begin's script on pipe, so a caller can count the
+// attempt in a round trip it makes anyway (the worker's budget check).
+// Read the outcome with BeginResult once the pipeline ran.
+func (q *Queue) BeginPipelined(ctx context.Context, pipe redis.Pipeliner, j *Job) *redis.Cmd {
+	return beginScript.EvalSha(ctx, pipe, []string{q.recordKey(j.Key)}, "", j.Queue, time.Now().UnixMilli())
+}
+
+// BeginResult reads what BeginPipelined's command returned. When that
+// command could not tell (the script was not loaded, Redis failed, the record
+// is missing) it runs Begin itself.
+func (q *Queue) BeginResult(ctx context.Context, j *Job, cmd *redis.Cmd) (State, int, error) {
+	if cmd == nil {
+		return q.Begin(ctx, j)
+	}
+	v, err := cmd.Slice()
+	if err != nil || len(v) < 2 || v[0] == "missing" {
+		return q.Begin(ctx, j)
+	}
+	return beginState(v)
+}
+
+func beginState(v []any) (State, int, error) {
 	st, _ := v[0].(string)
 	n, _ := v[1].(int64)
 	switch st {
@@ -69,6 +96,27 @@ func (q *Queue) Begin(ctx context.Context, j *Job) (state State, attempt int, er
 		return StateDead, 0, nil
 	}
 	return StateActive, int(n), nil
+}
+
+// SetURLs stores several labels' document URLs in one round trip.
+func (q *Queue) SetURLs(ctx context.Context, urls map[string]string) error {
+	if len(urls) == 0 {
+		return nil
+	}
+	pipe := q.rdb.Pipeline()
+	for key, url := range urls {
+		setURLScript.EvalSha(ctx, pipe, []string{q.recordKey(key)}, url)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		// NOSCRIPT or a failure: store them one by one (the script is
+		// loaded on the way); the writes are idempotent.
+		for key, url := range urls {
+			if err := q.SetURL(ctx, key, url); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Fail records a failed attempt that will be retried.

@@ -57,6 +57,13 @@ func NewBudget(q *queue.Queue, rate float64) (*Budget, error) {
 // Wait blocks until the caller may make one API call, and returns how long it
 // waited. It fails only when ctx ends or Redis is unreachable.
 func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
+	return b.WaitWith(ctx, lane, nil)
+}
+
+// WaitWith is Wait, with prep adding commands to its first round trip (the
+// worker counts the attempt there). Errors of prep's commands are the
+// caller's to read; they do not fail the wait.
+func (b *Budget) WaitWith(ctx context.Context, lane queue.Lane, prep func(redis.Pipeliner)) (time.Duration, error) {
 	start := time.Now()
 	// A bulk caller tries once on its own; if it has to wait, it queues at
 	// the process's bulk gate so that only one bulk caller per process polls.
@@ -83,15 +90,24 @@ func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, erro
 		// or looks for (bulk) an interactive caller.
 		pipe := b.rdb.Pipeline()
 		pause := pipe.PTTL(ctx, b.pauseKey)
+		checks := []redis.Cmder{pause}
 		var iwait *redis.IntCmd
 		if lane == queue.Interactive {
 			// Announce an interactive caller for a couple of slots.
-			pipe.Set(ctx, b.iwaitKey, 1, 2*b.interval+50*time.Millisecond)
+			checks = append(checks, pipe.Set(ctx, b.iwaitKey, 1, 2*b.interval+50*time.Millisecond))
 		} else {
 			iwait = pipe.Exists(ctx, b.iwaitKey)
+			checks = append(checks, iwait)
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
+		if prep != nil {
+			prep(pipe)
+			prep = nil
+		}
+		_, _ = pipe.Exec(ctx)
+		for _, c := range checks {
+			if err := c.Err(); err != nil {
+				return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
+			}
 		}
 		if d := pause.Val(); d > 0 {
 			if err := gate(); err != nil {

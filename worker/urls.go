@@ -97,11 +97,13 @@ func (b *urlBatcher) flush(batch []urlItem) {
 		b.w.log.Warn("document URLs not fetched", slog.String("error", err.Error()), slog.Int("labels", len(batch)))
 		return
 	}
+	urls := make(map[string]string, len(docs))
 	for _, d := range docs {
 		if key, ok := byID[d.ID]; ok && d.URL != "" {
-			if err := b.w.cfg.Queue.SetURL(ctx, key, d.URL); err != nil {
-				b.w.log.Warn("document URL not stored", slog.String("idempotency_key", key), slog.String("error", err.Error()))
-			}
+			urls[key] = d.URL
 		}
+	}
+	if err := b.w.cfg.Queue.SetURLs(ctx, urls); err != nil {
+		b.w.log.Warn("document URLs not stored", slog.Int("labels", len(urls)), slog.String("error", err.Error()))
 	}
 }

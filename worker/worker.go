@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
@@ -273,14 +274,16 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		return w.deadLetter(ctx, log, job, queue.Failure{Reason: queue.ReasonInvalid, Message: err.Error()}, lane)
 	}
 
-	waited, err := w.cfg.Budget.Wait(ctx, lane)
+	// The attempt is counted in the budget's first round trip.
+	var begin *redis.Cmd
+	waited, err := w.cfg.Budget.WaitWith(ctx, lane, func(p redis.Pipeliner) { begin = w.cfg.Queue.BeginPipelined(ctx, p, job) })
 	w.obs.BudgetWait(waited)
 	if err != nil {
 		// Not a failed attempt: the call was never made.
 		return &waitError{after: time.Second, err: fmt.Errorf("waiting for the rate budget: %w", err)}
 	}
 
-	state, attempt, err := w.cfg.Queue.Begin(ctx, job)
+	state, attempt, err := w.cfg.Queue.BeginResult(ctx, job, begin)
 	if err != nil {
 		// Redis is failing; the API was not called, so this is no attempt.
 		return &waitError{after: time.Second, err: err}
