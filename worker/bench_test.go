@@ -177,7 +177,7 @@ func BenchmarkBudgetUtilisation(b *testing.B) {
 				ks := keys("budget", labels)
 				e.enqueue(b, ks, queue.Bulk)
 				e.waitCompleted(b, ks, 60*time.Second)
-				time.Sleep(1500 * time.Millisecond) // let the last URL batches go
+				time.Sleep(3500 * time.Millisecond) // let the last URL batches go (3 s window)
 				l := e.fake.Ledger()
 				secs := make([]int64, 0, len(l.CallsPerSecond))
 				for s := range l.CallsPerSecond {
@@ -190,9 +190,16 @@ func BenchmarkBudgetUtilisation(b *testing.B) {
 						over++
 					}
 				}
-				// busy seconds: all but the first and last (partial) seconds
+				// Busy seconds: those strictly between the first and the last
+				// second with a label creation (both partial). Seconds after
+				// the last creation hold only trailing document-URL batches:
+				// no demand, so not busy.
+				var first, last int64 = 1 << 62, 0
+				for s := range l.CreateCallsPerSecond {
+					first, last = min(first, s), max(last, s)
+				}
 				busy, calls := 0, 0
-				for _, s := range secs[1 : len(secs)-1] {
+				for s := first + 1; s < last; s++ {
 					busy++
 					calls += l.CallsPerSecond[s]
 				}
