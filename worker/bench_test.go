@@ -156,6 +156,20 @@ func (e *benchEnv) waitCompleted(b testing.TB, keys []string, within time.Durati
 	}
 }
 
+// timeToCall enqueues one interactive label and returns how long until its
+// first API call arrived.
+func (e *benchEnv) timeToCall(b testing.TB, key string) time.Duration {
+	b.Helper()
+	start := time.Now()
+	e.enqueue(b, []string{key}, queue.Interactive)
+	for {
+		if t, ok := e.arr.at(key); ok {
+			return t.Sub(start)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func keys(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -288,15 +302,7 @@ func BenchmarkIdleLatency(b *testing.B) {
 		var lat []time.Duration
 		for i := range 100 {
 			k := fmt.Sprintf("idle-%d", i)
-			start := time.Now()
-			e.enqueue(b, []string{k}, queue.Interactive)
-			for {
-				if t, ok := e.arr.at(k); ok {
-					lat = append(lat, t.Sub(start))
-					break
-				}
-				time.Sleep(time.Millisecond)
-			}
+			lat = append(lat, e.timeToCall(b, k))
 			time.Sleep(5 * time.Millisecond)
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -402,15 +408,7 @@ func BenchmarkInteractiveDuringBulk(b *testing.B) {
 		var lat []time.Duration
 		for i := range 5 {
 			k := fmt.Sprintf("order-%d", i)
-			start := time.Now()
-			e.enqueue(b, []string{k}, queue.Interactive)
-			for {
-				if t, ok := e.arr.at(k); ok {
-					lat = append(lat, t.Sub(start))
-					break
-				}
-				time.Sleep(time.Millisecond)
-			}
+			lat = append(lat, e.timeToCall(b, k))
 			time.Sleep(300 * time.Millisecond)
 		}
 		slices.Sort(lat)

@@ -24,6 +24,19 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// waitHealthy waits until base serves /healthz; logs explain a failure.
+func waitHealthy(t *testing.T, base string, within time.Duration, logs *syncBuf) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, within, 20*time.Millisecond, "never served /healthz: %s", logs.String())
+}
+
 // TestDev_OneProcessServesEverything runs `flexlabel dev` as a user would on a
 // machine with only Go: in-process Redis, fake API, worker, API, metrics, UI.
 func TestDev_OneProcessServesEverything(t *testing.T) {
@@ -37,14 +50,7 @@ func TestDev_OneProcessServesEverything(t *testing.T) {
 		done <- run(ctx, []string{"dev", "--seed", "12"}, map[string]string{"FLEXLABEL_HTTP_ADDR": addr}, strings.NewReader(""), &out, &errb)
 	}()
 	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 15*time.Second, 50*time.Millisecond, "dev never served /healthz: %s", errb.String())
+	waitHealthy(t, base, 15*time.Second, &errb)
 	token := regexp.MustCompile(`dev-producer-[0-9a-f]+`).FindString(out.String())
 	require.NotEmpty(t, token, out.String())
 

@@ -36,14 +36,7 @@ func TestServe_APIMetricsAndUIBehindTokens(t *testing.T) {
 	var logs syncBuf
 	go func() { done <- run(ctx, []string{"serve"}, c.env, strings.NewReader(""), &logs, &logs) }()
 	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 10*time.Second, 20*time.Millisecond, logs.String())
+	waitHealthy(t, base, 10*time.Second, &logs)
 
 	do := func(method, path string, body []byte, auth func(*http.Request)) int {
 		req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
