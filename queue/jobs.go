@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/flexlabel/flexlabel/flexapi"
 )
 
@@ -50,52 +48,16 @@ func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
 	return &Job{Key: key, Queue: queueName, Payload: payload}, nil
 }
 
-// Begin counts an API attempt for the job and returns its recorded state:
-// a job already completed or dead (a crash after the outcome was recorded)
-// must not call the API again.
+// Begin counts an API attempt for the job without taking a budget slot, and
+// returns its recorded state: a job already completed or dead (a crash after
+// the outcome was recorded) must not call the API again. The worker counts
+// attempts with TakeSlot instead.
 func (q *Queue) Begin(ctx context.Context, j *Job) (state State, attempt int, err error) {
-	v, err := beginScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, j.Hash, j.Queue, time.Now().UnixMilli()).Slice()
-	if err == nil && v[0] == "missing" {
-		// No record (lost, or a task made outside Enqueue): recreate it.
-		v, err = beginScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, j.hash(), j.Queue, time.Now().UnixMilli()).Slice()
-	}
+	s, err := q.TakeSlot(ctx, SlotRequest{Job: j})
 	if err != nil {
 		return "", 0, fmt.Errorf("queue: begin %q: %w", j.Key, err)
 	}
-	return beginState(v)
-}
-
-// BeginPipelined queues Begin's script on pipe, so a caller can count the
-// attempt in a round trip it makes anyway (the worker's budget check).
-// Read the outcome with BeginResult once the pipeline ran.
-func (q *Queue) BeginPipelined(ctx context.Context, pipe redis.Pipeliner, j *Job) *redis.Cmd {
-	return beginScript.EvalSha(ctx, pipe, []string{q.recordKey(j.Key)}, "", j.Queue, time.Now().UnixMilli())
-}
-
-// BeginResult reads what BeginPipelined's command returned. When that
-// command could not tell (the script was not loaded, Redis failed, the record
-// is missing) it runs Begin itself.
-func (q *Queue) BeginResult(ctx context.Context, j *Job, cmd *redis.Cmd) (State, int, error) {
-	if cmd == nil {
-		return q.Begin(ctx, j)
-	}
-	v, err := cmd.Slice()
-	if err != nil || len(v) < 2 || v[0] == "missing" {
-		return q.Begin(ctx, j)
-	}
-	return beginState(v)
-}
-
-func beginState(v []any) (State, int, error) {
-	st, _ := v[0].(string)
-	n, _ := v[1].(int64)
-	switch st {
-	case stCompleted:
-		return StateCompleted, 0, nil
-	case stDead:
-		return StateDead, 0, nil
-	}
-	return StateActive, int(n), nil
+	return s.State, s.Attempt, nil
 }
 
 // SetURLs stores several labels' document URLs in one round trip.

@@ -91,23 +91,6 @@ f[13] = l[3]
 return f
 `)
 
-// beginScript counts an attempt unless the job is already finished; a
-// missing record (lost, or a task left over) is recreated from the payload
-// when the caller passes its hash, else reported as missing.
-//
-// KEYS[1] record  ARGV[1] hash or ”  ARGV[2] queue  ARGV[3] now ms
-// Returns {st, attempts}.
-var beginScript = redis.NewScript(`
-local st = redis.call('HGET', KEYS[1], 'st')
-if st == 'completed' or st == 'dead' then return {st, 0} end
-if not st then
-  if ARGV[1] == '' then return {'missing', 0} end
-  redis.call('HSET', KEYS[1], 'h', ARGV[1], 'q', ARGV[2], 'st', 'queued', 't', ARGV[3])
-  st = 'queued'
-end
-return {st, redis.call('HINCRBY', KEYS[1], 'a', 1)}
-`)
-
 // completeScript records a created label and starts the retention clock.
 // A null courier number is stored as an absent field.
 //
@@ -205,4 +188,4 @@ redis.call('HSET', KEYS[1], 'url', ARGV[1])
 return 1
 `)
 
-var allScripts = []*redis.Script{enqueueScript, statusScript, beginScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, setURLScript}
+var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, setURLScript}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
@@ -274,27 +273,21 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		return w.deadLetter(ctx, log, job, queue.Failure{Reason: queue.ReasonInvalid, Message: err.Error()}, lane)
 	}
 
-	// The attempt is counted in the budget's first round trip.
-	var begin *redis.Cmd
-	waited, err := w.cfg.Budget.WaitWith(ctx, lane, func(p redis.Pipeliner) { begin = w.cfg.Queue.BeginPipelined(ctx, p, job) })
+	// One round trip takes the budget slot and counts the attempt.
+	slot, waited, err := w.cfg.Budget.Take(ctx, lane, job)
 	w.obs.BudgetWait(waited)
 	if err != nil {
 		// Not a failed attempt: the call was never made.
 		return &waitError{after: time.Second, err: fmt.Errorf("waiting for the rate budget: %w", err)}
 	}
-
-	state, attempt, err := w.cfg.Queue.BeginResult(ctx, job, begin)
-	if err != nil {
-		// Redis is failing; the API was not called, so this is no attempt.
-		return &waitError{after: time.Second, err: err}
-	}
-	if state == queue.StateCompleted || state == queue.StateDead {
-		log.Info("job already finished; not calling the API again", slog.String("state", string(state)))
-		if state == queue.StateDead {
+	if slot.State == queue.StateCompleted || slot.State == queue.StateDead {
+		log.Info("job already finished; not calling the API again", slog.String("state", string(slot.State)))
+		if slot.State == queue.StateDead {
 			return deadLettered("recorded earlier")
 		}
 		return nil
 	}
+	attempt := slot.Attempt
 	log = log.With(slog.Int("attempt", attempt))
 
 	start := time.Now()

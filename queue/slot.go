@@ -1,0 +1,177 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// This file is the Redis side of the fleet's Flex Forward budget: one script
+// that, in a single round trip, reads the fleet pause, gives interactive jobs
+// precedence, takes a slot from the rate limiter and counts the job's
+// attempt. The policy around it (lanes, sleeping, gating) is the worker's.
+
+// SlotRequest asks TakeSlot for one API call.
+type SlotRequest struct {
+	Lane Lane
+	// Interval is the budget's spacing of calls (1 / calls per second);
+	// zero takes no slot (Begin: count the attempt only).
+	Interval time.Duration
+	// Job, when set, has its attempt counted with the slot; a job already
+	// completed or dead gets no slot.
+	Job *Job
+}
+
+// Slot is what TakeSlot answers.
+type Slot struct {
+	// Granted: the caller may make one API call now.
+	Granted bool
+	// Wait, when not granted, is how long until trying again makes sense,
+	// and Blocked says why: "pause" (a 429's fleet pause), "interactive"
+	// (a bulk caller holding back for an interactive one) or "budget".
+	Wait    time.Duration
+	Blocked string
+	// State is the job's state: StateActive when granted, StateCompleted or
+	// StateDead for a job that must not call the API again (no slot is
+	// taken for it).
+	State State
+	// Attempt is the job's attempt number, counted with the grant.
+	Attempt int
+	// At is when the slot was granted, by Redis's clock.
+	At time.Time
+}
+
+// Blocked reasons of a Slot.
+const (
+	BlockedPause       = "pause"
+	BlockedInteractive = "interactive"
+	BlockedBudget      = "budget"
+)
+
+// takeSlotScript is a GCRA limiter with a burst of one — the next slot is
+// one interval after the last grant, by Redis's clock, so no sliding second
+// holds more than rate+1 calls across any number of processes — folded
+// together with the fleet pause, interactive precedence and the attempt
+// count, so that a job's way to its API call is one round trip. (It is
+// redis_rate's GCRA for burst 1, written out to share the round trip.)
+//
+// KEYS[1] next-slot key  KEYS[2] pause  KEYS[3] interactive-waiting  KEYS[4] record (optional)
+// ARGV[1] interval µs (0: no slot)  ARGV[2] 'i' interactive or 'b' bulk
+// ARGV[3] interactive-waiting TTL ms  ARGV[4] hash or ”  ARGV[5] queue  ARGV[6] now ms
+//
+// Returns {code, n, µs}: {'ok', attempt, grant time µs}; {'completed'|'dead', 0, 0};
+// {'missing', 0, 0} (no record and no hash: retry with the hash);
+// {'pause'|'interactive'|'budget', wait µs, 0}.
+var takeSlotScript = redis.NewScript(`
+local rec = KEYS[4]
+local st
+if rec then
+  st = redis.call('HGET', rec, 'st')
+  if st == 'completed' or st == 'dead' then return {st, 0, 0} end
+  if not st and ARGV[4] == '' then return {'missing', 0, 0} end
+end
+local now = 0
+local iv = tonumber(ARGV[1])
+if iv > 0 then
+  local p = redis.call('PTTL', KEYS[2])
+  if p > 0 then return {'pause', p * 1000, 0} end
+  if ARGV[2] == 'i' then
+    redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+  elseif redis.call('EXISTS', KEYS[3]) == 1 then
+    return {'interactive', iv, 0}
+  end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if nxt > now then return {'budget', nxt - now, 0} end
+  redis.call('SET', KEYS[1], string.format('%.0f', now + iv), 'PX', math.floor(iv / 1000) + 1)
+  if ARGV[2] == 'i' then redis.call('DEL', KEYS[3]) end
+end
+local attempt = 0
+if rec then
+  if not st then
+    redis.call('HSET', rec, 'h', ARGV[4], 'q', ARGV[5], 'st', 'queued', 't', ARGV[6])
+  end
+  attempt = redis.call('HINCRBY', rec, 'a', 1)
+end
+return {'ok', attempt, now}
+`)
+
+// TakeSlot tries once to take a slot of the fleet's budget, counting the
+// job's attempt with it; it does not wait. A job without a record (lost, or a
+// task made outside Enqueue) gets its record recreated from the payload.
+func (q *Queue) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
+	s, err := q.takeSlot(ctx, r, "")
+	if err == nil && s.Blocked == "missing" {
+		s, err = q.takeSlot(ctx, r, r.Job.hash())
+	}
+	return s, err
+}
+
+func (q *Queue) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot, error) {
+	keys := []string{q.Key("budget"), q.Key("pause"), q.Key("iwait")}
+	lane, qn := "b", ""
+	if r.Lane == Interactive {
+		lane = "i"
+	}
+	if r.Job != nil {
+		keys = append(keys, q.recordKey(r.Job.Key))
+		qn = r.Job.Queue
+	}
+	iv := r.Interval.Microseconds()
+	if r.Interval > 0 {
+		iv = max(iv, 1)
+	}
+	iwaitTTL := (2*r.Interval + 50*time.Millisecond).Milliseconds()
+	v, err := takeSlotScript.Run(ctx, q.rdb, keys, iv, lane, iwaitTTL, hash, qn, time.Now().UnixMilli()).Slice()
+	if err != nil {
+		return Slot{}, fmt.Errorf("queue: taking a budget slot: %w", err)
+	}
+	if len(v) != 3 {
+		return Slot{}, fmt.Errorf("queue: taking a budget slot: unexpected reply %v", v)
+	}
+	code, _ := v[0].(string)
+	n, _ := v[1].(int64)
+	us, _ := v[2].(int64)
+	switch code {
+	case "ok":
+		s := Slot{Granted: true, State: StateActive, Attempt: int(n)}
+		if us > 0 {
+			s.At = time.UnixMicro(us)
+		}
+		return s, nil
+	case stCompleted:
+		return Slot{State: StateCompleted}, nil
+	case stDead:
+		return Slot{State: StateDead}, nil
+	case "missing":
+		return Slot{Blocked: code}, nil
+	case BlockedPause, BlockedInteractive, BlockedBudget:
+		return Slot{Blocked: code, Wait: time.Duration(n) * time.Microsecond, State: StateActive}, nil
+	}
+	return Slot{}, fmt.Errorf("queue: taking a budget slot: unexpected reply %q", code)
+}
+
+// Pause stops every worker's calls for d (a 429's Retry-After). A pause
+// already longer is kept.
+func (q *Queue) Pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		d = time.Second
+	}
+	if err := pauseScript.Run(ctx, q.rdb, []string{q.Key("pause")}, d.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("queue: setting the fleet pause: %w", err)
+	}
+	return nil
+}
+
+// pauseScript sets the fleet pause unless a longer one is set.
+//
+// KEYS[1] pause  ARGV[1] ms
+var pauseScript = redis.NewScript(`
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 1
+`)

@@ -1,0 +1,178 @@
+package queue_test
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
+)
+
+// job enqueues a label and returns its job as the worker would decode it.
+func job(t *testing.T, e *env, key string) *queue.Job {
+	t.Helper()
+	res := enqueue(t, e, queuetest.RequestJSON(key, ""), queue.Bulk)
+	require.True(t, res.Outcome.Accepted(), res.Outcome)
+	payload, _, err := queue.Canonical(queuetest.Request(key, ""))
+	require.NoError(t, err)
+	j, err := queue.DecodeJob(key, e.q.Name(queue.Bulk), payload)
+	require.NoError(t, err)
+	return j
+}
+
+// Grants from many concurrent callers are spaced at least one interval
+// apart by Redis's clock: no sliding second holds more than rate+1 calls.
+func TestTakeSlot_GrantsAreOneIntervalApart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const interval = 20 * time.Millisecond // 50 calls/s
+	ctx := context.Background()
+	var mu sync.Mutex
+	var grants []time.Time
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(600 * time.Millisecond)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				s, err := e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: interval})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !s.Granted {
+					require.Equal(t, queue.BlockedBudget, s.Blocked)
+					require.Positive(t, s.Wait)
+					require.LessOrEqual(t, s.Wait, interval)
+					continue // hammer: no sleeping
+				}
+				mu.Lock()
+				grants = append(grants, s.At)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Slice(grants, func(i, j int) bool { return grants[i].Before(grants[j]) })
+	require.GreaterOrEqual(t, len(grants), 5, "the budget was used") // (utilisation is a benchmark's business)
+	require.LessOrEqual(t, len(grants), 31+1)
+	for i := 1; i < len(grants); i++ {
+		require.GreaterOrEqual(t, grants[i].Sub(grants[i-1]), interval, "grants %d and %d", i-1, i)
+	}
+}
+
+// A slot counts the job's attempt in the same round trip; a finished job
+// gets no slot and no attempt.
+func TestTakeSlot_CountsAttemptsAndSparesFinishedJobs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	j := job(t, e, "slot-1")
+	req := queue.SlotRequest{Lane: queue.Bulk, Interval: time.Microsecond, Job: j}
+	for want := 1; want <= 3; want++ {
+		var s queue.Slot
+		require.Eventually(t, func() bool {
+			var err error
+			s, err = e.q.TakeSlot(ctx, req)
+			require.NoError(t, err)
+			return s.Granted
+		}, time.Second, time.Millisecond)
+		require.Equal(t, want, s.Attempt)
+		require.Equal(t, queue.StateActive, s.State)
+	}
+
+	d := job(t, e, "slot-dead")
+	_, _, err := e.q.Begin(ctx, d)
+	require.NoError(t, err)
+	require.NoError(t, e.q.DeadLetter(ctx, d, queue.Failure{Reason: queue.ReasonAuth, Message: "no"}))
+	// A long interval: had the dead job taken a slot, the next caller would wait.
+	slow := queue.SlotRequest{Lane: queue.Bulk, Interval: time.Hour, Job: d}
+	s, err := e.q.TakeSlot(ctx, slow)
+	require.NoError(t, err)
+	require.False(t, s.Granted)
+	require.Equal(t, queue.StateDead, s.State)
+	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: time.Hour})
+	require.NoError(t, err)
+	require.True(t, s.Granted, "the dead job took no slot")
+	st, err := e.q.Status(ctx, "slot-dead")
+	require.NoError(t, err)
+	require.Equal(t, 1, st[0].Attempts, "no attempt counted for the dead job")
+}
+
+// A job whose record is gone (a task made outside Enqueue) gets its record
+// back from its payload with the slot.
+func TestTakeSlot_RecreatesAMissingRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	j := job(t, e, "slot-lost")
+	require.NoError(t, e.rdb.Del(ctx, "fl:"+e.ns+":k:slot-lost").Err())
+	s, err := e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Interactive, Interval: time.Microsecond, Job: j})
+	require.NoError(t, err)
+	require.True(t, s.Granted)
+	require.Equal(t, 1, s.Attempt)
+	st, err := e.q.Status(ctx, "slot-lost")
+	require.NoError(t, err)
+	require.Equal(t, 1, st[0].Attempts)
+	require.NotEqual(t, queue.StateUnknown, st[0].State)
+	h, err := e.rdb.HGet(ctx, "fl:"+e.ns+":k:slot-lost", "h").Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, h, "the request hash is back, so a re-enqueue can be checked against it")
+}
+
+// The fleet pause blocks every lane for its length, and no attempt is
+// counted while it does; a shorter pause does not cut a longer one.
+func TestTakeSlot_PauseBlocksEveryone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	j := job(t, e, "slot-paused")
+	require.NoError(t, e.q.Pause(ctx, 2*time.Second))
+	require.NoError(t, e.q.Pause(ctx, 100*time.Millisecond))
+	for _, lane := range []queue.Lane{queue.Interactive, queue.Bulk} {
+		s, err := e.q.TakeSlot(ctx, queue.SlotRequest{Lane: lane, Interval: time.Microsecond, Job: j})
+		require.NoError(t, err)
+		require.False(t, s.Granted)
+		require.Equal(t, queue.BlockedPause, s.Blocked)
+		require.Greater(t, s.Wait, time.Second)
+		require.LessOrEqual(t, s.Wait, 2*time.Second)
+	}
+	st, err := e.q.Status(ctx, "slot-paused")
+	require.NoError(t, err)
+	require.Equal(t, 0, st[0].Attempts)
+}
+
+// While an interactive caller waits for a slot, bulk callers hold back; once
+// it has its slot, they may go.
+func TestTakeSlot_InteractiveGoesFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	const interval = 200 * time.Millisecond
+	s, err := e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	require.NoError(t, err)
+	require.True(t, s.Granted)
+	// An interactive caller finds the slot taken and announces itself.
+	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Interactive, Interval: interval})
+	require.NoError(t, err)
+	require.Equal(t, queue.BlockedBudget, s.Blocked)
+	time.Sleep(s.Wait)
+	// The slot is free now, but a bulk caller must leave it to the interactive one.
+	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	require.NoError(t, err)
+	require.False(t, s.Granted)
+	require.Equal(t, queue.BlockedInteractive, s.Blocked)
+	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Interactive, Interval: interval})
+	require.NoError(t, err)
+	require.True(t, s.Granted)
+	// and with the interactive caller served, bulk is only waiting for the budget
+	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	require.NoError(t, err)
+	require.Equal(t, queue.BlockedBudget, s.Blocked)
+}
