@@ -112,6 +112,14 @@ func (e *benchEnv) startWorkers(b testing.TB, n, concurrency int, rate float64) 
 	})
 }
 
+// stopWorkers shuts the started workers down.
+func (e *benchEnv) stopWorkers() {
+	for _, w := range e.ws {
+		w.Shutdown()
+	}
+	e.ws = nil
+}
+
 func (e *benchEnv) enqueue(b testing.TB, keys []string, lane queue.Lane) {
 	b.Helper()
 	reqs := make([]*flexapi.LabelRequest, len(keys))
@@ -230,65 +238,87 @@ func BenchmarkBudgetUtilisation(b *testing.B) {
 
 // BenchmarkPipelineThroughput drains labels through one worker against an
 // instant, unlimited fake API and compares with asynq draining no-op tasks on
-// the same Redis (goal ≥ 0.7).
+// the same Redis (goal ≥ 0.7). Three rounds alternate baseline and pipeline,
+// and the median round's ratio is reported: on a shared two-core machine
+// either rate alone moves by ±20 % between runs.
 func BenchmarkPipelineThroughput(b *testing.B) {
-	const n = 10000
+	const n, rounds = 10000, 3
 	for range b.N {
 		e := newBenchEnv(b, 5)
-		// baseline: raw asynq, no-op handler, same Redis, same concurrency
-		rawQ := queuetest.Prefix(b)
-		cl := asynq.NewClientFromRedisClient(e.rdb)
-		for i := range n {
-			_, err := cl.Enqueue(asynq.NewTask("noop", nil), asynq.Queue(rawQ), asynq.TaskID(strconv.Itoa(i)))
-			require.NoError(b, err)
-		}
-		var done atomic.Int64
-		finished := make(chan struct{})
-		srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{
-			Concurrency: 50, Queues: map[string]int{rawQ: 1}, TaskCheckInterval: 20 * time.Millisecond,
-			Logger: discardAsynq{}, LogLevel: asynq.ErrorLevel,
-		})
-		cpu0, rc0 := procCPU(), redisCPU(e.rdb)
-		start := time.Now()
-		require.NoError(b, srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
-			if done.Add(1) == n {
-				close(finished)
-			}
-			return nil
-		})))
-		<-finished
-		rawRate := n / time.Since(start).Seconds()
-		rawCPU := cpuPer(n, procCPU()-cpu0, redisCPU(e.rdb)-rc0)
-		srv.Shutdown()
-
 		// The instant, unlimited API: a canned label, no parsing, no ledger.
 		e.url = instantAPI(b)
-		ks := keys("tp", n)
-		e.enqueue(b, ks, queue.Bulk)
-		// Like the baseline's handler counter, the worker reports each
-		// created label as it is recorded: the clock stops at the n-th.
-		created := &createdCounter{n: n, done: make(chan struct{})}
-		e.obs = created
-		start = time.Now()
-		cpu0, rc0 = procCPU(), redisCPU(e.rdb)
-		e.startWorkers(b, 1, 50, 1e6)
-		select {
-		case <-created.done:
-		case <-time.After(120 * time.Second):
-			b.Fatalf("only %d of %d labels created within 120s", created.count.Load(), n)
+		type round struct {
+			raw, ours      float64 // per second
+			rawCPU, ourCPU time.Duration
 		}
-		elapsed := time.Since(start)
-		ourCPU := cpuPer(n, procCPU()-cpu0, redisCPU(e.rdb)-rc0)
-		e.waitCompleted(b, ks, 10*time.Second) // and every record says so
-		rate := n / elapsed.Seconds()
-		b.ReportMetric(rawRate, "raw_asynq_noop/s")
-		b.ReportMetric(rate, "labels/s")
-		b.ReportMetric(rate/rawRate, "ratio")
-		b.ReportMetric(ourCPU.Seconds()*1e6, "cpu_µs/label")
-		b.ReportMetric(rawCPU.Seconds()*1e6, "raw_cpu_µs/task")
-		b.Logf("pipeline %.0f labels/s vs raw asynq no-op drain %.0f tasks/s: ratio %.2f; CPU (this process and Redis) %s per label vs %s per no-op task",
-			rate, rawRate, rate/rawRate, ourCPU.Round(time.Microsecond), rawCPU.Round(time.Microsecond))
+		var rs []round
+		for r := range rounds {
+			var rd round
+			rd.raw, rd.rawCPU = rawAsynqDrain(b, e.rdb, n)
+
+			ks := keys(fmt.Sprintf("tp%d", r), n)
+			e.enqueue(b, ks, queue.Bulk)
+			// Like the baseline's handler counter, the worker reports each
+			// created label as it is recorded: the clock stops at the n-th.
+			created := &createdCounter{n: n, done: make(chan struct{})}
+			e.obs = created
+			cpu0, rc0 := procCPU(), redisCPU(e.rdb)
+			start := time.Now()
+			e.startWorkers(b, 1, 50, 1e6)
+			select {
+			case <-created.done:
+			case <-time.After(120 * time.Second):
+				b.Fatalf("only %d of %d labels created within 120s", created.count.Load(), n)
+			}
+			rd.ours = n / time.Since(start).Seconds()
+			rd.ourCPU = cpuPer(n, procCPU()-cpu0, redisCPU(e.rdb)-rc0)
+			e.stopWorkers()
+			e.waitCompleted(b, ks, 10*time.Second) // and every record says so
+			b.Logf("round %d: pipeline %.0f labels/s vs raw asynq no-op drain %.0f tasks/s: ratio %.2f; CPU (this process and Redis) %s per label vs %s per no-op task",
+				r+1, rd.ours, rd.raw, rd.ours/rd.raw, rd.ourCPU.Round(time.Microsecond), rd.rawCPU.Round(time.Microsecond))
+			rs = append(rs, rd)
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].ours/rs[i].raw < rs[j].ours/rs[j].raw })
+		m := rs[len(rs)/2]
+		b.ReportMetric(m.raw, "raw_asynq_noop/s")
+		b.ReportMetric(m.ours, "labels/s")
+		b.ReportMetric(m.ours/m.raw, "ratio")
+		b.ReportMetric(m.ourCPU.Seconds()*1e6, "cpu_µs/label")
+		b.ReportMetric(m.rawCPU.Seconds()*1e6, "raw_cpu_µs/task")
+		b.Logf("median of %d rounds: pipeline %.0f labels/s vs raw asynq no-op drain %.0f tasks/s: ratio %.2f (rounds %.2f–%.2f)",
+			rounds, m.ours, m.raw, m.ours/m.raw, rs[0].ours/rs[0].raw, rs[len(rs)-1].ours/rs[len(rs)-1].raw)
 	}
+}
+
+// rawAsynqDrain enqueues n no-op tasks with plain asynq and drains them with
+// one asynq server of the worker's concurrency, returning tasks/s and the
+// CPU (this process and Redis) per task.
+func rawAsynqDrain(b *testing.B, rdb *redis.Client, n int) (float64, time.Duration) {
+	rawQ := queuetest.Prefix(b) + "-raw"
+	cl := asynq.NewClientFromRedisClient(rdb)
+	for i := range n {
+		_, err := cl.Enqueue(asynq.NewTask("noop", nil), asynq.Queue(rawQ), asynq.TaskID(strconv.Itoa(i)))
+		require.NoError(b, err)
+	}
+	var done atomic.Int64
+	finished := make(chan struct{})
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency: 50, Queues: map[string]int{rawQ: 1}, TaskCheckInterval: 20 * time.Millisecond,
+		Logger: discardAsynq{}, LogLevel: asynq.ErrorLevel,
+	})
+	cpu0, rc0 := procCPU(), redisCPU(rdb)
+	start := time.Now()
+	require.NoError(b, srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		if done.Add(1) == int64(n) {
+			close(finished)
+		}
+		return nil
+	})))
+	<-finished
+	rate := float64(n) / time.Since(start).Seconds()
+	cpu := cpuPer(n, procCPU()-cpu0, redisCPU(rdb)-rc0)
+	srv.Shutdown()
+	return rate, cpu
 }
 
 // createdCounter observes a worker and closes done at the n-th created label.
