@@ -48,7 +48,8 @@ func BaseURLFor(env string) (string, error) {
 // A Client is safe for concurrent use.
 type Client struct {
 	base      *url.URL
-	token     string
+	baseStr   string // base.String(), without a trailing slash
+	auth      string // the Authorization header: "Bearer <token>"
 	http      *http.Client
 	userAgent string
 	timeout   time.Duration
@@ -90,7 +91,8 @@ func NewClient(baseURL, token string, opts ...Option) (*Client, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	c := &Client{
 		base:      u,
-		token:     token,
+		baseStr:   u.String(),
+		auth:      "Bearer " + token,
 		http:      &http.Client{},
 		userAgent: "flexlabel/" + Version,
 		timeout:   defaultTimeout,
@@ -272,7 +274,8 @@ func (c *Client) GetCouriers(ctx context.Context) ([]Courier, error) {
 // labelOn502, a 502 carrying a label body decodes into out (a courier
 // rejection) instead of becoming an error.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any, labelOn502 bool) (int, error) {
-	op := method + " " + strings.SplitN(path, "?", 2)[0]
+	route, _, _ := strings.Cut(path, "?")
+	op := method + " " + route
 	if strings.HasPrefix(path, "/labels/") {
 		op = method + " /labels/{id}"
 	} else if strings.HasPrefix(path, "/tracking/") {
@@ -283,7 +286,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	u := c.base.String() + path
+	u := c.baseStr + path
 	var rdr io.Reader
 	if body != nil {
 		rdr = bytes.NewReader(body)
@@ -292,7 +295,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	if err != nil {
 		return 0, fmt.Errorf("flexapi: %s: building request: %w", op, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", c.auth)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if body != nil {

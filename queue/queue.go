@@ -59,6 +59,8 @@ type Queue struct {
 	rdb  redis.UniversalClient
 	opts Options
 	ns   string // key prefix "fl:<namespace>:"
+	// the budget's keys, built once: every API call reads them
+	budgetKeys [3]string // next slot, pause, interactive waiting
 }
 
 // New returns a Queue on rdb. It does not take ownership of rdb.
@@ -81,7 +83,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Queue, error) {
 	if opts.Retention <= 0 {
 		opts.Retention = 168 * time.Hour
 	}
-	return &Queue{rdb: rdb, opts: opts, ns: "fl:" + opts.Namespace + ":"}, nil
+	q := &Queue{rdb: rdb, opts: opts, ns: "fl:" + opts.Namespace + ":"}
+	q.budgetKeys = [3]string{q.Key("budget"), q.Key("pause"), q.Key("iwait")}
+	return q, nil
 }
 
 // Name returns the asynq queue name of a lane.

@@ -111,7 +111,7 @@ func (q *Queue) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
 }
 
 func (q *Queue) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot, error) {
-	keys := []string{q.Key("budget"), q.Key("pause"), q.Key("iwait")}
+	keys := append(make([]string, 0, 4), q.budgetKeys[:]...)
 	lane, qn := "b", ""
 	if r.Lane == Interactive {
 		lane = "i"
@@ -160,7 +160,7 @@ func (q *Queue) Pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		d = time.Second
 	}
-	if err := pauseScript.Run(ctx, q.rdb, []string{q.Key("pause")}, d.Milliseconds()).Err(); err != nil {
+	if err := pauseScript.Run(ctx, q.rdb, []string{q.budgetKeys[1]}, d.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("queue: setting the fleet pause: %w", err)
 	}
 	return nil

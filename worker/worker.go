@@ -265,7 +265,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	if qn == w.cfg.Queue.Name(queue.Bulk) {
 		lane = queue.Bulk
 	}
-	log := w.log.With(slog.String("idempotency_key", key), slog.String("queue", qn))
+	log := &jobLog{l: w.log, ctx: ctx, attrs: make([]slog.Attr, 0, 8)}
+	log.with(slog.String("idempotency_key", key), slog.String("queue", qn))
 
 	job, err := queue.DecodeJob(key, qn, t.Payload())
 	if err != nil {
@@ -288,14 +289,14 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	attempt := slot.Attempt
-	log = log.With(slog.Int("attempt", attempt))
+	log.with(slog.Int("attempt", attempt))
 
 	start := time.Now()
 	label, err := w.cfg.API.CreateLabelJSON(ctx, job.Payload)
 	latency := time.Since(start)
 	d := flexapi.Classify(label, err)
 	w.obs.APICall("create_label", d.StatusCode, latency)
-	log = log.With(slog.Int("http_status", d.StatusCode), slog.Duration("latency", latency))
+	log.with(slog.Int("http_status", d.StatusCode), slog.Duration("latency", latency))
 
 	switch d.Class {
 	case flexapi.Created:
@@ -354,7 +355,7 @@ func failure(reason string, d flexapi.Decision, err error, attempts int) queue.F
 	return f
 }
 
-func (w *Worker) deadLetter(ctx context.Context, log *slog.Logger, job *queue.Job, f queue.Failure, lane queue.Lane) error {
+func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *queue.Job, f queue.Failure, lane queue.Lane) error {
 	if err := w.record(ctx, log, func() error { return w.cfg.Queue.DeadLetter(ctx, job, f) }); err != nil {
 		// Never drop a failure: retry so the outcome is recorded next time.
 		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
@@ -371,7 +372,7 @@ func (w *Worker) deadLetter(ctx context.Context, log *slog.Logger, job *queue.Jo
 // wait for asynq's crash recovery (one to two minutes) to run again. asynq
 // cannot retry its own bookkeeping after an outage (v0.26.0 cancels the
 // context it retries with), so this keeps a short outage short.
-func (w *Worker) record(ctx context.Context, log *slog.Logger, write func() error) error {
+func (w *Worker) record(ctx context.Context, log *jobLog, write func() error) error {
 	delay := 100 * time.Millisecond
 	for {
 		err := write()
@@ -388,6 +389,27 @@ func (w *Worker) record(ctx context.Context, log *slog.Logger, write func() erro
 		delay = min(2*delay, 2*time.Second)
 	}
 }
+
+// jobLog logs about one job. Its attributes are gathered as the job runs and
+// rendered only when a line is written (slog's With would render them for
+// every job, logged or not).
+type jobLog struct {
+	l     *slog.Logger
+	ctx   context.Context
+	attrs []slog.Attr
+}
+
+func (j *jobLog) with(a ...slog.Attr) { j.attrs = append(j.attrs, a...) }
+
+func (j *jobLog) log(level slog.Level, msg string, a []slog.Attr) {
+	if j.l.Enabled(j.ctx, level) {
+		j.l.LogAttrs(j.ctx, level, msg, append(j.attrs[:len(j.attrs):len(j.attrs)], a...)...)
+	}
+}
+
+func (j *jobLog) Info(msg string, a ...slog.Attr)  { j.log(slog.LevelInfo, msg, a) }
+func (j *jobLog) Warn(msg string, a ...slog.Attr)  { j.log(slog.LevelWarn, msg, a) }
+func (j *jobLog) Error(msg string, a ...slog.Attr) { j.log(slog.LevelError, msg, a) }
 
 // asynqLogger feeds asynq's own log lines into slog.
 type asynqLogger struct{ l *slog.Logger }
