@@ -93,7 +93,7 @@ func NewClient(baseURL, token string, opts ...Option) (*Client, error) {
 		base:      u,
 		baseStr:   u.String(),
 		auth:      "Bearer " + token,
-		http:      &http.Client{},
+		http:      &http.Client{Transport: newTransport()},
 		userAgent: "flexlabel/" + Version,
 		timeout:   defaultTimeout,
 	}
@@ -101,6 +101,20 @@ func NewClient(baseURL, token string, opts ...Option) (*Client, error) {
 		o(c)
 	}
 	return c, nil
+}
+
+// MaxIdleConnsPerHost is how many idle connections the default transport
+// keeps to the API: enough for a worker's concurrent calls, so that none
+// pays a new TCP and TLS handshake (net/http's default keeps two).
+const MaxIdleConnsPerHost = 64
+
+// newTransport is net/http's default transport (proxy from the environment,
+// dial and TLS timeouts, HTTP/2) keeping MaxIdleConnsPerHost connections.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = MaxIdleConnsPerHost
+	t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+	return t
 }
 
 // IsLoopback reports whether host is localhost or a loopback IP.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -942,6 +943,51 @@ func TestNewClient(t *testing.T) {
 	}
 	_, err := flexapi.NewClient("https://api.flexforwardship.com", "")
 	require.Error(t, err)
+}
+
+// Concurrent calls reuse their connections: a second wave of as many
+// concurrent calls as the first opens no new connection (net/http's default
+// transport keeps only two idle ones, and would open eighteen).
+func TestClient_KeepsConnectionsForConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	fake := flexapitest.New(flexapitest.WithToken(secretToken, "acct"))
+	fake.SetLatency(20 * time.Millisecond) // the calls overlap
+	srv := httptest.NewUnstartedServer(fake)
+	var mu sync.Mutex
+	opened := 0
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := flexapi.NewClient(srv.URL, secretToken)
+	require.NoError(t, err)
+	const concurrent = 20
+	wave := func() {
+		var wg sync.WaitGroup
+		for i := range concurrent {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := c.GetLabels(context.Background(), fmt.Sprintf("id-%d", i))
+				require.NoError(t, err)
+			}()
+		}
+		wg.Wait()
+	}
+	wave()
+	mu.Lock()
+	first := opened
+	mu.Unlock()
+	require.LessOrEqual(t, first, concurrent)
+	wave()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, first, opened, "the second wave opened new connections")
 }
 
 func TestNewClient_WithHTTPClient(t *testing.T) {
