@@ -105,7 +105,16 @@ return {'ok', attempt, now}
 func (q *Queue) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
 	s, err := q.takeSlot(ctx, r, "")
 	if err == nil && s.Blocked == "missing" {
-		s, err = q.takeSlot(ctx, r, r.Job.hash())
+		h := r.Job.hash()
+		if h == "" {
+			// Not a label request at all (a hand-made task): the record
+			// still comes back, and the API's 400 will dead-letter the job.
+			h = "unhashable"
+		}
+		s, err = q.takeSlot(ctx, r, h)
+	}
+	if err == nil && s.Blocked == "missing" {
+		err = fmt.Errorf("queue: taking a budget slot for %q: its record could not be recreated", r.Job.Key)
 	}
 	return s, err
 }

@@ -68,6 +68,9 @@ func (b *Budget) Take(ctx context.Context, lane queue.Lane, job *queue.Job) (que
 		if s.Granted || s.State == queue.StateCompleted || s.State == queue.StateDead {
 			return s, time.Since(start), nil
 		}
+		if s.Wait <= 0 {
+			return s, time.Since(start), fmt.Errorf("worker: rate budget: no slot and no wait (%q)", s.Blocked)
+		}
 		if !gated && lane == queue.Bulk {
 			select {
 			case b.bulkGate <- struct{}{}:

@@ -223,6 +223,21 @@ func TestWorker_Permanent_DeadAfterExactlyOneCall(t *testing.T) {
 	}
 }
 
+// A hand-made task whose payload is a JSON object but no label request (it
+// has no record and cannot be hashed) still gets a record and is
+// dead-lettered by the API's 400, after one call.
+func TestWorker_NotALabelRequest_DeadAfterOneCall(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{})
+	c := asynq.NewClientFromRedisClient(h.rdb)
+	_, err := c.Enqueue(asynq.NewTask(queue.TaskType, []byte(`{"shipment":"nope","idempotencyKey":7}`)), asynq.TaskID("odd-1"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
+	require.NoError(t, err)
+	st := h.wait(t, "odd-1", queue.StateDead, 5*time.Second)
+	require.Equal(t, queue.ReasonInvalid, st.DeadLetter.Reason)
+	require.Equal(t, 400, st.DeadLetter.HTTPStatus)
+	require.Equal(t, 1, st.Attempts)
+}
+
 func TestWorker_400_DeadWithDetails(t *testing.T) {
 	t.Parallel()
 	h := start(t, opts{})
