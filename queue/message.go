@@ -1,8 +1,6 @@
 package queue
 
 import (
-	"fmt"
-
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -12,7 +10,6 @@ const asynqAllQueues = "asynq:queues"
 func asynqTaskKeyPrefix(q string) string { return "asynq:{" + q + "}:t:" }
 func asynqTaskKey(q, id string) string   { return asynqTaskKeyPrefix(q) + id }
 func asynqPendingKey(q string) string    { return "asynq:{" + q + "}:pending" }
-func asynqArchivedKey(q string) string   { return "asynq:{" + q + "}:archived" }
 
 // taskMessage is the subset of asynq's TaskMessage (internal/proto) that a
 // fresh task carries. Field numbers are asynq v0.26.0's.
@@ -51,28 +48,4 @@ func (m taskMessage) encode() []byte {
 		b = protowire.AppendVarint(b, uint64(m.TimeoutSec))
 	}
 	return b
-}
-
-// decodePayload reads the payload (field 2) back out of an encoded message.
-func decodePayload(msg []byte) ([]byte, error) {
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return nil, fmt.Errorf("queue: corrupt task message: %w", protowire.ParseError(n))
-		}
-		msg = msg[n:]
-		if num == 2 && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(msg)
-			if n < 0 {
-				return nil, fmt.Errorf("queue: corrupt task message: %w", protowire.ParseError(n))
-			}
-			return v, nil
-		}
-		n = protowire.ConsumeFieldValue(num, typ, msg)
-		if n < 0 {
-			return nil, fmt.Errorf("queue: corrupt task message: %w", protowire.ParseError(n))
-		}
-		msg = msg[n:]
-	}
-	return nil, nil
 }
