@@ -83,13 +83,23 @@ func newLogger(cfg *config.Config, w io.Writer, format string) *slog.Logger {
 	return log
 }
 
+func init() {
+	// go-redis logs through one process-wide logger, to stderr by default:
+	// "connection pool: failed to dial after 5 attempts", once per command
+	// it retries, in front of the one line the command itself prints about
+	// the same failure. Commands without a log drop those lines; newLogger
+	// routes them into the log.
+	redis.SetLogger(redisLogger{slog.New(slog.DiscardHandler)})
+}
+
 // redisLogger adapts slog to go-redis's logger. go-redis logs only trouble
-// (dial failures, pool problems), so its lines are warnings. Its messages
-// carry addresses, never passwords.
+// (dial failures, pool problems) that flexlabel reports itself, in the error
+// a command returns or in the worker's and asynq's own lines, so its lines
+// are detail: debug. Its messages carry addresses, never passwords.
 type redisLogger struct{ l *slog.Logger }
 
 func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	r.l.WarnContext(ctx, fmt.Sprintf(format, v...))
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // jsonLines writes one JSON object per line.

@@ -16,8 +16,7 @@ import (
 const maxLine = 1 << 20
 
 func (a *app) enqueueCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
+	return &cobra.Command{
 		Use:   "enqueue [FILE|-]",
 		Short: "Enqueue label requests: one JSON object, or NDJSON (one request per line)",
 		Long: `Enqueue label requests from FILE or standard input: one JSON object, or NDJSON.
@@ -39,8 +38,6 @@ Exit 0 if every line was enqueued or duplicate, 1 if any was refused, 2 on opera
 			return a.enqueue(cmd, d.q, in, name)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", true, "print JSON lines (the default; kept for symmetry with other commands)")
-	return cmd
 }
 
 // readRequests yields each request of an input: a single (possibly

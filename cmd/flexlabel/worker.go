@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -20,7 +21,9 @@ func (a *app) workerCmd() *cobra.Command {
 		Short: "Process label jobs: call Flex Forward, retry what is transient, dead-letter what is not",
 		Long: `Process label jobs until SIGINT or SIGTERM, then stop taking jobs, let in-flight
 calls finish within FLEXLABEL_SHUTDOWN_TIMEOUT, and exit 0.
-Requires FLEXFORWARD_TOKEN.`,
+Requires FLEXFORWARD_TOKEN, which it checks with one GET /couriers call before
+taking any job: a token Flex Forward refuses (401 or 403) exits 2; an API that
+is down or erroring at start is only a warning.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Parse(a.env)
@@ -31,6 +34,9 @@ Requires FLEXFORWARD_TOKEN.`,
 				return err
 			}
 			log := newLogger(cfg, a.stderr, "")
+			if err := checkTokenAtStart(cmd.Context(), cfg, log); err != nil {
+				return err
+			}
 			return a.runWorker(cmd.Context(), cfg, log)
 		},
 	}
@@ -95,5 +101,24 @@ func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logge
 	start := time.Now()
 	w.Shutdown()
 	log.Info("flexlabel worker exited", slog.Duration("shutdown", time.Since(start)))
+	return nil
+}
+
+// checkTokenAtStart makes one cheap call before any job is taken. A token
+// Flex Forward refuses would dead-letter every job as auth, so the worker
+// does not start (exit 2, naming FLEXFORWARD_TOKEN). An API that is down or
+// erroring is a warning: jobs wait for it and retry.
+func checkTokenAtStart(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	err := checkToken(ctx, cfg)
+	var ae *flexapi.APIError
+	switch {
+	case err == nil:
+		log.Info("FLEXFORWARD_TOKEN accepted", slog.String("api", cfg.FlexForwardBaseURL))
+	case errors.As(err, &ae) && tokenRefused(ae.StatusCode):
+		return &config.Error{Problems: []string{tokenRefusedMessage(cfg, ae) + "; the worker took no job"}}
+	default:
+		log.Warn("could not check FLEXFORWARD_TOKEN at start; starting anyway, jobs retry until the API answers",
+			slog.String("api", cfg.FlexForwardBaseURL), slog.String("error", err.Error()))
+	}
 	return nil
 }

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/flexlabel/flexlabel/config"
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// minRedisVersion is the oldest Redis asynq v0.26 supports.
+var minRedisVersion = [2]int{6, 2}
+
+// tokenCheckTimeout bounds the one call that checks the token, whatever
+// FLEXLABEL_API_TIMEOUT allows a label call.
+const tokenCheckTimeout = 10 * time.Second
+
+func (a *app) doctorCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "doctor [--json]",
+		Short: "Check the configuration, Redis and the Flex Forward token, and say what to fix",
+		Long: `Print where flexlabel points and whether that works: the configuration in effect
+(secrets masked), the Redis server (address, version, maxmemory-policy, AOF), the
+namespace's queue sizes and dead letters, and the Flex Forward token, checked with
+one GET /couriers call. Each problem found is a line saying what to do.
+
+Exit 0 if nothing is wrong, 1 if any problem was found, 2 if the configuration
+itself is invalid (every invalid variable is named).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Parse(a.env)
+			if err != nil {
+				return err
+			}
+			r := diagnose(cmd.Context(), cfg)
+			if asJSON {
+				err = newJSONLines(a.stdout).write(r)
+			} else {
+				err = r.writeText(a.stdout)
+			}
+			if err != nil {
+				return err
+			}
+			if n := len(r.Problems); n > 0 {
+				return &refusedError{msg: fmt.Sprintf("doctor: %d problem(s) found", n)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as one JSON object")
+	return cmd
+}
+
+// doctorReport is what doctor found; its JSON is the contract of
+// `flexlabel doctor --json`.
+type doctorReport struct {
+	// Config is every variable with its value in effect, secrets masked.
+	Config      []doctorSetting  `json:"config"`
+	Redis       doctorRedis      `json:"redis"`
+	Namespace   string           `json:"namespace"`
+	Queues      []doctorQueue    `json:"queues"`
+	DeadLetters map[string]int64 `json:"deadLetters"`
+	FlexForward doctorAPI        `json:"flexForward"`
+	// Problems are the lines saying what to fix; empty when all is well.
+	Problems []string `json:"problems"`
+}
+
+type doctorSetting struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type doctorRedis struct {
+	Addr            string `json:"addr"`
+	DB              int    `json:"db"`
+	Reachable       bool   `json:"reachable"`
+	Version         string `json:"version,omitempty"`
+	MaxmemoryPolicy string `json:"maxmemoryPolicy,omitempty"`
+	AppendOnly      *bool  `json:"appendonly,omitempty"`
+}
+
+type doctorQueue struct {
+	Name      string `json:"name"`
+	Lane      string `json:"lane"`
+	Pending   int    `json:"pending"`
+	Scheduled int    `json:"scheduled"`
+	Retry     int    `json:"retry"`
+	Active    int    `json:"active"`
+}
+
+type doctorAPI struct {
+	BaseURL string `json:"baseUrl"`
+	// Token is "accepted", "refused" (401/403), "unchecked" (the call got
+	// no verdict) or "missing".
+	Token      string `json:"token"`
+	HTTPStatus int    `json:"httpStatus,omitempty"`
+}
+
+func (r *doctorReport) problem(format string, args ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+}
+
+// diagnose checks everything it can and never stops at the first problem:
+// an unreachable Redis does not keep the token from being checked.
+func diagnose(ctx context.Context, cfg *config.Config) *doctorReport {
+	r := &doctorReport{Namespace: cfg.Queue, Problems: []string{}, Queues: []doctorQueue{}, DeadLetters: map[string]int64{}}
+	for _, attr := range cfg.LogValue().Group() {
+		r.Config = append(r.Config, doctorSetting{Name: attr.Key, Value: attr.Value.String()})
+	}
+	diagnoseRedis(ctx, cfg, r)
+	diagnoseToken(ctx, cfg, r)
+	return r
+}
+
+func diagnoseRedis(ctx context.Context, cfg *config.Config, r *doctorReport) {
+	r.Redis.Addr, r.Redis.DB = redisAddr(cfg), cfg.RedisOptions.DB
+	rdb := redis.NewClient(cfg.RedisOptions)
+	defer rdb.Close()
+	q, err := queue.New(rdb, queue.Options{Namespace: cfg.Queue, MaxRetry: cfg.MaxRetry, Retention: cfg.ResultRetention})
+	if err != nil {
+		r.problem("FLEXLABEL_QUEUE: %v", err)
+		return
+	}
+	if err := q.Ping(ctx); err != nil {
+		r.problem("Redis at %s is unreachable (%v): start it, or set REDIS_URL to the Redis flexlabel should use", r.Redis.Addr, err)
+		return
+	}
+	r.Redis.Reachable = true
+
+	// INFO rather than CONFIG GET: managed Redis services often disable CONFIG.
+	info, err := rdb.Info(ctx).Result()
+	if err != nil {
+		r.problem("Redis at %s refused INFO (%v): flexlabel cannot check its version, maxmemory-policy and AOF; allow INFO for this user", r.Redis.Addr, err)
+	} else {
+		checkRedisInfo(parseInfo(info), r)
+	}
+
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	known, err := insp.Queues()
+	if err != nil {
+		r.problem("reading the asynq queues in Redis at %s: %v", r.Redis.Addr, err)
+	}
+	for _, lane := range []queue.Lane{queue.Interactive, queue.Bulk} {
+		dq := doctorQueue{Name: q.Name(lane), Lane: lane.String()}
+		// asynq registers a queue when its first task is enqueued; until
+		// then it has no info to read, and holds nothing.
+		if slices.Contains(known, dq.Name) {
+			info, err := insp.GetQueueInfo(dq.Name)
+			if err != nil {
+				r.problem("reading queue %s: %v", dq.Name, err)
+			} else {
+				dq.Pending, dq.Scheduled, dq.Retry, dq.Active = info.Pending, info.Scheduled, info.Retry, info.Active
+			}
+		}
+		r.Queues = append(r.Queues, dq)
+	}
+	counts, err := q.CountByReason(ctx)
+	if err != nil {
+		r.problem("counting dead letters: %v", err)
+	}
+	for _, reason := range queue.Reasons {
+		r.DeadLetters[reason] = counts[reason]
+	}
+}
+
+// parseInfo reads the "key:value" lines of an INFO answer.
+func parseInfo(info string) map[string]string {
+	m := make(map[string]string)
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, "#") {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// checkRedisInfo checks what flexlabel's guarantees rest on: a Redis asynq
+// supports, that never evicts a key (a job, a record, a dead letter), and
+// that keeps writes across a restart (AOF; see deploy/redis.conf).
+func checkRedisInfo(info map[string]string, r *doctorReport) {
+	r.Redis.Version = info["redis_version"]
+	switch maj, min, ok := parseVersion(r.Redis.Version); {
+	case !ok:
+		r.problem("Redis at %s did not report a version flexlabel can read (%q): it needs Redis %d.%d or newer", r.Redis.Addr, r.Redis.Version, minRedisVersion[0], minRedisVersion[1])
+	case maj < minRedisVersion[0] || maj == minRedisVersion[0] && min < minRedisVersion[1]:
+		r.problem("Redis %s is older than %d.%d, the oldest asynq supports: upgrade Redis", r.Redis.Version, minRedisVersion[0], minRedisVersion[1])
+	}
+	r.Redis.MaxmemoryPolicy = info["maxmemory_policy"]
+	if r.Redis.MaxmemoryPolicy != "noeviction" {
+		r.problem("Redis maxmemory-policy is %q: set it to noeviction (maxmemory-policy noeviction in redis.conf, or CONFIG SET maxmemory-policy noeviction), or Redis may evict jobs, idempotency records and dead letters when memory runs out", r.Redis.MaxmemoryPolicy)
+	}
+	if aof, ok := info["aof_enabled"]; ok {
+		on := aof == "1"
+		r.Redis.AppendOnly = &on
+	}
+	if r.Redis.AppendOnly == nil || !*r.Redis.AppendOnly {
+		r.problem("Redis AOF is off: set appendonly yes (in redis.conf, or CONFIG SET appendonly yes, then CONFIG REWRITE), or a Redis restart loses the jobs written since its last snapshot")
+	}
+}
+
+// parseVersion reads major and minor of "7.0.15".
+func parseVersion(v string) (major, minor int, ok bool) {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	return major, minor, err1 == nil && err2 == nil
+}
+
+func diagnoseToken(ctx context.Context, cfg *config.Config, r *doctorReport) {
+	r.FlexForward.BaseURL = cfg.FlexForwardBaseURL
+	if cfg.FlexForwardToken == "" {
+		r.FlexForward.Token = "missing"
+		r.problem("FLEXFORWARD_TOKEN is not set: the worker needs it; set it to the Flex Forward API token for %s", cfg.FlexForwardBaseURL)
+		return
+	}
+	err := checkToken(ctx, cfg)
+	var ae *flexapi.APIError
+	var rl *flexapi.RateLimitError
+	switch {
+	case err == nil:
+		r.FlexForward.Token, r.FlexForward.HTTPStatus = "accepted", 200
+	case errors.As(err, &ae) && tokenRefused(ae.StatusCode):
+		r.FlexForward.Token, r.FlexForward.HTTPStatus = "refused", ae.StatusCode
+		r.problem("%s", tokenRefusedMessage(cfg, ae))
+	case errors.As(err, &ae):
+		r.FlexForward.Token, r.FlexForward.HTTPStatus = "unchecked", ae.StatusCode
+		r.problem("Flex Forward at %s answered GET /couriers with HTTP %d (%s): the token could not be checked; check FLEXFORWARD_BASE_URL or FLEXFORWARD_ENV, and the API's status, then run doctor again", cfg.FlexForwardBaseURL, ae.StatusCode, ae.Message)
+	case errors.As(err, &rl):
+		r.FlexForward.Token, r.FlexForward.HTTPStatus = "unchecked", rl.StatusCode
+		r.problem("Flex Forward at %s rate-limited GET /couriers: the token could not be checked; run doctor again in a minute", cfg.FlexForwardBaseURL)
+	default:
+		r.FlexForward.Token = "unchecked"
+		r.problem("Flex Forward at %s could not be reached (%v): check FLEXFORWARD_BASE_URL or FLEXFORWARD_ENV, and the network, then run doctor again", cfg.FlexForwardBaseURL, err)
+	}
+}
+
+// checkToken makes the one cheap authenticated call, GET /couriers, whose
+// answer says whether Flex Forward accepts FLEXFORWARD_TOKEN. It is shared
+// by doctor and worker start-up.
+func checkToken(ctx context.Context, cfg *config.Config) error {
+	api, err := flexapi.NewClient(cfg.FlexForwardBaseURL, cfg.FlexForwardToken.Reveal(),
+		flexapi.WithTimeout(min(cfg.APITimeout, tokenCheckTimeout)), flexapi.WithUserAgent("flexlabel/"+flexapi.Version))
+	if err != nil {
+		return fmt.Errorf("FLEXFORWARD_BASE_URL: %w", err)
+	}
+	_, err = api.GetCouriers(ctx)
+	return err
+}
+
+// tokenRefused reports whether an HTTP status means the token is not
+// accepted: 401 (missing, wrong, revoked, other environment) or 403 (valid
+// but without access), as the contract documents.
+func tokenRefused(status int) bool { return status == 401 || status == 403 }
+
+func tokenRefusedMessage(cfg *config.Config, ae *flexapi.APIError) string {
+	if ae.StatusCode == 403 {
+		return fmt.Sprintf("FLEXFORWARD_TOKEN: Flex Forward at %s answered 403 Forbidden: the token is valid but its account has no access; use the token of the account that ships, or ask Flex Forward to grant access", cfg.FlexForwardBaseURL)
+	}
+	return fmt.Sprintf("FLEXFORWARD_TOKEN: Flex Forward at %s answered 401 Unauthorized: the token is wrong, revoked, or for the other environment (FLEXFORWARD_ENV=%s); set a valid token (docs/OPERATIONS.md#dead-letters-after-a-token-rotation)", cfg.FlexForwardBaseURL, cfg.FlexForwardEnv)
+}
+
+func (r *doctorReport) writeText(w io.Writer) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "Configuration (secrets masked)")
+	for _, s := range r.Config {
+		v := s.Value
+		if v == "" {
+			v = "(not set)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Name, v)
+	}
+	fmt.Fprintln(tw, "\nRedis")
+	fmt.Fprintf(tw, "  address\t%s (db %d)\n", r.Redis.Addr, r.Redis.DB)
+	if !r.Redis.Reachable {
+		fmt.Fprintf(tw, "  reachable\tno\n")
+	} else {
+		aof := "?"
+		if r.Redis.AppendOnly != nil {
+			aof = map[bool]string{true: "yes", false: "no"}[*r.Redis.AppendOnly]
+		}
+		fmt.Fprintf(tw, "  version\t%s\n  maxmemory-policy\t%s\n  appendonly\t%s\n", r.Redis.Version, r.Redis.MaxmemoryPolicy, aof)
+		fmt.Fprintf(tw, "\nNamespace %s\n", r.Namespace)
+		fmt.Fprintln(tw, "  queue\tlane\tpending\tscheduled\tretry\tactive")
+		for _, q := range r.Queues {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\n", q.Name, q.Lane, q.Pending, q.Scheduled, q.Retry, q.Active)
+		}
+		var total int64
+		var parts []string
+		for _, reason := range queue.Reasons {
+			if n := r.DeadLetters[reason]; n > 0 {
+				total += n
+				parts = append(parts, fmt.Sprintf("%s %d", reason, n))
+			}
+		}
+		line := fmt.Sprint(total)
+		if len(parts) > 0 {
+			line += " (" + strings.Join(parts, ", ") + "; see flexlabel dlq list)"
+		}
+		fmt.Fprintf(tw, "  dead letters\t%s\n", line)
+	}
+	fmt.Fprintln(tw, "\nFlex Forward")
+	fmt.Fprintf(tw, "  base URL\t%s\n", r.FlexForward.BaseURL)
+	token := r.FlexForward.Token
+	if r.FlexForward.HTTPStatus != 0 {
+		token += fmt.Sprintf(" (GET /couriers: HTTP %d)", r.FlexForward.HTTPStatus)
+	}
+	fmt.Fprintf(tw, "  token\t%s\n", token)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Problems) == 0 {
+		_, err := fmt.Fprintln(w, "\nNo problems found.")
+		return err
+	}
+	fmt.Fprintf(w, "\n%d problem(s):\n", len(r.Problems))
+	for _, p := range r.Problems {
+		fmt.Fprintln(w, "  - "+p)
+	}
+	return nil
+}
