@@ -258,6 +258,11 @@ func (s *Server) createLabel(w http.ResponseWriter, _ *http.Request, account, _ 
 			writeError(w, http.StatusNotFound, "Shipping account not found")
 			return
 		}
+		if answer := triggered(req.Service.ProductCode); answer != nil {
+			s.mu.Unlock()
+			answer(w)
+			return
+		}
 		st = s.persistLocked(account, req, canon)
 		status = http.StatusCreated
 		if st.label.Status == flexapi.StatusFailed {

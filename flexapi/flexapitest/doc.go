@@ -14,11 +14,14 @@
 // {"error":"Validation failed","details":[{"field","message"}]} with every
 // problem. A 400 does not use up the key. The first valid call of a key
 // answers 201 with a new label; every later call answers 200 with the same
-// label and creates nothing. Two product codes trigger documented failures:
+// label and creates nothing. Trigger product codes give failures instead:
 // RejectProductCode ("REJECT") persists a failed label (502 with
 // status "failed" and error COURIER_ERROR, then 200 with the same failed
 // label on replay), and NoAccountProductCode ("NOACCOUNT") answers 404
-// "Shipping account not found" without storing anything. A wrong method on a
+// "Shipping account not found" without storing anything; InvalidProductCode
+// ("INVALID") answers 400 with a detail, UnprocessableProductCode
+// ("UNPROCESSABLE") 422 and UnavailableProductCode ("UNAVAILABLE") 500, every
+// time and storing nothing. A wrong method on a
 // known path answers 405, an unknown path 404.
 //
 // GET /labels/{id} takes a label UUID or the request's
