@@ -117,9 +117,12 @@ func TestDoctor_TokenForbidden_Is403Problem(t *testing.T) {
 func TestDoctor_RedisUnreachable_StillChecksTheToken(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	env, _ := doctorEnv(t, "redis://"+addr+"/0", doctorToken)
+	const password = "redisPW-DOCTOR-do-not-print"
+	env, _ := doctorEnv(t, "redis://flex:"+password+"@"+addr+"/0", doctorToken)
 	r := runDoctor(t, env, "--json")
 	require.Equal(t, 1, r.code)
+	require.NotContains(t, r.stdout+r.stderr, password)
+	require.Contains(t, r.stdout, `"name":"REDIS_URL","value":"redis://xxxxx:xxxxx@`+addr+`/0"`)
 	rep := doctorJSON(t, r)
 	require.False(t, rep.Redis.Reachable)
 	require.Len(t, rep.Problems, 1)
