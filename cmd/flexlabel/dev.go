@@ -388,10 +388,10 @@ func seedLabels(ctx context.Context, q *queue.Queue, fake *flexapitest.Server, a
 			rest = append(rest, p)
 		}
 	}
-	enqueue := func(ps []sample) ([]string, error) {
+	enqueue := func(ps []sample, lane queue.Lane) ([]string, error) {
 		var fresh []string
 		for _, p := range ps {
-			res, err := q.EnqueueLine(ctx, sampleRequest(p.key, p.product, p.i), queue.Bulk)
+			res, err := q.EnqueueLine(ctx, sampleRequest(p.key, p.product, p.i), lane)
 			if err != nil {
 				return nil, err
 			}
@@ -403,8 +403,10 @@ func seedLabels(ctx context.Context, q *queue.Queue, fake *flexapitest.Server, a
 		return fresh, nil
 	}
 	if len(auth) > 0 {
+		// With a real Redis (REDIS_URL), jobs already waiting meet the
+		// revoked token too, for the moment it lasts.
 		fake.Revoke(apiToken)
-		fresh, err := enqueue(auth)
+		fresh, err := enqueue(auth, queue.Bulk)
 		if err == nil {
 			err = waitTerminal(ctx, q, fresh, 30*time.Second)
 		}
@@ -413,7 +415,7 @@ func seedLabels(ctx context.Context, q *queue.Queue, fake *flexapitest.Server, a
 			return nil, fmt.Errorf("seeding the auth samples: %w", err)
 		}
 	}
-	if _, err := enqueue(rest); err != nil {
+	if _, err := enqueue(rest, queue.Bulk); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -24,8 +24,9 @@ func (a *app) fakeapiCmd() *cobra.Command {
 		Long: `Run a fake Flex Forward API (package flexapi/flexapitest) until interrupted.
 
 Each --token is the bearer token of its own account (account-1, account-2, …).
-Service product code REJECT makes the courier reject a label (502) and
-NOACCOUNT answers 404; ship-to postal codes 90001-90004 drive tracking.
+Service product code REJECT makes the courier reject a label (502),
+NOACCOUNT answers 404, INVALID 400, UNPROCESSABLE 422 and UNAVAILABLE 500
+(every time); ship-to postal codes 90001-90004 drive tracking.
 Faults can be switched and the call ledger read at run time under /_fake/
 (POST /_fake/faults, GET /_fake/ledger, POST /_fake/reset).`,
 		Args: cobra.NoArgs,
