@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -138,6 +139,9 @@ func writeDeadLetter(w io.Writer, dl *queue.DeadLetter) error {
 	row("First failure", dl.FirstFailedAt.Format(ts))
 	row("Last failure", dl.FailedAt.Format(ts))
 	row("Queue", dl.Queue)
+	if sum := summarise(dl.Request); sum != "" {
+		row("Shipment", sum)
+	}
 	if dl.SupersededBy != "" {
 		at := ""
 		if dl.SupersededAt != nil {
@@ -169,6 +173,29 @@ func writeDeadLetter(w io.Writer, dl *queue.DeadLetter) error {
 	}
 	_, err := fmt.Fprintf(w, "  %s\n", pretty.Bytes())
 	return err
+}
+
+// summarise says in one line what a request asks for: courier and product,
+// destination, parcels, order number; "" if it is no label request.
+func summarise(raw json.RawMessage) string {
+	var r flexapi.LabelRequest
+	if json.Unmarshal(raw, &r) != nil {
+		return ""
+	}
+	parts := []string{r.Courier}
+	if r.Service != nil {
+		parts = append(parts, r.Service.ProductCode)
+	}
+	if r.Shipment != nil {
+		if to := r.Shipment.ShipTo; to != nil && to.Address != nil {
+			parts = append(parts, "to "+strings.Join(strings.Fields(to.Address.City+" "+to.Address.PostalCode+" "+to.Address.CountryCode), " "))
+		}
+		parts = append(parts, fmt.Sprintf("%d parcel(s)", len(r.Shipment.Parcels)))
+	}
+	if r.Order != nil && r.Order.CustomerOrderNumber != "" {
+		parts = append(parts, "order "+r.Order.CustomerOrderNumber)
+	}
+	return oneLine(strings.Join(parts, ", "))
 }
 
 func httpStatus(code int) string {
