@@ -64,6 +64,11 @@ func TestCLI_CourierRejected_ExportNewKeys_LabelUnderTheNewKey(t *testing.T) {
 	require.Equal(t, 0, js.code, js.stderr)
 	require.Equal(t, "cr-1-r1", lines(t, js.stdout)[0]["supersededBy"])
 
+	// A plain export names the new key, for the runbook's discard step.
+	plain := c.run(t, "", "dlq", "export", "--reason", "courier_rejected")
+	require.Equal(t, 0, plain.code, plain.stderr)
+	require.Equal(t, "cr-1-r1", lines(t, plain.stdout)[0]["_deadLetter"].(map[string]any)["supersededBy"])
+
 	// Its new key enqueued, the line is left out of later exports.
 	r = c.run(t, "", "dlq", "export", "--reason", "courier_rejected", "--new-keys")
 	require.Equal(t, 0, r.code, r.stderr)
