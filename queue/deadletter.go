@@ -77,11 +77,12 @@ const (
 
 func newAttempt(at time.Time, attempt, status int, msg string) FailedAttempt {
 	if len(msg) > MaxHistoryMessage {
-		cut := MaxHistoryMessage
+		const more = "…"
+		cut := MaxHistoryMessage - len(more)
 		for cut > 0 && !utf8.RuneStart(msg[cut]) {
 			cut--
 		}
-		msg = msg[:cut] + "…"
+		msg = msg[:cut] + more
 	}
 	return FailedAttempt{At: at.UTC(), Attempt: attempt, HTTPStatus: status, Message: msg}
 }
@@ -391,8 +392,8 @@ func (q *Queue) Keys(ctx context.Context, reason string) ([]string, error) {
 func (q *Queue) failuresKey(key string) string { return q.ns + "f:" + key }
 
 // failuresTTL bounds how long a live job's failure history outlives its
-// last failure, so a history whose job vanished (a record deleted by hand)
-// does not stay forever. Jobs finish long before it: retries give up within
+// last failure, so a history whose job vanished (a record deleted by hand,
+// or completed by a build that kept no history) does not stay forever. Jobs finish long before it: retries give up within
 // hours.
 const failuresTTL = 30 * 24 * time.Hour
 

@@ -113,7 +113,8 @@ func TestFailureHistory_KeepsTheLastHistoryLimitAttempts(t *testing.T) {
 	require.Equal(t, calls-queue.HistoryLimit+1, d.History[0].Attempt, "the oldest attempts fall out")
 	require.Equal(t, calls, d.History[queue.HistoryLimit-1].Attempt)
 	for _, a := range d.History[:queue.HistoryLimit-1] {
-		require.LessOrEqual(t, len(a.Message), queue.MaxHistoryMessage+len("…"))
+		require.LessOrEqual(t, len(a.Message), queue.MaxHistoryMessage)
+		require.True(t, strings.HasSuffix(a.Message, "…"), "a cut message says so")
 		require.True(t, utf8.ValidString(a.Message), "a cut message stays valid UTF-8")
 	}
 }
