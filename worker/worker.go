@@ -326,8 +326,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		if retried >= w.cfg.MaxRetry {
 			return w.deadLetter(ctx, log, job, failure(queue.ReasonRetriesExhausted, d, err, attempt), lane)
 		}
-		f := failure("", d, err, attempt)
-		f.Message = err.Error()
+		f := queue.Failure{HTTPStatus: d.StatusCode, Message: err.Error(), Attempts: attempt}
 		if ferr := w.cfg.Queue.FailAttempt(ctx, job, f); ferr != nil {
 			log.Warn("could not record the failure", slog.String("error", ferr.Error()))
 		}
