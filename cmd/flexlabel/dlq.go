@@ -145,7 +145,7 @@ func writeDeadLetter(w io.Writer, dl *queue.DeadLetter) error {
 	if dl.SupersededBy != "" {
 		at := ""
 		if dl.SupersededAt != nil {
-			at = " (given by dlq export --new-keys at " + dl.SupersededAt.Format(ts) + ")"
+			at = " (given by dlq export --new-keys at " + dl.SupersededAt.Format(ts) + "; its job: flexlabel status " + dl.SupersededBy + ")"
 		}
 		row("Superseded by", dl.SupersededBy+at)
 	}
