@@ -3,10 +3,15 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -43,6 +48,54 @@ type DeadLetter struct {
 	DeadLetterInfo
 	Queue   string          `json:"queue"`
 	Request json.RawMessage `json:"request"`
+	// History is the job's failed attempts, oldest first, the last
+	// HistoryLimit of them across redrives; never nil once read (a dead
+	// letter written before history was kept has an empty one).
+	History []FailedAttempt `json:"history"`
+	// SupersededBy is the new key `dlq export --new-keys` gave this
+	// request, set when it was first exported so; SupersededAt is when.
+	// Whether that key was enqueued is its own status.
+	SupersededBy string     `json:"supersededBy,omitempty"`
+	SupersededAt *time.Time `json:"supersededAt,omitempty"`
+}
+
+// FailedAttempt is one failed API call of a job.
+type FailedAttempt struct {
+	At         time.Time `json:"at"`
+	Attempt    int       `json:"attempt"`    // the job's attempt number (API calls made so far)
+	HTTPStatus int       `json:"httpStatus"` // 0 when no answer came (timeout, dropped connection)
+	Message    string    `json:"message"`    // at most MaxHistoryMessage bytes
+}
+
+// HistoryLimit is how many failed attempts a job's history keeps: the
+// latest ones. MaxHistoryMessage bounds each one's message, so a dead
+// letter's history stays under a few kilobytes.
+const (
+	HistoryLimit      = 20
+	MaxHistoryMessage = 300
+)
+
+func newAttempt(at time.Time, attempt, status int, msg string) FailedAttempt {
+	if len(msg) > MaxHistoryMessage {
+		const more = "…"
+		cut := MaxHistoryMessage - len(more)
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + more
+	}
+	return FailedAttempt{At: at.UTC(), Attempt: attempt, HTTPStatus: status, Message: msg}
+}
+
+func decodeDeadLetter(s string) (*DeadLetter, error) {
+	var d DeadLetter
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return nil, err
+	}
+	if d.History == nil {
+		d.History = []FailedAttempt{}
+	}
+	return &d, nil
 }
 
 // ListEntry is one line of `flexlabel dlq list`.
@@ -60,16 +113,29 @@ func (d *DeadLetter) Entry() ListEntry {
 	return ListEntry{IdempotencyKey: d.IdempotencyKey, Reason: d.Reason, HTTPStatus: d.HTTPStatus, Message: d.Message, Attempts: d.Attempts, FailedAt: d.FailedAt}
 }
 
+// exportInfo is what an export line carries in DeadLetterField.
+type exportInfo struct {
+	DeadLetterInfo
+	SupersededBy string `json:"supersededBy,omitempty"`
+	// Supersedes is the key the request was dead under, on a line given a
+	// new key.
+	Supersedes string `json:"supersedes,omitempty"`
+}
+
 // ExportLine is the request as `enqueue` accepts it, with the failure carried
 // alongside in DeadLetterField (which enqueue strips).
 func (d *DeadLetter) ExportLine() ([]byte, error) {
-	info, err := json.Marshal(d.DeadLetterInfo)
+	return exportLine(d.IdempotencyKey, d.Request, exportInfo{DeadLetterInfo: d.DeadLetterInfo, SupersededBy: d.SupersededBy})
+}
+
+func exportLine(key string, request json.RawMessage, ei exportInfo) ([]byte, error) {
+	info, err := json.Marshal(ei)
 	if err != nil {
 		return nil, err
 	}
-	req := bytes.TrimSpace(d.Request)
+	req := bytes.TrimSpace(request)
 	if len(req) < 2 || req[0] != '{' || req[len(req)-1] != '}' {
-		return nil, fmt.Errorf("queue: dead letter %q has no request object", d.IdempotencyKey)
+		return nil, fmt.Errorf("queue: dead letter %q has no request object", key)
 	}
 	var b bytes.Buffer
 	b.Write(req[:len(req)-1])
@@ -135,11 +201,11 @@ func (q *Queue) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, 
 		if !ok {
 			continue // redriven or discarded between the two reads
 		}
-		var d DeadLetter
-		if err := json.Unmarshal([]byte(s), &d); err != nil {
+		d, err := decodeDeadLetter(s)
+		if err != nil {
 			return nil, "", fmt.Errorf("queue: corrupt dead letter: %w", err)
 		}
-		out = append(out, d)
+		out = append(out, *d)
 	}
 	next := ""
 	if len(members) == o.Limit {
@@ -194,11 +260,11 @@ func (q *Queue) Get(ctx context.Context, key string) (*DeadLetter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: reading dead letter %q: %w", key, err)
 	}
-	var d DeadLetter
-	if err := json.Unmarshal([]byte(s), &d); err != nil {
+	d, err := decodeDeadLetter(s)
+	if err != nil {
 		return nil, fmt.Errorf("queue: corrupt dead letter %q: %w", key, err)
 	}
-	return &d, nil
+	return d, nil
 }
 
 // Each calls fn for every dead letter (of one reason, or all), oldest first,
@@ -231,7 +297,9 @@ type OpResult struct {
 }
 
 // Redrive puts dead letters back on their queue under the same key, so
-// exactly-once still holds: the API replays a key it already answered.
+// exactly-once still holds: the API replays a key it already answered. The
+// job keeps its attempt count, first failure time and failure history, so
+// if it dies again its dead letter tells the whole story.
 func (q *Queue) Redrive(ctx context.Context, keys ...string) ([]OpResult, error) {
 	out := make([]OpResult, len(keys))
 	for i, k := range keys {
@@ -246,9 +314,22 @@ func (q *Queue) Redrive(ctx context.Context, keys ...string) ([]OpResult, error)
 		}
 		now := time.Now()
 		msg := q.message(k, d.Queue, d.Request)
+		first := d.FirstFailedAt
+		if first.IsZero() {
+			first = d.FailedAt
+		}
+		args := []any{k, indexMember(d.FailedAt, k), q.dlqReasonPrefix(), msg, now.UnixNano(), now.UnixMilli(),
+			first.UnixMilli(), int64(failuresTTL / time.Second)}
+		for _, a := range d.History {
+			b, err := json.Marshal(a)
+			if err != nil {
+				return out[:i], err
+			}
+			args = append(args, b)
+		}
 		n, err := redriveScript.Run(ctx, q.rdb,
-			[]string{q.recordKey(k), q.dlqKey(), q.dlqIndexKey(), asynqAllQueues},
-			k, indexMember(d.FailedAt, k), q.dlqReasonPrefix(), msg, now.UnixNano(), now.UnixMilli()).Int()
+			[]string{q.recordKey(k), q.dlqKey(), q.dlqIndexKey(), asynqAllQueues, q.failuresKey(k)},
+			args...).Int()
 		if err != nil {
 			return out[:i], fmt.Errorf("queue: redrive %q: %w", k, err)
 		}
@@ -305,4 +386,125 @@ func (q *Queue) Keys(ctx context.Context, reason string) ([]string, error) {
 		}
 		min = "(" + members[len(members)-1]
 	}
+}
+
+// failuresKey is the list holding a live job's failure history.
+func (q *Queue) failuresKey(key string) string { return q.ns + "f:" + key }
+
+// failuresTTL bounds how long a live job's failure history outlives its
+// last failure, so a history whose job vanished (a record deleted by hand,
+// or completed by a build that kept no history) does not stay forever. Jobs finish long before it: retries give up within
+// hours.
+const failuresTTL = 30 * 24 * time.Hour
+
+// ErrNewKeyReason is returned by NewKeyLine for a dead letter whose reason is
+// not courier_rejected.
+var ErrNewKeyReason = errors.New("queue: only courier_rejected dead letters get a new key: " +
+	"the API keeps their failed label under the old key; any other reason is redriven or fixed under the same key " +
+	"(a new key for a job whose label may exist, e.g. retries_exhausted, could make a second label)")
+
+// NewKey is a dead letter's request exported under a new key.
+type NewKey struct {
+	OldKey, NewKey string
+	// Line is the request under NewKey as `enqueue` accepts it, with the
+	// old failure (and "supersedes": OldKey) in DeadLetterField.
+	Line []byte
+	// Enqueued: NewKey already has a job (the line was enqueued before), so
+	// enqueueing the line again would only repeat it.
+	Enqueued bool
+}
+
+// maxNewKeyTries bounds the search for a free new key.
+const maxNewKeyTries = 1000
+
+// NewKeyLine gives a courier_rejected dead letter's request a new key so it
+// can be sent again: the old key is spent, since the API replays its failed
+// label forever. The new key is derived from the old one (DeriveKey: key-r1,
+// or the next n whose key-rn has no record here) and recorded in the dead
+// letter as SupersededBy, at once, so that exporting again hands out the
+// same key, never a second one. It returns nil when key is not dead (any
+// more), and ErrNewKeyReason for another reason.
+func (q *Queue) NewKeyLine(ctx context.Context, key string) (*NewKey, error) {
+	for range 5 { // a dead letter that keeps changing under us: give up
+		raw, err := q.rdb.HGet(ctx, q.dlqKey(), key).Result()
+		if err == redis.Nil {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("queue: reading dead letter %q: %w", key, err)
+		}
+		d, err := decodeDeadLetter(raw)
+		if err != nil {
+			return nil, fmt.Errorf("queue: corrupt dead letter %q: %w", key, err)
+		}
+		if d.Reason != ReasonCourierRejected {
+			return nil, fmt.Errorf("%w (%q is %s)", ErrNewKeyReason, key, d.Reason)
+		}
+		if d.SupersededBy != "" {
+			n, err := q.rdb.Exists(ctx, q.recordKey(d.SupersededBy)).Result()
+			if err != nil {
+				return nil, fmt.Errorf("queue: looking up %q: %w", d.SupersededBy, err)
+			}
+			return newKeyLine(d, n == 1)
+		}
+		changed := false
+		for n := 1; n <= maxNewKeyTries && !changed; n++ {
+			nk := DeriveKey(key, n)
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			next := *d
+			next.SupersededBy, next.SupersededAt = nk, &now
+			b, err := json.Marshal(&next)
+			if err != nil {
+				return nil, err
+			}
+			res, err := supersedeScript.Run(ctx, q.rdb, []string{q.recordKey(nk), q.dlqKey(), q.recordKey(key)},
+				key, raw, b, nk, now.UnixMilli()).Text()
+			if err != nil {
+				return nil, fmt.Errorf("queue: giving %q a new key: %w", key, err)
+			}
+			switch res {
+			case "ok":
+				return newKeyLine(&next, false)
+			case "changed":
+				changed = true
+			}
+		}
+		if !changed {
+			return nil, fmt.Errorf("queue: giving %q a new key: %s-r1 to -r%d are all taken", key, key, maxNewKeyTries)
+		}
+	}
+	return nil, fmt.Errorf("queue: giving %q a new key: its dead letter kept changing; try again", key)
+}
+
+func newKeyLine(d *DeadLetter, enqueued bool) (*NewKey, error) {
+	var req flexapi.LabelRequest
+	if err := json.Unmarshal(d.Request, &req); err != nil {
+		return nil, fmt.Errorf("queue: dead letter %q holds no label request: %w", d.IdempotencyKey, err)
+	}
+	req.IdempotencyKey = d.SupersededBy
+	body, err := json.Marshal(&req)
+	if err != nil {
+		return nil, err
+	}
+	line, err := exportLine(d.SupersededBy, body, exportInfo{DeadLetterInfo: d.DeadLetterInfo, Supersedes: d.IdempotencyKey})
+	if err != nil {
+		return nil, err
+	}
+	return &NewKey{OldKey: d.IdempotencyKey, NewKey: d.SupersededBy, Line: line, Enqueued: enqueued}, nil
+}
+
+// DeriveKey returns the n-th new key of key: key + "-r" + n. A key too long
+// for that (flexapi.MaxIdempotencyKeyLen characters in all) is cut short
+// and marked with a hash of the whole key ("~" and 12 hex digits) before
+// the suffix. Two different keys do not derive the same new key (for cut
+// keys, barring a collision of the 48-bit hash).
+func DeriveKey(key string, n int) string {
+	suffix := "-r" + strconv.Itoa(n)
+	if utf8.RuneCountInString(key)+len(suffix) <= flexapi.MaxIdempotencyKeyLen {
+		return key + suffix
+	}
+	sum := sha256.Sum256([]byte(key))
+	mark := "~" + hex.EncodeToString(sum[:6])
+	keep := flexapi.MaxIdempotencyKeyLen - len(suffix) - len(mark)
+	return string([]rune(key)[:keep]) + mark + suffix
 }

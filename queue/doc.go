@@ -19,4 +19,10 @@
 // lexicographically ordered indexes for all entries and per reason, so a page
 // of a 100,000-entry queue costs one ZRANGEBYLEX and one HMGET. asynq's archive
 // (trimmed at 10,000 tasks and 90 days) only mirrors it for the queue UI.
+//
+// Each dead letter carries its job's failure history (the last HistoryLimit
+// failed attempts). Only failures write it: a failing job keeps a short list
+// beside its record, which dead-lettering moves into the entry, a redrive
+// puts back, and completing drops. A courier_rejected dead letter can hand its
+// request to a new key (NewKeyLine), which it records as SupersededBy.
 package queue

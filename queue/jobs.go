@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/flexlabel/flexlabel/flexapi"
@@ -81,9 +82,28 @@ func (q *Queue) SetURLs(ctx context.Context, urls map[string]string) error {
 	return nil
 }
 
-// Fail records a failed attempt that will be retried.
+// Fail records a failed call that will be retried and is no attempt of the
+// job's own (a rate-limited one): the last error only, no history entry.
 func (q *Queue) Fail(ctx context.Context, j *Job, msg string) error {
-	if err := failScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, msg, time.Now().UnixMilli()).Err(); err != nil {
+	return q.fail(ctx, j, time.Now(), msg, "")
+}
+
+// FailAttempt records a failed attempt that will be retried, and adds it
+// (time, f.Attempts as its number, HTTP status, message) to the job's
+// failure history, which its dead letter carries if it dies.
+func (q *Queue) FailAttempt(ctx context.Context, j *Job, f Failure) error {
+	now := time.Now().UTC().Truncate(time.Millisecond) // as ff stores it
+	entry, err := json.Marshal(newAttempt(now, f.Attempts, f.HTTPStatus, f.Message))
+	if err != nil {
+		return err
+	}
+	return q.fail(ctx, j, now, f.Message, string(entry))
+}
+
+func (q *Queue) fail(ctx context.Context, j *Job, now time.Time, msg, entry string) error {
+	err := failScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key), q.failuresKey(j.Key)},
+		msg, now.UnixMilli(), entry, HistoryLimit, int64(failuresTTL/time.Second)).Err()
+	if err != nil {
 		return fmt.Errorf("queue: recording failure of %q: %w", j.Key, err)
 	}
 	return nil
@@ -98,7 +118,7 @@ func (q *Queue) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 		return *p
 	}
 	secs := int64(q.opts.Retention / time.Second)
-	err := completeScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key)}, secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber)).Err()
+	err := completeScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key), q.failuresKey(j.Key)}, secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber)).Err()
 	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
 	}
@@ -113,7 +133,8 @@ func (q *Queue) SetURL(ctx context.Context, key, url string) error {
 	return nil
 }
 
-// Failure describes why a job is being dead-lettered.
+// Failure describes a failed attempt: why a job is being dead-lettered, or
+// (Reason empty) why it will be retried.
 type Failure struct {
 	Reason     string
 	HTTPStatus int
@@ -122,16 +143,44 @@ type Failure struct {
 	Attempts   int
 }
 
-// DeadLetter moves the job to the dead-letter queue with its request and the
-// failure, atomically with its record.
+// DeadLetter moves the job to the dead-letter queue with its request, the
+// failure and the job's failure history (this attempt last), atomically with
+// its record.
 func (q *Queue) DeadLetter(ctx context.Context, j *Job, f Failure) error {
 	if !ValidReason(f.Reason) {
 		return fmt.Errorf("queue: dead-letter %q: unknown reason %q", j.Key, f.Reason)
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
+	// Only this job's own run writes its record and history, so reading
+	// them first is safe.
+	pipe := q.rdb.Pipeline()
+	rec := pipe.HMGet(ctx, q.recordKey(j.Key), "ff", "sb", "sa")
+	past := pipe.LRange(ctx, q.failuresKey(j.Key), 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("queue: dead-lettering %q: reading its failures: %w", j.Key, err)
+	}
+	vals := rec.Val()
+	field := func(i int) string {
+		if i < len(vals) {
+			s, _ := vals[i].(string)
+			return s
+		}
+		return ""
+	}
 	first := now
-	if ms, err := q.rdb.HGet(ctx, q.recordKey(j.Key), "ff").Int64(); err == nil {
+	if ms, err := strconv.ParseInt(field(0), 10, 64); err == nil {
 		first = time.UnixMilli(ms).UTC()
+	}
+	history := make([]FailedAttempt, 0, len(past.Val())+1)
+	for _, s := range past.Val() {
+		var a FailedAttempt
+		if json.Unmarshal([]byte(s), &a) == nil {
+			history = append(history, a)
+		}
+	}
+	history = append(history, newAttempt(now, f.Attempts, f.HTTPStatus, f.Message))
+	if n := len(history); n > HistoryLimit {
+		history = history[n-HistoryLimit:]
 	}
 	d := DeadLetter{
 		IdempotencyKey: j.Key,
@@ -139,15 +188,21 @@ func (q *Queue) DeadLetter(ctx context.Context, j *Job, f Failure) error {
 			Reason: f.Reason, HTTPStatus: f.HTTPStatus, Message: f.Message, Details: f.Details,
 			Attempts: f.Attempts, FirstFailedAt: first, FailedAt: now,
 		},
-		Queue:   j.Queue,
-		Request: j.Payload,
+		Queue:        j.Queue,
+		Request:      j.Payload,
+		History:      history,
+		SupersededBy: field(1),
+	}
+	if ms, err := strconv.ParseInt(field(2), 10, 64); err == nil && d.SupersededBy != "" {
+		at := time.UnixMilli(ms).UTC()
+		d.SupersededAt = &at
 	}
 	entry, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
 	err = deadLetterScript.Run(ctx, q.rdb,
-		[]string{q.recordKey(j.Key), q.dlqKey(), q.dlqIndexKey()},
+		[]string{q.recordKey(j.Key), q.dlqKey(), q.dlqIndexKey(), q.failuresKey(j.Key)},
 		j.Key, f.Reason, entry, indexMember(now, j.Key), q.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("queue: dead-lettering %q: %w", j.Key, err)

@@ -329,7 +329,7 @@ func TestRedrive_PutsTheSameKeyBack(t *testing.T) {
 	st, err := e.q.Status(ctx, "r1", "r2")
 	require.NoError(t, err)
 	require.Equal(t, queue.StatePending, st[0].State)
-	require.Zero(t, st[0].Attempts)
+	require.Equal(t, 1, st[0].Attempts, "a redriven job keeps its attempts")
 	require.Equal(t, queue.StateDead, st[1].State)
 	page, _, err := e.q.List(ctx, queue.ListOptions{})
 	require.NoError(t, err)

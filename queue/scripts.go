@@ -14,7 +14,14 @@ import "github.com/redis/go-redis/v9"
 // its compact listpack encoding: a retained label costs a few hundred bytes.
 //
 //	url document URL                  rs  dead-letter reason
-//	dm  dead-letter index member
+//	dm  dead-letter index member      sb, sa  the new key `dlq export
+//	                                  --new-keys` gave it, and when (ms)
+//
+// A job's failure history (list fl:<ns>:f:<key>, one FailedAttempt JSON per
+// entry, the last HistoryLimit) exists only while a job that has failed is
+// alive: failScript and redriveScript write it, deadLetterScript moves it
+// into the dead letter, completeScript drops it. It exists only where ff
+// does, so a job that never failed costs the success path nothing.
 const (
 	stQueued    = "queued"
 	stCompleted = "completed"
@@ -94,9 +101,11 @@ return f
 // completeScript records a created label and starts the retention clock.
 // A null courier number is stored as an absent field.
 //
-// KEYS[1] record  ARGV[1] retention seconds  ARGV[2] id  ARGV[3] status
+// KEYS[1] record  KEYS[2] failure history
+// ARGV[1] retention seconds  ARGV[2] id  ARGV[3] status
 // ARGV[4] courier order number or ”  ARGV[5] tracking number or ”
 var completeScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'ff') == 1 then redis.call('DEL', KEYS[2]) end
 redis.call('HSET', KEYS[1], 'st', 'completed', 'li', ARGV[2], 'ls', ARGV[3])
 redis.call('HDEL', KEYS[1], 'e', 'rs', 'dm', 'ff', 'lo', 'lt')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lo', ARGV[4]) end
@@ -105,19 +114,28 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 `)
 
-// failScript records a failed attempt that will be retried.
+// failScript records a failed attempt that will be retried, and adds it to
+// the failure history unless ARGV[3] is empty (a rate-limited call).
 //
-// KEYS[1] record  ARGV[1] error  ARGV[2] now ms
+// KEYS[1] record  KEYS[2] failure history
+// ARGV[1] error  ARGV[2] now ms  ARGV[3] FailedAttempt JSON or ”
+// ARGV[4] history limit  ARGV[5] history TTL seconds
 var failScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'e', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'ff', ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
 return 1
 `)
 
-// deadLetterScript moves a job to the dead-letter queue.
+// deadLetterScript moves a job to the dead-letter queue. The entry carries
+// the failure history (read by the caller), so the history list goes.
 //
-// KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index
+// KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index  KEYS[4] failure history
 // ARGV[1] key  ARGV[2] reason  ARGV[3] entry JSON  ARGV[4] index member
 // ARGV[5] reason index prefix  ARGV[6] error  ARGV[7] hash  ARGV[8] queue  ARGV[9] now ms
 var deadLetterScript = redis.NewScript(`
@@ -134,16 +152,22 @@ redis.call('HSET', KEYS[1], 'st', 'dead', 'rs', ARGV[2], 'dm', ARGV[4], 'e', ARG
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], 0, ARGV[4])
 redis.call('ZADD', ARGV[5] .. ARGV[2], 0, ARGV[4])
+redis.call('DEL', KEYS[4])
 return 1
 `)
 
 // redriveScript puts a dead letter back on its queue under the same key,
 // atomically: the archived asynq copy is removed and a fresh task created.
 // It checks the dead letter is still the one the caller read (index member).
+// The job keeps its attempt count (a), and gets its first failure time (ff)
+// and failure history back from the dead letter, so that dying again adds
+// to them.
 //
 // KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index  KEYS[4] asynq:queues
+// KEYS[5] failure history
 // ARGV[1] key  ARGV[2] expected member  ARGV[3] reason index prefix
-// ARGV[4] asynq msg  ARGV[5] now ns  ARGV[6] now ms
+// ARGV[4] asynq msg  ARGV[5] now ns  ARGV[6] now ms  ARGV[7] first failure ms
+// ARGV[8] history TTL seconds  ARGV[9…] the history, FailedAttempt JSON each
 // Returns 1 when redriven, 0 when the entry changed or is gone.
 var redriveScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
@@ -158,8 +182,13 @@ redis.call('DEL', tk)
 redis.call('HSET', tk, 'msg', ARGV[4], 'state', 'pending', 'pending_since', ARGV[5])
 redis.call('LPUSH', 'asynq:{' .. q .. '}:pending', ARGV[1])
 redis.call('SADD', KEYS[4], q)
-redis.call('HDEL', KEYS[1], 'rs', 'dm', 'e', 'ff')
-redis.call('HSET', KEYS[1], 'st', 'queued', 'a', 0, 't', ARGV[6])
+redis.call('HDEL', KEYS[1], 'rs', 'dm', 'e')
+redis.call('HSET', KEYS[1], 'st', 'queued', 't', ARGV[6], 'ff', ARGV[7])
+redis.call('DEL', KEYS[5])
+if #ARGV >= 9 then
+  redis.call('RPUSH', KEYS[5], unpack(ARGV, 9))
+  redis.call('EXPIRE', KEYS[5], ARGV[8])
+end
 return 1
 `)
 
@@ -181,6 +210,24 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
+// supersedeScript records the new key `dlq export --new-keys` gives a dead
+// letter's request, if that key is still free and the dead letter is still
+// the one the caller read: in the dead letter, and in the old key's record
+// (sb, sa), where it survives a redrive, so a later dead letter of the old
+// key names the same new key and no second one is ever handed out.
+//
+// KEYS[1] the new key's record  KEYS[2] dlq hash  KEYS[3] the old key's record
+// ARGV[1] old key  ARGV[2] dead letter as read  ARGV[3] dead letter with the new key
+// ARGV[4] new key  ARGV[5] now ms
+// Returns 'ok', 'taken' (the new key has a record) or 'changed'.
+var supersedeScript = redis.NewScript(`
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 'changed' end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'taken' end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], 'sb', ARGV[4], 'sa', ARGV[5])
+return 'ok'
+`)
+
 // setURLScript stores a label's document URL if the record still exists.
 var setURLScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -188,4 +235,4 @@ redis.call('HSET', KEYS[1], 'url', ARGV[1])
 return 1
 `)
 
-var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, setURLScript}
+var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, supersedeScript, setURLScript}

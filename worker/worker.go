@@ -326,7 +326,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		if retried >= w.cfg.MaxRetry {
 			return w.deadLetter(ctx, log, job, failure(queue.ReasonRetriesExhausted, d, err, attempt), lane)
 		}
-		if ferr := w.cfg.Queue.Fail(ctx, job, err.Error()); ferr != nil {
+		f := queue.Failure{HTTPStatus: d.StatusCode, Message: err.Error(), Attempts: attempt}
+		if ferr := w.cfg.Queue.FailAttempt(ctx, job, f); ferr != nil {
 			log.Warn("could not record the failure", slog.String("error", ferr.Error()))
 		}
 		w.obs.Outcome(qn, "retry")

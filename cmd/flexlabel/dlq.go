@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -86,9 +91,10 @@ func (a *app) dlqListCmd() *cobra.Command {
 }
 
 func (a *app) dlqShowCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show KEY",
-		Short: "Show one dead letter with its original request (JSON)",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show KEY [--json]",
+		Short: "Show one dead letter: why, its failure history and its original request",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := a.openQueue(cmd.Context())
@@ -103,9 +109,105 @@ func (a *app) dlqShowCmd() *cobra.Command {
 			if dl == nil {
 				return &refusedError{msg: fmt.Sprintf("%q is not in the dead-letter queue", args[0])}
 			}
-			return newJSONLines(a.stdout).write(dl)
+			if asJSON {
+				return newJSONLines(a.stdout).write(dl)
+			}
+			return writeDeadLetter(a.stdout, dl)
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the dead letter as one JSON object (as GET /v1/dead-letters/{key})")
+	return cmd
+}
+
+// writeDeadLetter renders a dead letter for a person.
+func writeDeadLetter(w io.Writer, dl *queue.DeadLetter) error {
+	const ts = "2006-01-02 15:04:05.000Z07:00"
+	tw := newTable(w)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("Key", dl.IdempotencyKey)
+	row("Reason", dl.Reason)
+	row("HTTP status", httpStatus(dl.HTTPStatus))
+	row("Message", oneLine(dl.Message))
+	for i, det := range dl.Details {
+		label := ""
+		if i == 0 {
+			label = "Details:"
+		}
+		fmt.Fprintf(tw, "%s\t%s: %s\n", label, det.Field, oneLine(det.Message))
+	}
+	row("Attempts", strconv.Itoa(dl.Attempts))
+	row("First failure", dl.FirstFailedAt.Format(ts))
+	row("Last failure", dl.FailedAt.Format(ts))
+	row("Queue", dl.Queue)
+	if sum := summarise(dl.Request); sum != "" {
+		row("Shipment", sum)
+	}
+	if dl.SupersededBy != "" {
+		at := ""
+		if dl.SupersededAt != nil {
+			at = " (given by dlq export --new-keys at " + dl.SupersededAt.Format(ts) + "; its job: flexlabel status " + dl.SupersededBy + ")"
+		}
+		row("Superseded by", dl.SupersededBy+at)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nHistory (failed attempts, oldest first; the last %d are kept):\n", queue.HistoryLimit)
+	if len(dl.History) == 0 {
+		fmt.Fprintln(w, "  (none recorded: dead-lettered before failure history was kept)")
+	} else {
+		tw = newTable(w)
+		fmt.Fprintln(tw, "  ATTEMPT\tTIME\tHTTP\tMESSAGE")
+		for _, h := range dl.History {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", h.Attempt, h.At.Format(ts), httpStatus(h.HTTPStatus), oneLine(h.Message))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, "\nRequest:")
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, dl.Request, "  ", "  "); err != nil {
+		pretty.Reset()
+		pretty.Write(dl.Request) // not JSON (a hand-made task): as it is
+	}
+	_, err := fmt.Fprintf(w, "  %s\n", pretty.Bytes())
+	return err
+}
+
+// summarise says in one line what a request asks for: courier and product,
+// destination, parcels, order number; "" if it is no label request.
+func summarise(raw json.RawMessage) string {
+	var r flexapi.LabelRequest
+	if json.Unmarshal(raw, &r) != nil {
+		return ""
+	}
+	parts := []string{r.Courier}
+	if r.Service != nil {
+		parts = append(parts, r.Service.ProductCode)
+	}
+	if r.Shipment != nil {
+		if to := r.Shipment.ShipTo; to != nil && to.Address != nil {
+			parts = append(parts, "to "+strings.Join(strings.Fields(to.Address.City+" "+to.Address.PostalCode+" "+to.Address.CountryCode), " "))
+		}
+		parts = append(parts, fmt.Sprintf("%d parcel(s)", len(r.Shipment.Parcels)))
+	}
+	if r.Order != nil && r.Order.CustomerOrderNumber != "" {
+		parts = append(parts, "order "+r.Order.CustomerOrderNumber)
+	}
+	return oneLine(strings.Join(parts, ", "))
+}
+
+func httpStatus(code int) string {
+	if code == 0 {
+		return "- (no answer)"
+	}
+	return strconv.Itoa(code)
+}
+
+// oneLine keeps a table row on one line whatever the API wrote.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 func (a *app) dlqActCmd(verb string) *cobra.Command {
@@ -189,32 +291,69 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 }
 
 func (a *app) dlqExportCmd() *cobra.Command {
-	var reason string
+	var (
+		reason  string
+		newKeys bool
+	)
 	cmd := &cobra.Command{
-		Use:   "export [--reason R]",
+		Use:   "export [--reason R] [--new-keys]",
 		Short: "Write dead letters as NDJSON that `flexlabel enqueue` accepts as it is",
 		Long: "Each line is the original request with the failure alongside in \"" + queue.DeadLetterField + "\",\n" +
-			"a field enqueue ignores; fix the lines and pipe them back into `flexlabel enqueue`.",
+			"a field enqueue ignores; fix the lines and pipe them back into `flexlabel enqueue`.\n\n" +
+			"--new-keys (with --reason courier_rejected) is the way out of a courier rejection: the API keeps\n" +
+			"the failed label under the old key forever, so each line gets a new key derived from the old one\n" +
+			"(KEY-r1, or the next -rN not yet used here), which the dead letter records as supersededBy at once.\n" +
+			"Exporting again gives the same new keys, and leaves out the lines whose new key is already enqueued.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkReason(reason); err != nil {
 				return err
+			}
+			if newKeys && reason != queue.ReasonCourierRejected {
+				return errors.New("--new-keys: needs --reason " + queue.ReasonCourierRejected +
+					": only a courier rejection keeps the old key from ever making a label; other dead letters are redriven or fixed under their key")
 			}
 			d, err := a.openQueue(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			return d.q.Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
-				line, err := dl.ExportLine()
-				if err != nil {
+			if !newKeys {
+				return d.q.Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
+					line, err := dl.ExportLine()
+					if err != nil {
+						return err
+					}
+					_, err = a.stdout.Write(append(line, '\n'))
+					return err
+				})
+			}
+			written, skipped := 0, 0
+			err = d.q.Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
+				nk, err := d.q.NewKeyLine(cmd.Context(), dl.IdempotencyKey)
+				if err != nil || nk == nil { // nil: redriven or discarded meanwhile
 					return err
 				}
-				_, err = a.stdout.Write(append(line, '\n'))
+				if nk.Enqueued {
+					skipped++
+					return nil
+				}
+				written++
+				_, err = a.stdout.Write(append(nk.Line, '\n'))
 				return err
 			})
+			if err != nil {
+				return fmt.Errorf("export stopped after %d line(s): %w", written, err)
+			}
+			fmt.Fprintf(a.stderr, "exported %d dead letter(s) under new keys", written)
+			if skipped > 0 {
+				fmt.Fprintf(a.stderr, "; left out %d whose new key is already enqueued (see `flexlabel dlq show KEY`)", skipped)
+			}
+			fmt.Fprintln(a.stderr)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "only this reason")
+	cmd.Flags().BoolVar(&newKeys, "new-keys", false, "give each line a new key derived from the old one (KEY-rN); needs --reason courier_rejected")
 	return cmd
 }

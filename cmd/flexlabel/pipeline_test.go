@@ -201,7 +201,7 @@ func TestCLI_EndToEnd_WorkerStatusAndDeadLetters(t *testing.T) {
 	require.Equal(t, 2, r.code)
 	require.Contains(t, r.stderr, "--reason")
 
-	r = c.run(t, "", "dlq", "show", "e-404")
+	r = c.run(t, "", "dlq", "show", "--json", "e-404")
 	require.Equal(t, 0, r.code)
 	require.Contains(t, r.stdout, `"request"`)
 

@@ -77,7 +77,7 @@ func checkReason(reason string) string {
 const notDead = "not in the dead-letter queue"
 
 // getDeadLetter is GET /v1/dead-letters/{key}: the whole dead letter,
-// request included.
+// request, failure history and supersededBy included.
 func (h *Handler) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 	d, err := h.q.Get(r.Context(), r.PathValue("key"))
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package opsui is the operator's web UI: asynq's queue monitor (asynqmon,
 // read-only) mounted under /ui/queues/, and flexlabel's own dead-letter queue
 // — with reasons, HTTP statuses and messages, which asynq's archive does not
-// have — under /ui/dead-letters, linked from a landing page at /ui/.
+// have — under /ui/dead-letters, each entry's failure history, supersededBy
+// and request under /ui/dead-letter?key=K, linked from a landing page at /ui/.
 //
 // Actions (redrive, discard) stay with the CLI and the HTTP API, which keep
 // flexlabel's records and asynq's tasks consistent; asynqmon is read-only for
@@ -9,7 +10,9 @@
 package opsui
 
 import (
+	"bytes"
 	"embed"
+	"encoding/json"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -56,6 +59,7 @@ func New(q *queue.Queue, log *slog.Logger) *Handler {
 	}
 	h.mux.HandleFunc("GET /ui/{$}", h.index)
 	h.mux.HandleFunc("GET /ui/dead-letters", h.deadLetters)
+	h.mux.HandleFunc("GET /ui/dead-letter", h.deadLetter)
 	h.mux.Handle("/ui/queues/", h.mon)
 	h.mux.HandleFunc("/ui/queues", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/queues/", http.StatusFound)
@@ -119,6 +123,31 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 	h.render(w, "deadletters.html", map[string]any{
 		"Reason": reason, "Reasons": queue.Reasons, "Entries": page, "Total": total, "Next": nextURL,
 	})
+}
+
+// deadLetter shows one dead letter (?key=K, any key, however it is
+// spelled): its failure, its history and its request.
+func (h *Handler) deadLetter(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("key")
+	if key == "" {
+		http.Error(w, "key: required", http.StatusBadRequest)
+		return
+	}
+	d, err := h.q.Get(r.Context(), key)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if d == nil {
+		http.Error(w, strconv.Quote(key)+" is not in the dead-letter queue", http.StatusNotFound)
+		return
+	}
+	var req bytes.Buffer
+	if json.Indent(&req, d.Request, "", "  ") != nil {
+		req.Reset()
+		req.Write(d.Request)
+	}
+	h.render(w, "deadletter.html", map[string]any{"D": d, "Request": req.String(), "Limit": queue.HistoryLimit})
 }
 
 func (h *Handler) render(w http.ResponseWriter, name string, data any) {
