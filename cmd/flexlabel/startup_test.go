@@ -187,3 +187,23 @@ func TestWorker_StartsWhileRedisIsDown_WorksOnceItAnswers(t *testing.T) {
 	require.NoError(t, stop())
 	require.NotContains(t, logs.String(), cliToken)
 }
+
+func TestWorker_StoppedWhileWaitingForRedis_ExitsZero(t *testing.T) {
+	t.Parallel()
+	rs := downRedis(t)
+	env := map[string]string{
+		"REDIS_URL":            rs.URL(),
+		"FLEXLABEL_QUEUE":      queuetest.Prefix(t),
+		"FLEXFORWARD_TOKEN":    cliToken,
+		"FLEXFORWARD_BASE_URL": "http://127.0.0.1:1",
+		"FLEXLABEL_LOG_FORMAT": "text",
+	}
+	var logs syncBuf
+	stop, exited := startRun(t, env, &logs, "worker")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "waiting for Redis") },
+		10*time.Second, 10*time.Millisecond, "the worker never said it waits for Redis: %s", logs.String())
+	requireRunning(t, exited, &logs)
+	require.NoError(t, stop(), "SIGTERM while waiting is a clean stop")
+	require.Contains(t, logs.String(), "stopped before Redis answered")
+	require.NotContains(t, logs.String(), cliToken)
+}
