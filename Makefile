@@ -11,7 +11,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build test bench lint chaos tidy-check clean
+.PHONY: help build test bench lint chaos promtool tidy-check clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,9 @@ lint: ## gofmt, go vet, and staticcheck when it can be fetched
 
 chaos: ## Run the fault-injection tests (build tag chaos; kill and restart Redis)
 	$(GO) test -count=1 -tags chaos -run Chaos -v $(TESTFLAGS) ./cmd/flexlabel/ 2>&1 | tee chaos.out | grep -E '^(chaos:|--- FAIL|FAIL|ok|PASS)'; test $${PIPESTATUS[0]} -eq 0
+
+promtool: ## Check the alert rules with Prometheus' promtool (check rules, test rules: deploy/prometheus/)
+	cd deploy/prometheus && promtool check rules alerts.yaml && promtool test rules alerts_test.yaml
 
 tidy-check: ## Fail if `go mod tidy` changes go.mod or go.sum (it rewrites them)
 	$(GO) mod tidy

@@ -1,7 +1,7 @@
 // Package deploy holds flexlabel's deployment files — the container image
 // (Dockerfile), a Docker Compose stack (compose.yaml, redis.conf), Kubernetes
-// manifests (k8s/) and systemd units (systemd/) — and the tests that keep
-// them honest.
+// manifests (k8s/), systemd units (systemd/) and Prometheus alerting rules
+// (prometheus/) — and the tests that keep them honest.
 //
 // There is no Go code to import here. deploy_test.go parses every YAML file
 // under deploy/ and checks the invariants that a reviewer would otherwise
@@ -19,6 +19,10 @@
 //     listens on, run as non-root with a read-only root filesystem and no
 //     capabilities, and are covered by a PodDisruptionBudget;
 //   - every setting is one flexlabel knows and accepts (config.Parse).
+//
+// prometheus_test.go runs Prometheus' promtool over the alerting rules
+// (prometheus/alerts.yaml and its rule tests); redisconf_test.go starts
+// redis-server with redis.conf and the flags the docs use.
 //
 // See deploy/README.md for how to use the files and docs/OPERATIONS.md for
 // running flexlabel in production.

@@ -35,6 +35,22 @@ func (a *app) openQueue(ctx context.Context) (*deps, error) {
 }
 
 func (a *app) openQueueWith(ctx context.Context, cfg *config.Config, onEnqueue ...func(queue.Lane, queue.Outcome)) (*deps, error) {
+	d, err := a.connectQueue(cfg, onEnqueue...)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.q.Ping(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("redis at %s: %w", redisAddr(cfg), err)
+	}
+	return d, nil
+}
+
+// connectQueue builds the Redis client and the queue from cfg without
+// talking to Redis. The long-running commands (serve, worker) use it, so
+// that they start while Redis is down and wait for it (waitForRedis); a
+// one-shot command uses openQueue and fails at once.
+func (a *app) connectQueue(cfg *config.Config, onEnqueue ...func(queue.Lane, queue.Outcome)) (*deps, error) {
 	rdb := redis.NewClient(cfg.RedisOptions)
 	opts := queue.Options{
 		Namespace: cfg.Queue,
@@ -48,10 +64,6 @@ func (a *app) openQueueWith(ctx context.Context, cfg *config.Config, onEnqueue .
 	if err != nil {
 		rdb.Close()
 		return nil, err
-	}
-	if err := q.Ping(ctx); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", redisAddr(cfg), err)
 	}
 	return &deps{cfg: cfg, rdb: rdb, q: q}, nil
 }

@@ -79,7 +79,10 @@ func checkServeAuth(addr string, haveTokens, insecureNoAuth bool) error {
 }
 
 func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, insecureNoAuth bool, log *slog.Logger) error {
-	d, reg, _, err := a.openObserved(ctx, cfg, log)
+	// Redis need not answer yet: until it does, /readyz and every API
+	// route that needs it answer 503 with Retry-After, and serve starts
+	// working the moment it answers.
+	d, reg, _, err := a.connectObserved(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -88,6 +91,10 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, in
 	if err != nil {
 		return err
 	}
+	wctx, stopWaiting := context.WithCancel(ctx)
+	waited := make(chan struct{})
+	go func() { defer close(waited); _ = waitForRedis(wctx, d, log) }()
+	defer func() { stopWaiting(); <-waited }()
 	return runHTTP(ctx, cfg.HTTPAddr, h, log, func(addr net.Addr) {
 		log.Info("flexlabel serve listening",
 			slog.String("addr", addr.String()),
@@ -103,8 +110,21 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, in
 // openObserved opens the queue with its enqueue outcomes counted, and the
 // metrics registry over it.
 func (a *app) openObserved(ctx context.Context, cfg *config.Config, log *slog.Logger) (*deps, *prometheus.Registry, *metrics.Recorder, error) {
+	d, reg, rec, err := a.connectObserved(cfg, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := d.q.Ping(ctx); err != nil {
+		d.Close()
+		return nil, nil, nil, fmt.Errorf("redis at %s: %w", redisAddr(cfg), err)
+	}
+	return d, reg, rec, nil
+}
+
+// connectObserved is openObserved without waiting for Redis to answer.
+func (a *app) connectObserved(cfg *config.Config, log *slog.Logger) (*deps, *prometheus.Registry, *metrics.Recorder, error) {
 	var rec *metrics.Recorder
-	d, err := a.openQueueWith(ctx, cfg, func(l queue.Lane, o queue.Outcome) { rec.Enqueue(l, o) })
+	d, err := a.connectQueue(cfg, func(l queue.Lane, o queue.Outcome) { rec.Enqueue(l, o) })
 	if err != nil {
 		return nil, nil, nil, err
 	}

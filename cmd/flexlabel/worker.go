@@ -75,23 +75,28 @@ func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log 
 }
 
 func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	d, err := a.openQueueWith(ctx, cfg)
+	d, err := a.connectQueue(cfg)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	reg, rec := metrics.Registry(d.q, log)
-	w, err := a.startWorker(ctx, cfg, d, log, rec)
-	if err != nil {
-		return err
-	}
+	// The health endpoints come first, so they answer while the worker
+	// waits for Redis (/readyz 503 until Redis answers).
 	if cfg.MetricsAddr != "" {
 		stop, err := serveOps(ctx, cfg.MetricsAddr, d, reg, log)
 		if err != nil {
-			w.Shutdown()
 			return err
 		}
 		defer stop()
+	}
+	if err := waitForRedis(ctx, d, log); err != nil {
+		log.Info("flexlabel worker stopped before Redis answered", slog.String("redis", redisAddr(cfg)))
+		return nil
+	}
+	w, err := a.startWorker(ctx, cfg, d, log, rec)
+	if err != nil {
+		return err
 	}
 	log.Info("flexlabel worker running",
 		slog.String("api", cfg.FlexForwardBaseURL),

@@ -120,16 +120,25 @@ type queueCollector struct {
 	up   *prometheus.Desc
 }
 
-// NewQueueCollector returns a collector of flexlabel_jobs{queue,state} and
-// flexlabel_dead_letters{reason}, read from Redis on each scrape.
+// NewQueueCollector returns a collector of flexlabel_jobs{queue,state},
+// flexlabel_dead_letters{reason} and flexlabel_redis_up, read from Redis on
+// each scrape.
+//
+// A gauge that could not be read is left out of the scrape rather than
+// reported as 0: while Redis is unreachable, flexlabel_jobs and
+// flexlabel_dead_letters are absent and flexlabel_redis_up is 0. A false 0
+// would hide the outage from absent() alerts and, once Redis is back, make
+// every "grew since offset 30m" comparison look like a jump from nothing.
+// Prometheus marks the missing series stale, so queries neither see the old
+// value nor a made-up one.
 func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 	return &queueCollector{
 		q:    q,
 		insp: asynq.NewInspectorFromRedisClient(q.Redis()),
 		log:  log,
-		jobs: prometheus.NewDesc("flexlabel_jobs", "Label jobs in asynq by queue and state.", []string{"queue", "state"}, nil),
-		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by reason.", []string{"reason"}, nil),
-		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if Redis answered the last scrape.", nil, nil),
+		jobs: prometheus.NewDesc("flexlabel_jobs", "Label jobs in asynq by queue and state; absent while Redis cannot be read.", []string{"queue", "state"}, nil),
+		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by reason; absent while Redis cannot be read.", []string{"reason"}, nil),
+		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if every Redis read of this scrape succeeded, else 0.", nil, nil),
 	}
 }
 
@@ -142,16 +151,26 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// One PING first: when Redis is down, the scrape answers at once with
+	// flexlabel_redis_up 0 instead of waiting for each read to fail.
+	if err := c.q.Ping(ctx); err != nil {
+		c.log.Warn("metrics: Redis unreachable; queue gauges left out of this scrape", slog.String("error", err.Error()))
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+		return
+	}
 	up := 1.0
 	for _, lane := range []queue.Lane{queue.Interactive, queue.Bulk} {
 		name := c.q.Name(lane)
 		info, err := c.insp.GetQueueInfo(name)
-		if err != nil {
-			if !strings.Contains(err.Error(), "does not exist") && !strings.Contains(err.Error(), "not found") {
-				up = 0
-				c.log.Warn("metrics: reading queue", slog.String("queue", name), slog.String("error", err.Error()))
-			}
+		switch {
+		case err == nil:
+		case queueNotFound(err):
+			// No task was ever enqueued on it: 0 is the truth.
 			info = &asynq.QueueInfo{}
+		default:
+			up = 0
+			c.log.Warn("metrics: reading queue", slog.String("queue", name), slog.String("error", err.Error()))
+			continue
 		}
 		for state, n := range map[string]int{
 			"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
@@ -160,15 +179,21 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), name, state)
 		}
 	}
-	counts, err := c.q.CountByReason(ctx)
-	if err != nil {
+	if counts, err := c.q.CountByReason(ctx); err != nil {
 		up = 0
 		c.log.Warn("metrics: counting dead letters", slog.String("error", err.Error()))
-	}
-	for _, r := range queue.Reasons {
-		ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), r)
+	} else {
+		for _, r := range queue.Reasons {
+			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), r)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+}
+
+// queueNotFound reports whether asynq's Inspector says a queue does not
+// exist yet. asynq exports no sentinel for GetQueueInfo, only this text.
+func queueNotFound(err error) bool {
+	return strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "not found")
 }
 
 // Registry returns a registry with Go and process collectors, the queue
