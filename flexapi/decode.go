@@ -448,4 +448,3 @@ func buildJSONFields(t reflect.Type) map[string]reflect.StructField {
 	}
 	return m
 }
-
