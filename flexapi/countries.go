@@ -19,7 +19,8 @@ var iso3166 = func() map[string]struct{} {
 }()
 
 // IsCountryCode reports whether s is an assigned ISO 3166-1 alpha-2 code
-// (upper case, as the API documents it).
+// (upper case, as the standard writes them). The rule is the docs'
+// ["POST /labels request"]: "countryCode must be ISO 3166-1 alpha-2".
 func IsCountryCode(s string) bool {
 	_, ok := iso3166[s]
 	return ok

@@ -11,13 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
-
-// MaxIdempotencyKeyLen is the longest idempotencyKey accepted, in characters.
-const MaxIdempotencyKeyLen = 255
 
 // ValidationError lists every problem found in a request, in the API's
 // details[] shape with the API's own field paths (shipment.parcels[0].weight).
@@ -38,10 +34,40 @@ func (e *ValidationError) Error() string {
 }
 
 // DecodeLabelRequest parses a producer's JSON into a LabelRequest. Unlike
-// encoding/json it reports every problem at once: unknown fields (at any depth,
-// since a field we do not carry would be silently lost), wrong types, and
-// trailing data. It does not apply the documented rules; call Validate for that.
+// encoding/json it reports every problem of the shape at once: unknown fields
+// (at any depth, since a field we do not carry would be silently lost), wrong
+// types, and trailing data. It does not apply the documented rules; call
+// Validate for that, or ParseLabelRequest for both at once.
 func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
+	req, details := decode(data)
+	if len(details) > 0 {
+		return nil, &ValidationError{Details: details}
+	}
+	return req, nil
+}
+
+// decode parses data strictly and returns its shape problems. Unless data is
+// not a JSON object at all, it also returns the request filled from every
+// part whose shape is right, so that the rules can be checked on a request
+// whose shape is wrong too (ParseLabelRequest).
+func decode(data []byte) (*LabelRequest, []Detail) {
+	// Nearly every request is well formed: try the fast, strict decode
+	// first, and walk the whole tree only to report what is wrong.
+	if utf8.Valid(data) {
+		if req, ok := decodeFast(data); ok {
+			return req, nil
+		}
+	}
+	return decodeFull(data)
+}
+
+// decodeFull is the full check: it walks the whole parse tree, reports every
+// shape problem with its path, and fills what fits. The fast path must never
+// accept what this refuses (FuzzDecodeFast_AgreesWithFullCheck).
+func decodeFull(data []byte) (*LabelRequest, []Detail) {
+	notJSON := func(msg string) (*LabelRequest, []Detail) {
+		return nil, []Detail{{Message: "not valid JSON: " + msg}}
+	}
 	// JSON text is UTF-8 (RFC 8259 §8.1); encoding/json would silently turn
 	// invalid bytes into U+FFFD, changing an idempotency key or an address.
 	if !utf8.Valid(data) {
@@ -53,27 +79,27 @@ func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
 			}
 			off += n
 		}
-		return nil, &ValidationError{Details: []Detail{{Message: fmt.Sprintf("not valid JSON: invalid UTF-8 at byte %d", off)}}}
-	}
-	// Nearly every request is well formed: try the fast, strict decode
-	// first, and walk the whole tree only to report what is wrong.
-	if req, ok := decodeFast(data); ok {
-		return req, nil
+		return notJSON(fmt.Sprintf("invalid UTF-8 at byte %d", off))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, &ValidationError{Details: []Detail{{Message: "not valid JSON: " + jsonErrText(err)}}}
+		return notJSON(jsonErrText(err))
 	}
 	// Anything but JSON whitespace after the value is trailing data. (dec.Token
 	// would report garbage such as "x" or "]" as an error, i.e. as no token.)
 	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
-		return nil, &ValidationError{Details: []Detail{{Message: "not valid JSON: unexpected data after the object"}}}
+		return notJSON("unexpected data after the object")
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, []Detail{{Message: "the request must be a JSON object"}}
 	}
 	// encoding/json also turns an escaped lone UTF-16 surrogate ("\ud800")
 	// into U+FFFD. The JSON is valid here, so every backslash is an escape
-	// inside a string and every \u has four hex digits.
+	// inside a string and every \u has four hex digits. The rest of the
+	// request can still be checked, so this is one problem among others.
+	var details []Detail
 	for i := 0; i < len(data); i++ {
 		if data[i] != '\\' {
 			continue
@@ -90,25 +116,17 @@ func DecodeLabelRequest(data []byte) (*LabelRequest, error) {
 			}
 		}
 		if utf16.IsSurrogate(rune(r)) {
-			return nil, &ValidationError{Details: []Detail{{Message: fmt.Sprintf("not valid JSON: lone UTF-16 surrogate %s at byte %d", data[i-1:i+5], i-1)}}}
+			details = append(details, Detail{Message: fmt.Sprintf("not valid JSON: lone UTF-16 surrogate %s at byte %d", data[i-1:i+5], i-1)})
+			break
 		}
 		i += 4
 	}
-	if _, ok := v.(map[string]any); !ok {
-		return nil, &ValidationError{Details: []Detail{{Message: "the request must be a JSON object"}}}
-	}
-	var details []Detail
 	checkShape("", v, reflect.TypeFor[LabelRequest](), &details)
-	if len(details) > 0 {
-		return nil, &ValidationError{Details: details}
-	}
-	// The shape is right: fill the struct from the tree already decoded
-	// rather than decoding the bytes a second time.
+	// Fill the struct from the tree already decoded rather than decoding
+	// the bytes a second time; what does not fit is left out.
 	var req LabelRequest
-	if err := assign(reflect.ValueOf(&req).Elem(), v); err != nil {
-		return nil, &ValidationError{Details: []Detail{{Message: err.Error()}}}
-	}
-	return &req, nil
+	assign(reflect.ValueOf(&req).Elem(), v)
+	return &req, details
 }
 
 // decodeFast decodes a request that has nothing wrong with it, with
@@ -141,15 +159,6 @@ func decodeFast(data []byte) (req *LabelRequest, ok bool) {
 	}
 	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
 		return nil, false
-	}
-	if req.Shipment != nil {
-		for _, p := range req.Shipment.Parcels {
-			for _, it := range p.Items {
-				if it.Quantity > math.MaxInt32 || it.Quantity < math.MinInt32 {
-					return nil, false
-				}
-			}
-		}
 	}
 	return req, true
 }
@@ -212,59 +221,96 @@ func keysExact(data []byte) bool {
 	return true
 }
 
-// assign fills dst from a generically decoded value whose shape checkShape
-// accepted. Raw JSON fields get the value re-encoded (same JSON, compact).
-func assign(dst reflect.Value, v any) error {
+// assign fills dst from a generically decoded value and reports whether the
+// value fitted. Where it does not (checkShape reports why), dst is left as it
+// is, so the rest of a request whose shape is wrong is still filled and its
+// rules can be checked. Raw JSON fields get the value re-encoded (same JSON,
+// compact).
+func assign(dst reflect.Value, v any) bool {
 	if v == nil {
-		return nil
+		return false
 	}
 	t := dst.Type()
 	if t == rawMessageType {
-		b, err := json.Marshal(v)
+		b, err := json.Marshal(v) // cannot fail for a decoded value
 		if err != nil {
-			return err
+			return false
 		}
 		dst.SetBytes(b)
-		return nil
+		return true
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		if dst.IsNil() {
-			dst.Set(reflect.New(t.Elem()))
+		p := reflect.New(t.Elem())
+		if !assign(p.Elem(), v) {
+			return false
 		}
-		return assign(dst.Elem(), v)
+		dst.Set(p)
 	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
 		fields := jsonFields(t)
-		for k, val := range v.(map[string]any) {
-			if err := assign(dst.FieldByIndex(fields[k].Index), val); err != nil {
-				return err
+		for k, val := range obj {
+			if f, ok := fields[k]; ok {
+				assign(dst.FieldByIndex(f.Index), val)
 			}
 		}
 	case reflect.Slice:
-		arr := v.([]any)
+		arr, ok := v.([]any)
+		if !ok {
+			return false
+		}
 		s := reflect.MakeSlice(t, len(arr), len(arr))
 		for i, e := range arr {
-			if err := assign(s.Index(i), e); err != nil {
-				return err
-			}
+			assign(s.Index(i), e)
 		}
 		dst.Set(s)
 	case reflect.String:
-		dst.SetString(v.(string))
+		str, ok := v.(string)
+		if !ok {
+			return false
+		}
+		dst.SetString(str)
 	case reflect.Float64:
-		f, err := v.(json.Number).Float64()
-		if err != nil {
-			return err
+		f, ok := floatOf(v)
+		if !ok {
+			return false
 		}
 		dst.SetFloat(f)
 	case reflect.Int:
-		n, err := strconv.ParseInt(v.(json.Number).String(), 10, 64)
-		if err != nil {
-			return err
+		n, ok := intOf(v)
+		if !ok {
+			return false
 		}
 		dst.SetInt(n)
+	default:
+		return false
 	}
-	return nil
+	return true
+}
+
+// floatOf is v as a float64 field holds it: a JSON number within float64's
+// range.
+func floatOf(v any) (float64, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	f, err := n.Float64()
+	return f, err == nil && !math.IsInf(f, 0)
+}
+
+// intOf is v as an int field holds it: a whole JSON number within int's
+// range (written without fraction or exponent, as encoding/json wants it).
+func intOf(v any) (int64, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(n.String(), 10, strconv.IntSize)
+	return i, err == nil
 }
 
 func jsonErrText(err error) string {
@@ -279,6 +325,11 @@ var rawMessageType = reflect.TypeFor[json.RawMessage]()
 
 // checkShape walks a generically decoded JSON value against the Go type it
 // must fill, recording unknown fields and type mismatches with their paths.
+// The types mirror the documented request ["POST /labels request"]: "any
+// other top-level field is a 400", and phones and postal codes are strings.
+// Deeper down the docs do not say what the API does with an unknown field,
+// but we could not carry it (the types have no place for it), so sending the
+// request without it would silently change it; refusing is the honest answer.
 func checkShape(path string, v any, t reflect.Type, details *[]Detail) {
 	if v == nil || t == rawMessageType {
 		return // null leaves the field absent; raw JSON is carried untouched
@@ -325,21 +376,23 @@ func checkShape(path string, v any, t reflect.Type, details *[]Detail) {
 			bad("a string")
 		}
 	case reflect.Float64:
-		n, ok := v.(json.Number)
-		if !ok {
+		if _, ok := v.(json.Number); !ok {
 			bad("a number")
 			return
 		}
-		if f, err := n.Float64(); err != nil || math.IsInf(f, 0) {
+		// Not a rule of the API's: a number float64 cannot hold cannot be
+		// carried (json.Marshal refuses infinities).
+		if _, ok := floatOf(v); !ok {
 			*details = append(*details, Detail{Field: path, Message: "number out of range"})
 		}
 	case reflect.Int:
-		n, ok := v.(json.Number)
-		if !ok {
+		if _, ok := v.(json.Number); !ok {
 			bad("a whole number")
 			return
 		}
-		if _, err := strconv.ParseInt(n.String(), 10, 32); err != nil {
+		// quantity is a whole number in the docs' examples; one that int
+		// cannot hold cannot be carried.
+		if _, ok := intOf(v); !ok {
 			*details = append(*details, Detail{Field: path, Message: "must be a whole number"})
 		}
 	}
@@ -394,86 +447,4 @@ func buildJSONFields(t reflect.Type) map[string]reflect.StructField {
 		m[name] = f
 	}
 	return m
-}
-
-// Validate applies the documented rules: the required fields, ISO 3166-1
-// alpha-2 country codes, weight > 0, at least one parcel, and an
-// idempotencyKey of 1–255 printable characters. It reports every problem.
-// Values the API decides per account (courier and product codes) are not checked.
-func (r *LabelRequest) Validate() error {
-	var d []Detail
-	add := func(field, msg string) { d = append(d, Detail{Field: field, Message: msg}) }
-
-	switch n := utf8.RuneCountInString(r.IdempotencyKey); {
-	case n == 0:
-		add("idempotencyKey", "is required")
-	case n > MaxIdempotencyKeyLen:
-		add("idempotencyKey", fmt.Sprintf("must be at most %d characters, got %d", MaxIdempotencyKeyLen, n))
-	case !utf8.ValidString(r.IdempotencyKey) || strings.IndexFunc(r.IdempotencyKey, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
-		add("idempotencyKey", "must contain printable characters only")
-	}
-	if r.Courier == "" {
-		add("courier", "is required")
-	}
-	if r.Service == nil {
-		add("service", "is required")
-	} else if r.Service.ProductCode == "" {
-		add("service.productCode", "is required")
-	}
-	if r.Shipment == nil {
-		add("shipment", "is required")
-	} else {
-		s := r.Shipment
-		validateParty(&d, "shipment.shipTo", s.ShipTo)
-		validateParty(&d, "shipment.shipFrom", s.ShipFrom)
-		if len(s.Parcels) == 0 {
-			add("shipment.parcels", "must contain at least one parcel")
-		}
-		for i, p := range s.Parcels {
-			if !(p.Weight > 0) {
-				add(fmt.Sprintf("shipment.parcels[%d].weight", i), "must be greater than 0")
-			}
-		}
-	}
-	for i, o := range r.ServiceOptions {
-		if o.Code == "" {
-			add(fmt.Sprintf("serviceOptions[%d].code", i), "is required")
-		}
-	}
-	if len(d) > 0 {
-		return &ValidationError{Details: d}
-	}
-	return nil
-}
-
-func validateParty(d *[]Detail, path string, p *Party) {
-	if p == nil {
-		*d = append(*d, Detail{Field: path, Message: "is required"})
-		return
-	}
-	if p.Address == nil {
-		*d = append(*d, Detail{Field: path + ".address", Message: "is required"})
-		return
-	}
-	cc := p.Address.CountryCode
-	switch {
-	case cc == "":
-		*d = append(*d, Detail{Field: path + ".address.countryCode", Message: "is required"})
-	case !IsCountryCode(cc):
-		*d = append(*d, Detail{Field: path + ".address.countryCode", Message: fmt.Sprintf("must be an ISO 3166-1 alpha-2 code, got %q", cc)})
-	}
-}
-
-// ParseLabelRequest decodes and validates in one step, reporting the
-// problems of whichever step fails first (a request of the wrong shape cannot
-// be validated).
-func ParseLabelRequest(data []byte) (*LabelRequest, error) {
-	req, err := DecodeLabelRequest(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	return req, nil
 }

@@ -82,3 +82,33 @@ func TestDecodeLabelRequest_NotUTF8OrLoneSurrogate_Refused(t *testing.T) {
 		require.Equal(t, key, req.IdempotencyKey)
 	}
 }
+
+// FuzzParseLabelRequest checks that ParseLabelRequest says everything at
+// once: its details start with every shape problem DecodeLabelRequest
+// reports, and for a request of the right shape they are exactly Validate's.
+func FuzzParseLabelRequest(f *testing.F) {
+	f.Add([]byte(minimalJSON))
+	f.Add([]byte(`{"idempotencyKey":"k","extra":1,"shipment":{"shipTo":{"address":{"countryCode":"USA"}},"parcels":[{"weight":0}]}}`))
+	f.Add([]byte(`{"courier":7,"service":"P","shipment":{"parcels":["x",{"weight":"1"}]}}`))
+	f.Add([]byte(`{"idempotencyKey":"k\ud800","shipment":{"parcels":[{"items":[{"quantity":1e3}]}]}}`))
+	f.Add([]byte(`{"courier":`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := flexapi.ParseLabelRequest(data)
+		decoded, decErr := flexapi.DecodeLabelRequest(data)
+		if decErr != nil {
+			require.Nil(t, req)
+			shape := details(t, decErr)
+			all := details(t, err)
+			require.GreaterOrEqual(t, len(all), len(shape))
+			require.Equal(t, shape, all[:len(shape)], "the shape problems come first, all of them")
+			return
+		}
+		if vErr := decoded.Validate(); vErr != nil {
+			require.Nil(t, req)
+			require.Equal(t, details(t, vErr), details(t, err))
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, decoded, req)
+	})
+}

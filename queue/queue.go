@@ -144,13 +144,11 @@ const DeadLetterField = "_deadLetter"
 
 // ParseLine decodes and validates one producer line (a Flex Forward request,
 // optionally carrying DeadLetterField). A refusal comes back as a Result with
-// outcome invalid; err is nil then.
+// outcome invalid whose details list every problem, of the shape and of the
+// rules alike (flexapi.ParseLabelRequest).
 func ParseLine(line []byte) (*flexapi.LabelRequest, *Result) {
 	data := stripDeadLetterField(line)
-	req, err := flexapi.DecodeLabelRequest(data)
-	if err == nil {
-		err = req.Validate()
-	}
+	req, err := flexapi.ParseLabelRequest(data) // every problem at once
 	if err == nil {
 		return req, nil
 	}
@@ -161,9 +159,6 @@ func ParseLine(line []byte) (*flexapi.LabelRequest, *Result) {
 	}
 	msg := err.Error()
 	res.Error = &msg
-	if req != nil {
-		res.IdempotencyKey = req.IdempotencyKey
-	}
 	return nil, res
 }
 

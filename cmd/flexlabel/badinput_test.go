@@ -206,7 +206,7 @@ func badLines(t *testing.T) []badLine {
 	}{
 		{weight, "1e400"}, {weight, "-1e400"}, {weight, "1e99999999"}, {weight, "1" + strings.Repeat("0", 400)},
 		{weight, "0"}, {weight, "-0.5"},
-		{quantity, "2147483648"}, {quantity, "-2147483649"}, {quantity, "9223372036854775808"},
+		{quantity, "9223372036854775808"}, {quantity, "-9223372036854775809"},
 		{quantity, "1" + strings.Repeat("0", 100)}, {quantity, "1.5"}, {quantity, "1e3"},
 		{amount, "1e309"}, {length, "-1e309"},
 	} {
@@ -214,27 +214,19 @@ func badLines(t *testing.T) []badLine {
 		add(fmt.Sprintf("%s = %s", h.path, h.v[:min(len(h.v), 20)]), line, h.path.String())
 	}
 
-	// Control and other unprintable characters in the key, raw and escaped.
+	// Control characters in the key, raw: not JSON (RFC 8259 §7). Escaped,
+	// or a key of any length, they are no rule of the docs' (see
+	// TestCLI_Enqueue_KeysTheDocsAllow_Accepted).
 	key := badPath{"idempotencyKey"}
-	for _, c := range []string{"\x00", "\x01", "\x08", "\x1b", "\x1f", "\x7f", "\t"} {
+	for _, c := range []string{"\x00", "\x01", "\x08", "\x1b", "\x1f", "\t"} {
 		raw := bytes.Replace(valid, []byte(`"bad-0001"`), []byte(`"bad-`+c+`0001"`), 1)
 		add(fmt.Sprintf("raw %q in the key", c), raw, "")
-	}
-	for _, esc := range []string{`\u0000`, `\u0001`, `\n`, `\r`, `\t`, `\u001b`, `\u007f`, `\u0085`, `\u200b`, `\u2028`, `\ufeff`} {
-		add("escaped "+esc+" in the key", bytes.Replace(valid, []byte(`"bad-0001"`), []byte(`"bad-`+esc+`0001"`), 1), key.String())
 	}
 	// A lone UTF-16 surrogate: encoding/json would turn it into U+FFFD.
 	for _, esc := range []string{`\ud800`, `\udfff`, `\ud83d\u0041`} {
 		add("escaped lone surrogate "+esc+" in the key", bytes.Replace(valid, []byte(`"bad-0001"`), []byte(`"bad-`+esc+`0001"`), 1), "")
 	}
-	for _, r := range []string{"\u0085", "\u200b", "\u2028", "\u2029", "\ufeff", "\u00ad"} {
-		add(fmt.Sprintf("raw %U in the key", []rune(r)[0]), bytes.Replace(valid, []byte(`"bad-0001"`), []byte(`"bad-`+r+`0001"`), 1), key.String())
-	}
-
-	// Oversized and missing keys.
-	for _, k := range []string{strings.Repeat("k", 256), strings.Repeat("é", 256), strings.Repeat("k", 100_000), ""} {
-		add(fmt.Sprintf("key of %d characters", len([]rune(k))), badWithValue(t, valid, key, strconv.Quote(k)), key.String())
-	}
+	add("empty key", badWithValue(t, valid, key, `""`), key.String())
 
 	// Not a request at all.
 	for _, s := range []string{
@@ -387,15 +379,6 @@ func TestCLI_Enqueue_OversizedInput_RefusedWithClearMessage(t *testing.T) {
 		require.Equal(t, exitOperational, r.code, "stderr: %s\nstdout (first 300 bytes): %s", r.stderr, r.stdout[:min(len(r.stdout), 300)])
 		require.Contains(t, r.stderr, limit)
 		require.Empty(t, r.stdout, "refused as a whole, not line by line")
-	})
-	t.Run("a 256-character key", func(t *testing.T) {
-		line := badWithValue(t, queuetest.RequestJSON("k", ""), badPath{"idempotencyKey"}, strconv.Quote(strings.Repeat("k", 256)))
-		r := c.run(t, string(line), "enqueue")
-		require.Equal(t, exitRefused, r.code, r.stderr)
-		got := lines(t, r.stdout)
-		require.Len(t, got, 1)
-		require.Equal(t, "invalid", got[0]["outcome"])
-		require.Contains(t, got[0]["error"], "idempotencyKey: must be at most 255 characters, got 256")
 	})
 	requireNothingWritten(t, c)
 }

@@ -226,10 +226,9 @@ func peekKey(body []byte) string {
 
 // createLabel is POST /labels.
 func (s *Server) createLabel(w http.ResponseWriter, _ *http.Request, account, _ string, body []byte) {
-	req, err := flexapi.DecodeLabelRequest(body)
-	if err == nil {
-		err = req.Validate()
-	}
+	// The same checks as the client's, all problems in one answer: the
+	// fake refuses nothing the docs do not (see docs/FLEXFORWARD_API.md).
+	req, err := flexapi.ParseLabelRequest(body)
 	if err != nil {
 		var ve *flexapi.ValidationError
 		if errors.As(err, &ve) {

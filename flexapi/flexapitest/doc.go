@@ -9,10 +9,12 @@
 // 401 {"error":"Unauthorized"}, a Forbid-den one 403 {"error":"Forbidden"};
 // Revoke makes a token 401, Restore undoes both.
 //
-// POST /labels decodes the body with flexapi.DecodeLabelRequest and checks it
-// with Validate, so unknown fields, wrong types and broken rules answer 400
+// POST /labels checks the body with flexapi.ParseLabelRequest, so unknown
+// fields, wrong types and the documented rules (required fields, parcel
+// weight > 0, ISO 3166-1 alpha-2 country codes) answer 400
 // {"error":"Validation failed","details":[{"field","message"}]} with every
-// problem. A 400 does not use up the key. The first valid call of a key
+// problem at once, and nothing else is refused: a request without shipFrom,
+// dimensions or contacts makes a label. A 400 does not use up the key. The first valid call of a key
 // answers 201 with a new label; every later call answers 200 with the same
 // label and creates nothing. Trigger product codes give failures instead:
 // RejectProductCode ("REJECT") persists a failed label (502 with

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/flexlabel/flexlabel/flexapi"
 )
 
 // Formats a bulk file can have.
@@ -108,8 +110,16 @@ func (e *HeaderError) Error() string {
 type RowError struct {
 	Line     int
 	Problems []Problem
+	// Request lists the problems of the request the row's other cells
+	// make (flexapi's rules: a weight of 0, a country code "USA"), so one
+	// answer says everything that is wrong with the row.
+	Request []flexapi.Detail
 }
 
 func (e *RowError) Error() string {
-	return fmt.Sprintf("line %d: %s", e.Line, joinProblems(e.Problems))
+	msg := fmt.Sprintf("line %d: %s", e.Line, joinProblems(e.Problems))
+	for _, d := range e.Request {
+		msg += "; " + d.Field + ": " + d.Message
+	}
+	return msg
 }

@@ -106,8 +106,8 @@ func TestNewCSV_BadNumber_RowErrorAndRunGoesOn(t *testing.T) {
 		{"overflow", "1e999", "1", 2, `"1e999" is out of range`},
 		{"fractional quantity", "1", "2.5", 3, `"2.5" is not a whole number`},
 		{"quantity word", "1", "two", 3, `"two" is not a number`},
-		{"quantity beyond int32", "1", "3000000000", 3, `"3000000000" is out of range`},
-		{"quantity exponent beyond int32", "1", "1e10", 3, `"1e10" is out of range`},
+		{"quantity beyond int", "1", "9223372036854775808", 3, `"9223372036854775808" is out of range`},
+		{"quantity exponent beyond int", "1", "1e19", 3, `"1e19" is out of range`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -204,7 +204,7 @@ func (c *csvReader) convert(rec []string, line int) ([]byte, error) {
 		}
 	}
 	slices.SortStableFunc(probs, func(a, b Problem) int { return cmp.Compare(a.Column, b.Column) })
-	return nil, &RowError{Line: line, Problems: probs}
+	return nil, &RowError{Line: line, Problems: probs, Request: c.requestProblems(rec, probs)}
 }
 
 // firstFilled returns the first column below n with a value in this row.

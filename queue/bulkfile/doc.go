@@ -18,8 +18,11 @@
 // without reflection, by typing every cell for its field (numbers where the
 // Go field is numeric, raw JSON where it is json.RawMessage, strings
 // everywhere else), marking which objects and arrays the row fills, and
-// writing the JSON in struct-field order. docs/BULK_FORMAT.md is the
-// user-facing description of the format.
+// writing the JSON in struct-field order. A row with bad cells is a
+// *RowError that also carries the problems of the request its other cells
+// make (flexapi's rules), and Details gives them all in the API's details[]
+// shape, so a refused row is told everything at once. docs/BULK_FORMAT.md is
+// the user-facing description of the format.
 //
 // Detect picks the format from a --format flag or the file's extension.
 package bulkfile

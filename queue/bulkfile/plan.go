@@ -108,9 +108,9 @@ func schemaOf(t reflect.Type, seen map[reflect.Type]*schema) *schema {
 	case reflect.Float32, reflect.Float64:
 		s.kind, s.bits = kindFloat, t.Bits()
 	case reflect.Int:
-		// flexapi.DecodeLabelRequest accepts an int field only in int32's
-		// range; refuse the same cells here, with the column's name.
-		s.kind, s.bits = kindInt, 32
+		// flexapi.DecodeLabelRequest accepts an int field in int's range;
+		// refuse the same cells here, with the column's name.
+		s.kind, s.bits = kindInt, t.Bits()
 	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		s.kind, s.bits = kindInt, t.Bits()
 	case reflect.Uint:

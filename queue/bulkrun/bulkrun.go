@@ -143,7 +143,7 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 			for i := range datas {
 				if errs[i] != nil {
 					msg := errs[i].Error()
-					c.results[i] = queue.Result{IdempotencyKey: rkeys[i], Outcome: queue.Invalid, Error: &msg}
+					c.results[i] = queue.Result{IdempotencyKey: rkeys[i], Outcome: queue.Invalid, Error: &msg, Details: bulkfile.Details(errs[i])}
 					c.keys[i] = rkeys[i]
 					datas[i] = nil
 				}

@@ -254,8 +254,10 @@ func TestCreateLabel_Invalid_400WithFieldPaths(t *testing.T) {
 	require.Equal(t, queue.Invalid, res.Outcome)
 	require.Equal(t, "bad1", res.IdempotencyKey)
 	require.NotNil(t, res.Error)
-	require.Equal(t, []flexapi.Detail{{Field: "shipperAccountId", Message: "unknown field"}}, res.Details,
-		"shape errors come first; the request cannot be validated until they are fixed")
+	require.Equal(t, []flexapi.Detail{
+		{Field: "shipperAccountId", Message: "unknown field"},
+		{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"},
+	}, res.Details, "shape problems first, then the rules: every problem in one answer")
 
 	body = strings.Replace(string(queuetest.RequestJSON("bad2", "")), `"weight":0.5`, `"weight":0`, 1)
 	body = strings.Replace(body, `"countryCode":"US"`, `"countryCode":"USA"`, 1)
