@@ -82,10 +82,20 @@ type chunk struct {
 	err     error
 }
 
+// ErrInterrupted is wrapped by Run's error when ctx was cancelled (or its
+// deadline passed) before the run ended, together with ctx's own error: the
+// Summary then counts only the rows emitted so far.
+var ErrInterrupted = errors.New("bulk run interrupted")
+
 // Run enqueues every record of r and calls emit for each row in file order
 // (emit runs on one goroutine). It stops at the first operational error
 // (Redis unreachable, unreadable file); rows already emitted stay enqueued,
 // and running the same file again resumes safely.
+//
+// When ctx is done before the run ends, Run returns an error wrapping
+// ErrInterrupted, even if every row happened to be emitted by then. It does
+// not wait for a Next blocked on an idle input: that goroutine is left to
+// return when its Next does.
 func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit func(Row) error) (Summary, error) {
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 256
@@ -99,8 +109,12 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 	// Load the scripts once up front, so chunks in flight do not all race
 	// to load them.
 	if err := q.LoadScripts(ctx); err != nil {
+		if ctx.Err() != nil {
+			return Summary{}, fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
+		}
 		return Summary{}, err
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -294,10 +308,35 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 		return emitFront(false)
 	}
 
+	// Wait for the next parsed chunk, the oldest chunk in flight or the
+	// caller's cancellation, whichever comes first: rows read from a slow
+	// input are reported as soon as they are enqueued, and a reader blocked
+	// in Next (an idle terminal) does not keep an interrupted run from
+	// returning.
 	var runErr error
-	for c := range parsed {
-		if runErr != nil {
-			continue // drain
+	drained := false
+loop:
+	for {
+		var c *chunk
+		var front <-chan struct{} // the oldest chunk in flight, to emit it as soon as it is done
+		if len(window) > 0 {
+			front = window[0].done
+		}
+		select {
+		case <-parent.Done():
+			break loop
+		case <-front:
+			if err := emitFront(false); err != nil {
+				runErr = err
+				break loop
+			}
+			continue
+		case pc, ok := <-parsed:
+			if !ok {
+				drained = true
+				break loop
+			}
+			c = pc
 		}
 		pending[c.seq] = c
 		for {
@@ -309,26 +348,34 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 			next++
 			if err := dispatch(nc); err != nil {
 				runErr = err
-				cancel()
-				break
+				break loop
 			}
 		}
 	}
-	if runErr == nil {
+	if runErr == nil && parent.Err() == nil {
 		for len(window) > 0 && runErr == nil {
 			runErr = emitFront(true)
 		}
 	}
-	if runErr != nil {
-		for _, c := range window {
-			<-c.done
+	cancel()
+	if runErr == nil {
+		// Interrupted: chunks in flight end at once (their context is
+		// done); the rows of those that made it are reported, in order, up
+		// to the first that did not.
+		for len(window) > 0 {
+			if emitFront(true) != nil {
+				break
+			}
 		}
 	}
-	if runErr == nil && readErr != nil {
-		runErr = fmt.Errorf("reading the file: %w", readErr)
+	for _, c := range window {
+		<-c.done
 	}
-	if runErr == nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		runErr = ctx.Err()
+	if err := parent.Err(); err != nil {
+		return sum, fmt.Errorf("%w: %w", ErrInterrupted, err)
+	}
+	if runErr == nil && drained && readErr != nil {
+		runErr = fmt.Errorf("reading the file: %w", readErr)
 	}
 	return sum, runErr
 }
