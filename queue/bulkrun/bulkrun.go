@@ -20,6 +20,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
@@ -70,6 +71,15 @@ func (s Summary) Refused() int { return s.Conflict + s.Invalid + s.Dead }
 
 // Total is the number of rows.
 func (s Summary) Total() int { return s.Enqueued + s.Duplicate + s.Refused() }
+
+// flushAfter is how long a chunk that is not full waits for more records
+// before it is sent anyway.
+const flushAfter = 20 * time.Millisecond
+
+type readRecord struct {
+	rec bulkfile.Record
+	err error
+}
 
 type chunk struct {
 	seq     int
@@ -125,28 +135,75 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 	raw := make(chan *chunk, o.Parsers*2)
 	parsed := make(chan *chunk, o.Parsers*2)
 
-	// 1. read records into chunks
+	// 1. read records (on a goroutine of their own, which an idle input may
+	//    block) and put them into chunks: a chunk is sent when full, or as
+	//    soon as the input pauses, so rows of a slow input (a terminal, a
+	//    pipe) are enqueued and reported as they come.
+	recs := make(chan readRecord, o.ChunkSize)
+	go func() {
+		defer close(recs)
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			select {
+			case recs <- readRecord{rec, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	go func() {
 		defer close(raw)
+		pause := time.NewTimer(time.Hour)
+		pause.Stop()
 		seq := 0
 		for {
 			c := &chunk{seq: seq, done: make(chan struct{})}
 			var datas [][]byte
 			var errs []error
 			var rkeys []string
+			eof := false
+		fill:
 			for len(c.lines) < o.ChunkSize {
-				rec, err := r.Next()
-				if err == io.EOF {
+				var rr readRecord
+				var ok bool
+				select {
+				case rr, ok = <-recs:
+				case <-ctx.Done():
+					return
+				default:
+					if len(c.lines) > 0 {
+						pause.Reset(flushAfter)
+					}
+					select {
+					case rr, ok = <-recs:
+						pause.Stop()
+					case <-pause.C:
+						break fill // the input paused: send what there is
+					case <-ctx.Done():
+						return
+					}
+				}
+				if !ok {
+					eof = true
 					break
 				}
-				if err != nil {
-					readErr = err
+				if rr.err != nil {
+					readErr = rr.err
 					break
 				}
-				c.lines = append(c.lines, rec.Line)
-				datas = append(datas, rec.Data)
-				errs = append(errs, rec.Err)
-				rkeys = append(rkeys, rec.Key)
+				c.lines = append(c.lines, rr.rec.Line)
+				datas = append(datas, rr.rec.Data)
+				errs = append(errs, rr.rec.Err)
+				rkeys = append(rkeys, rr.rec.Key)
+			}
+			if len(c.lines) == 0 && (eof || readErr != nil) {
+				return
 			}
 			if len(c.lines) == 0 {
 				return
@@ -169,7 +226,7 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 				return
 			}
 			seq++
-			if readErr != nil {
+			if readErr != nil || eof {
 				return
 			}
 		}

@@ -112,7 +112,7 @@ func TestRun_IdleInput_CancelReturnsWithoutWaitingForIt(t *testing.T) {
 	done := make(chan result, 1)
 	rows := make(chan bulkrun.Row, 100)
 	go func() {
-		sum, err := bulkrun.Run(ctx, q, bulkfile.NewNDJSON(in), bulkrun.Options{ChunkSize: 1}, func(r bulkrun.Row) error {
+		sum, err := bulkrun.Run(ctx, q, bulkfile.NewNDJSON(in), bulkrun.Options{}, func(r bulkrun.Row) error {
 			rows <- r
 			return nil
 		})
