@@ -118,7 +118,9 @@ func TestCLI_Bulk_InterruptedWhileWaiting_WritesReportAndExitsTwo(t *testing.T) 
 	defer cancel()
 	var stdout, stderr syncBuf
 	done := make(chan int, 1)
-	go func() { done <- c.runCtx(ctx, strings.NewReader(""), &stdout, &stderr, "bulk", path, "--wait", "--json", "--report", report) }()
+	go func() {
+		done <- c.runCtx(ctx, strings.NewReader(""), &stdout, &stderr, "bulk", path, "--wait", "--json", "--report", report)
+	}()
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "waiting for 10 label(s)") }, 30*time.Second, 10*time.Millisecond)
 	for _, k := range []string{"bulk-00000", "bulk-00001", "bulk-00002"} {
 		complete(t, q, k)
