@@ -280,3 +280,22 @@ func TestCLI_Bulk_SemicolonCSV_SuggestsDelimiter(t *testing.T) {
 	require.Equal(t, 2, r.code)
 	require.Contains(t, r.stderr, "--delimiter")
 }
+
+func TestCLI_Enqueue_IdleStdin_StopsWhenCancelled(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	stdin, w := io.Pipe() // nobody writes
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuf
+	done := make(chan int, 1)
+	go func() { done <- c.runCtx(ctx, stdin, &stdout, &stderr, "enqueue") }()
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 2, code, stderr.String())
+		require.Contains(t, stderr.String(), "enqueue from stdin: interrupted")
+	case <-time.After(30 * time.Second):
+		t.Fatal("enqueue went on waiting for standard input after its context was cancelled")
+	}
+}

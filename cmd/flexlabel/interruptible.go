@@ -5,9 +5,9 @@ import (
 	"io"
 )
 
-// interruptible returns a reader of r whose Read gives up with ctx's error
-// once ctx is done, even while r's own Read blocks (an idle terminal or
-// pipe, a FIFO nobody writes to). A Read given up on is left running in its
+// interruptible returns a reader of r whose Read gives up, with an error
+// wrapping ctx's, once ctx is done, even while r's own Read blocks (an idle
+// terminal or pipe, a FIFO nobody writes to). A Read given up on is left running in its
 // goroutine; the input is not to be read again after that, which suits the
 // inputs of one command run.
 func interruptible(ctx context.Context, r io.Reader) io.Reader {
@@ -37,9 +37,9 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if err := c.ctx.Err(); err != nil {
-		c.err = err
-		return 0, err
+	if c.ctx.Err() != nil {
+		c.err = interruptedRead{c.ctx.Err()}
+		return 0, c.err
 	}
 	if c.results == nil {
 		c.results = make(chan readResult)
@@ -49,7 +49,7 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	select {
 	case c.next <- struct{}{}:
 	case <-c.ctx.Done():
-		c.err = c.ctx.Err()
+		c.err = interruptedRead{c.ctx.Err()}
 		return 0, c.err
 	}
 	select {
@@ -64,10 +64,16 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		}
 		return n, c.err
 	case <-c.ctx.Done():
-		c.err = c.ctx.Err()
+		c.err = interruptedRead{c.ctx.Err()}
 		return 0, c.err
 	}
 }
+
+// interruptedRead is the error of a Read given up on; it wraps ctx's error.
+type interruptedRead struct{ err error }
+
+func (e interruptedRead) Error() string { return "interrupted (SIGINT or SIGTERM) while reading" }
+func (e interruptedRead) Unwrap() error { return e.err }
 
 // pump reads r into buffers of its own, one read per request, so a Read
 // given up on never writes into a caller's slice.
