@@ -76,6 +76,10 @@ func TestCLI_Bulk_CancelledMidFile_NeverExitsZero_RerunResumes(t *testing.T) {
 		if i%2 == 1 {
 			args = append(args, "--json")
 		}
+		report := filepath.Join(t.TempDir(), "report.csv")
+		if i%3 == 2 {
+			args = append(args, "--report", report)
+		}
 		code := c.runCtx(ctx, &cancelAfter{r: strings.NewReader(string(data)), n: cut, cancel: cancel}, &stdout, &stderr, args...)
 		cancel()
 		require.Equal(t, 2, code, "run %d, cancelled after %d bytes, must exit 2\n%s", i, cut, stderr.String())
@@ -94,6 +98,10 @@ func TestCLI_Bulk_CancelledMidFile_NeverExitsZero_RerunResumes(t *testing.T) {
 			require.Equal(t, true, sum["interrupted"])
 			require.EqualValues(t, e, sum["enqueued"])
 			require.Len(t, got, n+1, "one line per row handled, and the summary")
+		}
+		if i%3 == 2 {
+			rep := strings.Split(strings.TrimSpace(mustRead(t, report)), "\n")
+			require.Len(t, rep, 1+n, "the report of an interrupted run has the rows handled")
 		}
 		enqueued += e
 	}
