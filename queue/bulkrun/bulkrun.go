@@ -202,10 +202,7 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 				errs = append(errs, rr.rec.Err)
 				rkeys = append(rkeys, rr.rec.Key)
 			}
-			if len(c.lines) == 0 && (eof || readErr != nil) {
-				return
-			}
-			if len(c.lines) == 0 {
+			if len(c.lines) == 0 { // the end of the input, or its error
 				return
 			}
 			c.reqs = make([]*flexapi.LabelRequest, len(c.lines))
