@@ -187,3 +187,25 @@ func (q *Queue) States(ctx context.Context, keys []string) ([]State, error) {
 	}
 	return out, nil
 }
+
+// URLs returns the document URL stored for each key, in order, or "" where
+// none is known yet: the worker fetches URLs in batches after it records a
+// label, so a completed label may lack one for a few seconds.
+func (q *Queue) URLs(ctx context.Context, keys []string) ([]string, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	pipe := q.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGet(ctx, q.recordKey(k), "url")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("queue: document URLs: %w", err)
+	}
+	out := make([]string, len(keys))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}

@@ -8,13 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/bulkfile"
@@ -22,38 +23,77 @@ import (
 )
 
 type bulkFlags struct {
-	format string
-	wait   bool
-	report string
-	asJSON bool
-	lane   string
+	format     string
+	wait       bool
+	report     string
+	asJSON     bool
+	lane       string
+	delimiter  string
+	urlTimeout time.Duration
 }
+
+// defaultURLTimeout bounds how long --wait waits for document URLs once every
+// label is finished. The worker fetches URLs in batches every few seconds
+// (3 s by default) and gives a fetch 30 s; a fetch that failed is not tried
+// again, so past this bound a missing URL is not coming.
+const defaultURLTimeout = 45 * time.Second
 
 func (a *app) bulkCmd() *cobra.Command {
 	var f bulkFlags
 	cmd := &cobra.Command{
-		Use:   "bulk FILE [--format csv|ndjson] [--wait] [--report FILE] [--json]",
+		Use:   "bulk FILE|- [--format csv|ndjson] [--delimiter C] [--wait [--url-timeout D]] [--report FILE] [--json]",
 		Short: "Enqueue a bulk label run from a CSV or NDJSON file",
-		Long: `Enqueue every order of FILE (CSV with a header of JSON paths, or NDJSON) on the
-bulk queue, fast, reporting each row's outcome as 'enqueue' does. Re-running the same
-file is safe: finished keys come back duplicate and nothing is created twice.
+		Long: `Enqueue every order of FILE (CSV with a header of JSON paths, or NDJSON; - reads
+standard input) on the bulk queue, fast, reporting each row's outcome as 'enqueue'
+does. Re-running the same file is safe: finished keys come back duplicate and nothing
+is created twice, so an interrupted run is resumed by running it again.
 
---wait returns when every key of the run is completed or dead; --report writes one
-row per key (CSV, or NDJSON if the name ends in .ndjson). With --json, stdout has
-one JSON line per row and the last line is the summary
-{"enqueued":N,"duplicate":N,"conflict":N,"invalid":N,"dead":N[,"completed":N,"failed":N]}.
-Exit 0 if every row was enqueued or duplicate, 1 if any was refused, 2 on operational errors.`,
-		Args: cobra.ExactArgs(1),
+--wait returns when every key of the run is completed or dead and every completed
+label has its document URL (or --url-timeout has passed since the last label
+finished; the keys still without one are named). --report writes one row per key
+(CSV, or NDJSON if the name ends in .ndjson). With --json, stdout has one JSON line
+per row and the last line is the summary
+{"enqueued":N,"duplicate":N,"conflict":N,"invalid":N,"dead":N
+ [,"completed":N,"failed":N,"unfinished":N,"deadByReason":{…},"withoutUrl":N][,"interrupted":true]}.
+
+Exit 0 if every row was enqueued or duplicate (and, with --wait, made a label);
+1 if any row was refused or, with --wait, not every row produced a label (some
+ended dead); 2 on operational errors and when interrupted (SIGINT, SIGTERM).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return nil
+			}
+			fmt.Fprint(a.stderr, cmd.UsageString())
+			if len(args) == 0 {
+				return errors.New("bulk: name the FILE to read (or - for standard input)")
+			}
+			return fmt.Errorf("bulk: one FILE, got %d arguments", len(args))
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.bulk(cmd.Context(), args[0], f)
 		},
 	}
 	cmd.Flags().StringVar(&f.format, "format", "", "csv or ndjson (default: from the file name)")
-	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait until every key is completed or dead")
+	cmd.Flags().StringVar(&f.delimiter, "delimiter", ",", `the CSV cell separator: one character, e.g. ';' or '\t' for a tab`)
+	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait until every key is completed or dead, and completed labels have their URL")
+	cmd.Flags().DurationVar(&f.urlTimeout, "url-timeout", defaultURLTimeout, "with --wait: how long to wait for document URLs once every label is finished (0: not at all)")
 	cmd.Flags().StringVar(&f.report, "report", "", "write a report of every key to this file (.csv or .ndjson)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON line per row and a JSON summary")
 	cmd.Flags().StringVar(&f.lane, "queue", "bulk", "bulk or interactive")
 	return cmd
+}
+
+// parseDelimiter reads --delimiter: one character, or \t (or "tab") for a tab.
+func parseDelimiter(s string) (rune, error) {
+	switch s {
+	case `\t`, "tab", "TAB":
+		return '\t', nil
+	}
+	r := []rune(s)
+	if len(r) != 1 || r[0] == '"' || r[0] == '\r' || r[0] == '\n' || r[0] == utf8.RuneError {
+		return 0, fmt.Errorf("--delimiter: want one character such as ';' or '\\t', got %q", s)
+	}
+	return r[0], nil
 }
 
 // countingReader counts bytes read, for progress.
@@ -79,6 +119,10 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 	if err != nil {
 		return err
 	}
+	delim, err := parseDelimiter(f.delimiter)
+	if err != nil {
+		return err
+	}
 	lane := queue.Bulk
 	switch f.lane {
 	case "bulk":
@@ -86,6 +130,9 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		lane = queue.Interactive
 	default:
 		return fmt.Errorf("--queue: must be bulk or interactive, got %q", f.lane)
+	}
+	if f.urlTimeout < 0 {
+		return fmt.Errorf("--url-timeout: must not be negative, got %s", f.urlTimeout)
 	}
 	if f.report != "" {
 		if dir := filepath.Dir(f.report); dir != "" {
@@ -99,25 +146,34 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		size int64 = -1
 	)
 	if name == "-" {
-		in = a.stdin
+		in = interruptible(ctx, a.stdin)
 	} else {
 		file, err := os.Open(name)
 		if err != nil {
 			return err
 		}
 		defer file.Close()
-		if st, err := file.Stat(); err == nil {
-			size = st.Size()
-		}
 		in = file
+		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		} else {
+			in = interruptible(ctx, file) // a FIFO or device may block
+		}
 	}
 	cr := &countingReader{r: in}
 	var rd bulkfile.Reader
 	if format == bulkfile.FormatCSV {
-		if rd, err = bulkfile.NewCSV(cr); err != nil {
+		if rd, err = bulkfile.NewCSV(cr, bulkfile.WithDelimiter(delim)); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w before the CSV header was read: nothing was enqueued", bulkrun.ErrInterrupted)
+			}
 			var he *bulkfile.HeaderError
 			if errors.As(err, &he) {
-				return &refusedError{msg: fmt.Sprintf("%s: %v (nothing was enqueued)", name, err)}
+				hint := ""
+				if he.Delimiter != 0 {
+					hint = fmt.Sprintf("; run again with --delimiter '%s'", delimiterFlag(he.Delimiter))
+				}
+				return &refusedError{msg: fmt.Sprintf("%s: %v%s (nothing was enqueued)", name, err, hint)}
 			}
 			return err
 		}
@@ -131,14 +187,20 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 	}
 	defer d.Close()
 
-	prog := a.newProgress(size, "enqueueing", true)
-	stopTicker := prog.track(func() (int64, string) {
-		return cr.n.Load(), ""
+	prog := a.newProgress()
+	var rows atomic.Int64
+	stopBar := prog.track(func(el time.Duration, final bool) progressFrame {
+		fr := progressFrame{label: "enqueueing", unit: "rows", done: rows.Load(), share: -1, final: final, elapsed: el}
+		if size > 0 {
+			fr.share = float64(cr.n.Load()) / float64(size)
+		}
+		return fr
 	})
 	out := newJSONLines(a.stdout)
 	keys := map[string]*keyInfo{}
 	var order []string
 	sum, runErr := bulkrun.Run(ctx, d.q, rd, bulkrun.Options{Lane: lane}, func(row bulkrun.Row) error {
+		rows.Add(1)
 		r := row.Result
 		if k := r.IdempotencyKey; k != "" && (f.wait || f.report != "") {
 			if _, seen := keys[k]; !seen {
@@ -159,27 +221,40 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		}
 		return nil
 	})
-	stopTicker()
-	prog.finish()
-	if runErr != nil {
+	stopBar(runErr == nil)
+	interrupted := errors.Is(runErr, bulkrun.ErrInterrupted)
+	if runErr != nil && !interrupted {
 		return fmt.Errorf("bulk run stopped after %d row(s): %w (run the same file again to resume)", sum.Total(), runErr)
 	}
 
-	type summary struct {
-		bulkrun.Summary
-		Completed *int `json:"completed,omitempty"`
-		Failed    *int `json:"failed,omitempty"`
-	}
-	s := summary{Summary: sum}
-	if f.wait {
-		completed, failed, err := a.waitRun(ctx, d.q, order, keys)
-		if err != nil {
+	s := bulkSummary{Summary: sum, Interrupted: interrupted}
+	var w waitResult
+	if f.wait && !interrupted {
+		var accepted []string
+		for _, k := range order {
+			if keys[k].outcome.Accepted() {
+				accepted = append(accepted, k)
+			}
+		}
+		if w, err = a.waitRun(ctx, d.q, accepted, f.urlTimeout); err != nil {
 			return err
 		}
-		s.Completed, s.Failed = &completed, &failed
+		interrupted = w.interrupted
+		s.Interrupted = interrupted
+		s.Completed, s.Failed, s.Unfinished = &w.completed, &w.dead, &w.unfinished
+		s.DeadByReason = w.deadByReason
+		without := len(w.noURL)
+		s.WithoutURL = &without
 	}
 	if f.report != "" {
-		if err := writeReport(ctx, d.q, f.report, order, keys); err != nil {
+		rctx := ctx
+		if interrupted {
+			// Write what is known so far even though ctx is done.
+			var cancel context.CancelFunc
+			rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+		}
+		if err := writeReport(rctx, d.q, f.report, order, keys); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}
@@ -191,61 +266,207 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		fmt.Fprintf(a.stdout, "%d row(s): %d enqueued, %d duplicate, %d conflict, %d invalid, %d dead\n",
 			sum.Total(), sum.Enqueued, sum.Duplicate, sum.Conflict, sum.Invalid, sum.Dead)
 		if s.Completed != nil {
-			fmt.Fprintf(a.stdout, "finished: %d completed, %d failed (dead)\n", *s.Completed, *s.Failed)
+			fmt.Fprintf(a.stdout, "labels: %d completed, %d dead%s, %d unfinished\n",
+				w.completed, w.dead, reasonCounts(w.deadByReason), w.unfinished)
 		}
 	}
-	if sum.Refused() > 0 {
+	if len(w.noURL) > 0 && !interrupted {
+		fmt.Fprintf(a.stderr, "%d completed label(s) have no document URL after waiting %s: %s (flexlabel status KEY shows it once the worker has stored it)\n",
+			len(w.noURL), f.urlTimeout, firstKeys(w.noURL, 20))
+	}
+	switch {
+	case interrupted && s.Completed != nil:
+		where := ""
+		if f.report != "" {
+			where = "; " + f.report + " lists every key, unfinished ones with their current state"
+		}
+		return fmt.Errorf("%w while waiting: %d completed, %d dead, %d not finished yet%s; the labels are still being made: "+
+			"run the same bulk command again to wait for them (rows already enqueued come back duplicate)", bulkrun.ErrInterrupted,
+			w.completed, w.dead, w.unfinished, where)
+	case interrupted:
+		return fmt.Errorf("%w after %d row(s) (%d enqueued, %d duplicate, %d refused); "+
+			"run the same file again to resume: rows already enqueued come back duplicate, nothing is made twice",
+			bulkrun.ErrInterrupted, sum.Total(), sum.Enqueued, sum.Duplicate, sum.Refused())
+	case sum.Refused() > 0:
 		return &refusedError{msg: fmt.Sprintf("%d row(s) refused", sum.Refused())}
+	case w.dead > 0:
+		return &refusedError{msg: fmt.Sprintf("not every row produced a label: %d dead%s (flexlabel dlq list shows why)",
+			w.dead, reasonCounts(w.deadByReason))}
 	}
 	return nil
 }
 
-// waitRun polls until every accepted key of the run is completed or dead.
-func (a *app) waitRun(ctx context.Context, q *queue.Queue, order []string, keys map[string]*keyInfo) (completed, failed int, err error) {
-	var open []string
-	for _, k := range order {
-		if keys[k].outcome.Accepted() {
-			open = append(open, k)
-		}
+// bulkSummary is the last line of bulk --json.
+type bulkSummary struct {
+	bulkrun.Summary
+	Completed    *int           `json:"completed,omitempty"`
+	Failed       *int           `json:"failed,omitempty"`
+	Unfinished   *int           `json:"unfinished,omitempty"`
+	DeadByReason map[string]int `json:"deadByReason,omitempty"`
+	WithoutURL   *int           `json:"withoutUrl,omitempty"`
+	Interrupted  bool           `json:"interrupted,omitempty"`
+}
+
+// delimiterFlag writes a delimiter as --delimiter takes it.
+func delimiterFlag(d rune) string {
+	if d == '\t' {
+		return `\t`
 	}
-	total := int64(len(open))
-	prog := a.newProgress(total, "labels", false)
-	var done atomic.Int64
-	var status atomic.Value
-	status.Store("")
-	stop := prog.track(func() (int64, string) { return done.Load(), status.Load().(string) })
-	defer func() { stop(); prog.finish() }()
+	return string(d)
+}
+
+// reasonCounts is " (courier_rejected: 2, invalid: 1)", or "" for none.
+func reasonCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	reasons := make([]string, 0, len(m))
+	for r := range m {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s: %d", r, m[r])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// firstKeys lists up to n keys, saying how many more there are.
+func firstKeys(keys []string, n int) string {
+	if len(keys) <= n {
+		return strings.Join(keys, ", ")
+	}
+	return strings.Join(keys[:n], ", ") + fmt.Sprintf(" and %d more", len(keys)-n)
+}
+
+// waitResult is what --wait learnt.
+type waitResult struct {
+	completed, dead, unfinished int
+	deadByReason                map[string]int
+	noURL                       []string // completed keys still without a document URL
+	interrupted                 bool
+}
+
+// waitRun polls until every key is completed or dead and every completed
+// label has its document URL, or urlTimeout has passed since the last one
+// finished. When ctx is done it stops with what it knows (interrupted set,
+// no error): the bar is left as it stands, not drawn as done.
+func (a *app) waitRun(ctx context.Context, q *queue.Queue, keys []string, urlTimeout time.Duration) (waitResult, error) {
+	var (
+		res      waitResult
+		open     = keys   // neither completed nor dead
+		needURL  []string // completed, no URL seen yet
+		deadKeys []string
+		mu       sync.Mutex // guards the counts the bar reads
+		urlsFrom time.Time  // when every label was finished
+	)
+	total := len(keys)
+	prog := a.newProgress()
+	fmt.Fprintf(a.stderr, "waiting for %d label(s); Ctrl-C stops waiting, the labels are made anyway\n", total)
+	stop := prog.track(func(el time.Duration, final bool) progressFrame {
+		mu.Lock()
+		defer mu.Unlock()
+		return waitFrame(res.completed, res.dead, total, len(needURL), final, el)
+	})
+	ended := false
+	defer func() { stop(ended) }()
 	for {
 		var still []string
 		for i := 0; i < len(open); i += 1000 {
 			batch := open[i:min(i+1000, len(open))]
 			states, err := q.States(ctx, batch)
 			if err != nil {
-				return 0, 0, err
+				if ctx.Err() != nil {
+					still = append(still, open[i:]...) // not looked at: still open
+					break
+				}
+				return res, err
 			}
+			mu.Lock()
 			for j, st := range states {
 				switch st {
 				case queue.StateCompleted:
-					completed++
+					res.completed++
+					needURL = append(needURL, batch[j])
 				case queue.StateDead:
-					failed++
+					res.dead++
+					deadKeys = append(deadKeys, batch[j])
 				default:
 					still = append(still, batch[j])
 				}
 			}
+			mu.Unlock()
 		}
 		open = still
-		done.Store(total - int64(len(open)))
-		status.Store(fmt.Sprintf("%d completed, %d dead, %d remaining", completed, failed, len(open)))
+		var lacking []string
+		for i := 0; i < len(needURL); i += 1000 {
+			batch := needURL[i:min(i+1000, len(needURL))]
+			urls, err := q.URLs(ctx, batch)
+			if err != nil {
+				if ctx.Err() != nil {
+					lacking = append(lacking, needURL[i:]...)
+					break
+				}
+				return res, err
+			}
+			for j, u := range urls {
+				if u == "" {
+					lacking = append(lacking, batch[j])
+				}
+			}
+		}
+		mu.Lock()
+		needURL = lacking
+		mu.Unlock()
+		if ctx.Err() != nil {
+			res.interrupted = true
+			break
+		}
 		if len(open) == 0 {
-			return completed, failed, nil
+			if urlsFrom.IsZero() {
+				urlsFrom = time.Now()
+				if len(needURL) > 0 && urlTimeout > 0 {
+					prog.clear()
+					fmt.Fprintf(a.stderr, "every label is finished; waiting up to %s for %d document URL(s)\n", urlTimeout, len(needURL))
+				}
+			}
+			if len(needURL) == 0 || time.Since(urlsFrom) >= urlTimeout {
+				ended = true
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return 0, 0, fmt.Errorf("stopped waiting with %d label(s) unfinished: %w", len(open), ctx.Err())
+			res.interrupted = true
 		case <-time.After(500 * time.Millisecond):
 		}
+		if res.interrupted {
+			break
+		}
 	}
+	res.unfinished = len(open)
+	res.noURL = needURL
+	if len(deadKeys) > 0 {
+		// Why they died, for the summary; after an interruption too.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		res.deadByReason = map[string]int{}
+		for i := 0; i < len(deadKeys); i += 500 {
+			sts, err := q.Status(rctx, deadKeys[i:min(i+500, len(deadKeys))]...)
+			if err != nil {
+				return res, err
+			}
+			for _, st := range sts {
+				reason := "unknown"
+				if st.DeadLetter != nil && st.DeadLetter.Reason != "" {
+					reason = st.DeadLetter.Reason
+				}
+				res.deadByReason[reason]++
+			}
+		}
+	}
+	return res, nil
 }
 
 // writeReport writes one row per key: CSV, or NDJSON for a .ndjson name.
@@ -320,101 +541,4 @@ func writeReport(ctx context.Context, q *queue.Queue, path string, order []strin
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// progress shows a bar on a terminal, and a plain status line at most every
-// few seconds otherwise.
-type progress struct {
-	bar      *progressbar.ProgressBar
-	a        *app
-	label    string
-	total    int64
-	interval time.Duration
-}
-
-func (a *app) newProgress(total int64, label string, bytes bool) *progress {
-	p := &progress{a: a, label: label, total: total, interval: 5 * time.Second}
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		opts := []progressbar.Option{
-			progressbar.OptionSetWriter(a.stderr),
-			progressbar.OptionSetDescription(label),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100 * time.Millisecond),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionShowElapsedTimeOnFinish(),
-		}
-		if bytes {
-			opts = append(opts, progressbar.OptionShowBytes(true))
-		} else {
-			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString("labels"))
-		}
-		p.bar = progressbar.NewOptions64(total, opts...)
-	}
-	return p
-}
-
-// track polls value every so often and shows it; the returned func stops it.
-func (p *progress) track(value func() (int64, string)) func() {
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		every := p.interval
-		if p.bar != nil {
-			every = 200 * time.Millisecond
-		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		start := time.Now()
-		for {
-			select {
-			case <-done:
-				n, s := value()
-				p.show(n, s, start)
-				return
-			case <-t.C:
-				n, s := value()
-				p.show(n, s, start)
-			}
-		}
-	}()
-	return func() { close(done); <-stopped }
-}
-
-func (p *progress) show(n int64, status string, start time.Time) {
-	if p.bar != nil {
-		_ = p.bar.Set64(n)
-		if status != "" {
-			p.bar.Describe(p.label + ": " + status)
-		}
-		return
-	}
-	el := time.Since(start).Seconds()
-	rate := 0.0
-	if el > 0 {
-		rate = float64(n) / el
-	}
-	line := fmt.Sprintf("%s: %d", p.label, n)
-	if p.total > 0 {
-		line += fmt.Sprintf("/%d (%.0f%%)", p.total, 100*float64(n)/float64(p.total))
-	}
-	line += fmt.Sprintf(", %.0f/s", rate)
-	if status != "" {
-		line += ", " + status
-	}
-	fmt.Fprintln(p.a.stderr, line)
-}
-
-func (p *progress) clear() {
-	if p.bar != nil {
-		_ = p.bar.Clear()
-	}
-}
-
-func (p *progress) finish() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		fmt.Fprintln(p.a.stderr)
-	}
 }

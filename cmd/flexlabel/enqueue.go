@@ -30,12 +30,16 @@ Exit 0 if every line was enqueued or duplicate, 1 if any was refused, 2 on opera
 				return err
 			}
 			defer in.Close()
+			src, err := refuseCSV(cmd.Context(), in, name)
+			if err != nil {
+				return err
+			}
 			d, err := a.openQueue(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			return a.enqueue(cmd, d.q, in, name)
+			return a.enqueue(cmd, d.q, src, name)
 		},
 	}
 }

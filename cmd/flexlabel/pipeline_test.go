@@ -182,7 +182,8 @@ func TestCLI_EndToEnd_WorkerStatusAndDeadLetters(t *testing.T) {
 	require.EqualValues(t, 404, dead["deadLetter"].(map[string]any)["httpStatus"])
 
 	r = c.run(t, "", "status", "nope", "e-ok")
-	require.Equal(t, 0, r.code)
+	require.Equal(t, 1, r.code, "an unknown key exits 1, as GET answers 404")
+	require.Contains(t, r.stderr, "1 key(s) unknown: nope")
 	require.Contains(t, r.stdout, "unknown")
 	require.Contains(t, r.stdout, "completed")
 
@@ -306,12 +307,16 @@ func TestCLI_Bulk_WaitAndReport(t *testing.T) {
 	path := writeCSV(t, 30, "rej-1,yunexpress,REJECT,US,08817,0123456,JP,0.5,1,29.99")
 	report := filepath.Join(t.TempDir(), "report.ndjson")
 	r := c.run(t, "", "bulk", path, "--json", "--wait", "--report", report)
-	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, 1, r.code, "a label ended dead: not every row produced a label\n%s", r.stderr)
+	require.Contains(t, r.stderr, "not every row produced a label: 1 dead (courier_rejected: 1)")
 	got := lines(t, r.stdout)
 	sum := got[len(got)-1]
 	require.EqualValues(t, 31, sum["enqueued"])
 	require.EqualValues(t, 30, sum["completed"])
 	require.EqualValues(t, 1, sum["failed"])
+	require.EqualValues(t, 0, sum["unfinished"])
+	require.EqualValues(t, map[string]any{"courier_rejected": 1.0}, sum["deadByReason"])
+	require.EqualValues(t, 0, sum["withoutUrl"])
 	rep := lines(t, mustRead(t, report))
 	require.Len(t, rep, 31)
 	byKey := map[string]map[string]any{}
@@ -320,6 +325,11 @@ func TestCLI_Bulk_WaitAndReport(t *testing.T) {
 	}
 	require.Equal(t, "completed", byKey["bulk-00003"]["state"])
 	require.NotEmpty(t, byKey["bulk-00003"]["labelId"])
+	for k, row := range byKey {
+		if row["state"] == "completed" {
+			require.NotEmpty(t, row["labelUrl"], "--wait waits for the document URL of %s", k)
+		}
+	}
 	require.Equal(t, "dead", byKey["rej-1"]["state"])
 	require.Equal(t, "courier_rejected", byKey["rej-1"]["reason"])
 	require.Equal(t, 31, fake.Ledger().LabelsCreated+fake.Ledger().LabelsFailed)

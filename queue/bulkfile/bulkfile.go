@@ -98,6 +98,10 @@ func joinProblems(ps []Problem) string {
 // bad column (unknown paths, duplicates, malformed or gapped indexes) at once.
 type HeaderError struct {
 	Problems []Problem
+	// Delimiter is the character the file seems to separate its cells with
+	// instead of the one NewCSV was given, or 0: the header was read as a
+	// single column containing it.
+	Delimiter rune
 }
 
 func (e *HeaderError) Error() string {

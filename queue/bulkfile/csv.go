@@ -46,7 +46,19 @@ type csvReader struct {
 // Record with a *RowError and the run goes on. A row whose cells are all
 // empty is skipped. A quote left open across lines is fatal, since the rows
 // after it cannot be told apart reliably.
-func NewCSV(r io.Reader) (Reader, error) {
+//
+// Cells are separated by commas unless WithDelimiter says otherwise. A
+// header that is a single column containing ';', a tab or '|' is refused
+// with a *HeaderError whose Delimiter names that character, the likely
+// separator of the file.
+func NewCSV(r io.Reader, opts ...CSVOption) (Reader, error) {
+	o := csvOptions{comma: ','}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !validDelimiter(o.comma) {
+		return nil, fmt.Errorf("CSV delimiter %q: want one character other than a quote, a line break or the Unicode replacement character", o.comma)
+	}
 	br := bufio.NewReaderSize(r, csvBufSize)
 	if b, err := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
@@ -57,6 +69,7 @@ func NewCSV(r io.Reader) (Reader, error) {
 	cr := csv.NewReader(bufio.NewReaderSize(lim, csvBufSize))
 	cr.ReuseRecord = true
 	cr.LazyQuotes = false
+	cr.Comma = o.comma
 
 	header, err := cr.Read()
 	switch {
@@ -71,6 +84,11 @@ func NewCSV(r io.Reader) (Reader, error) {
 	}
 	p, err := compile(names)
 	if err != nil {
+		if d := otherDelimiter(names, o.comma); d != 0 {
+			return nil, &HeaderError{Delimiter: d, Problems: []Problem{{Message: fmt.Sprintf(
+				"the header is a single column containing %q: the file seems to be separated by %q, not %q",
+				d, d, o.comma)}}}
+		}
 		return nil, err
 	}
 	cr.FieldsPerRecord = len(names)
@@ -82,6 +100,33 @@ func NewCSV(r io.Reader) (Reader, error) {
 		present: make([]bool, p.nodes),
 		span:    make([][2]int, len(names)),
 	}, nil
+}
+
+// CSVOption tunes NewCSV.
+type CSVOption func(*csvOptions)
+
+type csvOptions struct{ comma rune }
+
+// WithDelimiter makes NewCSV split cells at d instead of ','. NewCSV refuses
+// a d that cannot separate cells (a quote, CR, LF, U+FFFD).
+func WithDelimiter(d rune) CSVOption { return func(o *csvOptions) { o.comma = d } }
+
+func validDelimiter(d rune) bool {
+	return d != 0 && d != '"' && d != '\r' && d != '\n' && d != utf8.RuneError && utf8.ValidRune(d)
+}
+
+// otherDelimiter returns the separator a one-column header seems to use
+// instead of comma, or 0.
+func otherDelimiter(names []string, comma rune) rune {
+	if len(names) != 1 {
+		return 0
+	}
+	for _, d := range []rune{';', '\t', '|', ','} {
+		if d != comma && strings.ContainsRune(names[0], d) {
+			return d
+		}
+	}
+	return 0
 }
 
 func (c *csvReader) Next() (Record, error) {

@@ -20,6 +20,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
@@ -71,6 +72,15 @@ func (s Summary) Refused() int { return s.Conflict + s.Invalid + s.Dead }
 // Total is the number of rows.
 func (s Summary) Total() int { return s.Enqueued + s.Duplicate + s.Refused() }
 
+// flushAfter is how long a chunk that is not full waits for more records
+// before it is sent anyway.
+const flushAfter = 20 * time.Millisecond
+
+type readRecord struct {
+	rec bulkfile.Record
+	err error
+}
+
 type chunk struct {
 	seq     int
 	lines   []int
@@ -82,10 +92,20 @@ type chunk struct {
 	err     error
 }
 
+// ErrInterrupted is wrapped by Run's error when ctx was cancelled (or its
+// deadline passed) before the run ended, together with ctx's own error: the
+// Summary then counts only the rows emitted so far.
+var ErrInterrupted = errors.New("bulk run interrupted")
+
 // Run enqueues every record of r and calls emit for each row in file order
 // (emit runs on one goroutine). It stops at the first operational error
 // (Redis unreachable, unreadable file); rows already emitted stay enqueued,
 // and running the same file again resumes safely.
+//
+// When ctx is done before the run ends, Run returns an error wrapping
+// ErrInterrupted, even if every row happened to be emitted by then. It does
+// not wait for a Next blocked on an idle input: that goroutine is left to
+// return when its Next does.
 func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit func(Row) error) (Summary, error) {
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 256
@@ -99,8 +119,12 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 	// Load the scripts once up front, so chunks in flight do not all race
 	// to load them.
 	if err := q.LoadScripts(ctx); err != nil {
+		if ctx.Err() != nil {
+			return Summary{}, fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
+		}
 		return Summary{}, err
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -111,30 +135,74 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 	raw := make(chan *chunk, o.Parsers*2)
 	parsed := make(chan *chunk, o.Parsers*2)
 
-	// 1. read records into chunks
+	// 1. read records (on a goroutine of their own, which an idle input may
+	//    block) and put them into chunks: a chunk is sent when full, or as
+	//    soon as the input pauses, so rows of a slow input (a terminal, a
+	//    pipe) are enqueued and reported as they come.
+	recs := make(chan readRecord, o.ChunkSize)
+	go func() {
+		defer close(recs)
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			select {
+			case recs <- readRecord{rec, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	go func() {
 		defer close(raw)
+		pause := time.NewTimer(time.Hour)
+		pause.Stop()
 		seq := 0
 		for {
 			c := &chunk{seq: seq, done: make(chan struct{})}
 			var datas [][]byte
 			var errs []error
 			var rkeys []string
+			eof := false
+		fill:
 			for len(c.lines) < o.ChunkSize {
-				rec, err := r.Next()
-				if err == io.EOF {
+				var rr readRecord
+				var ok bool
+				select {
+				case rr, ok = <-recs:
+				case <-ctx.Done():
+					return
+				default:
+					if len(c.lines) > 0 {
+						pause.Reset(flushAfter)
+					}
+					select {
+					case rr, ok = <-recs:
+						pause.Stop()
+					case <-pause.C:
+						break fill // the input paused: send what there is
+					case <-ctx.Done():
+						return
+					}
+				}
+				if !ok {
+					eof = true
 					break
 				}
-				if err != nil {
-					readErr = err
+				if rr.err != nil {
+					readErr = rr.err
 					break
 				}
-				c.lines = append(c.lines, rec.Line)
-				datas = append(datas, rec.Data)
-				errs = append(errs, rec.Err)
-				rkeys = append(rkeys, rec.Key)
+				c.lines = append(c.lines, rr.rec.Line)
+				datas = append(datas, rr.rec.Data)
+				errs = append(errs, rr.rec.Err)
+				rkeys = append(rkeys, rr.rec.Key)
 			}
-			if len(c.lines) == 0 {
+			if len(c.lines) == 0 { // the end of the input, or its error
 				return
 			}
 			c.reqs = make([]*flexapi.LabelRequest, len(c.lines))
@@ -155,7 +223,7 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 				return
 			}
 			seq++
-			if readErr != nil {
+			if readErr != nil || eof {
 				return
 			}
 		}
@@ -294,10 +362,35 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 		return emitFront(false)
 	}
 
+	// Wait for the next parsed chunk, the oldest chunk in flight or the
+	// caller's cancellation, whichever comes first: rows read from a slow
+	// input are reported as soon as they are enqueued, and a reader blocked
+	// in Next (an idle terminal) does not keep an interrupted run from
+	// returning.
 	var runErr error
-	for c := range parsed {
-		if runErr != nil {
-			continue // drain
+	drained := false
+loop:
+	for {
+		var c *chunk
+		var front <-chan struct{} // the oldest chunk in flight, to emit it as soon as it is done
+		if len(window) > 0 {
+			front = window[0].done
+		}
+		select {
+		case <-parent.Done():
+			break loop
+		case <-front:
+			if err := emitFront(false); err != nil {
+				runErr = err
+				break loop
+			}
+			continue
+		case pc, ok := <-parsed:
+			if !ok {
+				drained = true
+				break loop
+			}
+			c = pc
 		}
 		pending[c.seq] = c
 		for {
@@ -309,26 +402,34 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 			next++
 			if err := dispatch(nc); err != nil {
 				runErr = err
-				cancel()
-				break
+				break loop
 			}
 		}
 	}
-	if runErr == nil {
+	if runErr == nil && parent.Err() == nil {
 		for len(window) > 0 && runErr == nil {
 			runErr = emitFront(true)
 		}
 	}
-	if runErr != nil {
-		for _, c := range window {
-			<-c.done
+	cancel()
+	if runErr == nil {
+		// Interrupted: chunks in flight end at once (their context is
+		// done); the rows of those that made it are reported, in order, up
+		// to the first that did not.
+		for len(window) > 0 {
+			if emitFront(true) != nil {
+				break
+			}
 		}
 	}
-	if runErr == nil && readErr != nil {
-		runErr = fmt.Errorf("reading the file: %w", readErr)
+	for _, c := range window {
+		<-c.done
 	}
-	if runErr == nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		runErr = ctx.Err()
+	if err := parent.Err(); err != nil {
+		return sum, fmt.Errorf("%w: %w", ErrInterrupted, err)
+	}
+	if runErr == nil && drained && readErr != nil {
+		runErr = fmt.Errorf("reading the file: %w", readErr)
 	}
 	return sum, runErr
 }
