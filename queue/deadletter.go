@@ -494,17 +494,17 @@ func newKeyLine(d *DeadLetter, enqueued bool) (*NewKey, error) {
 }
 
 // DeriveKey returns the n-th new key of key: key + "-r" + n. A key too long
-// for that (flexapi.MaxIdempotencyKeyLen characters in all) is cut short
+// for that (MaxKeyLen characters in all) is cut short
 // and marked with a hash of the whole key ("~" and 12 hex digits) before
 // the suffix. Two different keys do not derive the same new key (for cut
 // keys, barring a collision of the 48-bit hash).
 func DeriveKey(key string, n int) string {
 	suffix := "-r" + strconv.Itoa(n)
-	if utf8.RuneCountInString(key)+len(suffix) <= flexapi.MaxIdempotencyKeyLen {
+	if utf8.RuneCountInString(key)+len(suffix) <= MaxKeyLen {
 		return key + suffix
 	}
 	sum := sha256.Sum256([]byte(key))
 	mark := "~" + hex.EncodeToString(sum[:6])
-	keep := flexapi.MaxIdempotencyKeyLen - len(suffix) - len(mark)
+	keep := MaxKeyLen - len(suffix) - len(mark)
 	return string([]rune(key)[:keep]) + mark + suffix
 }

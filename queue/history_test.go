@@ -272,11 +272,11 @@ func TestDeriveKey(t *testing.T) {
 	require.Equal(t, "ord-1-r1", queue.DeriveKey("ord-1", 1))
 	require.Equal(t, "ord-1-r12", queue.DeriveKey("ord-1", 12))
 	require.Equal(t, "ord-1-r1-r1", queue.DeriveKey("ord-1-r1", 1))
-	long := strings.Repeat("ü", flexapi.MaxIdempotencyKeyLen)
+	long := strings.Repeat("ü", queue.MaxKeyLen)
 	other := long[:len(long)-2] + "x"
-	for _, k := range []string{long, other, strings.Repeat("a", flexapi.MaxIdempotencyKeyLen-3)} {
+	for _, k := range []string{long, other, strings.Repeat("a", queue.MaxKeyLen-3)} {
 		d := queue.DeriveKey(k, 7)
-		require.Equal(t, flexapi.MaxIdempotencyKeyLen, utf8.RuneCountInString(d), d)
+		require.Equal(t, queue.MaxKeyLen, utf8.RuneCountInString(d), d)
 		require.True(t, strings.HasSuffix(d, "-r7"))
 		require.Equal(t, d, queue.DeriveKey(k, 7), "deterministic")
 		req := queuetest.Request("x", "")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -150,7 +151,11 @@ func ParseLine(line []byte) (*flexapi.LabelRequest, *Result) {
 	data := stripDeadLetterField(line)
 	req, err := flexapi.ParseLabelRequest(data) // every problem at once
 	if err == nil {
-		return req, nil
+		if err = checkKey(req, nil); err == nil {
+			return req, nil
+		}
+	} else {
+		err = checkKey(&flexapi.LabelRequest{IdempotencyKey: guessKey(data)}, err)
 	}
 	res := &Result{Outcome: Invalid, IdempotencyKey: guessKey(data)}
 	var ve *flexapi.ValidationError
@@ -160,6 +165,43 @@ func ParseLine(line []byte) (*flexapi.LabelRequest, *Result) {
 	msg := err.Error()
 	res.Error = &msg
 	return nil, res
+}
+
+// MaxKeyLen is the longest idempotencyKey flexlabel accepts, in characters.
+// It is flexlabel's own bound, not a rule of the Flex Forward API (its docs
+// give no limit, and flexapi checks none): a key names Redis keys, an asynq
+// task ID and a URL path (GET /v1/labels/{key}), so it is bounded like a
+// request body is (1 MiB). docs/FLEXFORWARD_API.md says which rules are ours.
+const MaxKeyLen = 255
+
+// validate applies the API's documented rules (flexapi) and flexlabel's own
+// key bound, every problem in one ValidationError.
+func validate(req *flexapi.LabelRequest) error {
+	return checkKey(req, req.Validate())
+}
+
+// checkKey adds the problem of a key over MaxKeyLen to err (nil, or what
+// flexapi reported for req).
+func checkKey(req *flexapi.LabelRequest, err error) error {
+	n := utf8.RuneCountInString(req.IdempotencyKey)
+	if n <= MaxKeyLen {
+		return err
+	}
+	d := flexapi.Detail{Field: "idempotencyKey", Message: fmt.Sprintf("must be at most %d characters (flexlabel's limit), got %d", MaxKeyLen, n)}
+	var ve *flexapi.ValidationError
+	switch {
+	case err == nil:
+		return &flexapi.ValidationError{Details: []flexapi.Detail{d}}
+	case errors.As(err, &ve):
+		for _, x := range ve.Details {
+			if x.Field == d.Field {
+				return err
+			}
+		}
+		return &flexapi.ValidationError{Details: append(append([]flexapi.Detail(nil), ve.Details...), d)}
+	default:
+		return err
+	}
 }
 
 // stripDeadLetterField removes a top-level DeadLetterField without touching
@@ -322,7 +364,7 @@ func (q *Queue) observe(lane Lane, o Outcome) {
 // Enqueue enqueues one validated request. Callers that did not validate get
 // it done here: an invalid request comes back with outcome invalid.
 func (q *Queue) Enqueue(ctx context.Context, req *flexapi.LabelRequest, lane Lane) (Result, error) {
-	if err := req.Validate(); err != nil {
+	if err := validate(req); err != nil {
 		q.observe(lane, Invalid)
 		return invalidResult(req.IdempotencyKey, err), nil
 	}
@@ -382,7 +424,7 @@ func (q *Queue) EnqueueMany(ctx context.Context, reqs []*flexapi.LabelRequest, l
 	jobs := make([]job, len(reqs))
 	idx := make([]int, 0, len(reqs))
 	for i, req := range reqs {
-		if err := req.Validate(); err != nil {
+		if err := validate(req); err != nil {
 			results[i] = invalidResult(req.IdempotencyKey, err)
 			continue
 		}
