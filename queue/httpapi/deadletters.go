@@ -169,12 +169,15 @@ func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
+	var resp redriveResponse
 	keys, err := h.q.Keys(r.Context(), reason)
 	if err != nil {
-		h.unavailable(w, r, err)
+		// Nothing done yet, but the 503 is a summary all the same.
+		h.queueDown(w, r, err)
+		resp.Error = unavailableMessage
+		writeJSON(w, http.StatusServiceUnavailable, resp)
 		return
 	}
-	var resp redriveResponse
 	for chunk := range slices.Chunk(keys, redriveChunk) {
 		res, err := h.q.Redrive(r.Context(), chunk...)
 		for _, o := range res {
