@@ -110,6 +110,13 @@ func (c *contractTransport) check(req *http.Request, reqBody []byte, resp *http.
 		default:
 			return fmt.Sprintf("no documented operation (%v), yet answered %d", err, resp.StatusCode)
 		}
+		if req.Method == http.MethodHead {
+			// No body; the headers still say JSON.
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				return fmt.Sprintf("Content-Type %q, want application/json", ct)
+			}
+			return ""
+		}
 		return checkSchema(doc, "Error", resp, respBody)
 	}
 	for k, v := range params {

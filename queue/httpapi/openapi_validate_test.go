@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"testing"
 
@@ -43,4 +45,63 @@ func TestOpenAPI_IndependentValidatorAccepts(t *testing.T) {
 	contact := doc.Components.Schemas["Party"].Value.Properties["contact"].Value
 	require.Equal(t, "A string, so leading zeros and '+' survive.", contact.Properties["phone"].Value.Description)
 	require.Len(t, contact.Properties, 4)
+}
+
+// TestOpenAPI_ServersAndNumberFormats: a client generated from the document
+// knows where to send requests, and reads every number as a float64 (a
+// float32 weight or amount would change a re-sent request, which would then
+// come back 409).
+func TestOpenAPI_ServersAndNumberFormats(t *testing.T) {
+	t.Parallel()
+	doc := loadKinDoc(t)
+	require.NotEmpty(t, doc.Servers)
+	require.Equal(t, "/", doc.Servers[0].URL)
+
+	var numbers []string
+	seen := map[*openapi3.Schema]bool{}
+	var walk func(path string, s *openapi3.SchemaRef)
+	walk = func(path string, s *openapi3.SchemaRef) {
+		if s == nil || s.Value == nil || seen[s.Value] {
+			return
+		}
+		v := s.Value
+		seen[v] = true
+		if v.Type.Includes(openapi3.TypeNumber) {
+			numbers = append(numbers, path)
+			require.Equal(t, "double", v.Format, "%s: a number needs format double", path)
+		}
+		for name, p := range v.Properties {
+			walk(path+"."+name, p)
+		}
+		walk(path+"[]", v.Items)
+		for i, list := range [][]*openapi3.SchemaRef{v.AllOf, v.AnyOf, v.OneOf} {
+			for j, x := range list {
+				walk(fmt.Sprintf("%s/%d.%d", path, i, j), x)
+			}
+		}
+	}
+	for name, s := range doc.Components.Schemas {
+		walk(name, s)
+	}
+	require.Len(t, numbers, 6, "weight, length, width, height, amount, unitWeight: %v", numbers)
+	parcel := doc.Components.Schemas["Parcel"].Value.Properties
+	require.Equal(t, "double", parcel["weight"].Value.Format)
+	require.Equal(t, "double", parcel["items"].Value.Items.Value.Properties["unitPrice"].Value.Properties["amount"].Value.Format)
+}
+
+// TestHEAD_NotServed: the document lists no HEAD operation, so HEAD is a
+// JSON 405 whose Allow names only what is documented.
+func TestHEAD_NotServed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, p := range []string{"/healthz", "/openapi.yaml", "/v1/labels/k", "/v1/dead-letters"} {
+		r := e.do(http.MethodHead, p, nil)
+		require.Equal(t, http.StatusMethodNotAllowed, r.code, p)
+		require.Equal(t, "application/json", r.header.Get("Content-Type"), p)
+		require.NotContains(t, r.header.Get("Allow"), "HEAD", p)
+		require.Contains(t, r.header.Get("Allow"), "GET", p)
+	}
+	require.Equal(t, "DELETE, GET", e.do(http.MethodHead, "/v1/dead-letters/k", nil).header.Get("Allow"))
+	require.Equal(t, http.StatusNotFound, e.do(http.MethodHead, "/nowhere", nil).code)
+	require.Equal(t, "POST", e.do(http.MethodHead, "/v1/labels", nil).header.Get("Allow"))
 }
