@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -40,14 +40,11 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	cursor := q.Get("cursor")
-	// queue.List's cursors are unpadded base64url; checking that here
-	// tells a client's bad cursor (400) from Redis failing (503).
-	if _, err := base64.RawURLEncoding.DecodeString(cursor); err != nil {
+	page, next, err := h.q.List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: q.Get("cursor")})
+	if errors.Is(err, queue.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, "cursor: not a cursor this API returned; pass nextCursor as it is")
 		return
 	}
-	page, next, err := h.q.List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: cursor})
 	if err != nil {
 		h.unavailable(w, r, err)
 		return

@@ -694,6 +694,7 @@ func TestDeadLetters_List_BadParameters_400NamingThem(t *testing.T) {
 	for query, param := range map[string]string{
 		"reason=nope": "reason", "limit=0": "limit", "limit=1001": "limit", "limit=x": "limit",
 		"limit=-1": "limit", "cursor=%25%25": "cursor", "cursor=a+b": "cursor",
+		"cursor=zzz": "cursor", "cursor=MTIzfGs": "cursor", // "123|k": base64url, but no cursor the API issued
 	} {
 		r := e.do(http.MethodGet, "/v1/dead-letters?"+query, nil)
 		require.Equal(t, http.StatusBadRequest, r.code, query)
