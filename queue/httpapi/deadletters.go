@@ -76,7 +76,11 @@ const notDead = "not in the dead-letter queue"
 // getDeadLetter is GET /v1/dead-letters/{key}: the whole dead letter,
 // request included.
 func (h *Handler) getDeadLetter(w http.ResponseWriter, r *http.Request) {
-	d, err := h.q.Get(r.Context(), r.PathValue("key"))
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	d, err := h.q.Get(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -92,7 +96,10 @@ func (h *Handler) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 // on its queue under the same key. 404 if the key is not dead; 409 if the
 // dead letter changed while being redriven (retry).
 func (h *Handler) redriveDeadLetter(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("key")
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
 	res, err := h.q.Redrive(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
@@ -119,7 +126,11 @@ func (h *Handler) redriveDeadLetter(w http.ResponseWriter, r *http.Request) {
 // discardDeadLetter is DELETE /v1/dead-letters/{key}: drop the dead letter
 // for good, freeing its key.
 func (h *Handler) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
-	res, err := h.q.Discard(r.Context(), r.PathValue("key"))
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	res, err := h.q.Discard(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return

@@ -935,3 +935,22 @@ func TestNewServer_Timeouts(t *testing.T) {
 	require.Equal(t, 120*time.Second, s.IdleTimeout)
 	require.Equal(t, 64<<10, s.MaxHeaderBytes)
 }
+
+func TestKeyInPath_Over255Characters_400NamingTheLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	long := strings.Repeat("é", 256) // 256 characters, 512 bytes
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, keyPath("/v1/labels/", long)},
+		{http.MethodGet, keyPath("/v1/dead-letters/", long)},
+		{http.MethodDelete, keyPath("/v1/dead-letters/", long)},
+		{http.MethodPost, keyPath("/v1/dead-letters/", long) + "/redrive"},
+	} {
+		r := e.do(c.method, c.path, nil)
+		require.Equal(t, http.StatusBadRequest, r.code, "%s %s", c.method, c.path[:30])
+		require.Equal(t, "key: must be at most 255 characters (the idempotencyKey limit), got 256", r.errorMessage(t))
+	}
+	// 255 characters is a key that may exist.
+	r := e.do(http.MethodGet, keyPath("/v1/labels/", strings.Repeat("é", 255)), nil)
+	require.Equal(t, http.StatusNotFound, r.code)
+}

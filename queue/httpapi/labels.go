@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
@@ -222,7 +223,11 @@ func (h *Handler) enqueueBatch(ctx context.Context, items [][]byte) ([]queue.Res
 // getLabel is GET /v1/labels/{key}: the job's status, as `flexlabel status
 // --json` prints it; 404 (same shape, state unknown) for an unknown key.
 func (h *Handler) getLabel(w http.ResponseWriter, r *http.Request) {
-	sts, err := h.q.Status(r.Context(), r.PathValue("key"))
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	sts, err := h.q.Status(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -243,4 +248,16 @@ func pathSegment(key string) string {
 		return strings.ReplaceAll(s, ".", "%2E")
 	}
 	return s
+}
+
+// pathKey returns the {key} of the path, or answers 400 when it is longer
+// than any idempotencyKey can be: such a key cannot exist, and a 404 would
+// hide that the client cut or built it wrong.
+func pathKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key := r.PathValue("key")
+	if n := utf8.RuneCountInString(key); n > flexapi.MaxIdempotencyKeyLen {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("key: must be at most %d characters (the idempotencyKey limit), got %d", flexapi.MaxIdempotencyKeyLen, n))
+		return "", false
+	}
+	return key, true
 }
