@@ -90,7 +90,10 @@ func (c *contractTransport) check(req *http.Request, reqBody []byte, resp *http.
 	// Route on the path as sent, so %2F in a key stays in its segment.
 	vreq := req.Clone(context.Background())
 	vreq.URL = &url.URL{Path: req.URL.EscapedPath(), RawQuery: req.URL.RawQuery}
-	vreq.Body = io.NopCloser(bytes.NewReader(decodedForCheck(req, reqBody)))
+	checked := decodedForCheck(req, reqBody)
+	vreq.Body = io.NopCloser(bytes.NewReader(checked))
+	vreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(checked)), nil }
+	vreq.ContentLength = int64(len(checked))
 	route, params, err := router.FindRoute(vreq)
 	for _, v := range params {
 		if v == "" && err == nil {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -949,4 +950,68 @@ func TestKeyInPath_Over255Characters_400NamingTheLimit(t *testing.T) {
 	// 255 characters is a key that may exist.
 	r := e.do(http.MethodGet, keyPath("/v1/labels/", strings.Repeat("é", 255)), nil)
 	require.Equal(t, http.StatusNotFound, r.code)
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+func TestContentEncoding_GzipDecoded_OthersRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.post("/v1/labels", gzipped(t, queuetest.RequestJSON("gz1", "")), "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusAccepted, r.code, "%s", r.body)
+	r = e.post("/v1/labels/batch", gzipped(t, queuetest.RequestJSON("gz2", "")), "Content-Type", "application/x-ndjson", "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusOK, r.code, "%s", r.body)
+	r = e.post("/v1/labels", queuetest.RequestJSON("id1", ""), "Content-Encoding", "identity")
+	require.Equal(t, http.StatusAccepted, r.code, "%s", r.body)
+	require.EqualValues(t, 3, e.pending())
+
+	// A coding that is not supported is never read as plain, even when the
+	// body is plain JSON.
+	for _, coding := range []string{"br", "deflate", "zstd", "gzip, br", "gzip, gzip", "compress"} {
+		for _, path := range []string{"/v1/labels", "/v1/labels/batch"} {
+			r := e.post(path, queuetest.RequestJSON("enc", ""), "Content-Encoding", coding)
+			require.Equal(t, http.StatusUnsupportedMediaType, r.code, "%s %s", coding, path)
+			require.Contains(t, r.errorMessage(t), "Content-Encoding")
+			require.Equal(t, "gzip", r.header.Get("Accept-Encoding"))
+		}
+	}
+	// Not gzip at all, under gzip: 400 (in each route's 400 shape).
+	r = e.post("/v1/labels", queuetest.RequestJSON("nz", ""), "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusBadRequest, r.code)
+	var res queue.Result
+	r.json(t, &res)
+	require.Equal(t, queue.Invalid, res.Outcome)
+	require.Contains(t, *res.Error, "not valid gzip")
+	r = e.post("/v1/labels/batch", queuetest.RequestJSON("nz", ""), "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusBadRequest, r.code)
+	require.Contains(t, r.errorMessage(t), "not valid gzip")
+	require.EqualValues(t, 3, e.pending())
+}
+
+func TestContentEncoding_GzipBomb_413(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// 1 MiB of padding around a valid request: small compressed, too big decoded.
+	big := append(bytes.Repeat([]byte(" "), 1<<20), queuetest.RequestJSON("bomb", "")...)
+	bomb := gzipped(t, big)
+	require.Less(t, len(bomb), 16<<10)
+	r := e.post("/v1/labels", bomb, "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.code)
+	require.Contains(t, r.errorMessage(t), "1 MiB")
+	// The batch limit holds the same way: 64 MiB of spaces decode past 10 MiB.
+	r = e.post("/v1/labels/batch", gzipped(t, bytes.Repeat([]byte(" "), 64<<20)), "Content-Type", "application/x-ndjson", "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.code)
+	require.Contains(t, r.errorMessage(t), "10 MiB")
+	require.EqualValues(t, 0, e.pending())
+	// Just at the limit, decoded, is fine.
+	ok := append(bytes.Repeat([]byte(" "), 1<<20-len(queuetest.RequestJSON("ok", ""))), queuetest.RequestJSON("ok", "")...)
+	require.Equal(t, http.StatusAccepted, e.post("/v1/labels", gzipped(t, ok), "Content-Encoding", "gzip").code)
 }
