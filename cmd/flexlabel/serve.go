@@ -124,7 +124,7 @@ func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger,
 	srv := httpapi.NewServer(addr, h)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(httpapi.Listener(ln)) }()
 	listening(ln.Addr())
 
 	select {

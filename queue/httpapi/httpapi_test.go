@@ -94,9 +94,17 @@ func newEnv(t *testing.T, mod ...func(*httpapi.Config)) *env {
 	}
 	h, err := httpapi.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
+	srv := newTestServer(h)
 	t.Cleanup(srv.Close)
 	return (&env{t: t, rdb: rdb, q: q, h: h, srv: srv, logs: logs}).withContract()
+}
+
+// newTestServer serves h over Listener, as serve does.
+func newTestServer(h http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = httpapi.Listener(srv.Listener)
+	srv.Start()
+	return srv
 }
 
 type response struct {
@@ -342,7 +350,7 @@ func downEnv(t *testing.T) *env {
 	logs := &syncBuffer{}
 	h, err := httpapi.New(httpapi.Config{Queue: q, Tokens: []string{token}, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
+	srv := newTestServer(h)
 	t.Cleanup(srv.Close)
 	return (&env{t: t, q: q, h: h, srv: srv, logs: logs}).withContract()
 }
