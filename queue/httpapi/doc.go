@@ -35,7 +35,7 @@
 // answers for JSON on the connection itself.
 //
 // Each request gets an id (X-Request-Id, used as sent if acceptable,
-// replaced by a new one otherwise, never edited) echoed in the response and logged in one line with the route pattern,
-// status and duration — never the Authorization header, the path's key or
-// the body.
+// replaced by a new one otherwise, never edited) echoed in the response
+// and logged in one line with the route pattern, status and duration —
+// never the Authorization header, the path's key or the body.
 package httpapi
