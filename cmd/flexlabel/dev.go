@@ -113,7 +113,7 @@ func (a *app) dev(ctx context.Context, seed int) error {
 	}
 	defer w.Shutdown()
 
-	h, err := newHTTPHandler(d, tokens, false, false, reg, log)
+	h, err := newHTTPHandler(d, tokens, false, false, false, reg, log)
 	if err != nil {
 		return err
 	}
