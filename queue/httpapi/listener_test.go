@@ -62,6 +62,8 @@ func TestNetHTTPErrors_JSON(t *testing.T) {
 		{"HTTP version", "GET /healthz HTTP/7.0\r\nHost: x\r\n\r\n", 505, "malformed request: unsupported protocol version"},
 		{"headers too large", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n", 431, "request headers are too large"},
 		{"transfer encoding", "POST /v1/labels HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "Transfer-Encoding"},
+		{"two Content-Lengths", "POST /v1/labels HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}", 400, "malformed request"},
+		{"HTTP/2 preface (reaches the mux)", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 404, "not found"},
 		{"expectation", "POST /v1/labels HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n{}", 417, "Expect"},
 	}
 	for _, c := range cases {
