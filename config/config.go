@@ -67,6 +67,7 @@ type Config struct {
 	RateLimit          float64       `env:"FLEXLABEL_RATE_LIMIT" envDefault:"8"`
 	HTTPAddr           string        `env:"FLEXLABEL_HTTP_ADDR" envDefault:":8080"`
 	MetricsAddr        string        `env:"FLEXLABEL_METRICS_ADDR"`
+	MetricsAuth        bool          `env:"FLEXLABEL_METRICS_AUTH" envDefault:"false"`
 	APITokens          []Secret      `env:"FLEXLABEL_API_TOKENS" envSeparator:","`
 	LogLevel           string        `env:"FLEXLABEL_LOG_LEVEL" envDefault:"info"`
 	LogFormat          string        `env:"FLEXLABEL_LOG_FORMAT" envDefault:"json"`

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -174,11 +175,11 @@ func (q *Queue) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, 
 	}
 	min := "-"
 	if o.Cursor != "" {
-		c, err := base64.RawURLEncoding.DecodeString(o.Cursor)
+		c, err := decodeCursor(o.Cursor)
 		if err != nil {
-			return nil, "", fmt.Errorf("queue: bad cursor %q", o.Cursor)
+			return nil, "", err
 		}
-		min = "(" + string(c)
+		min = "(" + c
 	}
 	members, err := q.rdb.ZRangeByLex(ctx, idx, &redis.ZRangeBy{Min: min, Max: "+", Count: int64(o.Limit)}).Result()
 	if err != nil {
@@ -212,6 +213,22 @@ func (q *Queue) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, 
 		next = base64.RawURLEncoding.EncodeToString([]byte(members[len(members)-1]))
 	}
 	return out, next, nil
+}
+
+// ErrBadCursor is List's answer to a cursor it did not issue.
+var ErrBadCursor = errors.New("queue: bad cursor")
+
+// decodeCursor returns the index member a cursor of List names. A cursor
+// that decodes to anything else would list from a made-up position, most
+// often past the end: a silent empty page.
+func decodeCursor(cursor string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	m := string(b)
+	const digits = 13 // indexMember's failure time
+	if err != nil || len(m) < digits+2 || m[digits] != '|' || strings.Trim(m[:digits], "0123456789") != "" {
+		return "", fmt.Errorf("%w %q", ErrBadCursor, cursor)
+	}
+	return m, nil
 }
 
 func memberKey(m string) string {

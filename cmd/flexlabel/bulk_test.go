@@ -36,8 +36,8 @@ func (c *cli) queue(t *testing.T) *queue.Queue {
 	return q
 }
 
-// complete records a label for key as the worker would, without its URL.
-func complete(t *testing.T, q *queue.Queue, key string) {
+// completeJob records a label for key as the worker would, without its URL.
+func completeJob(t *testing.T, q *queue.Queue, key string) {
 	t.Helper()
 	require.NoError(t, q.Complete(context.Background(), &queue.Job{Key: key}, &flexapi.Label{ID: "lbl-" + key, Status: "created"}))
 }
@@ -131,7 +131,7 @@ func TestCLI_Bulk_InterruptedWhileWaiting_WritesReportAndExitsTwo(t *testing.T) 
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "waiting for 10 label(s)") }, 30*time.Second, 10*time.Millisecond)
 	for _, k := range []string{"bulk-00000", "bulk-00001", "bulk-00002"} {
-		complete(t, q, k)
+		completeJob(t, q, k)
 		require.NoError(t, q.SetURL(context.Background(), k, "https://cdn.example/"+k+".pdf"))
 	}
 	cancel()
@@ -181,7 +181,7 @@ func TestCLI_Bulk_Wait_WaitsForDocumentURLs(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "waiting for 5 label(s)") }, 30*time.Second, 10*time.Millisecond)
 	for _, k := range keys {
-		complete(t, q, k)
+		completeJob(t, q, k)
 	}
 	// Every label is finished, none has its URL: --wait goes on waiting.
 	require.Eventually(t, func() bool {
@@ -217,7 +217,7 @@ func TestCLI_Bulk_Wait_URLTimeout_NamesLabelsWithoutURL(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "waiting for 3 label(s)") }, 30*time.Second, 10*time.Millisecond)
 	for _, k := range []string{"bulk-00000", "bulk-00001", "bulk-00002"} {
-		complete(t, q, k)
+		completeJob(t, q, k)
 	}
 	require.NoError(t, q.SetURL(context.Background(), "bulk-00001", "https://cdn.example/1.pdf"))
 	var code int

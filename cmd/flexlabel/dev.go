@@ -147,7 +147,7 @@ func (a *app) dev(ctx context.Context, seed int) error {
 	stopWatch := func() {}
 	defer func() { stopWatch() }()
 
-	h, err := newHTTPHandler(d, tokens, false, false, reg, log)
+	h, err := newHTTPHandler(d, tokens, false, false, false, reg, log)
 	if err != nil {
 		return err
 	}

@@ -32,11 +32,28 @@ func (a *app) serveCmd() *cobra.Command {
 		Long: `Serve the HTTP API on FLEXLABEL_HTTP_ADDR until SIGINT or SIGTERM, then finish
 in-flight requests (up to 10s) and exit 0. The API is described at GET /openapi.yaml.
 
-Every route but /healthz, /readyz and /openapi.yaml needs one of the tokens in
-FLEXLABEL_API_TOKENS (comma-separated), sent as "Authorization: Bearer <token>"
-or as the password of HTTP basic auth. --insecure-no-auth serves without tokens,
-and is refused unless FLEXLABEL_HTTP_ADDR is a loopback address (127.0.0.1:8080,
-localhost:8080, [::1]:8080).`,
+Routes that need one of the tokens in FLEXLABEL_API_TOKENS (comma-separated), sent
+as "Authorization: Bearer <token>" or as the password of HTTP basic auth:
+  POST   /v1/labels                      enqueue one label request
+  POST   /v1/labels/batch                enqueue up to 1000 (NDJSON or a JSON array)
+  GET    /v1/labels/{key}                a job's status
+  GET    /v1/dead-letters                a page of dead letters
+  POST   /v1/dead-letters/redrive        redrive every dead letter of a reason, or all
+  GET    /v1/dead-letters/{key}          one dead letter, with its request
+  DELETE /v1/dead-letters/{key}          discard one dead letter
+  POST   /v1/dead-letters/{key}/redrive  redrive one dead letter
+  *      /ui/...                         the operator UI (a browser logs in with basic auth)
+  GET    /metrics                        only with FLEXLABEL_METRICS_AUTH=true
+
+Routes served to anyone:
+  GET    /healthz                        liveness
+  GET    /readyz                         readiness (503 while Redis does not answer)
+  GET    /openapi.yaml                   the OpenAPI 3.1 document
+  GET    /metrics                        Prometheus metrics, unless FLEXLABEL_METRICS_AUTH=true
+
+--insecure-no-auth serves every route without tokens. It is refused unless
+FLEXLABEL_HTTP_ADDR is a loopback address (127.0.0.1:8080, localhost:8080,
+[::1]:8080), and together with FLEXLABEL_METRICS_AUTH=true.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Parse(a.env)
@@ -49,6 +66,10 @@ localhost:8080, [::1]:8080).`,
 			}
 			if err := checkServeAuth(cfg.HTTPAddr, len(tokens) > 0, insecureNoAuth); err != nil {
 				return err
+			}
+			if cfg.MetricsAuth && len(tokens) == 0 {
+				return &config.Error{Problems: []string{
+					"FLEXLABEL_METRICS_AUTH: is true, but --insecure-no-auth serves without FLEXLABEL_API_TOKENS, so there is no token to check; set FLEXLABEL_API_TOKENS or FLEXLABEL_METRICS_AUTH=false"}}
 			}
 			log := newLogger(cfg, a.stderr, "")
 			return a.serve(cmd.Context(), cfg, tokens, insecureNoAuth, log)
@@ -87,7 +108,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, in
 		return err
 	}
 	defer d.Close()
-	h, err := newHTTPHandler(d, tokens, insecureNoAuth, true, reg, log)
+	h, err := newHTTPHandler(d, tokens, insecureNoAuth, true, cfg.MetricsAuth, reg, log)
 	if err != nil {
 		return err
 	}
@@ -144,7 +165,7 @@ func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger,
 	srv := httpapi.NewServer(addr, h)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(httpapi.Listener(ln)) }()
 	listening(ln.Addr())
 
 	select {
@@ -170,9 +191,10 @@ func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger,
 }
 
 // newHTTPHandler is the HTTP face of serve and dev: the producers' API, the
-// metrics (unauthenticated, like most scrape targets; they hold no secrets),
-// and the operator UI (behind the producer tokens when uiAuth).
-func newHTTPHandler(d *deps, tokens []string, allowUnauthenticated, uiAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
+// metrics (unauthenticated like most scrape targets, as they hold no
+// secrets, unless metricsAuth: FLEXLABEL_METRICS_AUTH), and the operator UI
+// (behind the producer tokens when uiAuth).
+func newHTTPHandler(d *deps, tokens []string, allowUnauthenticated, uiAuth, metricsAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
 	h, err := httpapi.New(httpapi.Config{
 		Queue:                d.q,
 		Tokens:               tokens,
@@ -182,7 +204,7 @@ func newHTTPHandler(d *deps, tokens []string, allowUnauthenticated, uiAuth bool,
 	if err != nil {
 		return nil, err
 	}
-	h.Handle("GET /metrics", metrics.Handler(reg), false)
+	h.Handle("GET /metrics", metrics.Handler(reg), metricsAuth && len(tokens) > 0)
 	h.Handle("/ui/", opsui.New(d.q, log), uiAuth && len(tokens) > 0)
 	return h, nil
 }

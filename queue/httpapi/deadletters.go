@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -40,14 +40,11 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	cursor := q.Get("cursor")
-	// queue.List's cursors are unpadded base64url; checking that here
-	// tells a client's bad cursor (400) from Redis failing (503).
-	if _, err := base64.RawURLEncoding.DecodeString(cursor); err != nil {
+	page, next, err := h.q.List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: q.Get("cursor")})
+	if errors.Is(err, queue.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, "cursor: not a cursor this API returned; pass nextCursor as it is")
 		return
 	}
-	page, next, err := h.q.List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: cursor})
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -79,7 +76,11 @@ const notDead = "not in the dead-letter queue"
 // getDeadLetter is GET /v1/dead-letters/{key}: the whole dead letter,
 // request, failure history and supersededBy included.
 func (h *Handler) getDeadLetter(w http.ResponseWriter, r *http.Request) {
-	d, err := h.q.Get(r.Context(), r.PathValue("key"))
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	d, err := h.q.Get(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -95,7 +96,10 @@ func (h *Handler) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 // on its queue under the same key. 404 if the key is not dead; 409 if the
 // dead letter changed while being redriven (retry).
 func (h *Handler) redriveDeadLetter(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("key")
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
 	res, err := h.q.Redrive(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
@@ -122,7 +126,11 @@ func (h *Handler) redriveDeadLetter(w http.ResponseWriter, r *http.Request) {
 // discardDeadLetter is DELETE /v1/dead-letters/{key}: drop the dead letter
 // for good, freeing its key.
 func (h *Handler) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
-	res, err := h.q.Discard(r.Context(), r.PathValue("key"))
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	res, err := h.q.Discard(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -169,12 +177,15 @@ func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
+	var resp redriveResponse
 	keys, err := h.q.Keys(r.Context(), reason)
 	if err != nil {
-		h.unavailable(w, r, err)
+		// Nothing done yet, but the 503 is a summary all the same.
+		h.queueDown(w, r, err)
+		resp.Error = unavailableMessage
+		writeJSON(w, http.StatusServiceUnavailable, resp)
 		return
 	}
-	var resp redriveResponse
 	for chunk := range slices.Chunk(keys, redriveChunk) {
 		res, err := h.q.Redrive(r.Context(), chunk...)
 		for _, o := range res {

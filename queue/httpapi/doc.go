@@ -29,8 +29,13 @@
 // answers 404 with the status JSON (state "unknown") for an unknown key, so
 // clients parse one shape there too.
 //
-// Each request gets an id (X-Request-Id, honoured if the client sent a sane
-// one) echoed in the response and logged in one line with the route pattern,
-// status and duration — never the Authorization header, the path's key or
-// the body.
+// Every error is JSON with "error", including those net/http answers
+// before a handler runs (a bad escape in the path, headers too large):
+// serve wraps its listener in Listener, which swaps net/http's plain-text
+// answers for JSON on the connection itself.
+//
+// Each request gets an id (X-Request-Id, used as sent if acceptable,
+// replaced by a new one otherwise, never edited) echoed in the response
+// and logged in one line with the route pattern, status and duration —
+// never the Authorization header, the path's key or the body.
 package httpapi

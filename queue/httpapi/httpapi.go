@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/flexlabel/flexlabel/queue"
@@ -92,6 +93,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 
 	_, pattern := h.mux.Handler(r)
+	if r.Method == http.MethodHead && strings.HasPrefix(pattern, http.MethodGet+" ") {
+		// ServeMux answers HEAD with the GET route; the API does not
+		// serve HEAD (openapi.yaml lists no HEAD operation).
+		pattern = ""
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -129,11 +135,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // unmatched answers what the mux would answer for a request no route takes
 // (404, or 405 with Allow), in JSON.
 func (h *Handler) unmatched(w http.ResponseWriter, r *http.Request) {
-	mh, _ := h.mux.Handler(r)
+	probe := r
+	if r.Method == http.MethodHead {
+		// A method no route has, so the mux tells 404 from 405.
+		probe = r.Clone(r.Context())
+		probe.Method = "UNSERVED-HEAD"
+	}
+	mh, _ := h.mux.Handler(probe)
 	rec := &headerRecorder{header: make(http.Header)}
-	mh.ServeHTTP(rec, r)
+	mh.ServeHTTP(rec, probe)
 	if rec.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", rec.header.Get("Allow"))
+		var allow []string
+		for m := range strings.SplitSeq(rec.header.Get("Allow"), ",") {
+			if m = strings.TrimSpace(m); m != "" && m != http.MethodHead {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -56,6 +57,22 @@ type env struct {
 	h    *httpapi.Handler
 	srv  *httptest.Server
 	logs *syncBuffer
+	// client sends every request of the tests, each checked against
+	// openapi.yaml (contract_test.go).
+	client *http.Client
+	// undocumented tells requests to routes a test mounted itself, which
+	// the document does not describe.
+	undocumented func(*http.Request) bool
+}
+
+// withContract sets e's client, which checks each exchange against the document.
+func (e *env) withContract() *env {
+	c := *e.srv.Client()
+	c.Transport = &contractTransport{t: e.t, base: e.srv.Client().Transport, undocumented: func(r *http.Request) bool {
+		return e.undocumented != nil && e.undocumented(r)
+	}}
+	e.client = &c
+	return e
 }
 
 // newEnv serves the API over a real listener, on its own namespace of the
@@ -77,9 +94,17 @@ func newEnv(t *testing.T, mod ...func(*httpapi.Config)) *env {
 	}
 	h, err := httpapi.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
+	srv := newTestServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, rdb: rdb, q: q, h: h, srv: srv, logs: logs}
+	return (&env{t: t, rdb: rdb, q: q, h: h, srv: srv, logs: logs}).withContract()
+}
+
+// newTestServer serves h over Listener, as serve does.
+func newTestServer(h http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = httpapi.Listener(srv.Listener)
+	srv.Start()
+	return srv
 }
 
 type response struct {
@@ -117,7 +142,7 @@ func (e *env) do(method, path string, body io.Reader, headers ...string) *respon
 			req.Header.Set(headers[i], headers[i+1])
 		}
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := e.client.Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -327,9 +352,9 @@ func downEnv(t *testing.T) *env {
 	logs := &syncBuffer{}
 	h, err := httpapi.New(httpapi.Config{Queue: q, Tokens: []string{token}, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
+	srv := newTestServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, q: q, h: h, srv: srv, logs: logs}
+	return (&env{t: t, q: q, h: h, srv: srv, logs: logs}).withContract()
 }
 
 func TestRedisDown_503RetryAfter(t *testing.T) {
@@ -680,6 +705,7 @@ func TestDeadLetters_List_BadParameters_400NamingThem(t *testing.T) {
 	for query, param := range map[string]string{
 		"reason=nope": "reason", "limit=0": "limit", "limit=1001": "limit", "limit=x": "limit",
 		"limit=-1": "limit", "cursor=%25%25": "cursor", "cursor=a+b": "cursor",
+		"cursor=zzz": "cursor", "cursor=MTIzfGs": "cursor", // "123|k": base64url, but no cursor the API issued
 	} {
 		r := e.do(http.MethodGet, "/v1/dead-letters?"+query, nil)
 		require.Equal(t, http.StatusBadRequest, r.code, query)
@@ -803,21 +829,17 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestRequestID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cases := map[string]string{
-		"abc-123":                          "abc-123",
-		"bad id\t<script>\"x\"":            "badidscriptx",
-		strings.Repeat("a", 100):           strings.Repeat("a", 64),
-		"4f1b2c3d-aaaa-bbbb-cccc-1234/5:6": "4f1b2c3d-aaaa-bbbb-cccc-1234/5:6",
-	}
-	for in, want := range cases {
+	// Acceptable: used exactly as given.
+	for _, in := range []string{"abc-123", "4f1b2c3d-aaaa-bbbb-cccc-1234/5:6", strings.Repeat("a", 64), "A.b_c:d/e+f=g@h"} {
 		r := e.do(http.MethodGet, "/healthz", nil, "X-Request-Id", in)
-		require.Equal(t, want, r.header.Get("X-Request-Id"), "%q", in)
+		require.Equal(t, in, r.header.Get("X-Request-Id"), "%q", in)
 	}
-	// None, or nothing usable: a fresh id for each request.
+	// None, or not acceptable as it is: a fresh id for each request, never
+	// an edited version of the client's.
 	seen := map[string]bool{}
-	for _, in := range []string{"", "<>", "", "\"\""} {
+	for _, in := range []string{"", "<>", "bad id\t<script>\"x\"", strings.Repeat("a", 65), "abc def", "ok-but-é"} {
 		id := e.do(http.MethodGet, "/healthz", nil, "X-Request-Id", in).header.Get("X-Request-Id")
-		require.Len(t, id, 26)
+		require.Len(t, id, 26, "%q", in)
 		require.False(t, seen[id])
 		seen[id] = true
 	}
@@ -887,7 +909,7 @@ func TestUnknownRouteAndMethod_JSON(t *testing.T) {
 	require.Equal(t, "POST", r.header.Get("Allow"))
 	r = e.do(http.MethodPut, "/v1/dead-letters/k", nil)
 	require.Equal(t, http.StatusMethodNotAllowed, r.code)
-	require.Equal(t, "DELETE, GET, HEAD", r.header.Get("Allow"))
+	require.Equal(t, "DELETE, GET", r.header.Get("Allow"), "HEAD is not served")
 	// Unauthenticated requests get the same answers: the routes are public knowledge (/openapi.yaml).
 	require.Equal(t, http.StatusNotFound, e.do(http.MethodGet, "/v2", nil, "Authorization", "").code)
 }
@@ -899,6 +921,7 @@ func TestHandle_MountsExtraRoutes(t *testing.T) {
 	e.h.Handle("GET /metrics", hello, true)
 	e.h.Handle("GET /ui/", hello, true)
 	e.h.Handle("GET /public", hello, false)
+	e.undocumented = func(r *http.Request) bool { return r.URL.Path != "/v1/labels" }
 
 	require.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/metrics", nil, "Authorization", "").code)
 	r := e.do(http.MethodGet, "/ui/queues", nil, "Authorization", basicAuth("me", token))
@@ -918,4 +941,87 @@ func TestNewServer_Timeouts(t *testing.T) {
 	require.Equal(t, 30*time.Second, s.WriteTimeout)
 	require.Equal(t, 120*time.Second, s.IdleTimeout)
 	require.Equal(t, 64<<10, s.MaxHeaderBytes)
+}
+
+func TestKeyInPath_Over255Characters_400NamingTheLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	long := strings.Repeat("é", 256) // 256 characters, 512 bytes
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, keyPath("/v1/labels/", long)},
+		{http.MethodGet, keyPath("/v1/dead-letters/", long)},
+		{http.MethodDelete, keyPath("/v1/dead-letters/", long)},
+		{http.MethodPost, keyPath("/v1/dead-letters/", long) + "/redrive"},
+	} {
+		r := e.do(c.method, c.path, nil)
+		require.Equal(t, http.StatusBadRequest, r.code, "%s %s", c.method, c.path[:30])
+		require.Equal(t, "key: must be at most 255 characters (the idempotencyKey limit), got 256", r.errorMessage(t))
+	}
+	// 255 characters is a key that may exist.
+	r := e.do(http.MethodGet, keyPath("/v1/labels/", strings.Repeat("é", 255)), nil)
+	require.Equal(t, http.StatusNotFound, r.code)
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+func TestContentEncoding_GzipDecoded_OthersRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.post("/v1/labels", gzipped(t, queuetest.RequestJSON("gz1", "")), "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusAccepted, r.code, "%s", r.body)
+	r = e.post("/v1/labels/batch", gzipped(t, queuetest.RequestJSON("gz2", "")), "Content-Type", "application/x-ndjson", "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusOK, r.code, "%s", r.body)
+	r = e.post("/v1/labels", queuetest.RequestJSON("id1", ""), "Content-Encoding", "identity")
+	require.Equal(t, http.StatusAccepted, r.code, "%s", r.body)
+	require.EqualValues(t, 3, e.pending())
+
+	// A coding that is not supported is never read as plain, even when the
+	// body is plain JSON.
+	for _, coding := range []string{"br", "deflate", "zstd", "gzip, br", "gzip, gzip", "compress"} {
+		for _, path := range []string{"/v1/labels", "/v1/labels/batch"} {
+			r := e.post(path, queuetest.RequestJSON("enc", ""), "Content-Encoding", coding)
+			require.Equal(t, http.StatusUnsupportedMediaType, r.code, "%s %s", coding, path)
+			require.Contains(t, r.errorMessage(t), "Content-Encoding")
+			require.Equal(t, "gzip", r.header.Get("Accept-Encoding"))
+		}
+	}
+	// Not gzip at all, under gzip: 400 (in each route's 400 shape).
+	r = e.post("/v1/labels", queuetest.RequestJSON("nz", ""), "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusBadRequest, r.code)
+	var res queue.Result
+	r.json(t, &res)
+	require.Equal(t, queue.Invalid, res.Outcome)
+	require.Contains(t, *res.Error, "not valid gzip")
+	r = e.post("/v1/labels/batch", queuetest.RequestJSON("nz", ""), "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusBadRequest, r.code)
+	require.Contains(t, r.errorMessage(t), "not valid gzip")
+	require.EqualValues(t, 3, e.pending())
+}
+
+func TestContentEncoding_GzipBomb_413(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// 1 MiB of padding around a valid request: small compressed, too big decoded.
+	big := append(bytes.Repeat([]byte(" "), 1<<20), queuetest.RequestJSON("bomb", "")...)
+	bomb := gzipped(t, big)
+	require.Less(t, len(bomb), 16<<10)
+	r := e.post("/v1/labels", bomb, "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.code)
+	require.Contains(t, r.errorMessage(t), "1 MiB")
+	// The batch limit holds the same way: 64 MiB of spaces decode past 10 MiB.
+	r = e.post("/v1/labels/batch", gzipped(t, bytes.Repeat([]byte(" "), 64<<20)), "Content-Type", "application/x-ndjson", "Content-Encoding", "gzip")
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.code)
+	require.Contains(t, r.errorMessage(t), "10 MiB")
+	require.EqualValues(t, 0, e.pending())
+	// Just at the limit, decoded, is fine.
+	ok := append(bytes.Repeat([]byte(" "), 1<<20-len(queuetest.RequestJSON("ok", ""))), queuetest.RequestJSON("ok", "")...)
+	require.Equal(t, http.StatusAccepted, e.post("/v1/labels", gzipped(t, ok), "Content-Encoding", "gzip").code)
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
@@ -43,8 +45,13 @@ func outcomeStatus(o queue.Outcome) int {
 
 // createLabel is POST /v1/labels: enqueue one Flex Forward request.
 func (h *Handler) createLabel(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, maxRequestBytes, "1 MiB")
-	if !ok {
+	body, code, msg := readBody(w, r, maxRequestBytes, "1 MiB")
+	switch {
+	case code == http.StatusBadRequest:
+		writeJSON(w, code, refusal("", msg))
+		return
+	case code != 0:
+		writeError(w, code, msg)
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -74,25 +81,99 @@ func refusal(key, msg string) queue.Result {
 	}
 }
 
-// readBody reads the whole body up to limit; past it the client gets 413.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, limitText string) ([]byte, bool) {
-	tooLarge := func() ([]byte, bool) {
-		writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than "+limitText)
-		return nil, false
+// readBody reads the whole body up to limit, decoding a gzip
+// Content-Encoding; past the limit (after decoding, so a gzip bomb stops
+// there) the client gets 413, and a coding other than gzip is 415, never
+// read as if it were plain. A refusal comes back as a status and message.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, limitText string) (body []byte, code int, msg string) {
+	gzipped, ok := gzipCoding(r.Header.Values("Content-Encoding"))
+	if !ok {
+		w.Header().Set("Accept-Encoding", "gzip")
+		return nil, http.StatusUnsupportedMediaType, "Content-Encoding: only gzip (or none) is supported; send the body plain or gzip-compressed"
 	}
+	tooLarge := "request body is larger than " + limitText
 	if r.ContentLength > limit {
-		return tooLarge()
+		return nil, http.StatusRequestEntityTooLarge, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var in io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if gzipped {
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			code, msg := gzipRefusal(err, tooLarge)
+			return nil, code, msg
+		}
+		defer zr.Close()
+		in = &limitedReader{r: zr, n: limit}
+	}
+	body, err := io.ReadAll(in)
 	if err != nil {
+		if gzipped {
+			code, msg := gzipRefusal(err, tooLarge)
+			return nil, code, msg
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge()
+			return nil, http.StatusRequestEntityTooLarge, tooLarge
 		}
-		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
-		return nil, false
+		return nil, http.StatusBadRequest, "reading the request body: " + err.Error()
 	}
-	return body, true
+	return body, 0, ""
+}
+
+// gzipCoding reads the Content-Encoding header lines: no coding (or
+// identity) is plain, gzip alone is gzip, anything else is not supported.
+func gzipCoding(values []string) (gzipped, ok bool) {
+	var codings []string
+	for _, v := range values {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.ToLower(strings.TrimSpace(c)); c != "" && c != "identity" {
+				codings = append(codings, c)
+			}
+		}
+	}
+	switch {
+	case len(codings) == 0:
+		return false, true
+	case len(codings) == 1 && (codings[0] == "gzip" || codings[0] == "x-gzip"):
+		return true, true
+	}
+	return false, false
+}
+
+// errDecodedTooLarge is a gzip body that decodes past the limit.
+var errDecodedTooLarge = errors.New("decoded body over the limit")
+
+func gzipRefusal(err error, tooLarge string) (int, string) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errDecodedTooLarge):
+		return http.StatusRequestEntityTooLarge, tooLarge + " (after gzip decoding)"
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, tooLarge
+	}
+	return http.StatusBadRequest, "Content-Encoding: the body is not valid gzip: " + err.Error()
+}
+
+// limitedReader reads at most n bytes, and fails with errDecodedTooLarge
+// rather than EOF when there are more.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return 0, errDecodedTooLarge
+	}
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, errDecodedTooLarge
+	}
+	return n, err
 }
 
 // batchResponse is the answer of POST /v1/labels/batch.
@@ -103,8 +184,9 @@ type batchResponse struct {
 // createLabels is POST /v1/labels/batch: enqueue up to 1000 requests, sent
 // as NDJSON or as a JSON array, answering one result per request in order.
 func (h *Handler) createLabels(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, maxBatchBytes, "10 MiB")
-	if !ok {
+	body, code, msg := readBody(w, r, maxBatchBytes, "10 MiB")
+	if code != 0 {
+		writeError(w, code, msg)
 		return
 	}
 	items, code, msg := splitBatch(r.Header.Get("Content-Type"), body)
@@ -222,7 +304,11 @@ func (h *Handler) enqueueBatch(ctx context.Context, items [][]byte) ([]queue.Res
 // getLabel is GET /v1/labels/{key}: the job's status, as `flexlabel status
 // --json` prints it; 404 (same shape, state unknown) for an unknown key.
 func (h *Handler) getLabel(w http.ResponseWriter, r *http.Request) {
-	sts, err := h.q.Status(r.Context(), r.PathValue("key"))
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	sts, err := h.q.Status(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -243,4 +329,16 @@ func pathSegment(key string) string {
 		return strings.ReplaceAll(s, ".", "%2E")
 	}
 	return s
+}
+
+// pathKey returns the {key} of the path, or answers 400 when it is longer
+// than any idempotencyKey can be: such a key cannot exist, and a 404 would
+// hide that the client cut or built it wrong.
+func pathKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key := r.PathValue("key")
+	if n := utf8.RuneCountInString(key); n > queue.MaxKeyLen {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("key: must be at most %d characters (the idempotencyKey limit), got %d", queue.MaxKeyLen, n))
+		return "", false
+	}
+	return key, true
 }

@@ -15,20 +15,21 @@ const (
 
 type requestIDKey struct{}
 
-// requestID returns the client's request id with anything but a safe set of
-// characters removed and cut to 64, or a new id when nothing usable is left.
-// The id goes into a response header and the logs, so it must be inert there.
+// requestID returns the client's request id when it is usable as it is —
+// 1 to 64 of a safe set of characters — and a new id otherwise. An id is
+// never edited: a client searching the logs for the id it sent finds it, or
+// finds that it was replaced (the response carries the id used). The id goes
+// into a response header and the logs, so it must be inert there.
 func requestID(in string) string {
-	var b strings.Builder
-	for i := 0; i < len(in) && b.Len() < maxRequestIDLen; i++ {
-		if c := in[i]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:/+=@", c) >= 0 {
-			b.WriteByte(c)
-		}
-	}
-	if b.Len() == 0 {
+	if in == "" || len(in) > maxRequestIDLen {
 		return rand.Text()
 	}
-	return b.String()
+	for i := 0; i < len(in); i++ {
+		if c := in[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:/+=@", c) >= 0) {
+			return rand.Text()
+		}
+	}
+	return in
 }
 
 // errorBody is the body of every error answer that has no richer shape.
