@@ -16,6 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/worker"
 )
 
 // redacted is what a secret prints as.
@@ -59,9 +61,9 @@ type Config struct {
 	FlexForwardEnv     string        `env:"FLEXFORWARD_ENV" envDefault:"production"`
 	RedisURL           Secret        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
 	Concurrency        int           `env:"FLEXLABEL_CONCURRENCY" envDefault:"10"`
-	MaxRetry           int           `env:"FLEXLABEL_MAX_RETRY" envDefault:"25"`
-	RetryBase          time.Duration `env:"FLEXLABEL_RETRY_BASE" envDefault:"1s"`
-	RetryMax           time.Duration `env:"FLEXLABEL_RETRY_MAX" envDefault:"10m"`
+	MaxRetry           int           `env:"FLEXLABEL_MAX_RETRY"`  // default queue.DefaultMaxRetry, set by Parse
+	RetryBase          time.Duration `env:"FLEXLABEL_RETRY_BASE"` // default worker.DefaultRetryBase, set by Parse
+	RetryMax           time.Duration `env:"FLEXLABEL_RETRY_MAX"`  // default worker.DefaultRetryMax, set by Parse
 	ResultRetention    time.Duration `env:"FLEXLABEL_RESULT_RETENTION" envDefault:"168h"`
 	APITimeout         time.Duration `env:"FLEXLABEL_API_TIMEOUT" envDefault:"30s"`
 	RateLimit          float64       `env:"FLEXLABEL_RATE_LIMIT" envDefault:"8"`
@@ -92,8 +94,11 @@ func Parse(environ map[string]string) (*Config, error) {
 		environ = map[string]string{}
 	}
 	var problems []string
-	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
-	if err != nil {
+	// The retry policy's defaults are the worker's and the queue's own
+	// constants, so the numbers are written once; an unset (or empty)
+	// variable leaves them in place, as envDefault would.
+	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax}
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
 		problems = append(problems, parseErrors(err)...)
 	}
 	// Variables that failed to parse hold zero values, not their defaults;
@@ -134,7 +139,7 @@ func Parse(environ map[string]string) (*Config, error) {
 	check("FLEXLABEL_RETRY_MAX", !failed["FLEXLABEL_RETRY_BASE"] && cfg.RetryMax < cfg.RetryBase, fmt.Sprintf("must be at least FLEXLABEL_RETRY_BASE (%s), got %s", cfg.RetryBase, cfg.RetryMax))
 	check("FLEXLABEL_RESULT_RETENTION", cfg.ResultRetention < MinResultRetention, fmt.Sprintf("must be at least %s, got %s", MinResultRetention, cfg.ResultRetention))
 	check("FLEXLABEL_API_TIMEOUT", cfg.APITimeout <= 0, fmt.Sprintf("must be positive, got %s", cfg.APITimeout))
-	check("FLEXLABEL_RATE_LIMIT", !(cfg.RateLimit > 0) || cfg.RateLimit > 10000, fmt.Sprintf("must be a positive number of calls per second up to 10000, got %v", cfg.RateLimit))
+	check("FLEXLABEL_RATE_LIMIT", !(cfg.RateLimit > 0) || cfg.RateLimit > worker.MaxRate, fmt.Sprintf("must be a positive number of calls per second up to %d, got %v", worker.MaxRate, cfg.RateLimit))
 	check("FLEXLABEL_SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout <= 0, fmt.Sprintf("must be positive, got %s", cfg.ShutdownTimeout))
 	if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
 		check("FLEXLABEL_HTTP_ADDR", true, fmt.Sprintf("must be host:port or :port, got %q", cfg.HTTPAddr))

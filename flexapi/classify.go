@@ -1,7 +1,6 @@
 package flexapi
 
 import (
-	"context"
 	"errors"
 	"time"
 )
@@ -53,14 +52,14 @@ type Decision struct {
 
 // Classify turns the result of CreateLabel into the single decision the worker
 // acts on: retry, wait, or dead-letter. It is the only place that rule lives.
+// It relies on CreateLabel's contract: a label the courier rejected comes
+// with a *CourierRejectedError (the client alone decides that), so a nil
+// error is a created label.
 func Classify(label *Label, err error) Decision {
 	if err == nil {
 		status := 201
 		if label != nil && label.Replayed {
 			status = 200
-		}
-		if label != nil && label.Status == StatusFailed {
-			return Decision{Class: Permanent, Reason: ReasonCourierRejected, StatusCode: status}
 		}
 		return Decision{Class: Created, StatusCode: status}
 	}
@@ -68,7 +67,6 @@ func Classify(label *Label, err error) Decision {
 		cr *CourierRejectedError
 		rl *RateLimitError
 		ae *APIError
-		ne *NetworkError
 		ve *ValidationError
 	)
 	switch {
@@ -96,8 +94,8 @@ func Classify(label *Label, err error) Decision {
 	case errors.As(err, &ve):
 		// Refused before sending: the request can never succeed as it is.
 		return Decision{Class: Permanent, Reason: ReasonInvalid}
-	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return Decision{Class: Transient}
 	}
+	// A *NetworkError, an ended context, anything else: the outcome is
+	// unknown, and the same idempotency key resolves it.
 	return Decision{Class: Transient}
 }

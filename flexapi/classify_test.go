@@ -26,7 +26,6 @@ func TestClassify(t *testing.T) {
 	}{
 		{"created", created, nil, flexapi.Decision{Class: flexapi.Created, StatusCode: 201}},
 		{"replayed", &flexapi.Label{Status: flexapi.StatusCreated, Replayed: true}, nil, flexapi.Decision{Class: flexapi.Created, StatusCode: 200}},
-		{"failed label without error", failed, nil, flexapi.Decision{Class: flexapi.Permanent, Reason: flexapi.ReasonCourierRejected, StatusCode: 201}},
 		{"courier rejected 502", failed, &flexapi.CourierRejectedError{StatusCode: 502, Label: failed}, flexapi.Decision{Class: flexapi.Permanent, Reason: flexapi.ReasonCourierRejected, StatusCode: 502}},
 		{"rate limited", nil, &flexapi.RateLimitError{StatusCode: 429, RetryAfter: 2 * time.Second}, flexapi.Decision{Class: flexapi.RateLimited, StatusCode: 429, RetryAfter: 2 * time.Second}},
 		{"400", nil, apiErr(400), flexapi.Decision{Class: flexapi.Permanent, Reason: flexapi.ReasonInvalid, StatusCode: 400}},

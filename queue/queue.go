@@ -42,7 +42,8 @@ type Options struct {
 	// queue is Namespace, the bulk queue Namespace+"-bulk". Default "flexlabel".
 	Namespace string
 	// MaxRetry is stored in each task; the worker dead-letters a job with
-	// reason retries_exhausted after MaxRetry+1 failed attempts. Default 25, at least 1.
+	// reason retries_exhausted after MaxRetry+1 failed attempts. Default
+	// DefaultMaxRetry, at least 1.
 	MaxRetry int
 	// TaskTimeout bounds one run of the job's handler. Default 5m.
 	TaskTimeout time.Duration
@@ -73,7 +74,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("queue: namespace %q must not contain braces, colons or spaces", opts.Namespace)
 	}
 	if opts.MaxRetry == 0 {
-		opts.MaxRetry = 25
+		opts.MaxRetry = DefaultMaxRetry
 	}
 	if opts.MaxRetry < 1 {
 		return nil, fmt.Errorf("queue: MaxRetry must be at least 1, got %d", opts.MaxRetry)
@@ -518,3 +519,7 @@ func (q *Queue) Ping(ctx context.Context) error {
 // headroom covers runs that failed only because Redis was unreachable while
 // recording their outcome.
 const RetryHeadroom = 10
+
+// DefaultMaxRetry is the default of Options.MaxRetry, and so of the worker's
+// and of FLEXLABEL_MAX_RETRY: the only place the number is written.
+const DefaultMaxRetry = 25

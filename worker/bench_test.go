@@ -94,8 +94,7 @@ func (e *benchEnv) startWorkers(b testing.TB, n, concurrency int, rate float64) 
 	for range n {
 		api, err := flexapi.NewClient(e.url, token) // the transport the worker command uses
 		require.NoError(b, err)
-		budget, err := worker.NewBudget(e.q, rate)
-		require.NoError(b, err)
+		budget := worker.NewBudgetUnbounded(e.q, rate)
 		w, err := worker.New(worker.Config{
 			Queue: e.q, API: api, Budget: budget, Logger: slog.New(slog.DiscardHandler),
 			Concurrency: concurrency, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
@@ -411,7 +410,7 @@ func benchRedisBytes(b *testing.B, listpack string) {
 		require.NoError(b, err)
 		pending := usedMemory(b, rdb)
 		api, _ := flexapi.NewClient(fake.URL(), token)
-		budget, _ := worker.NewBudget(q, 1e6)
+		budget := worker.NewBudgetUnbounded(q, 1e6)
 		w, err := worker.New(worker.Config{Queue: q, API: api, Budget: budget, Concurrency: 20, URLBatchWindow: 50 * time.Millisecond})
 		require.NoError(b, err)
 		require.NoError(b, w.Start())

@@ -40,10 +40,17 @@ type Config struct {
 	// Concurrency. asynq dequeues one task per Redis round trip in a single
 	// loop per server, which caps one server near 5,000 tasks/s on two
 	// cores; more loops lift that cap. Default 2.
-	BulkServers     int
-	MaxRetry        int           // failed attempts retried before retries_exhausted; default 25, at least 1
-	RetryBase       time.Duration // first backoff ceiling; default 1s
-	RetryMax        time.Duration // backoff cap; default 10m
+	BulkServers int
+
+	// MaxRetry is how many failed attempts are retried before the job is
+	// dead-lettered as retries_exhausted; default the queue's MaxRetry. It
+	// may not exceed what the queue's tasks allow asynq (the queue's
+	// MaxRetry plus queue.RetryHeadroom), or asynq would archive jobs
+	// without a dead letter.
+	MaxRetry  int
+	RetryBase time.Duration // first backoff ceiling; default DefaultRetryBase (1s)
+	RetryMax  time.Duration // backoff cap; default DefaultRetryMax (10m)
+
 	ShutdownTimeout time.Duration // how long in-flight calls may finish; default 30s
 
 	// TaskCheckInterval and DelayedTaskCheckInterval tune asynq's polling:
@@ -77,11 +84,12 @@ func (nopObserver) BudgetWait(time.Duration)           {}
 
 // Worker processes label jobs.
 type Worker struct {
-	cfg  Config
-	log  *slog.Logger
-	obs  Observer
-	srvs []*asynq.Server // interactive, bulk
-	urls *urlBatcher
+	cfg    Config
+	log    *slog.Logger
+	obs    Observer
+	policy retryPolicy
+	srvs   []*asynq.Server // interactive, bulk
+	urls   *urlBatcher
 }
 
 // New validates cfg and returns a Worker ready to Start.
@@ -110,17 +118,19 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.InteractiveConcurrency <= 0 {
 		cfg.InteractiveConcurrency = max(2, cfg.Concurrency/4)
 	}
+	queueMax := cfg.Queue.Options().MaxRetry
 	if cfg.MaxRetry == 0 {
-		cfg.MaxRetry = 25
+		cfg.MaxRetry = queueMax
 	}
 	if cfg.MaxRetry < 1 {
 		return nil, fmt.Errorf("worker: MaxRetry must be at least 1, got %d", cfg.MaxRetry)
 	}
-	if cfg.MaxRetry > cfg.Queue.Options().MaxRetry+queue.RetryHeadroom {
-		cfg.MaxRetry = cfg.Queue.Options().MaxRetry + queue.RetryHeadroom - 1
+	if limit := queueMax + queue.RetryHeadroom; cfg.MaxRetry > limit {
+		return nil, fmt.Errorf("worker: MaxRetry %d is more than the queue's tasks allow asynq (%d: the queue's MaxRetry %d plus %d headroom); asynq would archive jobs without a dead letter",
+			cfg.MaxRetry, limit, queueMax, queue.RetryHeadroom)
 	}
-	def(&cfg.RetryBase, time.Second)
-	def(&cfg.RetryMax, 10*time.Minute)
+	def(&cfg.RetryBase, DefaultRetryBase)
+	def(&cfg.RetryMax, DefaultRetryMax)
 	def(&cfg.ShutdownTimeout, 30*time.Second)
 	def(&cfg.TaskCheckInterval, 20*time.Millisecond)
 	def(&cfg.DelayedTaskCheckInterval, 100*time.Millisecond)
@@ -128,7 +138,8 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.URLBatchSize <= 0 {
 		cfg.URLBatchSize = 100
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics}
+	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics,
+		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax}}
 	w.urls = newURLBatcher(w)
 	q := cfg.Queue
 	// Two asynq servers, one per lane: each dequeues from one queue only (no
@@ -207,12 +218,15 @@ func (w *Worker) Shutdown() {
 	w.log.Info("worker stopped")
 }
 
-// Control-flow errors the handler returns to asynq; retryDelay and isFailure
-// read them.
+// Control-flow errors the handler returns to asynq, one per decision of the
+// retry policy that runs the job again; retryDelay and isFailure read them.
 type (
-	// retryError: transient failure, retried with backoff; counts as an attempt.
-	retryError struct{ err error }
-	// waitError: rate-limited; retried after the delay without consuming an attempt.
+	// retryError: a failed attempt, run again after the policy's backoff.
+	retryError struct {
+		after time.Duration
+		err   error
+	}
+	// waitError: not a failed attempt (429, rate budget); run again after the delay.
 	waitError struct {
 		after time.Duration
 		err   error
@@ -240,7 +254,25 @@ func (w *Worker) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if errors.As(err, &we) {
 		return we.after
 	}
-	return Backoff(n, w.cfg.RetryBase, w.cfg.RetryMax)
+	var re *retryError
+	if errors.As(err, &re) {
+		return re.after
+	}
+	// Not the handler's decision (a panic asynq recovered): a failed attempt.
+	return w.policy.backoff(n)
+}
+
+// again maps a retry or wait decision onto the error asynq acts on.
+func again(dec decision, err error) error {
+	if dec.action == wait {
+		return &waitError{after: dec.delay, err: err}
+	}
+	return &retryError{after: dec.delay, err: err}
+}
+
+// unrecorded is the retry for an outcome Redis did not take.
+func (w *Worker) unrecorded(failed int, err error) error {
+	return again(w.policy.decide(outcome{failed: failed, unrecorded: true}), err)
 }
 
 func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
@@ -271,7 +303,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	job, err := queue.DecodeJob(key, qn, t.Payload())
 	if err != nil {
 		job = &queue.Job{Key: key, Queue: qn, Payload: t.Payload()}
-		return w.deadLetter(ctx, log, job, queue.Failure{Reason: queue.ReasonInvalid, Message: err.Error()}, lane)
+		dec := w.policy.decide(outcome{api: flexapi.Decision{Class: flexapi.Permanent, Reason: queue.ReasonInvalid}})
+		return w.deadLetter(ctx, log, job, queue.Failure{Reason: dec.reason, Message: err.Error()}, retried)
 	}
 
 	// One round trip takes the budget slot and counts the attempt.
@@ -279,7 +312,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	w.obs.BudgetWait(waited)
 	if err != nil {
 		// Not a failed attempt: the call was never made.
-		return &waitError{after: time.Second, err: fmt.Errorf("waiting for the rate budget: %w", err)}
+		dec := w.policy.decide(outcome{api: flexapi.Decision{Class: flexapi.RateLimited}, failed: retried})
+		return again(dec, fmt.Errorf("waiting for the rate budget: %w", err))
 	}
 	if slot.State == queue.StateCompleted || slot.State == queue.StateDead {
 		log.Info("job already finished; not calling the API again", slog.String("state", string(slot.State)))
@@ -298,44 +332,38 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	w.obs.APICall("create_label", d.StatusCode, latency)
 	log.with(slog.Int("http_status", d.StatusCode), slog.Duration("latency", latency))
 
-	switch d.Class {
-	case flexapi.Created:
+	dec := w.policy.decide(outcome{api: d, failed: retried})
+	switch dec.action {
+	case done:
 		if err := w.record(ctx, log, func() error { return w.cfg.Queue.Complete(ctx, job, label) }); err != nil {
 			log.Error("label created but recording it failed; retrying (the API will replay it)", slog.String("error", err.Error()))
-			return &retryError{err: err}
+			return w.unrecorded(retried, err)
 		}
 		w.obs.Outcome(qn, "created")
 		log.Info("label created", slog.String("label_id", label.ID), slog.Bool("replayed", label.Replayed))
 		w.urls.add(key, label.ID)
 		return nil
 
-	case flexapi.RateLimited:
-		after := d.RetryAfter
-		if after <= 0 {
-			after = time.Second
-		}
-		if perr := w.cfg.Budget.Pause(ctx, after); perr != nil {
+	case wait: // a 429
+		if perr := w.cfg.Budget.Pause(ctx, dec.delay); perr != nil {
 			log.Warn("could not set the fleet pause", slog.String("error", perr.Error()))
 		}
 		_ = w.cfg.Queue.Fail(ctx, job, err.Error())
 		w.obs.Outcome(qn, "rate_limited")
-		log.Warn("rate limited by the API; pausing the fleet", slog.Duration("retry_after", after))
-		return &waitError{after: after, err: err}
+		log.Warn("rate limited by the API; pausing the fleet", slog.Duration("retry_after", dec.delay))
+		return again(dec, err)
 
-	case flexapi.Transient:
-		if retried >= w.cfg.MaxRetry {
-			return w.deadLetter(ctx, log, job, failure(queue.ReasonRetriesExhausted, d, err, attempt), lane)
-		}
+	case retry:
 		f := queue.Failure{HTTPStatus: d.StatusCode, Message: err.Error(), Attempts: attempt}
 		if ferr := w.cfg.Queue.FailAttempt(ctx, job, f); ferr != nil {
 			log.Warn("could not record the failure", slog.String("error", ferr.Error()))
 		}
 		w.obs.Outcome(qn, "retry")
 		log.Warn("transient failure; will retry", slog.String("error", err.Error()))
-		return &retryError{err: err}
+		return again(dec, err)
 
-	default: // flexapi.Permanent
-		return w.deadLetter(ctx, log, job, failure(d.Reason, d, err, attempt), lane)
+	default: // deadLetter
+		return w.deadLetter(ctx, log, job, failure(dec.reason, d, err, attempt), retried)
 	}
 }
 
@@ -348,19 +376,17 @@ func failure(reason string, d flexapi.Decision, err error, attempts int) queue.F
 		f.Message, f.Details = ae.Message, ae.Details
 	case errors.As(err, &cr) && cr.Label != nil && cr.Label.Error != nil:
 		f.Message = cr.Label.Error.Code + ": " + cr.Label.Error.Message
-	case err != nil:
-		f.Message = err.Error()
 	default:
-		f.Message = "courier rejected the label"
+		f.Message = err.Error()
 	}
 	return f
 }
 
-func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *queue.Job, f queue.Failure, lane queue.Lane) error {
+func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *queue.Job, f queue.Failure, failed int) error {
 	if err := w.record(ctx, log, func() error { return w.cfg.Queue.DeadLetter(ctx, job, f) }); err != nil {
 		// Never drop a failure: retry so the outcome is recorded next time.
 		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
-		return &retryError{err: err}
+		return w.unrecorded(failed, err)
 	}
 	w.obs.Outcome(job.Queue, "dead:"+f.Reason)
 	log.Warn("dead-lettered", slog.String("reason", f.Reason), slog.String("message", f.Message))

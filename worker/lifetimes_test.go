@@ -1,0 +1,90 @@
+package worker_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
+	"github.com/flexlabel/flexlabel/worker"
+)
+
+// lateObserver holds the handler of the first created label inside
+// Outcome, after its record is written and before its document URL is
+// queued, until release is closed.
+type lateObserver struct {
+	worker.Observer // nil: this test calls only the methods below
+	entered         chan struct{}
+	release         chan struct{}
+}
+
+func (o *lateObserver) APICall(string, int, time.Duration) {}
+func (o *lateObserver) BudgetWait(time.Duration)           {}
+func (o *lateObserver) Outcome(_, outcome string) {
+	if outcome == "created" {
+		close(o.entered)
+		<-o.release
+	}
+}
+
+// A handler asynq abandons at the shutdown timeout may complete after
+// Shutdown has returned; queueing its document URL must not panic (it did,
+// sending on the batcher's closed channel), and the URL is dropped with a
+// warning naming the key.
+func TestWorker_JobCompletingAfterShutdownTimeout_DropsURLWithoutPanic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redis.NewClient(queuetest.Redis(t))
+	t.Cleanup(func() { rdb.Close() })
+	q, err := queue.New(rdb, queue.Options{Namespace: queuetest.Prefix(t)})
+	require.NoError(t, err)
+	fake := flexapitest.NewTestServer(t, token)
+	api, err := flexapi.NewClient(fake.URL(), token)
+	require.NoError(t, err)
+	budget, err := worker.NewBudget(q, 1000)
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	obs := &lateObserver{entered: make(chan struct{}), release: make(chan struct{})}
+	w, err := worker.New(worker.Config{
+		Queue: q, API: api, Budget: budget, Metrics: obs,
+		Logger:          slog.New(slog.NewJSONHandler(logs, nil)),
+		Concurrency:     2,
+		ShutdownTimeout: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.NoError(t, w.Start())
+
+	res, err := q.EnqueueLine(ctx, queuetest.RequestJSON("late-1", ""), queue.Interactive)
+	require.NoError(t, err)
+	require.Equal(t, queue.Enqueued, res.Outcome)
+	select {
+	case <-obs.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the label was never created")
+	}
+	w.Shutdown() // returns once asynq has given up on the held handler
+	close(obs.release)
+
+	const dropped = "document URL not fetched: the worker has stopped"
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		l := logs.String()
+		assert.True(c, strings.Contains(l, dropped) || strings.Contains(l, "panic"), "the late handler has not finished")
+	}, 10*time.Second, 10*time.Millisecond)
+	l := logs.String()
+	require.NotContains(t, l, "panic")
+	require.Contains(t, l, dropped)
+	require.Contains(t, l, `"idempotency_key":"late-1"`)
+	st, err := q.Status(ctx, "late-1")
+	require.NoError(t, err)
+	require.Equal(t, queue.StateCompleted, st[0].State)
+	require.Empty(t, st[0].Label.URL, "nobody fetches the dropped URL")
+}
