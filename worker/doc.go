@@ -10,6 +10,11 @@
 //     at once, after exactly one API call;
 //   - attempts exhausted: dead-letter with reason retries_exhausted.
 //
+// One function decides among these (retryPolicy.decide, in policy.go), from
+// the classification and asynq's count of failed attempts; the handler only
+// carries the decision out and maps it onto asynq (SkipRetry for a dead
+// letter, RetryDelayFunc for when, IsFailure false for a wait).
+//
 // Every API call first takes a slot of the fleet-wide rate budget (Budget),
 // shared through Redis by every worker process; waiting for it is never a
 // failed attempt. The worker owns no signals: its caller calls Start and
