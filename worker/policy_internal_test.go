@@ -13,7 +13,9 @@ import (
 func TestRetryPolicy_Decide(t *testing.T) {
 	t.Parallel()
 	p := retryPolicy{maxRetry: 3, base: 100 * time.Millisecond, max: time.Second}
-	api := func(c flexapi.Class, reason string) flexapi.Decision { return flexapi.Decision{Class: c, Reason: reason} }
+	api := func(c flexapi.Class, reason string) flexapi.Decision {
+		return flexapi.Decision{Class: c, Reason: reason}
+	}
 	cases := []struct {
 		name    string
 		in      outcome
