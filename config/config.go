@@ -101,7 +101,8 @@ func Parse(environ map[string]string) (*Config, error) {
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
 		problems = append(problems, parseErrors(err)...)
 	}
-	// Variables that failed to parse hold zero values, not their defaults;
+	// Variables that failed to parse hold zero values (the retry settings
+	// their defaults), not what was meant;
 	// validation below only reports variables that parsed.
 	failed := make(map[string]bool)
 	for _, p := range problems {
