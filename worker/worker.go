@@ -65,7 +65,8 @@ type Config struct {
 // be safe for concurrent use.
 type Observer interface {
 	APICall(endpoint string, status int, d time.Duration)
-	Outcome(queueName, outcome string) // created, retry, rate_limited, dead:<reason>
+	Outcome(queueName, outcome string) // created, retry, rate_limited
+	DeadLettered(queueName string, reason queue.Reason)
 	BudgetWait(d time.Duration)
 }
 
@@ -73,6 +74,7 @@ type nopObserver struct{}
 
 func (nopObserver) APICall(string, int, time.Duration) {}
 func (nopObserver) Outcome(string, string)             {}
+func (nopObserver) DeadLettered(string, queue.Reason)  {}
 func (nopObserver) BudgetWait(time.Duration)           {}
 
 // Worker processes label jobs.
@@ -335,11 +337,11 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		return &retryError{err: err}
 
 	default: // flexapi.Permanent
-		return w.deadLetter(ctx, log, job, failure(d.Reason, d, err, attempt), lane)
+		return w.deadLetter(ctx, log, job, failure(queue.Reason(d.Reason), d, err, attempt), lane)
 	}
 }
 
-func failure(reason string, d flexapi.Decision, err error, attempts int) queue.Failure {
+func failure(reason queue.Reason, d flexapi.Decision, err error, attempts int) queue.Failure {
 	f := queue.Failure{Reason: reason, HTTPStatus: d.StatusCode, Attempts: attempts}
 	var ae *flexapi.APIError
 	var cr *flexapi.CourierRejectedError
@@ -362,9 +364,9 @@ func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *queue.Job, f 
 		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
 		return &retryError{err: err}
 	}
-	w.obs.Outcome(job.Queue, "dead:"+f.Reason)
-	log.Warn("dead-lettered", slog.String("reason", f.Reason), slog.String("message", f.Message))
-	return deadLettered(f.Reason)
+	w.obs.DeadLettered(job.Queue, f.Reason)
+	log.Warn("dead-lettered", slog.String("reason", string(f.Reason)), slog.String("message", f.Message))
+	return deadLettered(string(f.Reason))
 }
 
 // record writes an outcome to Redis, and while Redis is unreachable keeps

@@ -192,9 +192,10 @@ func TestWorker_CreatedThenDropped_ReplayGivesOneLabel(t *testing.T) {
 func TestWorker_Permanent_DeadAfterExactlyOneCall(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name, product, reason string
-		status                int
-		setup                 func(*flexapitest.Server)
+		name, product string
+		reason        queue.Reason
+		status        int
+		setup         func(*flexapitest.Server)
 	}{
 		{"401", "", queue.ReasonAuth, 401, func(s *flexapitest.Server) { s.Revoke(token) }},
 		{"403", "", queue.ReasonAuth, 403, func(s *flexapitest.Server) { s.Forbid(token) }},
