@@ -371,8 +371,8 @@ const (
 // Done reports whether the operation did what it was asked.
 func (c OpCode) Done() bool { return c == OpRedriven || c == OpDiscarded }
 
-// String names the code as the opposite of a done operation says it: "" for
-// a done one, else the reason it was not done.
+// String is why the operation was not done, as OpResult.Error says it; ""
+// for a done one.
 func (c OpCode) String() string {
 	switch c {
 	case OpRedriven, OpDiscarded:
