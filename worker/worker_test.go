@@ -54,6 +54,7 @@ type harness struct {
 type opts struct {
 	maxRetry int
 	rate     float64
+	metrics  worker.Observer // nil: none
 }
 
 func start(t *testing.T, o opts) *harness {
@@ -84,6 +85,7 @@ func start(t *testing.T, o opts) *harness {
 		RetryMax:        time.Second,
 		ShutdownTimeout: 5 * time.Second,
 		URLBatchWindow:  100 * time.Millisecond,
+		Metrics:         o.metrics,
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
