@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,27 +20,61 @@ import (
 	"github.com/flexlabel/flexlabel/flexapi"
 )
 
+// Reason is why a job was dead-lettered. The dead-letter queue owns the
+// set: flexapi's permanent refusals (its Classify names them in its own
+// strings) plus retries_exhausted, which only the worker decides. A Reason
+// names a Redis index (dlq:r:<reason>), so only the values below exist.
+type Reason string
+
 // Dead-letter reasons: flexapi's permanent reasons plus retries_exhausted.
 const (
-	ReasonAuth             = flexapi.ReasonAuth
-	ReasonInvalid          = flexapi.ReasonInvalid
-	ReasonNotFound         = flexapi.ReasonNotFound
-	ReasonCourierRejected  = flexapi.ReasonCourierRejected
-	ReasonRejected         = flexapi.ReasonRejected
-	ReasonRetriesExhausted = "retries_exhausted"
+	ReasonAuth             Reason = flexapi.ReasonAuth
+	ReasonInvalid          Reason = flexapi.ReasonInvalid
+	ReasonNotFound         Reason = flexapi.ReasonNotFound
+	ReasonCourierRejected  Reason = flexapi.ReasonCourierRejected
+	ReasonRejected         Reason = flexapi.ReasonRejected
+	ReasonRetriesExhausted Reason = "retries_exhausted"
 )
 
-// Reasons lists every dead-letter reason.
-var Reasons = []string{ReasonAuth, ReasonInvalid, ReasonNotFound, ReasonCourierRejected, ReasonRejected, ReasonRetriesExhausted}
+// Reasons lists every dead-letter reason, in the order front ends show them.
+var Reasons = []Reason{ReasonAuth, ReasonInvalid, ReasonNotFound, ReasonCourierRejected, ReasonRejected, ReasonRetriesExhausted}
 
-// ValidReason reports whether r is a dead-letter reason.
-func ValidReason(r string) bool {
-	for _, x := range Reasons {
-		if x == r {
-			return true
-		}
+// ReasonNames is Reasons as strings, for messages and shell completion.
+func ReasonNames() []string {
+	out := make([]string, len(Reasons))
+	for i, r := range Reasons {
+		out[i] = string(r)
 	}
-	return false
+	return out
+}
+
+// ErrBadReason is the answer to a reason that is none of Reasons.
+var ErrBadReason = errors.New("queue: unknown dead-letter reason")
+
+// ParseReason is the one check of a reason a person or a program typed: it
+// returns s as a Reason, or an error wrapping ErrBadReason. The empty string
+// parses as the empty Reason, which the operations read as "every reason".
+// Front ends call it once while parsing their input, and render
+// ErrBadReason in their own words.
+func ParseReason(s string) (Reason, error) {
+	r := Reason(s)
+	if r == "" || r.Valid() {
+		return r, nil
+	}
+	return "", fmt.Errorf("%w %q (want one of %v)", ErrBadReason, s, Reasons)
+}
+
+// Valid reports whether r is one of Reasons (the empty Reason is not).
+func (r Reason) Valid() bool { return slices.Contains(Reasons, r) }
+
+// String returns the reason as stored and shown.
+func (r Reason) String() string { return string(r) }
+
+// checkReason guards the operations that take a Reason made by a
+// conversion instead of ParseReason: "" is every reason.
+func checkReason(r Reason) error {
+	_, err := ParseReason(string(r))
+	return err
 }
 
 // DeadLetter is one entry of the dead-letter queue: the original request and
@@ -102,7 +137,7 @@ func decodeDeadLetter(s string) (*DeadLetter, error) {
 // ListEntry is one line of `flexlabel dlq list`.
 type ListEntry struct {
 	IdempotencyKey string    `json:"idempotencyKey"`
-	Reason         string    `json:"reason"`
+	Reason         Reason    `json:"reason"`
 	HTTPStatus     int       `json:"httpStatus"`
 	Message        string    `json:"message"`
 	Attempts       int       `json:"attempts"`
@@ -155,23 +190,25 @@ func indexMember(failedAt time.Time, key string) string {
 
 // ListOptions select a page of dead letters, oldest failure first.
 type ListOptions struct {
-	Reason string // empty: every reason
+	Reason Reason // empty: every reason
 	Limit  int    // default 100
 	Cursor string // from the previous page; empty for the first
 }
 
 // List returns a page of dead letters and the cursor of the next page (empty
 // at the end). It costs one range query and one HMGET whatever the queue's size.
+// A reason that is not one of Reasons is ErrBadReason; a cursor it did not
+// hand out, ErrBadCursor.
 func (q *Queue) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, error) {
-	if o.Reason != "" && !ValidReason(o.Reason) {
-		return nil, "", fmt.Errorf("queue: unknown dead-letter reason %q (want one of %v)", o.Reason, Reasons)
+	if err := checkReason(o.Reason); err != nil {
+		return nil, "", err
 	}
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}
 	idx := q.dlqIndexKey()
 	if o.Reason != "" {
-		idx = q.dlqReasonKey(o.Reason)
+		idx = q.dlqReasonKey(string(o.Reason))
 	}
 	min := "-"
 	if o.Cursor != "" {
@@ -238,11 +275,15 @@ func memberKey(m string) string {
 	return m
 }
 
-// Count returns how many dead letters there are, of one reason or all.
-func (q *Queue) Count(ctx context.Context, reason string) (int64, error) {
+// Count returns how many dead letters there are, of one reason or all
+// (reason ""); ErrBadReason for a reason that is none of Reasons.
+func (q *Queue) Count(ctx context.Context, reason Reason) (int64, error) {
+	if err := checkReason(reason); err != nil {
+		return 0, err
+	}
 	idx := q.dlqIndexKey()
 	if reason != "" {
-		idx = q.dlqReasonKey(reason)
+		idx = q.dlqReasonKey(string(reason))
 	}
 	n, err := q.rdb.ZCard(ctx, idx).Result()
 	if err != nil {
@@ -252,27 +293,32 @@ func (q *Queue) Count(ctx context.Context, reason string) (int64, error) {
 }
 
 // CountByReason returns the number of dead letters of each reason.
-func (q *Queue) CountByReason(ctx context.Context) (map[string]int64, error) {
+func (q *Queue) CountByReason(ctx context.Context) (map[Reason]int64, error) {
 	pipe := q.rdb.Pipeline()
-	cmds := make(map[string]*redis.IntCmd, len(Reasons))
+	cmds := make(map[Reason]*redis.IntCmd, len(Reasons))
 	for _, r := range Reasons {
-		cmds[r] = pipe.ZCard(ctx, q.dlqReasonKey(r))
+		cmds[r] = pipe.ZCard(ctx, q.dlqReasonKey(string(r)))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("queue: counting dead letters: %w", err)
 	}
-	out := make(map[string]int64, len(cmds))
+	out := make(map[Reason]int64, len(cmds))
 	for r, c := range cmds {
 		out[r] = c.Val()
 	}
 	return out, nil
 }
 
-// Get returns one dead letter, or nil when the key is not dead.
+// ErrNotFound is the answer of Get and NewKeyLine for a key that is not in
+// the dead-letter queue (never was, or was redriven or discarded).
+var ErrNotFound = errors.New("queue: not in the dead-letter queue")
+
+// Get returns one dead letter, or an error wrapping ErrNotFound when the key
+// is not dead.
 func (q *Queue) Get(ctx context.Context, key string) (*DeadLetter, error) {
 	s, err := q.rdb.HGet(ctx, q.dlqKey(), key).Result()
 	if err == redis.Nil {
-		return nil, nil
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: reading dead letter %q: %w", key, err)
@@ -287,7 +333,7 @@ func (q *Queue) Get(ctx context.Context, key string) (*DeadLetter, error) {
 // Each calls fn for every dead letter (of one reason, or all), oldest first,
 // a page at a time. It sees a consistent-enough snapshot: entries added
 // during the walk may or may not be seen.
-func (q *Queue) Each(ctx context.Context, reason string, fn func(*DeadLetter) error) error {
+func (q *Queue) Each(ctx context.Context, reason Reason, fn func(*DeadLetter) error) error {
 	cursor := ""
 	for {
 		page, next, err := q.List(ctx, ListOptions{Reason: reason, Limit: 500, Cursor: cursor})
@@ -306,87 +352,162 @@ func (q *Queue) Each(ctx context.Context, reason string, fn func(*DeadLetter) er
 	}
 }
 
-// OpResult says what a redrive or discard did to one key.
+// OpCode is what a redrive or discard did to one key; callers switch on it.
+type OpCode int
+
+const (
+	// OpRedriven: the job is back on its queue under the same key.
+	OpRedriven OpCode = iota + 1
+	// OpDiscarded: the dead letter is gone for good; its key is free.
+	OpDiscarded
+	// OpNotDead: the key is not in the dead-letter queue (never was, or
+	// was redriven or discarded before).
+	OpNotDead
+	// OpChanged: the dead letter changed while being redriven (it died
+	// again, say); nothing was done, and trying again may succeed.
+	OpChanged
+)
+
+// Done reports whether the operation did what it was asked.
+func (c OpCode) Done() bool { return c == OpRedriven || c == OpDiscarded }
+
+// String is why the operation was not done, as OpResult.Error says it; ""
+// for a done one.
+func (c OpCode) String() string {
+	switch c {
+	case OpRedriven, OpDiscarded:
+		return ""
+	case OpNotDead:
+		return "not in the dead-letter queue"
+	case OpChanged:
+		return "changed while redriving; try again"
+	}
+	return "unknown result " + strconv.Itoa(int(c))
+}
+
+// OpResult says what a redrive or discard did to one key. Its JSON (key,
+// done, error) is the contract of `dlq redrive|discard --json` and of the
+// HTTP API; Code is the same answer for a program.
 type OpResult struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 	Done           bool   `json:"done"`
 	Error          string `json:"error,omitempty"`
+	Code           OpCode `json:"-"`
+}
+
+func opResult(key string, c OpCode) OpResult {
+	return OpResult{IdempotencyKey: key, Done: c.Done(), Error: c.String(), Code: c}
 }
 
 // Redrive puts dead letters back on their queue under the same key, so
 // exactly-once still holds: the API replays a key it already answered. The
 // job keeps its attempt count, first failure time and failure history, so
-// if it dies again its dead letter tells the whole story.
+// if it dies again its dead letter tells the whole story. On a Redis error
+// it returns the results of the keys before it.
 func (q *Queue) Redrive(ctx context.Context, keys ...string) ([]OpResult, error) {
-	out := make([]OpResult, len(keys))
-	for i, k := range keys {
-		out[i] = OpResult{IdempotencyKey: k}
-		d, err := q.Get(ctx, k)
-		if err != nil {
-			return out[:i], err
-		}
-		if d == nil {
-			out[i].Error = "not in the dead-letter queue"
-			continue
-		}
-		now := time.Now()
-		msg := q.message(k, d.Queue, d.Request)
-		first := d.FirstFailedAt
-		if first.IsZero() {
-			first = d.FailedAt
-		}
-		args := []any{k, indexMember(d.FailedAt, k), q.dlqReasonPrefix(), msg, now.UnixNano(), now.UnixMilli(),
-			first.UnixMilli(), int64(failuresTTL / time.Second)}
-		for _, a := range d.History {
-			b, err := json.Marshal(a)
-			if err != nil {
-				return out[:i], err
-			}
-			args = append(args, b)
-		}
-		n, err := redriveScript.Run(ctx, q.rdb,
-			[]string{q.recordKey(k), q.dlqKey(), q.dlqIndexKey(), asynqAllQueues, q.failuresKey(k)},
-			args...).Int()
-		if err != nil {
-			return out[:i], fmt.Errorf("queue: redrive %q: %w", k, err)
-		}
-		if n == 1 {
-			out[i].Done = true
-		} else {
-			out[i].Error = "changed while redriving; try again"
-		}
-	}
-	return out, nil
+	return collect(ctx, keys, q.RedriveEach)
 }
 
-// Discard drops dead letters for good; their keys become free again.
+// Discard drops dead letters for good; their keys become free again. On a
+// Redis error it returns the results of the keys before it.
 func (q *Queue) Discard(ctx context.Context, keys ...string) ([]OpResult, error) {
-	out := make([]OpResult, len(keys))
-	for i, k := range keys {
-		out[i] = OpResult{IdempotencyKey: k}
-		n, err := discardScript.Run(ctx, q.rdb, []string{q.recordKey(k), q.dlqKey(), q.dlqIndexKey()}, k, q.dlqReasonPrefix()).Int()
+	return collect(ctx, keys, q.DiscardEach)
+}
+
+func collect(ctx context.Context, keys []string, each func(context.Context, []string, func(OpResult) error) error) ([]OpResult, error) {
+	out := make([]OpResult, 0, len(keys))
+	err := each(ctx, keys, func(r OpResult) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// RedriveEach redrives keys one at a time, as Redrive, and hands each result
+// to fn as it comes, so a caller acting on a whole reason (Keys) reports as
+// it goes and holds no list of results. It stops at the first error of Redis
+// or of fn.
+func (q *Queue) RedriveEach(ctx context.Context, keys []string, fn func(OpResult) error) error {
+	for _, k := range keys {
+		c, err := q.redrive(ctx, k)
 		if err != nil {
-			return out[:i], fmt.Errorf("queue: discard %q: %w", k, err)
+			return err
 		}
-		if n == 1 {
-			out[i].Done = true
-		} else {
-			out[i].Error = "not in the dead-letter queue"
+		if err := fn(opResult(k, c)); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// DiscardEach discards keys one at a time, as Discard, and hands each result
+// to fn as it comes. It stops at the first error of Redis or of fn.
+func (q *Queue) DiscardEach(ctx context.Context, keys []string, fn func(OpResult) error) error {
+	for _, k := range keys {
+		n, err := discardScript.Run(ctx, q.rdb, []string{q.recordKey(k), q.dlqKey(), q.dlqIndexKey()}, k, q.dlqReasonPrefix()).Int()
+		if err != nil {
+			return fmt.Errorf("queue: discard %q: %w", k, err)
+		}
+		c := OpNotDead
+		if n == 1 {
+			c = OpDiscarded
+		}
+		if err := fn(opResult(k, c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (q *Queue) redrive(ctx context.Context, k string) (OpCode, error) {
+	d, err := q.Get(ctx, k)
+	if errors.Is(err, ErrNotFound) {
+		return OpNotDead, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	msg := q.message(k, d.Queue, d.Request)
+	first := d.FirstFailedAt
+	if first.IsZero() {
+		first = d.FailedAt
+	}
+	args := []any{k, indexMember(d.FailedAt, k), q.dlqReasonPrefix(), msg, now.UnixNano(), now.UnixMilli(),
+		first.UnixMilli(), int64(failuresTTL / time.Second)}
+	for _, a := range d.History {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, b)
+	}
+	n, err := redriveScript.Run(ctx, q.rdb,
+		[]string{q.recordKey(k), q.dlqKey(), q.dlqIndexKey(), asynqAllQueues, q.failuresKey(k)},
+		args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("queue: redrive %q: %w", k, err)
+	}
+	switch n {
+	case 1:
+		return OpRedriven, nil
+	case 0:
+		return OpNotDead, nil // redriven or discarded since Get
+	}
+	return OpChanged, nil
 }
 
 // Keys returns the keys of every dead letter of a reason (or all), as a
 // snapshot to redrive or discard: acting on a snapshot ends even when the
-// jobs fail again at once.
-func (q *Queue) Keys(ctx context.Context, reason string) ([]string, error) {
-	if reason != "" && !ValidReason(reason) {
-		return nil, fmt.Errorf("queue: unknown dead-letter reason %q (want one of %v)", reason, Reasons)
+// jobs fail again at once. Then RedriveEach or DiscardEach act on them.
+// ErrBadReason for a reason that is none of Reasons.
+func (q *Queue) Keys(ctx context.Context, reason Reason) ([]string, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
 	}
 	idx := q.dlqIndexKey()
 	if reason != "" {
-		idx = q.dlqReasonKey(reason)
+		idx = q.dlqReasonKey(string(reason))
 	}
 	var keys []string
 	min := "-"
@@ -439,13 +560,13 @@ const maxNewKeyTries = 1000
 // label forever. The new key is derived from the old one (DeriveKey: key-r1,
 // or the next n whose key-rn has no record here) and recorded in the dead
 // letter as SupersededBy, at once, so that exporting again hands out the
-// same key, never a second one. It returns nil when key is not dead (any
-// more), and ErrNewKeyReason for another reason.
+// same key, never a second one. It returns ErrNotFound when key is not dead
+// (any more), and ErrNewKeyReason for another reason.
 func (q *Queue) NewKeyLine(ctx context.Context, key string) (*NewKey, error) {
 	for range 5 { // a dead letter that keeps changing under us: give up
 		raw, err := q.rdb.HGet(ctx, q.dlqKey(), key).Result()
 		if err == redis.Nil {
-			return nil, nil
+			return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("queue: reading dead letter %q: %w", key, err)

@@ -25,4 +25,13 @@
 // beside its record, which dead-lettering moves into the entry, a redrive
 // puts back, and completing drops. A courier_rejected dead letter can hand its
 // request to a new key (NewKeyLine), which it records as SupersededBy.
+//
+// The dead-letter operations answer in types, so front ends (the CLI, the
+// HTTP API, the UI) parse, call one operation and render: a Reason comes
+// from ParseReason, the one check of a reason; a key that is not dead is
+// ErrNotFound, a reason that is none ErrBadReason, a cursor List did not
+// issue ErrBadCursor; Redrive and Discard give each key an OpResult whose
+// OpCode says redriven, discarded, not dead, or changed meanwhile.
+// RedriveEach and DiscardEach stream those results for a whole reason
+// (Keys), so no caller splits keys into chunks of its own.
 package queue

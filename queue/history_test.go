@@ -251,7 +251,7 @@ func TestNewKeyLine_GivesTheNextFreeKeyOnceAndRecordsIt(t *testing.T) {
 	require.Equal(t, "rej-r2", again.NewKey)
 
 	missing, err := e.q.NewKeyLine(ctx, "nope")
-	require.NoError(t, err)
+	require.ErrorIs(t, err, queue.ErrNotFound)
 	require.Nil(t, missing)
 }
 

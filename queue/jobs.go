@@ -136,7 +136,7 @@ func (q *Queue) SetURL(ctx context.Context, key, url string) error {
 // Failure describes a failed attempt: why a job is being dead-lettered, or
 // (Reason empty) why it will be retried.
 type Failure struct {
-	Reason     string
+	Reason     Reason
 	HTTPStatus int
 	Message    string
 	Details    []flexapi.Detail
@@ -147,7 +147,7 @@ type Failure struct {
 // failure and the job's failure history (this attempt last), atomically with
 // its record.
 func (q *Queue) DeadLetter(ctx context.Context, j *Job, f Failure) error {
-	if !ValidReason(f.Reason) {
+	if !f.Reason.Valid() {
 		return fmt.Errorf("queue: dead-letter %q: unknown reason %q", j.Key, f.Reason)
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -203,7 +203,7 @@ func (q *Queue) DeadLetter(ctx context.Context, j *Job, f Failure) error {
 	}
 	err = deadLetterScript.Run(ctx, q.rdb,
 		[]string{q.recordKey(j.Key), q.dlqKey(), q.dlqIndexKey(), q.failuresKey(j.Key)},
-		j.Key, f.Reason, entry, indexMember(now, j.Key), q.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli()).Err()
+		j.Key, string(f.Reason), entry, indexMember(now, j.Key), q.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("queue: dead-lettering %q: %w", j.Key, err)
 	}

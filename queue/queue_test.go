@@ -223,7 +223,7 @@ func TestStatus_UnknownKey(t *testing.T) {
 }
 
 // deadLetter takes a freshly enqueued job through the worker's dead-letter path.
-func deadLetter(t *testing.T, e *env, key, product, reason string) {
+func deadLetter(t *testing.T, e *env, key, product string, reason queue.Reason) {
 	t.Helper()
 	res := enqueue(t, e, queuetest.RequestJSON(key, product), queue.Interactive)
 	require.True(t, res.Outcome.Accepted(), res.Outcome)
@@ -265,7 +265,7 @@ func TestEnqueue_DeadInvalid_CorrectedRequestReplaces(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 	dl, err := e.q.Get(context.Background(), "d1")
-	require.NoError(t, err)
+	require.ErrorIs(t, err, queue.ErrNotFound)
 	require.Nil(t, dl)
 	require.EqualValues(t, 1, e.pending(t, queue.Bulk))
 }

@@ -168,10 +168,12 @@ return 1
 // ARGV[1] key  ARGV[2] expected member  ARGV[3] reason index prefix
 // ARGV[4] asynq msg  ARGV[5] now ns  ARGV[6] now ms  ARGV[7] first failure ms
 // ARGV[8] history TTL seconds  ARGV[9…] the history, FailedAttempt JSON each
-// Returns 1 when redriven, 0 when the entry changed or is gone.
+// Returns 1 when redriven, 0 when the key is not dead, 2 when its dead
+// letter is another one than the caller read (it died again meanwhile).
 var redriveScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
-if f[1] ~= 'dead' or f[4] ~= ARGV[2] then return 0 end
+if f[1] ~= 'dead' then return 0 end
+if f[4] ~= ARGV[2] then return 2 end
 local q = f[2]
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], f[4])

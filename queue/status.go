@@ -39,7 +39,7 @@ type Label struct {
 
 // DeadLetterInfo is why a job is dead.
 type DeadLetterInfo struct {
-	Reason        string           `json:"reason"`
+	Reason        Reason           `json:"reason"`
 	HTTPStatus    int              `json:"httpStatus"`
 	Message       string           `json:"message"`
 	Details       []flexapi.Detail `json:"details,omitempty"`
@@ -134,7 +134,7 @@ func parseStatus(key string, v any) JobStatus {
 			info := dl.DeadLetterInfo
 			js.DeadLetter = &info
 		} else {
-			js.DeadLetter = &DeadLetterInfo{Reason: get(6)}
+			js.DeadLetter = &DeadLetterInfo{Reason: Reason(get(6))}
 		}
 	default:
 		switch get(8) {

@@ -346,6 +346,7 @@ type createdCounter struct {
 
 func (c *createdCounter) APICall(string, int, time.Duration) {}
 func (c *createdCounter) BudgetWait(time.Duration)           {}
+func (c *createdCounter) DeadLettered(string, queue.Reason)  {}
 func (c *createdCounter) Outcome(_, outcome string) {
 	if outcome == "created" && c.count.Add(1) == c.n {
 		close(c.done)

@@ -50,7 +50,7 @@ type outcome struct {
 type decision struct {
 	action action
 	delay  time.Duration // for retry and wait
-	reason string        // for deadLetter: a queue.Reason* / flexapi.Reason* value
+	reason queue.Reason  // for deadLetter: a queue.Reason* / flexapi.Reason* value
 }
 
 // retryPolicy is the one place that decides, from an attempt's outcome and
@@ -82,7 +82,7 @@ func (p retryPolicy) decide(o outcome) decision {
 		}
 		return decision{action: retry, delay: p.backoff(o.failed)}
 	default: // flexapi.Permanent
-		return decision{action: deadLetter, reason: o.api.Reason}
+		return decision{action: deadLetter, reason: queue.Reason(o.api.Reason)}
 	}
 }
 

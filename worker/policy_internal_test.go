@@ -20,7 +20,7 @@ func TestRetryPolicy_Decide(t *testing.T) {
 		name    string
 		in      outcome
 		want    action
-		reason  string
+		reason  queue.Reason
 		delay   time.Duration // exact for wait; the backoff ceiling for retry
 		ceiling bool
 	}{
@@ -33,9 +33,9 @@ func TestRetryPolicy_Decide(t *testing.T) {
 		{"429 with Retry-After", outcome{api: flexapi.Decision{Class: flexapi.RateLimited, RetryAfter: 7 * time.Second}}, wait, "", 7 * time.Second, false},
 		{"429 without Retry-After", outcome{api: api(flexapi.RateLimited, "")}, wait, "", time.Second, false},
 		{"429 after exhausting retries still waits", outcome{api: api(flexapi.RateLimited, ""), failed: 3}, wait, "", time.Second, false},
-		{"permanent auth", outcome{api: api(flexapi.Permanent, flexapi.ReasonAuth)}, deadLetter, flexapi.ReasonAuth, 0, false},
-		{"permanent courier rejected", outcome{api: api(flexapi.Permanent, flexapi.ReasonCourierRejected), failed: 1}, deadLetter, flexapi.ReasonCourierRejected, 0, false},
-		{"permanent invalid", outcome{api: api(flexapi.Permanent, flexapi.ReasonInvalid)}, deadLetter, flexapi.ReasonInvalid, 0, false},
+		{"permanent auth", outcome{api: api(flexapi.Permanent, flexapi.ReasonAuth)}, deadLetter, queue.ReasonAuth, 0, false},
+		{"permanent courier rejected", outcome{api: api(flexapi.Permanent, flexapi.ReasonCourierRejected), failed: 1}, deadLetter, queue.ReasonCourierRejected, 0, false},
+		{"permanent invalid", outcome{api: api(flexapi.Permanent, flexapi.ReasonInvalid)}, deadLetter, queue.ReasonInvalid, 0, false},
 		{"unrecorded created label", outcome{api: api(flexapi.Created, ""), unrecorded: true}, retry, "", 100 * time.Millisecond, true},
 		{"unrecorded is not bound by maxRetry", outcome{api: api(flexapi.Permanent, flexapi.ReasonAuth), failed: 5, unrecorded: true}, retry, "", time.Second, true},
 	}

@@ -72,7 +72,8 @@ type Config struct {
 // be safe for concurrent use.
 type Observer interface {
 	APICall(endpoint string, status int, d time.Duration)
-	Outcome(queueName, outcome string) // created, retry, rate_limited, dead:<reason>
+	Outcome(queueName, outcome string) // created, retry, rate_limited
+	DeadLettered(queueName string, reason queue.Reason)
 	BudgetWait(d time.Duration)
 }
 
@@ -80,6 +81,7 @@ type nopObserver struct{}
 
 func (nopObserver) APICall(string, int, time.Duration) {}
 func (nopObserver) Outcome(string, string)             {}
+func (nopObserver) DeadLettered(string, queue.Reason)  {}
 func (nopObserver) BudgetWait(time.Duration)           {}
 
 // Worker processes label jobs.
@@ -303,7 +305,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	job, err := queue.DecodeJob(key, qn, t.Payload())
 	if err != nil {
 		job = &queue.Job{Key: key, Queue: qn, Payload: t.Payload()}
-		dec := w.policy.decide(outcome{api: flexapi.Decision{Class: flexapi.Permanent, Reason: queue.ReasonInvalid}})
+		dec := w.policy.decide(outcome{api: flexapi.Decision{Class: flexapi.Permanent, Reason: flexapi.ReasonInvalid}})
 		return w.deadLetter(ctx, log, job, queue.Failure{Reason: dec.reason, Message: err.Error()}, retried)
 	}
 
@@ -367,7 +369,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	}
 }
 
-func failure(reason string, d flexapi.Decision, err error, attempts int) queue.Failure {
+func failure(reason queue.Reason, d flexapi.Decision, err error, attempts int) queue.Failure {
 	f := queue.Failure{Reason: reason, HTTPStatus: d.StatusCode, Attempts: attempts}
 	var ae *flexapi.APIError
 	var cr *flexapi.CourierRejectedError
@@ -388,9 +390,9 @@ func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *queue.Job, f 
 		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
 		return w.unrecorded(failed, err)
 	}
-	w.obs.Outcome(job.Queue, "dead:"+f.Reason)
-	log.Warn("dead-lettered", slog.String("reason", f.Reason), slog.String("message", f.Message))
-	return deadLettered(f.Reason)
+	w.obs.DeadLettered(job.Queue, f.Reason)
+	log.Warn("dead-lettered", slog.String("reason", string(f.Reason)), slog.String("message", f.Message))
+	return deadLettered(string(f.Reason))
 }
 
 // record writes an outcome to Redis, and while Redis is unreachable keeps

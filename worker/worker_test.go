@@ -54,6 +54,7 @@ type harness struct {
 type opts struct {
 	maxRetry int
 	rate     float64
+	metrics  worker.Observer // nil: none
 }
 
 func start(t *testing.T, o opts) *harness {
@@ -84,6 +85,7 @@ func start(t *testing.T, o opts) *harness {
 		RetryMax:        time.Second,
 		ShutdownTimeout: 5 * time.Second,
 		URLBatchWindow:  100 * time.Millisecond,
+		Metrics:         o.metrics,
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
@@ -192,9 +194,10 @@ func TestWorker_CreatedThenDropped_ReplayGivesOneLabel(t *testing.T) {
 func TestWorker_Permanent_DeadAfterExactlyOneCall(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name, product, reason string
-		status                int
-		setup                 func(*flexapitest.Server)
+		name, product string
+		reason        queue.Reason
+		status        int
+		setup         func(*flexapitest.Server)
 	}{
 		{"401", "", queue.ReasonAuth, 401, func(s *flexapitest.Server) { s.Revoke(token) }},
 		{"403", "", queue.ReasonAuth, 403, func(s *flexapitest.Server) { s.Forbid(token) }},

@@ -460,7 +460,7 @@ func (a *app) waitRun(ctx context.Context, q *queue.Queue, keys []string, urlTim
 			for _, st := range sts {
 				reason := "unknown"
 				if st.DeadLetter != nil && st.DeadLetter.Reason != "" {
-					reason = st.DeadLetter.Reason
+					reason = string(st.DeadLetter.Reason)
 				}
 				res.deadByReason[reason]++
 			}
@@ -509,7 +509,7 @@ func writeReport(ctx context.Context, q *queue.Queue, path string, order []strin
 				row["labelUrl"] = st.Label.URL
 			}
 			if st.DeadLetter != nil {
-				row["reason"] = st.DeadLetter.Reason
+				row["reason"] = string(st.DeadLetter.Reason)
 				row["error"] = st.DeadLetter.Message
 			} else if row["error"] == "" && st.LastError != nil {
 				row["error"] = *st.LastError

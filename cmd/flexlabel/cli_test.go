@@ -116,7 +116,7 @@ func complete(t *testing.T, args ...string) []string {
 func TestCompletion_FlagValues_EverywhereTheFlagExists(t *testing.T) {
 	t.Parallel()
 	want := map[string][]string{
-		"reason": queue.Reasons,
+		"reason": queue.ReasonNames(),
 		"format": {"csv", "ndjson"},
 		"queue":  {"bulk", "interactive"},
 	}

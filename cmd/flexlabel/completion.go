@@ -10,7 +10,7 @@ import (
 // name, wherever a command has that flag. cobra's own `completion
 // bash|zsh|fish|powershell` command writes the scripts that ask for them.
 var flagValues = map[string][]string{
-	"reason": queue.Reasons,
+	"reason": queue.ReasonNames(),
 	"format": {"csv", "ndjson"},
 	"queue":  {"bulk", "interactive"},
 }

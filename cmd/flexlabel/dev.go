@@ -308,14 +308,15 @@ const samplePrefix = "sample-"
 // sample is one label --seed enqueues, and the dead-letter reason it is
 // made to end with ("" for a label that completes).
 type sample struct {
-	i                    int
-	key, product, reason string
+	i            int
+	key, product string
+	reason       queue.Reason
 }
 
 // samplePlan spreads min(len(queue.Reasons), n/2) dead samples evenly over
 // n, one per reason in order, so 12 or more samples give every reason.
 func samplePlan(n int) []sample {
-	products := map[string]string{
+	products := map[queue.Reason]string{
 		queue.ReasonAuth:             "HKMUZXR", // a good request; the token is revoked while it runs
 		queue.ReasonInvalid:          flexapitest.InvalidProductCode,
 		queue.ReasonNotFound:         flexapitest.NoAccountProductCode,
@@ -343,8 +344,8 @@ func samplePlan(n int) []sample {
 type seedSummary struct {
 	keys     []string
 	outcomes map[queue.Outcome]int
-	complete int            // samples meant to complete
-	dead     map[string]int // samples meant to end dead, by reason
+	complete int                  // samples meant to complete
+	dead     map[queue.Reason]int // samples meant to end dead, by reason
 }
 
 func (s *seedSummary) String() string {
@@ -373,7 +374,7 @@ func (s *seedSummary) String() string {
 // and redriving it later succeeds, as after a real token rotation.
 func seedLabels(ctx context.Context, q *queue.Queue, fake *flexapitest.Server, apiToken string, n int) (*seedSummary, error) {
 	plan := samplePlan(n)
-	s := &seedSummary{outcomes: map[queue.Outcome]int{}, dead: map[string]int{}}
+	s := &seedSummary{outcomes: map[queue.Outcome]int{}, dead: map[queue.Reason]int{}}
 	var auth, rest []sample
 	for _, p := range plan {
 		s.keys = append(s.keys, p.key)
@@ -466,7 +467,7 @@ func watchSeeded(ctx context.Context, q *queue.Queue, keys []string, log *slog.L
 		if err != nil {
 			return
 		}
-		completed, dead := 0, map[string]int{}
+		completed, dead := 0, map[queue.Reason]int{}
 		for _, st := range sts {
 			switch {
 			case st.State == queue.StateCompleted:
@@ -478,7 +479,7 @@ func watchSeeded(ctx context.Context, q *queue.Queue, keys []string, log *slog.L
 		attrs := []any{slog.Int("completed", completed)}
 		for _, r := range queue.Reasons {
 			if dead[r] > 0 {
-				attrs = append(attrs, slog.Int("dead_"+r, dead[r]))
+				attrs = append(attrs, slog.Int("dead_"+string(r), dead[r]))
 			}
 		}
 		log.Info("sample labels finished", attrs...)

@@ -18,8 +18,8 @@ import (
 
 func TestSamplePlan_EveryReasonFromTwelve(t *testing.T) {
 	t.Parallel()
-	reasons := func(n int) map[string]int {
-		m := map[string]int{}
+	reasons := func(n int) map[queue.Reason]int {
+		m := map[queue.Reason]int{}
 		for _, s := range samplePlan(n) {
 			m[s.reason]++
 		}
@@ -32,8 +32,8 @@ func TestSamplePlan_EveryReasonFromTwelve(t *testing.T) {
 		}
 		require.Equal(t, n-len(queue.Reasons), got[""], "n=%d: the rest complete", n)
 	}
-	require.Equal(t, map[string]int{"": 1}, reasons(1))
-	require.Equal(t, map[string]int{"": 3, queue.ReasonAuth: 1, queue.ReasonInvalid: 1, queue.ReasonNotFound: 1}, reasons(6))
+	require.Equal(t, map[queue.Reason]int{"": 1}, reasons(1))
+	require.Equal(t, map[queue.Reason]int{"": 3, queue.ReasonAuth: 1, queue.ReasonInvalid: 1, queue.ReasonNotFound: 1}, reasons(6))
 }
 
 // TestDev_Seed_BannerLastEveryReasonAndTokenRehearsal runs `dev --seed 12`

@@ -25,11 +25,13 @@ func (a *app) dlqCmd() *cobra.Command {
 	return cmd
 }
 
-func checkReason(r string) error {
-	if r != "" && !queue.ValidReason(r) {
-		return fmt.Errorf("--reason: unknown reason %q (want one of %v)", r, queue.Reasons)
+// parseReason reads --reason ("" for every reason).
+func parseReason(s string) (queue.Reason, error) {
+	r, err := queue.ParseReason(s)
+	if err != nil {
+		return "", fmt.Errorf("--reason: unknown reason %q (want one of %v)", s, queue.Reasons)
 	}
-	return nil
+	return r, nil
 }
 
 func (a *app) dlqListCmd() *cobra.Command {
@@ -43,7 +45,8 @@ func (a *app) dlqListCmd() *cobra.Command {
 		Short: "List dead letters, oldest failure first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkReason(reason); err != nil {
+			reason, err := parseReason(reason)
+			if err != nil {
 				return err
 			}
 			if limit < 1 {
@@ -103,11 +106,11 @@ func (a *app) dlqShowCmd() *cobra.Command {
 			}
 			defer d.Close()
 			dl, err := d.q.Get(cmd.Context(), args[0])
+			if errors.Is(err, queue.ErrNotFound) {
+				return &refusedError{msg: fmt.Sprintf("%q is not in the dead-letter queue", args[0])}
+			}
 			if err != nil {
 				return err
-			}
-			if dl == nil {
-				return &refusedError{msg: fmt.Sprintf("%q is not in the dead-letter queue", args[0])}
 			}
 			if asJSON {
 				return newJSONLines(a.stdout).write(dl)
@@ -125,7 +128,7 @@ func writeDeadLetter(w io.Writer, dl *queue.DeadLetter) error {
 	tw := newTable(w)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	row("Key", dl.IdempotencyKey)
-	row("Reason", dl.Reason)
+	row("Reason", dl.Reason.String())
 	row("HTTP status", httpStatus(dl.HTTPStatus))
 	row("Message", oneLine(dl.Message))
 	for i, det := range dl.Details {
@@ -224,7 +227,8 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 		Use:   verb + " (KEY...|--all|--reason R)",
 		Short: short,
 		RunE: func(cmd *cobra.Command, keys []string) error {
-			if err := checkReason(reason); err != nil {
+			reason, err := parseReason(reason)
+			if err != nil {
 				return err
 			}
 			sel := 0
@@ -246,33 +250,28 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 					return err
 				}
 			}
-			act := d.q.Redrive
+			act := d.q.RedriveEach
 			if verb == "discard" {
-				act = d.q.Discard
+				act = d.q.DiscardEach
 			}
 			done, failed := 0, 0
 			out := newJSONLines(a.stdout)
-			for len(keys) > 0 {
-				n := min(len(keys), 500)
-				res, err := act(cmd.Context(), keys[:n]...)
-				for _, r := range res {
-					if r.Done {
-						done++
-					} else {
-						failed++
-					}
-					if asJSON {
-						if err := out.write(r); err != nil {
-							return err
-						}
-					} else if !r.Done {
-						fmt.Fprintf(a.stderr, "%s: %s\n", r.IdempotencyKey, r.Error)
-					}
+			err = act(cmd.Context(), keys, func(r queue.OpResult) error {
+				if r.Done {
+					done++
+				} else {
+					failed++
 				}
-				if err != nil {
-					return err
+				if asJSON {
+					return out.write(r)
 				}
-				keys = keys[n:]
+				if !r.Done {
+					fmt.Fprintf(a.stderr, "%s: %s\n", r.IdempotencyKey, r.Error)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if !asJSON {
 				past := map[string]string{"redrive": "redriven", "discard": "discarded"}[verb]
@@ -306,11 +305,12 @@ func (a *app) dlqExportCmd() *cobra.Command {
 			"Exporting again gives the same new keys, and leaves out the lines whose new key is already enqueued.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkReason(reason); err != nil {
+			reason, err := parseReason(reason)
+			if err != nil {
 				return err
 			}
 			if newKeys && reason != queue.ReasonCourierRejected {
-				return errors.New("--new-keys: needs --reason " + queue.ReasonCourierRejected +
+				return errors.New("--new-keys: needs --reason " + string(queue.ReasonCourierRejected) +
 					": only a courier rejection keeps the old key from ever making a label; other dead letters are redriven or fixed under their key")
 			}
 			d, err := a.openQueue(cmd.Context())
@@ -331,7 +331,10 @@ func (a *app) dlqExportCmd() *cobra.Command {
 			written, skipped := 0, 0
 			err = d.q.Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
 				nk, err := d.q.NewKeyLine(cmd.Context(), dl.IdempotencyKey)
-				if err != nil || nk == nil { // nil: redriven or discarded meanwhile
+				if errors.Is(err, queue.ErrNotFound) { // redriven or discarded meanwhile
+					return nil
+				}
+				if err != nil {
 					return err
 				}
 				if nk.Enqueued {

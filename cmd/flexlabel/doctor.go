@@ -172,7 +172,7 @@ func diagnoseRedis(ctx context.Context, cfg *config.Config, r *doctorReport) {
 		r.problem("counting dead letters: %v", err)
 	}
 	for _, reason := range queue.Reasons {
-		r.DeadLetters[reason] = counts[reason]
+		r.DeadLetters[string(reason)] = counts[reason]
 	}
 }
 
@@ -305,7 +305,7 @@ func (r *doctorReport) writeText(w io.Writer) error {
 		var total int64
 		var parts []string
 		for _, reason := range queue.Reasons {
-			if n := r.DeadLetters[reason]; n > 0 {
+			if n := r.DeadLetters[string(reason)]; n > 0 {
 				total += n
 				parts = append(parts, fmt.Sprintf("%s %d", reason, n))
 			}

@@ -48,7 +48,7 @@ Exit 0 if every key is known, 1 if any is unknown (as GET /v1/labels/{key} answe
 					detail = s.Label.URL
 				}
 				if s.DeadLetter != nil {
-					detail = s.DeadLetter.Reason + " (HTTP " + strconv.Itoa(s.DeadLetter.HTTPStatus) + "): " + s.DeadLetter.Message
+					detail = string(s.DeadLetter.Reason) + " (HTTP " + strconv.Itoa(s.DeadLetter.HTTPStatus) + "): " + s.DeadLetter.Message
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", s.IdempotencyKey, s.State, s.Attempts, label, tracking, detail)
 			}

@@ -1,18 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/flexlabel/flexlabel/queue"
 )
-
-// redriveChunk is how many keys one Redrive call takes during a bulk redrive.
-const redriveChunk = 100
 
 // listResponse is the answer of GET /v1/dead-letters.
 type listResponse struct {
@@ -26,9 +23,8 @@ type listResponse struct {
 // at the end) and the total of the reason (or all).
 func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	reason := q.Get("reason")
-	if msg := checkReason(reason); msg != "" {
-		writeError(w, http.StatusBadRequest, msg)
+	reason, ok := parseReason(w, q.Get("reason"))
+	if !ok {
 		return
 	}
 	limit := 100
@@ -64,12 +60,18 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func checkReason(reason string) string {
-	if reason != "" && !queue.ValidReason(reason) {
-		return fmt.Sprintf("reason: unknown dead-letter reason %q (want one of %s)", reason, strings.Join(queue.Reasons, ", "))
+// parseReason reads the reason parameter ("" for every reason), or answers
+// 400 and returns false.
+func parseReason(w http.ResponseWriter, s string) (queue.Reason, bool) {
+	reason, err := queue.ParseReason(s)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("reason: unknown dead-letter reason %q (want one of %s)", s, reasonList()))
+		return "", false
 	}
-	return ""
+	return reason, true
 }
+
+func reasonList() string { return strings.Join(queue.ReasonNames(), ", ") }
 
 const notDead = "not in the dead-letter queue"
 
@@ -81,12 +83,12 @@ func (h *Handler) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := h.q.Get(r.Context(), key)
-	if err != nil {
-		h.unavailable(w, r, err)
+	if errors.Is(err, queue.ErrNotFound) {
+		writeError(w, http.StatusNotFound, notDead)
 		return
 	}
-	if d == nil {
-		writeError(w, http.StatusNotFound, notDead)
+	if err != nil {
+		h.unavailable(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
@@ -100,27 +102,25 @@ func (h *Handler) redriveDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := h.q.Redrive(r.Context(), key)
+	h.act(w, r, h.q.Redrive, key)
+}
+
+// opStatus is the HTTP status of a redrive's or discard's result.
+var opStatus = map[queue.OpCode]int{
+	queue.OpRedriven:  http.StatusOK,
+	queue.OpDiscarded: http.StatusOK,
+	queue.OpNotDead:   http.StatusNotFound,
+	queue.OpChanged:   http.StatusConflict,
+}
+
+// act redrives or discards one key and answers its result.
+func (h *Handler) act(w http.ResponseWriter, r *http.Request, op func(context.Context, ...string) ([]queue.OpResult, error), key string) {
+	res, err := op(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
 	}
-	if res[0].Done {
-		writeJSON(w, http.StatusOK, res[0])
-		return
-	}
-	// Redrive says why only in prose; whether the key is still dead
-	// tells the two cases apart.
-	d, err := h.q.Get(r.Context(), key)
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	if d == nil {
-		writeJSON(w, http.StatusNotFound, queue.OpResult{IdempotencyKey: key, Error: notDead})
-		return
-	}
-	writeJSON(w, http.StatusConflict, res[0])
+	writeJSON(w, opStatus[res[0].Code], res[0])
 }
 
 // discardDeadLetter is DELETE /v1/dead-letters/{key}: drop the dead letter
@@ -130,16 +130,7 @@ func (h *Handler) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := h.q.Discard(r.Context(), key)
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	code := http.StatusOK
-	if !res[0].Done {
-		code = http.StatusNotFound
-	}
-	writeJSON(w, code, res[0])
+	h.act(w, r, h.q.Discard, key)
 }
 
 // redriveResponse is the answer of POST /v1/dead-letters/redrive; on 503 it
@@ -156,7 +147,6 @@ type redriveResponse struct {
 // redriven (discarded or redriven meanwhile) count as failed.
 func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	reason := q.Get("reason")
 	all := false
 	if s := q.Get("all"); s != "" {
 		var err error
@@ -165,42 +155,37 @@ func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	switch {
+	switch reason := q.Get("reason"); {
 	case reason != "" && all:
 		writeError(w, http.StatusBadRequest, "reason and all=true exclude each other; pass one")
 		return
 	case reason == "" && !all:
-		writeError(w, http.StatusBadRequest, "reason: required (one of "+strings.Join(queue.Reasons, ", ")+"), or all=true to redrive every dead letter")
+		writeError(w, http.StatusBadRequest, "reason: required (one of "+reasonList()+"), or all=true to redrive every dead letter")
 		return
 	}
-	if msg := checkReason(reason); msg != "" {
-		writeError(w, http.StatusBadRequest, msg)
+	reason, ok := parseReason(w, q.Get("reason"))
+	if !ok {
 		return
 	}
 	var resp redriveResponse
 	keys, err := h.q.Keys(r.Context(), reason)
-	if err != nil {
-		// Nothing done yet, but the 503 is a summary all the same.
-		h.queueDown(w, r, err)
-		resp.Error = unavailableMessage
-		writeJSON(w, http.StatusServiceUnavailable, resp)
-		return
-	}
-	for chunk := range slices.Chunk(keys, redriveChunk) {
-		res, err := h.q.Redrive(r.Context(), chunk...)
-		for _, o := range res {
+	if err == nil {
+		err = h.q.RedriveEach(r.Context(), keys, func(o queue.OpResult) error {
 			if o.Done {
 				resp.Redriven++
 			} else {
 				resp.Failed++
 			}
-		}
-		if err != nil {
-			h.queueDown(w, r, err)
-			resp.Error = unavailableMessage
-			writeJSON(w, http.StatusServiceUnavailable, resp)
-			return
-		}
+			return nil
+		})
+	}
+	if err != nil {
+		// A summary all the same: of what was done before Redis failed
+		// (nothing, if listing the keys failed).
+		h.queueDown(w, r, err)
+		resp.Error = unavailableMessage
+		writeJSON(w, http.StatusServiceUnavailable, resp)
+		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

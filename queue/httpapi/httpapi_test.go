@@ -185,7 +185,7 @@ func (e *env) job(key, product string) *queue.Job {
 }
 
 // deadLetter takes a freshly enqueued job through the worker's dead-letter path.
-func (e *env) deadLetter(key, reason string) {
+func (e *env) deadLetter(key string, reason queue.Reason) {
 	e.t.Helper()
 	res, err := e.q.EnqueueLine(context.Background(), queuetest.RequestJSON(key, ""), queue.Interactive)
 	require.NoError(e.t, err)
@@ -654,7 +654,7 @@ func TestDeadLetters_ListAndPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var want []string
-	for i, reason := range []string{queue.ReasonAuth, queue.ReasonInvalid, queue.ReasonAuth, queue.ReasonInvalid, queue.ReasonAuth} {
+	for i, reason := range []queue.Reason{queue.ReasonAuth, queue.ReasonInvalid, queue.ReasonAuth, queue.ReasonInvalid, queue.ReasonAuth} {
 		k := fmt.Sprintf("d%d", i)
 		e.deadLetter(k, reason)
 		want = append(want, k)

@@ -13,11 +13,11 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
@@ -30,7 +30,7 @@ import (
 var templates embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"reasonURL": func(r string) string { return "/ui/dead-letters?reason=" + r },
+	"reasonURL": func(r queue.Reason) string { return "/ui/dead-letters?reason=" + string(r) },
 }).ParseFS(templates, "templates/*.html"))
 
 // sharedConn hands asynqmon the Redis client flexlabel already has, so the
@@ -70,7 +70,7 @@ func New(q *queue.Queue, log *slog.Logger) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 type reasonCount struct {
-	Reason string
+	Reason queue.Reason
 	Count  int64
 }
 
@@ -93,18 +93,19 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
-	reason := r.URL.Query().Get("reason")
-	if reason != "" && !queue.ValidReason(reason) {
-		http.Error(w, "unknown reason "+strconv.Quote(reason), http.StatusBadRequest)
+	s := r.URL.Query().Get("reason")
+	reason, err := queue.ParseReason(s)
+	if err != nil {
+		http.Error(w, "unknown reason "+strconv.Quote(s), http.StatusBadRequest)
 		return
 	}
 	limit := 50
 	page, next, err := h.q.List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: r.URL.Query().Get("cursor")})
+	if errors.Is(err, queue.ErrBadCursor) {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	if err != nil {
-		if strings.Contains(err.Error(), "bad cursor") {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
 		h.fail(w, err)
 		return
 	}
@@ -117,7 +118,7 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		nextURL = "/ui/dead-letters?cursor=" + next
 		if reason != "" {
-			nextURL += "&reason=" + reason
+			nextURL += "&reason=" + string(reason)
 		}
 	}
 	h.render(w, "deadletters.html", map[string]any{
@@ -134,12 +135,12 @@ func (h *Handler) deadLetter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := h.q.Get(r.Context(), key)
-	if err != nil {
-		h.fail(w, err)
+	if errors.Is(err, queue.ErrNotFound) {
+		http.Error(w, strconv.Quote(key)+" is not in the dead-letter queue", http.StatusNotFound)
 		return
 	}
-	if d == nil {
-		http.Error(w, strconv.Quote(key)+" is not in the dead-letter queue", http.StatusNotFound)
+	if err != nil {
+		h.fail(w, err)
 		return
 	}
 	var req bytes.Buffer

@@ -36,7 +36,7 @@ func TestUI_ShowsDeadLettersWithReasonsAndMountsAsynqmon(t *testing.T) {
 	q, err := queue.New(rdb, queue.Options{Namespace: queuetest.Prefix(t)})
 	require.NoError(t, err)
 	ctx := context.Background()
-	for i, reason := range []string{queue.ReasonAuth, queue.ReasonCourierRejected} {
+	for i, reason := range []queue.Reason{queue.ReasonAuth, queue.ReasonCourierRejected} {
 		key := []string{"dead-<auth>", "dead-courier"}[i]
 		j := &queue.Job{Key: key, Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON(key, "")}
 		require.NoError(t, q.DeadLetter(ctx, j, queue.Failure{Reason: reason, HTTPStatus: 401, Message: "Unauthorized <b>"}))

@@ -87,10 +87,6 @@ func (r *Recorder) APICall(endpoint string, status int, d time.Duration) {
 
 // Outcome implements worker.Observer.
 func (r *Recorder) Outcome(queueName, outcome string) {
-	if reason, ok := strings.CutPrefix(outcome, "dead:"); ok {
-		r.deadLettered.WithLabelValues(reason).Inc()
-		outcome = "dead"
-	}
 	r.outcomes.WithLabelValues(queueName, outcome).Inc()
 	switch outcome {
 	case "created":
@@ -100,6 +96,13 @@ func (r *Recorder) Outcome(queueName, outcome string) {
 	case "rate_limited":
 		r.rateLimited.Inc()
 	}
+}
+
+// DeadLettered implements worker.Observer: one "dead" outcome, counted by
+// reason too.
+func (r *Recorder) DeadLettered(queueName string, reason queue.Reason) {
+	r.deadLettered.WithLabelValues(string(reason)).Inc()
+	r.outcomes.WithLabelValues(queueName, "dead").Inc()
 }
 
 // BudgetWait implements worker.Observer.
@@ -184,7 +187,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		c.log.Warn("metrics: counting dead letters", slog.String("error", err.Error()))
 	} else {
 		for _, r := range queue.Reasons {
-			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), r)
+			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), string(r))
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)

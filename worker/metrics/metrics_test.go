@@ -36,7 +36,7 @@ func TestMetrics_CountersAndQueueGauges(t *testing.T) {
 	rec.APICall("create_label", 0, time.Second)
 	rec.Outcome(q.Name(queue.Bulk), "created")
 	rec.Outcome(q.Name(queue.Bulk), "retry")
-	rec.Outcome(q.Name(queue.Interactive), "dead:auth")
+	rec.DeadLettered(q.Name(queue.Interactive), queue.ReasonAuth)
 	rec.BudgetWait(120 * time.Millisecond)
 
 	srv := httptest.NewServer(metrics.Handler(reg))
@@ -54,6 +54,7 @@ func TestMetrics_CountersAndQueueGauges(t *testing.T) {
 		`flexlabel_labels_created_total{queue="` + q.Name(queue.Bulk) + `"} 1`,
 		`flexlabel_retries_total{queue="` + q.Name(queue.Bulk) + `"} 1`,
 		`flexlabel_dead_lettered_total{reason="auth"} 1`,
+		`flexlabel_job_outcomes_total{outcome="dead",queue="` + q.Name(queue.Interactive) + `"} 1`,
 		`flexlabel_dead_letters{reason="auth"} 1`,
 		`flexlabel_dead_letters{reason="invalid"} 0`,
 		`flexlabel_jobs{queue="` + q.Name(queue.Bulk) + `",state="pending"} 1`,
