@@ -1,11 +1,9 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,30 +22,12 @@ func TestMain(m *testing.M) { queuetest.Main(m) }
 
 const token = "tok-SECRET-d6f1c0ffee42"
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	rdb  *redis.Client
 	q    *queue.Queue
 	fake *flexapitest.Server
 	w    *worker.Worker
-	logs *syncBuffer
+	logs *queuetest.Buffer
 	ns   string
 }
 
@@ -74,7 +54,7 @@ func start(t *testing.T, o opts) *harness {
 	require.NoError(t, err)
 	budget, err := worker.NewBudget(q, o.rate)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &queuetest.Buffer{}
 	w, err := worker.New(worker.Config{
 		Queue: q, API: api, Budget: budget,
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 func TestSamplePlan_EveryReasonFromTwelve(t *testing.T) {
@@ -45,7 +46,7 @@ func TestDev_Seed_BannerLastEveryReasonAndTokenRehearsal(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var term syncBuf
+	var term queuetest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "--seed", "12"}, map[string]string{"FLEXLABEL_HTTP_ADDR": addr}, strings.NewReader(""), &term, &term)

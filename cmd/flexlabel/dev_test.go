@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -25,7 +27,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitHealthy waits until base serves /healthz; logs explain a failure.
-func waitHealthy(t *testing.T, base string, within time.Duration, logs *syncBuf) {
+func waitHealthy(t *testing.T, base string, within time.Duration, logs *queuetest.Buffer) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(base + "/healthz")
@@ -43,8 +45,8 @@ func TestDev_OneProcessServesEverything(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuf
-	var errb syncBuf
+	var out queuetest.Buffer
+	var errb queuetest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "--seed", "12"}, map[string]string{"FLEXLABEL_HTTP_ADDR": addr}, strings.NewReader(""), &out, &errb)

@@ -77,7 +77,7 @@ func (c *cli) startWorker(t *testing.T) *flexapitest.Server {
 	env["FLEXLABEL_RATE_LIMIT"] = "1000"
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var errb syncBuf
+	var errb queuetest.Buffer
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -93,14 +93,6 @@ func (c *cli) startWorker(t *testing.T) *flexapitest.Server {
 	})
 	return fake
 }
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func (c *cli) waitState(t *testing.T, key, state string) map[string]any {
 	t.Helper()
