@@ -163,7 +163,11 @@ func TestEnqueue_TwentyConcurrentProducers_OneJob(t *testing.T) {
 	e := newEnv(t)
 	var wg sync.WaitGroup
 	results := make([]queue.Result, 20)
+	errs := make([]error, len(results))
 	for i := range results {
+		// Each producer has its own connection, as separate processes would.
+		rdb := redis.NewClient(queuetest.Redis(t))
+		t.Cleanup(func() { rdb.Close() })
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -171,17 +175,17 @@ func TestEnqueue_TwentyConcurrentProducers_OneJob(t *testing.T) {
 			if i%2 == 1 {
 				lane = queue.Bulk
 			}
-			// Each producer has its own connection, as separate processes would.
-			rdb := redis.NewClient(queuetest.Redis(t))
-			defer rdb.Close()
 			q, err := queue.New(rdb, e.q.Options())
-			require.NoError(t, err)
-			res, err := q.EnqueueLine(context.Background(), queuetest.RequestJSON("hot", ""), lane)
-			require.NoError(t, err)
-			results[i] = res
+			if err == nil {
+				results[i], err = q.EnqueueLine(context.Background(), queuetest.RequestJSON("hot", ""), lane)
+			}
+			errs[i] = err
 		}()
 	}
 	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "producer %d", i)
+	}
 	counts := map[queue.Outcome]int{}
 	for _, r := range results {
 		counts[r.Outcome]++

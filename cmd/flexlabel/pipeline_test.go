@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
@@ -97,11 +98,13 @@ func (c *cli) startWorker(t *testing.T) *flexapitest.Server {
 func (c *cli) waitState(t *testing.T, key, state string) map[string]any {
 	t.Helper()
 	var last map[string]any
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		r := c.run(t, "", "status", "--json", key)
-		require.Equal(t, 0, r.code, r.stderr)
-		last = lines(t, r.stdout)[0]
-		return last["state"] == state
+		require.Equal(ct, 0, r.code, r.stderr)
+		first, _, _ := strings.Cut(r.stdout, "\n")
+		last = nil
+		require.NoError(ct, json.Unmarshal([]byte(first), &last), r.stdout)
+		assert.Equal(ct, state, last["state"])
 	}, 10*time.Second, 50*time.Millisecond, "%s never became %s", key, state)
 	return last
 }
