@@ -175,14 +175,12 @@ func (e *env) deadLetter(key, reason string) {
 		Reason: reason, HTTPStatus: 400, Message: "Validation failed", Attempts: 1,
 		Details: []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}},
 	}))
-	require.NoError(e.t, e.rdb.LRem(context.Background(), "asynq:{"+e.q.Name(queue.Interactive)+"}:pending", 0, key).Err())
+	queuetest.Dequeue(e.t, e.rdb, e.q.Name(queue.Interactive), key)
 }
 
 func (e *env) pending() int64 {
 	e.t.Helper()
-	n, err := e.rdb.LLen(context.Background(), "asynq:{"+e.q.Name(queue.Interactive)+"}:pending").Result()
-	require.NoError(e.t, err)
-	return n
+	return queuetest.Pending(e.t, e.rdb, e.q.Name(queue.Interactive))
 }
 
 func TestCreateLabel_NewKey_Accepted(t *testing.T) {
