@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue/queuetest"
@@ -95,9 +96,12 @@ func TestDev_OneProcessServesEverything(t *testing.T) {
 	code, _ = get("/ui/queues/")
 	require.Equal(t, 200, code)
 	// seeded dead letters show up (of 12 samples, the 8th is rejected by the courier)
-	require.Eventually(t, func() bool {
-		_, page := get("/ui/dead-letters?reason=courier_rejected")
-		return strings.Contains(page, "sample-00008")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp, err := http.Get(base + "/ui/dead-letters?reason=courier_rejected")
+		require.NoError(c, err)
+		defer resp.Body.Close()
+		page, _ := io.ReadAll(resp.Body)
+		assert.Contains(c, string(page), "sample-00008")
 	}, 20*time.Second, 200*time.Millisecond)
 
 	cancel()
