@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"net"
 	"os"
@@ -10,13 +9,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // The command lines that start Redis with redis.conf are written in the docs
@@ -160,25 +160,13 @@ func freeTCPPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // startRecipe runs r in e and returns a client once the server answers.
 // The server is killed when the test ends.
 func startRecipe(t *testing.T, e recipeEnv, r redisRecipe) (rdb *redis.Client, exited <-chan struct{}) {
 	t.Helper()
 	bin := requireRedisServer(t)
 	port := freeTCPPort(t)
-	var log lockedBuffer
+	var log queuetest.Buffer
 	cmd := exec.Command(bin, e.args(t, r, port)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(t, cmd.Start(), "%s", r)

@@ -969,15 +969,18 @@ func TestClient_KeepsConnectionsForConcurrentCalls(t *testing.T) {
 	const concurrent = 20
 	wave := func() {
 		var wg sync.WaitGroup
+		errs := make([]error, concurrent)
 		for i := range concurrent {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := c.GetLabels(context.Background(), fmt.Sprintf("id-%d", i))
-				require.NoError(t, err)
+				_, errs[i] = c.GetLabels(context.Background(), fmt.Sprintf("id-%d", i))
 			}()
 		}
 		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "call %d", i)
+		}
 	}
 	wave()
 	mu.Lock()

@@ -130,15 +130,18 @@ func decodeFull(data []byte) (*LabelRequest, []Detail) {
 }
 
 // decodeFast decodes a request that has nothing wrong with it, with
-// encoding/json's strict mode, and reports false for anything it cannot
-// vouch for (the caller then runs the full check, which says what is wrong).
-// encoding/json matches field names case-insensitively, so every object key
-// must also be, byte for byte, one of the request's field names; inputs with
-// escapes (which could hide a key's spelling, or a lone surrogate) are left
-// to the full check.
+// go-json's strict mode (encoding/json's semantics), and reports false for
+// anything it cannot vouch for (the caller then runs the full check, which
+// says what is wrong). Both match field names case-insensitively, so every
+// object key must also be, byte for byte, one of the request's field names;
+// inputs with escapes (which could hide a key's spelling, or a lone
+// surrogate) are left to the full check.
+//
+// go-json rather than encoding/json: it halves the decode, which is most of
+// a bulk enqueue's CPU (BenchmarkDecode; docs/PERFORMANCE.md).
 func decodeFast(data []byte) (req *LabelRequest, ok bool) {
-	// go-json is fast but younger than encoding/json: should it ever panic
-	// on an input, fall back to the full check rather than crash.
+	// go-json is younger than encoding/json: should it ever panic on an
+	// input, fall back to the full check rather than crash.
 	defer func() {
 		if recover() != nil {
 			req, ok = nil, false

@@ -40,7 +40,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) keysOf(t *testing.T) []string {
 	t.Helper()
 	var all []string
-	for _, pat := range []string{"fl:" + e.ns + ":*", "asynq:{" + e.ns + "}*", "asynq:{" + e.ns + "-bulk}*"} {
+	for _, pat := range append([]string{"fl:" + e.ns + ":*"}, queuetest.AsynqKeyPatterns(e.q.Name(queue.Interactive), e.q.Name(queue.Bulk))...) {
 		ks, err := e.rdb.Keys(context.Background(), pat).Result()
 		require.NoError(t, err)
 		all = append(all, ks...)
@@ -49,9 +49,8 @@ func (e *env) keysOf(t *testing.T) []string {
 }
 
 func (e *env) pending(t *testing.T, lane queue.Lane) int64 {
-	n, err := e.rdb.LLen(context.Background(), "asynq:{"+e.q.Name(lane)+"}:pending").Result()
-	require.NoError(t, err)
-	return n
+	t.Helper()
+	return queuetest.Pending(t, e.rdb, e.q.Name(lane))
 }
 
 func enqueue(t *testing.T, e *env, line []byte, lane queue.Lane) queue.Result {
@@ -163,7 +162,11 @@ func TestEnqueue_TwentyConcurrentProducers_OneJob(t *testing.T) {
 	e := newEnv(t)
 	var wg sync.WaitGroup
 	results := make([]queue.Result, 20)
+	errs := make([]error, len(results))
 	for i := range results {
+		// Each producer has its own connection, as separate processes would.
+		rdb := redis.NewClient(queuetest.Redis(t))
+		t.Cleanup(func() { rdb.Close() })
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -171,17 +174,17 @@ func TestEnqueue_TwentyConcurrentProducers_OneJob(t *testing.T) {
 			if i%2 == 1 {
 				lane = queue.Bulk
 			}
-			// Each producer has its own connection, as separate processes would.
-			rdb := redis.NewClient(queuetest.Redis(t))
-			defer rdb.Close()
 			q, err := queue.New(rdb, e.q.Options())
-			require.NoError(t, err)
-			res, err := q.EnqueueLine(context.Background(), queuetest.RequestJSON("hot", ""), lane)
-			require.NoError(t, err)
-			results[i] = res
+			if err == nil {
+				results[i], err = q.EnqueueLine(context.Background(), queuetest.RequestJSON("hot", ""), lane)
+			}
+			errs[i] = err
 		}()
 	}
 	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "producer %d", i)
+	}
 	counts := map[queue.Outcome]int{}
 	for _, r := range results {
 		counts[r.Outcome]++
@@ -238,7 +241,7 @@ func deadLetter(t *testing.T, e *env, key, product string, reason queue.Reason) 
 		Details: []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}},
 	}))
 	// what asynq does after SkipRetry: the task leaves pending
-	require.NoError(t, e.rdb.LRem(context.Background(), "asynq:{"+e.q.Name(queue.Interactive)+"}:pending", 0, key).Err())
+	queuetest.Dequeue(t, e.rdb, e.q.Name(queue.Interactive), key)
 }
 
 func TestEnqueue_DeadKey(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
@@ -47,9 +48,11 @@ func TestTakeSlot_GrantsAreOneIntervalApart(t *testing.T) {
 					return
 				}
 				if !s.Granted {
-					require.Equal(t, queue.BlockedBudget, s.Blocked)
-					require.Positive(t, s.Wait)
-					require.LessOrEqual(t, s.Wait, interval)
+					// Not require: this is not the test's goroutine.
+					if !assert.Equal(t, queue.BlockedBudget, s.Blocked) || !assert.Positive(t, s.Wait) ||
+						!assert.LessOrEqual(t, s.Wait, interval) {
+						return
+					}
 					continue // hammer: no sleeping
 				}
 				mu.Lock()
@@ -77,11 +80,11 @@ func TestTakeSlot_CountsAttemptsAndSparesFinishedJobs(t *testing.T) {
 	req := queue.SlotRequest{Lane: queue.Bulk, Interval: time.Microsecond, Job: j}
 	for want := 1; want <= 3; want++ {
 		var s queue.Slot
-		require.Eventually(t, func() bool {
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			var err error
 			s, err = e.q.TakeSlot(ctx, req)
-			require.NoError(t, err)
-			return s.Granted
+			require.NoError(c, err)
+			assert.True(c, s.Granted)
 		}, time.Second, time.Millisecond)
 		require.Equal(t, want, s.Attempt)
 		require.Equal(t, queue.StateActive, s.State)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
@@ -23,7 +24,16 @@ func TestBudget_ThreeWorkersNeverExceedIt(t *testing.T) {
 	ks := keys("shared", 40)
 	e.enqueue(t, ks, queue.Bulk)
 	e.waitCompleted(t, ks, 30*time.Second)
-	time.Sleep(1200 * time.Millisecond) // the last URL batches
+	// The document-URL calls count too: wait until the last batch brought every URL.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		sts, err := e.q.Status(context.Background(), ks...)
+		require.NoError(c, err)
+		for _, st := range sts {
+			if assert.NotNil(c, st.Label, st.IdempotencyKey) {
+				assert.NotEmpty(c, st.Label.URL, st.IdempotencyKey)
+			}
+		}
+	}, 30*time.Second, 100*time.Millisecond)
 	l := e.fake.Ledger()
 	require.Equal(t, 40, l.LabelsCreated)
 	secs := make([]int64, 0, len(l.CallsPerSecond))

@@ -1,16 +1,15 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
@@ -24,30 +23,12 @@ func TestMain(m *testing.M) { queuetest.Main(m) }
 
 const token = "tok-SECRET-d6f1c0ffee42"
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	rdb  *redis.Client
 	q    *queue.Queue
 	fake *flexapitest.Server
 	w    *worker.Worker
-	logs *syncBuffer
+	logs *queuetest.Buffer
 	ns   string
 }
 
@@ -75,7 +56,7 @@ func start(t *testing.T, o opts) *harness {
 	require.NoError(t, err)
 	budget, err := worker.NewBudget(q, o.rate)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &queuetest.Buffer{}
 	w, err := worker.New(worker.Config{
 		Queue: q, API: api, Budget: budget,
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -107,13 +88,36 @@ func (h *harness) enqueue(t *testing.T, key, product string) {
 func (h *harness) wait(t *testing.T, key string, want queue.State, within time.Duration) queue.JobStatus {
 	t.Helper()
 	var last queue.JobStatus
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := h.q.Status(context.Background(), key)
-		require.NoError(t, err)
+		require.NoError(c, err)
 		last = st[0]
-		return last.State == want
+		assert.Equal(c, want, last.State)
 	}, within, 20*time.Millisecond, "key %s never reached %s", key, want)
 	return last
+}
+
+// requireArchived waits until asynq has archived key's task, retried as
+// often as given: from then on no handler runs for it, so the API calls
+// counted are final.
+func (h *harness) requireArchived(t *testing.T, key string, retried int) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		ti, err := queuetest.Task(h.rdb, h.q.Name(queue.Interactive), key)
+		require.NoError(c, err)
+		assert.Equal(c, asynq.TaskStateArchived, ti.State)
+		assert.Equal(c, retried, ti.Retried)
+	}, 5*time.Second, 10*time.Millisecond, "asynq never archived %s", key)
+}
+
+// requireTaskGone waits until asynq has deleted key's task, as it does once
+// a handler succeeded: no handler runs for it again.
+func (h *harness) requireTaskGone(t *testing.T, key string) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := queuetest.Task(h.rdb, h.q.Name(queue.Interactive), key)
+		assert.ErrorIs(c, err, asynq.ErrTaskNotFound)
+	}, 5*time.Second, 10*time.Millisecond, "asynq still has a task for %s", key)
 }
 
 // requireNoSecrets scans every key and value this test wrote, and the logs.
@@ -121,7 +125,7 @@ func (h *harness) requireNoSecrets(t *testing.T) {
 	t.Helper()
 	require.NotContains(t, h.logs.String(), token, "token in logs")
 	ctx := context.Background()
-	for _, pat := range []string{"fl:" + h.ns + ":*", "asynq:{" + h.ns + "*"} {
+	for _, pat := range append([]string{"fl:" + h.ns + ":*"}, queuetest.AsynqKeyPatterns(h.q.Name(queue.Interactive), h.q.Name(queue.Bulk))...) {
 		keys, err := h.rdb.Keys(ctx, pat).Result()
 		require.NoError(t, err)
 		for _, k := range keys {
@@ -216,7 +220,7 @@ func TestWorker_Permanent_DeadAfterExactlyOneCall(t *testing.T) {
 			require.Equal(t, c.reason, st.DeadLetter.Reason)
 			require.Equal(t, c.status, st.DeadLetter.HTTPStatus)
 			require.NotEmpty(t, st.DeadLetter.Message)
-			time.Sleep(300 * time.Millisecond) // a wrong retry would show up here
+			h.requireArchived(t, "p-"+c.name, 0) // no retry can follow
 			require.Equal(t, 1, h.fake.Ledger().CallsPerKey["p-"+c.name])
 			dl, err := h.q.Get(context.Background(), "p-"+c.name)
 			require.NoError(t, err)
@@ -255,7 +259,7 @@ func TestWorker_400_DeadWithDetails(t *testing.T) {
 	require.Equal(t, queue.ReasonInvalid, st.DeadLetter.Reason)
 	require.Equal(t, 400, st.DeadLetter.HTTPStatus)
 	require.Equal(t, []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}}, st.DeadLetter.Details)
-	time.Sleep(300 * time.Millisecond)
+	h.requireArchived(t, "bad-400", 0) // no retry can follow
 	require.Equal(t, 1, h.fake.Ledger().CallsPerKey["bad-400"])
 	// The key may be reused with a corrected request (the API allows it after a 400).
 	res, err := h.q.EnqueueLine(context.Background(), queuetest.RequestJSON("bad-400", ""), queue.Interactive)
@@ -315,7 +319,8 @@ func TestWorker_RedriveAfterTokenRestored_CompletesOnce(t *testing.T) {
 	res, err = h.q.Redrive(context.Background(), "rd-1")
 	require.NoError(t, err)
 	require.False(t, res[0].Done)
-	time.Sleep(200 * time.Millisecond)
+	h.requireTaskGone(t, "rd-1") // asynq is done with both: no second create can follow
+	h.requireTaskGone(t, "rd-2")
 	l := h.fake.Ledger()
 	require.Equal(t, 1, l.CreatedPerKey["rd-1"])
 	require.Equal(t, 1, l.CreatedPerKey["rd-2"])

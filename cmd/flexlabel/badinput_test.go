@@ -249,15 +249,13 @@ func requireNothingWritten(t *testing.T, c *cli) {
 	defer rdb.Close()
 	ctx := context.Background()
 	ns := c.env["FLEXLABEL_QUEUE"]
-	for _, pattern := range []string{"fl:" + ns + ":*", "asynq:{" + ns + "}*", "asynq:{" + ns + "-bulk}*"} {
+	for _, pattern := range append([]string{"fl:" + ns + ":*"}, queuetest.AsynqKeyPatterns(ns, ns+"-bulk")...) {
 		keys, err := rdb.Keys(ctx, pattern).Result()
 		require.NoError(t, err)
 		require.Empty(t, keys, "keys written under %s", pattern)
 	}
 	for _, q := range []string{ns, ns + "-bulk"} {
-		member, err := rdb.SIsMember(ctx, "asynq:queues", q).Result()
-		require.NoError(t, err)
-		require.False(t, member, "queue %s registered in asynq:queues", q)
+		require.False(t, queuetest.Registered(t, rdb, q), "queue %s registered with asynq", q)
 	}
 }
 

@@ -29,7 +29,7 @@ func TestBinary_Bulk_SignalWhileReadingStdin(t *testing.T) {
 			require.NoError(t, err)
 			defer stdinR.Close()
 			defer stdinW.Close()
-			var stdout, stderr syncBuf
+			var stdout, stderr queuetest.Buffer
 			cmd := exec.Command(bin, "bulk", "--format", "csv", "--json", "-")
 			cmd.Env = []string{
 				"REDIS_URL=" + queuetest.RedisURL(t),

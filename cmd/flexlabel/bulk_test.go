@@ -15,11 +15,12 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // runCtx runs one command with ctx and stdin, collecting its output in
 // buffers that may be read while it runs.
-func (c *cli) runCtx(ctx context.Context, stdin io.Reader, stdout, stderr *syncBuf, args ...string) int {
+func (c *cli) runCtx(ctx context.Context, stdin io.Reader, stdout, stderr *queuetest.Buffer, args ...string) int {
 	err := run(ctx, args, c.env, stdin, stdout, stderr)
 	return exitCode(err, stderr)
 }
@@ -71,7 +72,7 @@ func TestCLI_Bulk_CancelledMidFile_NeverExitsZero_RerunResumes(t *testing.T) {
 	enqueued := 0
 	for i, cut := range []int{1, 300, 4096, 16 << 10, len(data) / 8, len(data) / 3, len(data) / 2, len(data) * 7 / 8, len(data) - 2} {
 		ctx, cancel := context.WithCancel(context.Background())
-		var stdout, stderr syncBuf
+		var stdout, stderr queuetest.Buffer
 		args := []string{"bulk", "--format", "csv", "-"}
 		if i%2 == 1 {
 			args = append(args, "--json")
@@ -124,7 +125,7 @@ func TestCLI_Bulk_InterruptedWhileWaiting_WritesReportAndExitsTwo(t *testing.T) 
 	report := filepath.Join(t.TempDir(), "report.ndjson")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuf
+	var stdout, stderr queuetest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- c.runCtx(ctx, strings.NewReader(""), &stdout, &stderr, "bulk", path, "--wait", "--json", "--report", report)
@@ -174,7 +175,7 @@ func TestCLI_Bulk_Wait_WaitsForDocumentURLs(t *testing.T) {
 	path := writeCSV(t, 5)
 	keys := []string{"bulk-00000", "bulk-00001", "bulk-00002", "bulk-00003", "bulk-00004"}
 	report := filepath.Join(t.TempDir(), "report.ndjson")
-	var stdout, stderr syncBuf
+	var stdout, stderr queuetest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- c.runCtx(context.Background(), strings.NewReader(""), &stdout, &stderr, "bulk", path, "--wait", "--json", "--report", report, "--url-timeout", "10m")
@@ -210,7 +211,7 @@ func TestCLI_Bulk_Wait_URLTimeout_NamesLabelsWithoutURL(t *testing.T) {
 	c := newCLI(t)
 	q := c.queue(t)
 	path := writeCSV(t, 3)
-	var stdout, stderr syncBuf
+	var stdout, stderr queuetest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- c.runCtx(context.Background(), strings.NewReader(""), &stdout, &stderr, "bulk", path, "--wait", "--json", "--url-timeout", "1s")
@@ -295,7 +296,7 @@ func TestCLI_Enqueue_IdleStdin_StopsWhenCancelled(t *testing.T) {
 	stdin, w := io.Pipe() // nobody writes
 	defer w.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuf
+	var stdout, stderr queuetest.Buffer
 	done := make(chan int, 1)
 	go func() { done <- c.runCtx(ctx, stdin, &stdout, &stderr, "enqueue") }()
 	cancel()

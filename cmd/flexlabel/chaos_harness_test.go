@@ -358,21 +358,27 @@ func (e *chaosEnv) enqueue(cmd string, keys []string) {
 // fakeJSON calls the fake's admin API.
 func (e *chaosEnv) fakeJSON(method, path string, body any, out any) {
 	e.t.Helper()
+	e.fakeJSONTo(e.t, method, path, body, out)
+}
+
+// fakeJSONTo is fakeJSON reporting failures to t, which may be the CollectT
+// of an EventuallyWithT condition (not the test's goroutine).
+func (e *chaosEnv) fakeJSONTo(t require.TestingT, method, path string, body any, out any) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
-		require.NoError(e.t, err)
+		require.NoError(t, err)
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, e.apiURL+path, rd)
-	require.NoError(e.t, err)
+	require.NoError(t, err)
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	require.Less(e.t, resp.StatusCode, 300, "%s %s: %s", method, path, b)
+	require.Less(t, resp.StatusCode, 300, "%s %s: %s", method, path, b)
 	if out != nil {
-		require.NoError(e.t, json.Unmarshal(b, out))
+		require.NoError(t, json.Unmarshal(b, out))
 	}
 }
 
@@ -384,8 +390,13 @@ func (e *chaosEnv) tokenState(state string) {
 
 func (e *chaosEnv) ledger() flexapitest.Ledger {
 	e.t.Helper()
+	return e.ledgerTo(e.t)
+}
+
+// ledgerTo is ledger reporting failures to t (see fakeJSONTo).
+func (e *chaosEnv) ledgerTo(t require.TestingT) flexapitest.Ledger {
 	var l flexapitest.Ledger
-	e.fakeJSON(http.MethodGet, "/_fake/ledger", nil, &l)
+	e.fakeJSONTo(t, http.MethodGet, "/_fake/ledger", nil, &l)
 	return l
 }
 

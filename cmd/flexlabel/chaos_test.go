@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
@@ -397,7 +398,9 @@ func chaosAPIStorm(t *testing.T, bin string) chaosResult {
 	for range bursts {
 		before := e.ledger().RateLimited
 		e.faults(map[string]any{"force429": perBurst, "force429RetryAfter": "1s"})
-		require.Eventually(t, func() bool { return e.ledger().RateLimited >= before+perBurst }, 30*time.Second, 20*time.Millisecond)
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			assert.GreaterOrEqual(c, e.ledgerTo(c).RateLimited, before+perBurst)
+		}, 30*time.Second, 20*time.Millisecond)
 		time.Sleep(500 * time.Millisecond)
 	}
 	e.waitTerminal(keys, 120*time.Second)

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
@@ -82,15 +81,13 @@ func (a *app) dev(ctx context.Context, seed int) error {
 		setDefault(d.name, d.value)
 	}
 	realRedis := env["REDIS_URL"] != ""
-	var mr *miniredis.Miniredis
 	if !realRedis {
-		mr = miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("starting the in-process Redis: %w", err)
+		url, stop, err := startDevRedis(ctx)
+		if err != nil {
+			return err
 		}
-		defer mr.Close()
-		env["REDIS_URL"] = "redis://" + mr.Addr() + "/0"
-		go tickMiniredis(ctx, mr)
+		defer stop()
+		env["REDIS_URL"] = url
 	}
 	cfg, err := config.Parse(env)
 	if err != nil {
@@ -284,23 +281,6 @@ func redactedRedisURL(u string, real bool) string {
 		return u
 	}
 	return strings.Replace(u, opts.Password, "REDACTED", 1)
-}
-
-// tickMiniredis advances miniredis's clock for TTLs, which it does not
-// expire on its own (the fleet pause and result retention rely on them).
-func tickMiniredis(ctx context.Context, mr *miniredis.Miniredis) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	last := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			mr.FastForward(now.Sub(last))
-			last = now
-		}
-	}
 }
 
 const samplePrefix = "sample-"

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 func TestSamplePlan_EveryReasonFromTwelve(t *testing.T) {
@@ -45,7 +46,7 @@ func TestDev_Seed_BannerLastEveryReasonAndTokenRehearsal(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var term syncBuf
+	var term queuetest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "--seed", "12"}, map[string]string{"FLEXLABEL_HTTP_ADDR": addr}, strings.NewReader(""), &term, &term)
@@ -86,8 +87,8 @@ func TestDev_Seed_BannerLastEveryReasonAndTokenRehearsal(t *testing.T) {
 	require.Len(t, revoke, 3, banner)
 	require.Len(t, restore, 3, banner)
 
-	api := func(method, path, body string) (int, string) {
-		t.Helper()
+	// apiTo reports to t, which may be an EventuallyWithT's CollectT.
+	apiTo := func(t require.TestingT, method, path, body string) (int, string) {
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+producer)
@@ -97,10 +98,14 @@ func TestDev_Seed_BannerLastEveryReasonAndTokenRehearsal(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	api := func(method, path, body string) (int, string) {
+		t.Helper()
+		return apiTo(t, method, path, body)
+	}
 	waitState := func(key, want string) {
 		t.Helper()
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			_, b := api("GET", "/v1/labels/"+key, "")
+			_, b := apiTo(c, "GET", "/v1/labels/"+key, "")
 			assert.Contains(c, b, `"state":"`+want+`"`)
 		}, 30*time.Second, 50*time.Millisecond, "%s never became %s", key, want)
 	}

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -25,7 +28,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitHealthy waits until base serves /healthz; logs explain a failure.
-func waitHealthy(t *testing.T, base string, within time.Duration, logs *syncBuf) {
+func waitHealthy(t *testing.T, base string, within time.Duration, logs *queuetest.Buffer) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(base + "/healthz")
@@ -43,8 +46,8 @@ func TestDev_OneProcessServesEverything(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuf
-	var errb syncBuf
+	var out queuetest.Buffer
+	var errb queuetest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "--seed", "12"}, map[string]string{"FLEXLABEL_HTTP_ADDR": addr}, strings.NewReader(""), &out, &errb)
@@ -93,9 +96,12 @@ func TestDev_OneProcessServesEverything(t *testing.T) {
 	code, _ = get("/ui/queues/")
 	require.Equal(t, 200, code)
 	// seeded dead letters show up (of 12 samples, the 8th is rejected by the courier)
-	require.Eventually(t, func() bool {
-		_, page := get("/ui/dead-letters?reason=courier_rejected")
-		return strings.Contains(page, "sample-00008")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp, err := http.Get(base + "/ui/dead-letters?reason=courier_rejected")
+		require.NoError(c, err)
+		defer resp.Body.Close()
+		page, _ := io.ReadAll(resp.Body)
+		assert.Contains(c, string(page), "sample-00008")
 	}, 20*time.Second, 200*time.Millisecond)
 
 	cancel()

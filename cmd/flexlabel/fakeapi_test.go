@@ -8,42 +8,24 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
-
-// fakeapiOutput is an io.Writer safe to read while the command writes to it.
-type fakeapiOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *fakeapiOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *fakeapiOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
 
 var fakeapiListening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
 // startFakeapi runs "flexlabel fakeapi" with args on a free port and
 // returns its base URL, its output, and a stop function that cancels the
 // command and returns what run returned.
-func startFakeapi(t *testing.T, args ...string) (string, *fakeapiOutput, func() error) {
+func startFakeapi(t *testing.T, args ...string) (string, *queuetest.Buffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &fakeapiOutput{}, &fakeapiOutput{}
+	stdout, stderr := &queuetest.Buffer{}, &queuetest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"fakeapi", "--addr", "127.0.0.1:0"}, args...), map[string]string{}, strings.NewReader(""), stdout, stderr)

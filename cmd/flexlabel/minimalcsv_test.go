@@ -23,9 +23,9 @@ const minimalCSV = "../../docs/examples/minimal.csv"
 
 // startBinary starts the flexlabel binary with env and args and stops it
 // when the test ends; its stdout and stderr go to the returned buffer.
-func startBinary(t *testing.T, bin string, env []string, args ...string) *syncBuf {
+func startBinary(t *testing.T, bin string, env []string, args ...string) *queuetest.Buffer {
 	t.Helper()
-	var out syncBuf
+	var out queuetest.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = &out, &out

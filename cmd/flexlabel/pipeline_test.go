@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
@@ -77,7 +78,7 @@ func (c *cli) startWorker(t *testing.T) *flexapitest.Server {
 	env["FLEXLABEL_RATE_LIMIT"] = "1000"
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var errb syncBuf
+	var errb queuetest.Buffer
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -94,22 +95,16 @@ func (c *cli) startWorker(t *testing.T) *flexapitest.Server {
 	return fake
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func (c *cli) waitState(t *testing.T, key, state string) map[string]any {
 	t.Helper()
 	var last map[string]any
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		r := c.run(t, "", "status", "--json", key)
-		require.Equal(t, 0, r.code, r.stderr)
-		last = lines(t, r.stdout)[0]
-		return last["state"] == state
+		require.Equal(ct, 0, r.code, r.stderr)
+		first, _, _ := strings.Cut(r.stdout, "\n")
+		last = nil
+		require.NoError(ct, json.Unmarshal([]byte(first), &last), r.stdout)
+		assert.Equal(ct, state, last["state"])
 	}, 10*time.Second, 50*time.Millisecond, "%s never became %s", key, state)
 	return last
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // TestServeHelp_SaysWhichRoutesNeedAToken checks serve --help against the
@@ -67,7 +69,7 @@ func TestServe_MetricsAuth_TokensGuardMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // stops serve even when the test fails half-way
 	done := make(chan error, 1)
-	var logs syncBuf
+	var logs queuetest.Buffer
 	go func() { done <- run(ctx, []string{"serve"}, c.env, strings.NewReader(""), &logs, &logs) }()
 	base := "http://" + addr
 	waitHealthy(t, base, 10*time.Second, &logs)

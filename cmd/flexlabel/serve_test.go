@@ -33,7 +33,7 @@ func TestServe_APIMetricsAndUIBehindTokens(t *testing.T) {
 	c.env["FLEXLABEL_HTTP_ADDR"] = addr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs syncBuf
+	var logs queuetest.Buffer
 	go func() { done <- run(ctx, []string{"serve"}, c.env, strings.NewReader(""), &logs, &logs) }()
 	base := "http://" + addr
 	waitHealthy(t, base, 10*time.Second, &logs)

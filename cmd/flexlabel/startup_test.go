@@ -27,7 +27,7 @@ func downRedis(t *testing.T) *queuetest.RedisProcess {
 
 // startRun runs flexlabel with args in-process until the test ends; the
 // returned channel yields run's error once it returns.
-func startRun(t *testing.T, env map[string]string, logs *syncBuf, args ...string) (stop func() error, exited <-chan error) {
+func startRun(t *testing.T, env map[string]string, logs *queuetest.Buffer, args ...string) (stop func() error, exited <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -75,7 +75,7 @@ func fetch(method, url, token string, body []byte) answer {
 }
 
 // requireRunning fails the test if the process has already returned.
-func requireRunning(t *testing.T, exited <-chan error, logs *syncBuf) {
+func requireRunning(t *testing.T, exited <-chan error, logs *queuetest.Buffer) {
 	t.Helper()
 	select {
 	case err := <-exited:
@@ -96,7 +96,7 @@ func TestServe_StartsWhileRedisIsDown_ServesOnceItAnswers(t *testing.T) {
 		"FLEXLABEL_HTTP_ADDR":  addr,
 		"FLEXLABEL_LOG_FORMAT": "text",
 	}
-	var logs syncBuf
+	var logs queuetest.Buffer
 	stop, exited := startRun(t, env, &logs, "serve")
 	base := "http://" + addr
 	waitHealthy(t, base, 10*time.Second, &logs)
@@ -156,7 +156,7 @@ func TestWorker_StartsWhileRedisIsDown_WorksOnceItAnswers(t *testing.T) {
 	for k, v := range c.env {
 		env[k] = v
 	}
-	var logs syncBuf
+	var logs queuetest.Buffer
 	stop, exited := startRun(t, env, &logs, "worker")
 	base := "http://" + metricsAddr
 	waitHealthy(t, base, 10*time.Second, &logs)
@@ -198,7 +198,7 @@ func TestWorker_StoppedWhileWaitingForRedis_ExitsZero(t *testing.T) {
 		"FLEXFORWARD_BASE_URL": "http://127.0.0.1:1",
 		"FLEXLABEL_LOG_FORMAT": "text",
 	}
-	var logs syncBuf
+	var logs queuetest.Buffer
 	stop, exited := startRun(t, env, &logs, "worker")
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "waiting for Redis") },
 		10*time.Second, 10*time.Millisecond, "the worker never said it waits for Redis: %s", logs.String())

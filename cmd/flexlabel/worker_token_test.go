@@ -37,7 +37,7 @@ func TestWorker_TokenRefusedAtStart_ExitsTwoBeforeTakingAJob(t *testing.T) {
 			defer cancel()
 			done := make(chan result, 1)
 			go func() {
-				var out, errb syncBuf
+				var out, errb queuetest.Buffer
 				err := run(ctx, []string{"worker"}, c.env, strings.NewReader(""), &out, &errb)
 				code := exitCode(err, &errb)
 				done <- result{out.String(), errb.String(), code}
@@ -94,7 +94,7 @@ func TestWorker_APIErroringAtStart_WarnsAndWorks(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs syncBuf
+	var logs queuetest.Buffer
 	go func() { done <- run(ctx, []string{"worker"}, env, strings.NewReader(""), &logs, &logs) }()
 
 	enq := c.run(t, string(queuetest.RequestJSON("tok-2", "")), "enqueue")

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,31 +31,13 @@ const (
 	otherToken = "tok-fedcba9876543210"
 )
 
-// syncBuffer collects log output written from server goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	t    *testing.T
 	rdb  *redis.Client
 	q    *queue.Queue
 	h    *httpapi.Handler
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *queuetest.Buffer
 	// client sends every request of the tests, each checked against
 	// openapi.yaml (contract_test.go).
 	client *http.Client
@@ -83,7 +64,7 @@ func newEnv(t *testing.T, mod ...func(*httpapi.Config)) *env {
 	t.Cleanup(func() { rdb.Close() })
 	q, err := queue.New(rdb, queue.Options{Namespace: queuetest.Prefix(t)})
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &queuetest.Buffer{}
 	cfg := httpapi.Config{
 		Queue:  q,
 		Tokens: []string{token, otherToken},
@@ -194,14 +175,12 @@ func (e *env) deadLetter(key string, reason queue.Reason) {
 		Reason: reason, HTTPStatus: 400, Message: "Validation failed", Attempts: 1,
 		Details: []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}},
 	}))
-	require.NoError(e.t, e.rdb.LRem(context.Background(), "asynq:{"+e.q.Name(queue.Interactive)+"}:pending", 0, key).Err())
+	queuetest.Dequeue(e.t, e.rdb, e.q.Name(queue.Interactive), key)
 }
 
 func (e *env) pending() int64 {
 	e.t.Helper()
-	n, err := e.rdb.LLen(context.Background(), "asynq:{"+e.q.Name(queue.Interactive)+"}:pending").Result()
-	require.NoError(e.t, err)
-	return n
+	return queuetest.Pending(e.t, e.rdb, e.q.Name(queue.Interactive))
 }
 
 func TestCreateLabel_NewKey_Accepted(t *testing.T) {
@@ -349,7 +328,7 @@ func downEnv(t *testing.T) *env {
 	t.Cleanup(func() { dead.Close() })
 	q, err := queue.New(dead, queue.Options{Namespace: queuetest.Prefix(t)})
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &queuetest.Buffer{}
 	h, err := httpapi.New(httpapi.Config{Queue: q, Tokens: []string{token}, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	require.NoError(t, err)
 	srv := newTestServer(h)

@@ -27,6 +27,11 @@
 // (A TestMain that just calls queuetest.Main(m) and returns works too: the
 // testing package exits with m.Run's code.)
 //
+// Tests outside package queue do not spell asynq's keys: Pending, Dequeue,
+// Registered, Task and AsynqKeyPatterns (asynq.go) read and act on asynq's
+// side of a queue, in one place. Buffer is the one goroutine-safe buffer
+// tests give loggers and commands as stdout and stderr.
+//
 // StartRedis is for fault tests that kill and restart Redis: it starts a
 // dedicated redis-server for one test, on its own 127.0.0.1 port and data
 // directory, which survive Restart (so does the data, when the test enables

@@ -1,0 +1,67 @@
+package queuetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// asynq v0.26.0 keeps a queue's tasks under asynq:{queue}:…. This file is
+// the one place tests spell those keys (the queue package has its own,
+// private copy); tests of other packages ask these helpers instead.
+
+func asynqQueuePrefix(queue string) string { return "asynq:{" + queue + "}" }
+
+// AsynqKeyPatterns returns KEYS patterns that together match every key asynq
+// keeps for the given queues (tasks, lists, sets, statistics).
+func AsynqKeyPatterns(queues ...string) []string {
+	out := make([]string, len(queues))
+	for i, q := range queues {
+		out[i] = asynqQueuePrefix(q) + "*"
+	}
+	return out
+}
+
+// Registered reports whether asynq knows queue (its set of all queues, which
+// an enqueue adds to).
+func Registered(tb testing.TB, rdb redis.UniversalClient, queue string) bool {
+	tb.Helper()
+	ok, err := rdb.SIsMember(context.Background(), "asynq:queues", queue).Result()
+	if err != nil {
+		tb.Fatalf("queuetest: reading asynq's queues: %v", err)
+	}
+	return ok
+}
+
+// Pending returns how many tasks wait in queue's pending list.
+func Pending(tb testing.TB, rdb redis.UniversalClient, queue string) int64 {
+	tb.Helper()
+	n, err := rdb.LLen(context.Background(), asynqQueuePrefix(queue)+":pending").Result()
+	if err != nil {
+		tb.Fatalf("queuetest: counting pending tasks of %s: %v", queue, err)
+	}
+	return n
+}
+
+// Dequeue takes task id off queue's pending list, as an asynq server does
+// when it hands the task to a handler, so that a test can play the worker
+// without one running. It fails the test if the task was not pending.
+func Dequeue(tb testing.TB, rdb redis.UniversalClient, queue, id string) {
+	tb.Helper()
+	n, err := rdb.LRem(context.Background(), asynqQueuePrefix(queue)+":pending", 0, id).Result()
+	if err != nil {
+		tb.Fatalf("queuetest: dequeuing %s from %s: %v", id, queue, err)
+	}
+	if n == 0 {
+		tb.Fatalf("queuetest: task %s is not pending in %s", id, queue)
+	}
+}
+
+// Task returns asynq's view of task id in queue (its state, how often it
+// was retried, …), read with asynq's Inspector. It does not fail the test,
+// so it can be polled from require.EventuallyWithT.
+func Task(rdb redis.UniversalClient, queue, id string) (*asynq.TaskInfo, error) {
+	return asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(queue, id)
+}
