@@ -52,7 +52,7 @@ func TestWorker_JobCompletingAfterShutdownTimeout_DropsURLWithoutPanic(t *testin
 	require.NoError(t, err)
 	budget, err := worker.NewBudget(q, 1000)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &queuetest.Buffer{}
 	obs := &lateObserver{entered: make(chan struct{}), release: make(chan struct{})}
 	w, err := worker.New(worker.Config{
 		Queue: q, API: api, Budget: budget, Metrics: obs,
