@@ -16,6 +16,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/bulkfile"
 )
 
 // Limits of the enqueue routes.
@@ -225,12 +226,14 @@ func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg 
 			items[i] = raw[i]
 		}
 	case ndjson || body[0] == '{':
-		for line := range bytes.Lines(body) {
+		lines := bulkfile.NewLineReader(bytes.NewReader(body), len(body))
+		for len(items) <= maxBatchItems {
+			_, line, err := lines.Next()
+			if err != nil { // io.EOF: the body is in memory, and no line is longer than it
+				break
+			}
 			if line = bytes.TrimSpace(line); len(line) > 0 {
 				items = append(items, line)
-			}
-			if len(items) > maxBatchItems {
-				break
 			}
 		}
 	default:
