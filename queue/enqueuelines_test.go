@@ -49,6 +49,10 @@ func TestEnqueueLines_InOrder_WithJobStateAddsTheLabel(t *testing.T) {
 	require.Equal(t, msg, *res[2].Error)
 	require.Equal(t, queue.StatePending, res[4].State)
 
+	zero, err := e.q.EnqueueLines(ctx, []queue.Parsed{{}}, queue.Interactive, queue.WithJobState)
+	require.NoError(t, err)
+	require.Equal(t, queue.Invalid, zero[0].Outcome, "the zero Parsed is no request: nothing is enqueued")
+
 	brief, err := e.q.EnqueueLines(ctx, batch[:1], queue.Bulk, queue.OutcomeOnly)
 	require.NoError(t, err)
 	require.Equal(t, queue.Duplicate, brief[0].Outcome)

@@ -406,6 +406,8 @@ func (q *Queue) enqueueOne(ctx context.Context, p Parsed, lane Lane) (Result, er
 	return res[0], nil
 }
 
+var errNotParsed = errors.New("queue: not a parsed request (ParseLine makes one)")
+
 // ResultDetail is how much EnqueueLines tells of a request it did not
 // enqueue new.
 type ResultDetail int
@@ -463,11 +465,14 @@ func (q *Queue) EnqueueLines(ctx context.Context, lines []Parsed, lane Lane, det
 	results := make([]Result, len(lines))
 	idx := make([]int, 0, len(lines)) // the lines to enqueue
 	for i, p := range lines {
-		if p.refusal != nil {
+		switch {
+		case p.refusal != nil:
 			results[i] = *p.refusal
-			continue
+		case p.job.payload == nil: // the zero Parsed: nothing was validated
+			results[i] = invalidResult("", errNotParsed)
+		default:
+			idx = append(idx, i)
 		}
-		idx = append(idx, i)
 	}
 	if len(idx) == 0 {
 		return results, nil
