@@ -224,7 +224,7 @@ func (c Config) fields() []field {
 		case Secret:
 			val = x.String()
 			if name == "REDIS_URL" {
-				val = maskedRedisURL(string(x))
+				val, _ = maskUserinfo(string(x))
 			}
 		case []Secret:
 			val = fmt.Sprintf("[%d tokens]", len(x))
@@ -277,22 +277,21 @@ func envName(field string) string {
 	return field
 }
 
+// checkBaseURL applies flexapi's rule for a base URL (ParseBaseURL) and
+// refuses user info, describing a problem without the URL's user info.
 func checkBaseURL(raw string) string {
 	shown, _ := maskUserinfo(raw)
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	_, err := flexapi.ParseBaseURL(raw)
+	if errors.Is(err, flexapi.ErrBaseURLNotAbsolute) {
 		return fmt.Sprintf("must be an absolute URL, got %q", shown)
 	}
-	if u.User != nil {
+	if u, _ := url.Parse(raw); u.User != nil {
 		return fmt.Sprintf("must not contain user info (the token belongs in FLEXFORWARD_TOKEN), got %q", shown)
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !flexapi.IsLoopback(u.Hostname()) {
-			return fmt.Sprintf("plain http is allowed only to a loopback host (the token must not cross a network in clear), got %q", shown)
-		}
-	default:
+	switch {
+	case errors.Is(err, flexapi.ErrBaseURLPlainHTTP):
+		return fmt.Sprintf("plain http is allowed only to a loopback host (the token must not cross a network in clear), got %q", shown)
+	case err != nil:
 		return fmt.Sprintf("must use https, got %q", shown)
 	}
 	return ""
@@ -319,9 +318,11 @@ func parseRedisURL(raw string) (*redis.Options, string) {
 }
 
 // maskUserinfo replaces everything between the scheme and the last '@' with
-// "xxxxx:xxxxx". It works on the raw string rather than a parsed URL because
-// it must also cover URLs that do not parse, such as a password containing
-// an unencoded '/' or '#'.
+// "xxxxx:xxxxx": the one masking of a URL's user info, for REDIS_URL and
+// FLEXFORWARD_BASE_URL alike. It works on the raw string rather than a
+// parsed URL because it must also cover URLs that do not parse, such as a
+// password containing an unencoded '/' or '#' (url.URL.Redacted would print
+// a password containing '#' as part of the host and fragment).
 func maskUserinfo(raw string) (string, bool) {
 	start := 0
 	if i := strings.Index(raw, "://"); i >= 0 {
@@ -334,12 +335,14 @@ func maskUserinfo(raw string) (string, bool) {
 	return raw[:start] + "xxxxx:xxxxx" + raw[start+at:], true
 }
 
-// maskedRedisURL is REDIS_URL for display, its user info masked. It masks
-// by position rather than through url.URL.Redacted, which would print a
-// password containing '#' as part of the host and fragment.
-func maskedRedisURL(raw string) string {
-	masked, _ := maskUserinfo(raw)
-	return masked
+// RedisAddr names the Redis server REDIS_URL points at, for messages and
+// logs: its address (host:port, or a socket path), never its credentials;
+// "?" before Parse filled it in.
+func (c *Config) RedisAddr() string {
+	if c.RedisOptions == nil {
+		return "?"
+	}
+	return c.RedisOptions.Addr
 }
 
 func validQueueName(s string) bool {

@@ -75,18 +75,9 @@ func NewClient(baseURL, token string, opts ...Option) (*Client, error) {
 	if token == "" {
 		return nil, errors.New("flexapi: token is empty")
 	}
-	u, err := url.Parse(baseURL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("flexapi: base URL %q is not an absolute URL", baseURL)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !IsLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("flexapi: base URL %q uses plain http to a non-loopback host; use https", baseURL)
-		}
-	default:
-		return nil, fmt.Errorf("flexapi: base URL %q must use https", baseURL)
+	u, err := ParseBaseURL(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("flexapi: base URL %q %w", baseURL, err)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	c := &Client{
@@ -115,6 +106,34 @@ func newTransport() *http.Transport {
 	t.MaxIdleConns = MaxIdleConnsPerHost
 	t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
 	return t
+}
+
+// The base URL problems ParseBaseURL reports.
+var (
+	ErrBaseURLNotAbsolute = errors.New("is not an absolute URL")
+	ErrBaseURLPlainHTTP   = errors.New("uses plain http to a non-loopback host; use https")
+	ErrBaseURLScheme      = errors.New("must use https")
+)
+
+// ParseBaseURL parses an API base URL and applies the one rule for it: it
+// is absolute and uses https, or plain http to a loopback host only, so the
+// token never crosses a network in clear. The error is one of
+// ErrBaseURLNotAbsolute, ErrBaseURLPlainHTTP and ErrBaseURLScheme.
+func ParseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, ErrBaseURLNotAbsolute
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !IsLoopback(u.Hostname()) {
+			return nil, ErrBaseURLPlainHTTP
+		}
+	default:
+		return nil, ErrBaseURLScheme
+	}
+	return u, nil
 }
 
 // IsLoopback reports whether host is localhost or a loopback IP.

@@ -11,6 +11,14 @@
 // 20 producers racing on one key yield exactly one job, across every queue of
 // the namespace, and no crash can leave a record without its task.
 //
+// Every enqueue takes one path: ParseLine decodes and validates a producer
+// line once into a Parsed (the job in its canonical form, or the refusal),
+// and EnqueueLines runs the script for a batch of them in one pipelined
+// round trip, adding the job's state and label to duplicates when asked
+// (WithJobState). Enqueue, EnqueueLine and EnqueueMany, POST /v1/labels and
+// its batch (package httpapi) and bulk runs (package bulkrun) are all that
+// path; a Go caller's raw *flexapi.LabelRequest is validated on the way in.
+//
 // This package is the only one that knows asynq's Redis key layout and task
 // encoding (see message.go); a test checks the encoding against asynq's own
 // Inspector.

@@ -217,9 +217,9 @@ func TestNewKeyLine_GivesTheNextFreeKeyOnceAndRecordsIt(t *testing.T) {
 	require.NoError(t, json.Unmarshal(line[queue.DeadLetterField], &info))
 	require.Equal(t, "rej", info["supersedes"])
 	require.Equal(t, "courier_rejected", info["reason"])
-	req, refused := queue.ParseLine(nk.Line)
-	require.Nil(t, refused)
-	require.Equal(t, "rej-r2", req.IdempotencyKey)
+	parsed := queue.ParseLine(nk.Line)
+	require.Nil(t, parsed.Refusal())
+	require.Equal(t, "rej-r2", parsed.Key())
 
 	d, err := e.q.Get(ctx, "rej")
 	require.NoError(t, err)

@@ -66,18 +66,15 @@ func (q *Queue) SetURLs(ctx context.Context, urls map[string]string) error {
 	if len(urls) == 0 {
 		return nil
 	}
-	pipe := q.rdb.Pipeline()
-	for key, url := range urls {
-		setURLScript.EvalSha(ctx, pipe, []string{q.recordKey(key)}, url)
+	keys := make([]string, 0, len(urls))
+	for key := range urls {
+		keys = append(keys, key)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		// NOSCRIPT or a failure: store them one by one (the script is
-		// loaded on the way); the writes are idempotent.
-		for key, url := range urls {
-			if err := q.SetURL(ctx, key, url); err != nil {
-				return err
-			}
-		}
+	_, err := runPipelined(ctx, q.rdb, setURLScript, len(keys), func(i int) ([]string, []any) {
+		return []string{q.recordKey(keys[i])}, []any{urls[keys[i]]}
+	})
+	if err != nil {
+		return fmt.Errorf("queue: storing document URLs: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -35,8 +36,8 @@ func TestEnqueue_KeyOverLimit_InvalidWithEveryOtherProblem(t *testing.T) {
 	ok := strings.Repeat("k", queue.MaxKeyLen)
 	require.Equal(t, queue.Enqueued, enqueue(t, e, queuetest.RequestJSON(ok, ""), queue.Interactive).Outcome)
 
-	req, refused := queue.ParseLine(queuetest.RequestJSON("short", ""))
-	require.Nil(t, refused)
+	req, err := flexapi.ParseLabelRequest(queuetest.RequestJSON("short", ""))
+	require.NoError(t, err)
 	req.IdempotencyKey = long
 	got, err := e.q.Enqueue(context.Background(), req, queue.Bulk)
 	require.NoError(t, err)

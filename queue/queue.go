@@ -144,28 +144,66 @@ type Result struct {
 // enqueue as they are.
 const DeadLetterField = "_deadLetter"
 
+// Parsed is one label request decoded and validated once, ready to enqueue
+// without validating again: the job in the canonical form it carries, or the
+// refusal (outcome invalid) answered in its place. ParseLine makes one from a
+// producer line, Refused from a refusal a front end decided itself; the zero
+// value is not a request. A Parsed cannot be changed once validated, so what
+// was validated is what is enqueued.
+type Parsed struct {
+	job     job
+	refusal *Result
+}
+
+// Key is the request's idempotencyKey; for a refusal, the key it names, if
+// any.
+func (p Parsed) Key() string {
+	if p.refusal != nil {
+		return p.refusal.IdempotencyKey
+	}
+	return p.job.key
+}
+
+// Refusal is the answer to a refused request; nil for a valid one.
+func (p Parsed) Refusal() *Result { return p.refusal }
+
+// Payload is the canonical JSON the job carries (Canonical); nil for a
+// refusal.
+func (p Parsed) Payload() []byte { return p.job.payload }
+
+// Refused is a request a front end refused before ParseLine saw it (one over
+// its size limit, a CSV row that is no request): r is answered in its place.
+func Refused(r Result) Parsed { return Parsed{refusal: &r} }
+
 // ParseLine decodes and validates one producer line (a Flex Forward request,
-// optionally carrying DeadLetterField). A refusal comes back as a Result with
-// outcome invalid whose details list every problem, of the shape and of the
-// rules alike (flexapi.ParseLabelRequest).
-func ParseLine(line []byte) (*flexapi.LabelRequest, *Result) {
+// optionally carrying DeadLetterField). A refusal has outcome invalid and
+// details listing every problem, of the shape and of the rules alike
+// (flexapi.ParseLabelRequest, and flexlabel's own key bound).
+func ParseLine(line []byte) Parsed {
 	data := stripDeadLetterField(line)
 	req, err := flexapi.ParseLabelRequest(data) // every problem at once
+	if err != nil {
+		key := guessKey(data)
+		return refuse(key, checkKey(key, err))
+	}
+	return prepare(req, checkKey(req.IdempotencyKey, nil))
+}
+
+// prepare makes req, whose validation found err (nil: none), a Parsed.
+func prepare(req *flexapi.LabelRequest, err error) Parsed {
 	if err == nil {
-		if err = checkKey(req, nil); err == nil {
-			return req, nil
+		var j job
+		if j.payload, j.hash, err = Canonical(req); err == nil {
+			j.key = req.IdempotencyKey
+			return Parsed{job: j}
 		}
-	} else {
-		err = checkKey(&flexapi.LabelRequest{IdempotencyKey: guessKey(data)}, err)
 	}
-	res := &Result{Outcome: Invalid, IdempotencyKey: guessKey(data)}
-	var ve *flexapi.ValidationError
-	if errors.As(err, &ve) {
-		res.Details = ve.Details
-	}
-	msg := err.Error()
-	res.Error = &msg
-	return nil, res
+	return refuse(req.IdempotencyKey, err)
+}
+
+func refuse(key string, err error) Parsed {
+	r := invalidResult(key, err)
+	return Parsed{refusal: &r}
 }
 
 // MaxKeyLen is the longest idempotencyKey flexlabel accepts, in characters.
@@ -178,13 +216,13 @@ const MaxKeyLen = 255
 // validate applies the API's documented rules (flexapi) and flexlabel's own
 // key bound, every problem in one ValidationError.
 func validate(req *flexapi.LabelRequest) error {
-	return checkKey(req, req.Validate())
+	return checkKey(req.IdempotencyKey, req.Validate())
 }
 
 // checkKey adds the problem of a key over MaxKeyLen to err (nil, or what
-// flexapi reported for req).
-func checkKey(req *flexapi.LabelRequest, err error) error {
-	n := utf8.RuneCountInString(req.IdempotencyKey)
+// flexapi reported for the request).
+func checkKey(key string, err error) error {
+	n := utf8.RuneCountInString(key)
 	if n <= MaxKeyLen {
 		return err
 	}
@@ -292,14 +330,6 @@ type job struct {
 	payload []byte
 }
 
-func (q *Queue) prepare(req *flexapi.LabelRequest) (job, error) {
-	payload, hash, err := Canonical(req)
-	if err != nil {
-		return job{}, err
-	}
-	return job{key: req.IdempotencyKey, hash: hash, payload: payload}, nil
-}
-
 func (q *Queue) message(key, queueName string, payload []byte) []byte {
 	return taskMessage{
 		Type:       TaskType,
@@ -345,15 +375,11 @@ func enqueueResult(key string, v any) (Result, error) {
 	return r, nil
 }
 
-// EnqueueLine parses one producer line and enqueues it. Refusals (invalid)
-// write nothing; err is for operational failures (Redis unreachable).
+// EnqueueLine parses one producer line and enqueues it, as Enqueue does.
+// Refusals (invalid) write nothing; err is for operational failures (Redis
+// unreachable).
 func (q *Queue) EnqueueLine(ctx context.Context, line []byte, lane Lane) (Result, error) {
-	req, refused := ParseLine(line)
-	if refused != nil {
-		q.observe(lane, refused.Outcome)
-		return *refused, nil
-	}
-	return q.Enqueue(ctx, req, lane)
+	return q.enqueueOne(ctx, ParseLine(line), lane)
 }
 
 func (q *Queue) observe(lane Lane, o Outcome) {
@@ -362,47 +388,41 @@ func (q *Queue) observe(lane Lane, o Outcome) {
 	}
 }
 
-// Enqueue enqueues one validated request. Callers that did not validate get
-// it done here: an invalid request comes back with outcome invalid.
+// Enqueue validates req and enqueues it: an invalid request comes back with
+// outcome invalid, a duplicate, conflicting or dead one with its job's
+// state, label and dead letter (WithJobState).
 func (q *Queue) Enqueue(ctx context.Context, req *flexapi.LabelRequest, lane Lane) (Result, error) {
-	if err := validate(req); err != nil {
+	return q.enqueueOne(ctx, prepare(req, validate(req)), lane)
+}
+
+func (q *Queue) enqueueOne(ctx context.Context, p Parsed, lane Lane) (Result, error) {
+	if p.refusal != nil {
 		q.observe(lane, Invalid)
-		return invalidResult(req.IdempotencyKey, err), nil
+		return *p.refusal, nil
 	}
-	j, err := q.prepare(req)
-	if err != nil {
-		q.observe(lane, Invalid)
-		return invalidResult(req.IdempotencyKey, err), nil
-	}
-	keys, args := q.enqueueArgs(j, lane, time.Now())
-	v, err := enqueueScript.Run(ctx, q.rdb, keys, args...).Result()
-	if err != nil {
-		return Result{}, fmt.Errorf("queue: enqueue %q: %w", j.key, err)
-	}
-	res, err := enqueueResult(j.key, v)
+	res, err := q.EnqueueLines(ctx, []Parsed{p}, lane, WithJobState)
 	if err != nil {
 		return Result{}, err
 	}
-	q.observe(lane, res.Outcome)
-	return q.decorate(ctx, res)
+	return res[0], nil
 }
 
-// decorate adds the label of a completed duplicate and the reason of a dead key.
-func (q *Queue) decorate(ctx context.Context, r Result) (Result, error) {
-	if r.Outcome != Duplicate && r.Outcome != Dead && r.Outcome != Conflict {
-		return r, nil
-	}
-	st, err := q.Status(ctx, r.IdempotencyKey)
-	if err != nil {
-		return r, err
-	}
-	if len(st) == 1 && st[0].State != StateUnknown {
-		r.State = st[0].State
-		r.Label = st[0].Label
-		r.DeadLetter = st[0].DeadLetter
-	}
-	return r, nil
-}
+var errNotParsed = errors.New("queue: not a parsed request (ParseLine makes one)")
+
+// ResultDetail is how much EnqueueLines tells of a request it did not
+// enqueue new.
+type ResultDetail int
+
+const (
+	// OutcomeOnly answers the outcome and the state the enqueue found
+	// (pending, completed or dead), in the batch's one round trip: a bulk
+	// run's answer, where re-running a file must cost no more than running it.
+	OutcomeOnly ResultDetail = iota
+	// WithJobState also gives a duplicate, conflicting or dead request its
+	// job's current state, label and dead letter, in one more round trip
+	// when there are any: what Enqueue and POST /v1/labels/batch answer.
+	WithJobState
+)
 
 func invalidResult(key string, err error) Result {
 	r := Result{IdempotencyKey: key, Outcome: Invalid}
@@ -415,85 +435,103 @@ func invalidResult(key string, err error) Result {
 	return r
 }
 
-// EnqueueMany enqueues validated requests in one pipelined round trip, in
-// order: a key repeated within the batch comes back duplicate or conflict
-// exactly as if enqueued one by one. Results are in input order; invalid
-// requests are refused without touching Redis. Re-running a batch that failed
-// part-way is safe (enqueue is idempotent).
+// EnqueueMany validates requests and enqueues them as EnqueueLines does,
+// with OutcomeOnly; an invalid request is refused in its place.
 func (q *Queue) EnqueueMany(ctx context.Context, reqs []*flexapi.LabelRequest, lane Lane) ([]Result, error) {
-	results := make([]Result, len(reqs))
-	jobs := make([]job, len(reqs))
-	idx := make([]int, 0, len(reqs))
+	lines := make([]Parsed, len(reqs))
 	for i, req := range reqs {
-		if err := validate(req); err != nil {
-			results[i] = invalidResult(req.IdempotencyKey, err)
-			continue
+		lines[i] = prepare(req, validate(req))
+	}
+	results, err := q.EnqueueLines(ctx, lines, lane, OutcomeOnly)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range lines {
+		if p.refusal != nil {
+			q.observe(lane, Invalid)
 		}
-		j, err := q.prepare(req)
-		if err != nil {
-			results[i] = invalidResult(req.IdempotencyKey, err)
-			continue
+	}
+	return results, nil
+}
+
+// EnqueueLines enqueues parsed requests in one pipelined round trip, in
+// order: a key repeated within the batch comes back duplicate or conflict
+// exactly as if enqueued one by one. Results are in input order, a refusal
+// answered in its place without touching Redis; detail says how much a
+// result tells. Re-running a batch that failed part-way is safe (enqueue is
+// idempotent). OnEnqueue observes the outcome of each request it enqueues;
+// refusals are counted by whoever made them (Enqueue, EnqueueLine,
+// EnqueueMany), not here.
+func (q *Queue) EnqueueLines(ctx context.Context, lines []Parsed, lane Lane, detail ResultDetail) ([]Result, error) {
+	results := make([]Result, len(lines))
+	idx := make([]int, 0, len(lines)) // the lines to enqueue
+	for i, p := range lines {
+		switch {
+		case p.refusal != nil:
+			results[i] = *p.refusal
+		case p.job.payload == nil: // the zero Parsed: nothing was validated
+			results[i] = invalidResult("", errNotParsed)
+		default:
+			idx = append(idx, i)
 		}
-		jobs[i] = j
-		idx = append(idx, i)
 	}
 	if len(idx) == 0 {
 		return results, nil
 	}
 	now := time.Now()
-	cmds := make([]*redis.Cmd, len(idx))
-	todo := make([]int, len(idx)) // positions in idx still to run
-	for n := range todo {
-		todo[n] = n
-	}
-	for attempt := 0; len(todo) > 0; attempt++ {
-		pipe := q.rdb.Pipeline()
-		for _, n := range todo {
-			keys, args := q.enqueueArgs(jobs[idx[n]], lane, now)
-			cmds[n] = enqueueScript.EvalSha(ctx, pipe, keys, args...)
-		}
-		_, err := pipe.Exec(ctx)
-		if err == nil {
-			break
-		}
-		// Redis forgot the script (restarted, or SCRIPT FLUSH). Only the
-		// commands that failed with NOSCRIPT had no effect: run just those
-		// again, in order, so what did succeed is reported as it happened.
-		var again []int
-		for _, n := range todo {
-			if cerr := cmds[n].Err(); cerr != nil {
-				if !redis.HasErrorPrefix(cerr, "NOSCRIPT") {
-					return nil, fmt.Errorf("queue: enqueue %q: %w", jobs[idx[n]].key, cerr)
-				}
-				again = append(again, n)
-			}
-		}
-		if len(again) == 0 {
-			return nil, fmt.Errorf("queue: enqueue batch: %w", err)
-		}
-		if attempt >= 2 {
-			return nil, fmt.Errorf("queue: enqueue batch: script still missing after loading it: %w", err)
-		}
-		if lerr := enqueueScript.Load(ctx, q.rdb).Err(); lerr != nil {
-			return nil, fmt.Errorf("queue: loading enqueue script: %w", lerr)
-		}
-		todo = again
+	cmds, err := runPipelined(ctx, q.rdb, enqueueScript, len(idx), func(n int) ([]string, []any) {
+		return q.enqueueArgs(lines[idx[n]].job, lane, now)
+	})
+	if cmds == nil {
+		return nil, fmt.Errorf("queue: enqueue batch: %w", err)
 	}
 	for n, i := range idx {
+		key := lines[i].job.key
 		v, err := cmds[n].Result()
 		if err != nil {
-			return nil, fmt.Errorf("queue: enqueue %q: %w", jobs[i].key, err)
+			return nil, fmt.Errorf("queue: enqueue %q: %w", key, err)
 		}
-		if results[i], err = enqueueResult(jobs[i].key, v); err != nil {
+		if results[i], err = enqueueResult(key, v); err != nil {
 			return nil, err
 		}
 	}
 	if q.opts.OnEnqueue != nil {
-		for _, r := range results {
-			q.opts.OnEnqueue(lane, r.Outcome)
+		for _, i := range idx {
+			q.opts.OnEnqueue(lane, results[i].Outcome)
+		}
+	}
+	if detail == WithJobState {
+		if err := q.decorate(ctx, results); err != nil {
+			return nil, err
 		}
 	}
 	return results, nil
+}
+
+// decorate adds to each duplicate, conflicting and dead result its job's
+// state, label and dead letter, in one round trip.
+func (q *Queue) decorate(ctx context.Context, results []Result) error {
+	var keys []string
+	var at []int
+	for i, r := range results {
+		if r.Outcome == Duplicate || r.Outcome == Conflict || r.Outcome == Dead {
+			keys = append(keys, r.IdempotencyKey)
+			at = append(at, i)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sts, err := q.Status(ctx, keys...)
+	if err != nil {
+		return err
+	}
+	for n, i := range at {
+		if st := sts[n]; st.State != StateUnknown {
+			results[i].State, results[i].Label, results[i].DeadLetter = st.State, st.Label, st.DeadLetter
+		}
+	}
+	return nil
 }
 
 // LoadScripts loads the Lua scripts into Redis so pipelines can use EVALSHA.

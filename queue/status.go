@@ -67,25 +67,14 @@ func (q *Queue) Status(ctx context.Context, keys ...string) ([]JobStatus, error)
 	if len(keys) == 0 {
 		return out, nil
 	}
-	run := func() ([]redis.Cmder, error) {
-		pipe := q.rdb.Pipeline()
-		for _, k := range keys {
-			statusScript.EvalSha(ctx, pipe, []string{q.recordKey(k), q.dlqKey()}, k)
-		}
-		return pipe.Exec(ctx)
-	}
-	cmds, err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := statusScript.Load(ctx, q.rdb).Err(); err != nil {
-			return nil, fmt.Errorf("queue: loading status script: %w", err)
-		}
-		cmds, err = run()
-	}
+	cmds, err := runPipelined(ctx, q.rdb, statusScript, len(keys), func(i int) ([]string, []any) {
+		return []string{q.recordKey(keys[i]), q.dlqKey()}, []any{keys[i]}
+	})
 	if err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("queue: status: %w", err)
 	}
 	for i, k := range keys {
-		v, err := cmds[i].(*redis.Cmd).Result()
+		v, err := cmds[i].Result()
 		if err == redis.Nil {
 			out[i] = JobStatus{IdempotencyKey: k, State: StateUnknown}
 			continue

@@ -41,7 +41,7 @@ func (a *app) openQueueWith(ctx context.Context, cfg *config.Config, onEnqueue .
 	}
 	if err := d.q.Ping(ctx); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("redis at %s: %w", redisAddr(cfg), err)
+		return nil, fmt.Errorf("redis at %s: %w", cfg.RedisAddr(), err)
 	}
 	return d, nil
 }
@@ -66,14 +66,6 @@ func (a *app) connectQueue(cfg *config.Config, onEnqueue ...func(queue.Lane, que
 		return nil, err
 	}
 	return &deps{cfg: cfg, rdb: rdb, q: q}, nil
-}
-
-// redisAddr names the Redis server without credentials.
-func redisAddr(cfg *config.Config) string {
-	if cfg.RedisOptions == nil {
-		return "?"
-	}
-	return cfg.RedisOptions.Addr
 }
 
 // newLogger builds the slog logger from FLEXLABEL_LOG_LEVEL and _FORMAT,

@@ -178,7 +178,7 @@ func (a *app) devBanner(b devBannerInfo) {
 	base := "http://" + b.addr.String()
 	redisNote := "in-process (miniredis; data is gone when dev stops)"
 	if b.realRedis {
-		redisNote = redisAddr(cfg)
+		redisNote = cfg.RedisAddr()
 	}
 	tokenNote := "(generated; set FLEXLABEL_API_TOKENS to choose)"
 	if !b.generated {

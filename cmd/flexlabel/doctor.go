@@ -126,7 +126,7 @@ func diagnose(ctx context.Context, cfg *config.Config) *doctorReport {
 }
 
 func diagnoseRedis(ctx context.Context, cfg *config.Config, r *doctorReport) {
-	r.Redis.Addr, r.Redis.DB = redisAddr(cfg), cfg.RedisOptions.DB
+	r.Redis.Addr, r.Redis.DB = cfg.RedisAddr(), cfg.RedisOptions.DB
 	rdb := redis.NewClient(cfg.RedisOptions)
 	defer rdb.Close()
 	q, err := queue.New(rdb, queue.Options{Namespace: cfg.Queue, MaxRetry: cfg.MaxRetry, Retention: cfg.ResultRetention})

@@ -3,17 +3,19 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/bulkfile"
 )
 
 // maxLine is the longest input line accepted (a Flex Forward request body is
 // limited to 1 MiB by the HTTP API too).
-const maxLine = 1 << 20
+const maxLine = bulkfile.MaxLineBytes
 
 func (a *app) enqueueCmd() *cobra.Command {
 	return &cobra.Command{
@@ -61,24 +63,24 @@ func readRequests(in io.Reader, fn func(line []byte) error) error {
 	if isMulti {
 		return fn(data)
 	}
-	sc := bufio.NewScanner(io.MultiReader(bytes.NewReader(data), br))
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine+1)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
+	lines := bulkfile.NewLineReader(io.MultiReader(bytes.NewReader(data), br), maxLine)
+	for {
+		_, line, err := lines.Next()
+		switch {
+		case err == io.EOF:
+			return nil
+		case errors.Is(err, bulkfile.ErrTooLong):
+			return fmt.Errorf("a line is longer than %d bytes", maxLine)
+		case err != nil:
+			return err
+		}
+		if line = bytes.TrimSpace(line); len(line) == 0 {
 			continue
 		}
 		if err := fn(line); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if err == bufio.ErrTooLong {
-			return fmt.Errorf("a line is longer than %d bytes", maxLine)
-		}
-		return err
-	}
-	return nil
 }
 
 // sniffMultiline reads the first line; if it is not a complete JSON value

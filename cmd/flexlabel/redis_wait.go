@@ -30,7 +30,7 @@ func waitForRedis(ctx context.Context, d *deps, log *slog.Logger) error {
 		cancel()
 		if err == nil {
 			if attempt > 1 {
-				log.Info("Redis answered; starting", slog.String("redis", redisAddr(d.cfg)),
+				log.Info("Redis answered; starting", slog.String("redis", d.cfg.RedisAddr()),
 					slog.Duration("waited", time.Since(start).Round(time.Millisecond)))
 			}
 			return nil
@@ -38,10 +38,10 @@ func waitForRedis(ctx context.Context, d *deps, log *slog.Logger) error {
 		switch {
 		case attempt == 1:
 			log.Warn("waiting for Redis: it does not answer; /healthz is 200 and /readyz 503 meanwhile",
-				slog.String("redis", redisAddr(d.cfg)), slog.String("error", err.Error()))
+				slog.String("redis", d.cfg.RedisAddr()), slog.String("error", err.Error()))
 		case time.Since(reminded) >= redisWaitReminder:
 			reminded = time.Now()
-			log.Warn("still waiting for Redis", slog.String("redis", redisAddr(d.cfg)),
+			log.Warn("still waiting for Redis", slog.String("redis", d.cfg.RedisAddr()),
 				slog.Duration("waited", time.Since(start).Round(time.Second)), slog.String("error", err.Error()))
 		}
 		select {

@@ -119,7 +119,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, in
 	return runHTTP(ctx, cfg.HTTPAddr, h, log, func(addr net.Addr) {
 		log.Info("flexlabel serve listening",
 			slog.String("addr", addr.String()),
-			slog.String("redis", redisAddr(cfg)),
+			slog.String("redis", cfg.RedisAddr()),
 			slog.String("queue", cfg.Queue),
 			slog.Bool("auth", len(tokens) > 0))
 		if len(tokens) == 0 {
@@ -137,7 +137,7 @@ func (a *app) openObserved(ctx context.Context, cfg *config.Config, log *slog.Lo
 	}
 	if err := d.q.Ping(ctx); err != nil {
 		d.Close()
-		return nil, nil, nil, fmt.Errorf("redis at %s: %w", redisAddr(cfg), err)
+		return nil, nil, nil, fmt.Errorf("redis at %s: %w", cfg.RedisAddr(), err)
 	}
 	return d, reg, rec, nil
 }

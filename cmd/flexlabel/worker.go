@@ -91,7 +91,7 @@ func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logge
 		defer stop()
 	}
 	if err := waitForRedis(ctx, d, log); err != nil {
-		log.Info("flexlabel worker stopped before Redis answered", slog.String("redis", redisAddr(cfg)))
+		log.Info("flexlabel worker stopped before Redis answered", slog.String("redis", cfg.RedisAddr()))
 		return nil
 	}
 	w, err := a.startWorker(ctx, cfg, d, log, rec)
@@ -100,7 +100,7 @@ func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logge
 	}
 	log.Info("flexlabel worker running",
 		slog.String("api", cfg.FlexForwardBaseURL),
-		slog.String("redis", redisAddr(cfg)),
+		slog.String("redis", cfg.RedisAddr()),
 		slog.Float64("rate_limit", cfg.RateLimit))
 	<-ctx.Done()
 	start := time.Now()

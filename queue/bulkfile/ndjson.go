@@ -10,11 +10,73 @@ import (
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-type ndjsonReader struct {
-	sc   *bufio.Scanner
-	line int
-	err  error
+// LineReader splits newline-delimited JSON into its lines. It is the one
+// NDJSON splitter: bulk files (NewNDJSON), `flexlabel enqueue` and POST
+// /v1/labels/batch all read lines through it, each then applying its own
+// rules (a byte-order mark, a size limit, what it answers for a long line).
+type LineReader struct {
+	sc      *bufio.Scanner
+	max     int
+	dropBOM bool
+	line    int
+	err     error
 }
+
+// NewLineReader returns a LineReader of r whose lines may be at most max
+// bytes long, their line ending not counted.
+func NewLineReader(r io.Reader, max int) *LineReader {
+	sc := bufio.NewScanner(r)
+	// Room for the longest allowed line plus "\r\n": a longer one either
+	// fills the buffer (bufio.ErrTooLong) or is caught by the length check.
+	sc.Buffer(make([]byte, 0, min(64<<10, max+2)), max+2)
+	return &LineReader{sc: sc, max: max}
+}
+
+// DropBOM makes l drop a UTF-8 byte-order mark before the first line (files
+// saved by spreadsheet tools carry one). Call it before the first Next.
+func (l *LineReader) DropBOM() { l.dropBOM = true }
+
+// Next returns the next line holding more than JSON whitespace (spaces,
+// tabs, \r) and its 1-based number in the input, blank lines counted. The
+// line ending, \n or \r\n, is dropped; the line is otherwise as read, in a
+// fresh slice the caller may keep. A line longer than max bytes is an error
+// wrapping ErrTooLong that names its number; a read error is returned as it
+// is. Next returns io.EOF after the last line, and an error again on every
+// later call.
+func (l *LineReader) Next() (int, []byte, error) {
+	if l.err != nil {
+		return 0, nil, l.err
+	}
+	for l.sc.Scan() {
+		l.line++
+		b := l.sc.Bytes() // ScanLines has dropped "\n" and a "\r" before it
+		if l.line == 1 && l.dropBOM {
+			b = bytes.TrimPrefix(b, utf8BOM)
+		}
+		if len(b) > l.max {
+			l.err = fmt.Errorf("line %d: %w", l.line, ErrTooLong)
+			return 0, nil, l.err
+		}
+		if len(bytes.Trim(b, " \t\r")) == 0 {
+			continue
+		}
+		return l.line, bytes.Clone(b), nil
+	}
+	switch err := l.sc.Err(); {
+	case err == nil:
+		l.err = io.EOF
+	case errors.Is(err, bufio.ErrTooLong):
+		l.err = fmt.Errorf("line %d: %w", l.line+1, ErrTooLong)
+	default:
+		l.err = err
+	}
+	return 0, nil, l.err
+}
+
+// Line is the number of the last line read, blank or not.
+func (l *LineReader) Line() int { return l.line }
+
+type ndjsonReader struct{ lr *LineReader }
 
 // NewNDJSON returns a Reader of newline-delimited JSON: one request per
 // line, passed through as Record.Data without decoding (the caller decodes
@@ -23,39 +85,18 @@ type ndjsonReader struct {
 // dropped. A line longer than MaxLineBytes is a fatal error naming the line.
 // NDJSON records never carry Record.Err.
 func NewNDJSON(r io.Reader) Reader {
-	sc := bufio.NewScanner(r)
-	// Room for the longest allowed line plus "\r\n": a longer one either
-	// fills the buffer (bufio.ErrTooLong) or is caught by the length check.
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes+2)
-	return &ndjsonReader{sc: sc}
+	lr := NewLineReader(r, MaxLineBytes)
+	lr.DropBOM()
+	return &ndjsonReader{lr: lr}
 }
 
 func (n *ndjsonReader) Next() (Record, error) {
-	if n.err != nil {
-		return Record{}, n.err
-	}
-	for n.sc.Scan() {
-		n.line++
-		b := n.sc.Bytes() // ScanLines has dropped "\n" and a "\r" before it
-		if n.line == 1 {
-			b = bytes.TrimPrefix(b, utf8BOM)
-		}
-		if len(b) > MaxLineBytes {
-			n.err = fmt.Errorf("line %d: %w", n.line, ErrTooLong)
-			return Record{}, n.err
-		}
-		if len(bytes.Trim(b, " \t\r")) == 0 {
-			continue
-		}
-		return Record{Line: n.line, Data: bytes.Clone(b)}, nil
-	}
-	switch err := n.sc.Err(); {
+	line, data, err := n.lr.Next()
+	switch {
 	case err == nil:
-		n.err = io.EOF
-	case errors.Is(err, bufio.ErrTooLong):
-		n.err = fmt.Errorf("line %d: %w", n.line+1, ErrTooLong)
-	default:
-		n.err = fmt.Errorf("read NDJSON after line %d: %w", n.line, err)
+		return Record{Line: line, Data: data}, nil
+	case err == io.EOF || errors.Is(err, ErrTooLong):
+		return Record{}, err
 	}
-	return Record{}, n.err
+	return Record{}, fmt.Errorf("read NDJSON after line %d: %w", n.lr.Line(), err)
 }

@@ -2,7 +2,7 @@
 //
 // A bulk run reads records (package bulkfile), decodes and validates them
 // on every core, and enqueues chunks of them in pipelined round trips
-// (queue.EnqueueMany) with several chunks in flight. Two rules keep the
+// (queue.EnqueueLines) with several chunks in flight. Two rules keep the
 // outcomes exactly what enqueueing line by line would give:
 //
 //   - a chunk that shares a key with a chunk still in flight waits for it,
@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/bulkfile"
 )
@@ -84,7 +83,7 @@ type readRecord struct {
 type chunk struct {
 	seq     int
 	lines   []int
-	reqs    []*flexapi.LabelRequest // nil where refused
+	parsed  []queue.Parsed
 	results []queue.Result
 	keys    []string
 	datas   [][]byte // raw records until parsed; nil where refused by the reader
@@ -205,13 +204,12 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 			if len(c.lines) == 0 { // the end of the input, or its error
 				return
 			}
-			c.reqs = make([]*flexapi.LabelRequest, len(c.lines))
-			c.results = make([]queue.Result, len(c.lines))
+			c.parsed = make([]queue.Parsed, len(c.lines))
 			c.keys = make([]string, len(c.lines))
 			for i := range datas {
 				if errs[i] != nil {
 					msg := errs[i].Error()
-					c.results[i] = queue.Result{IdempotencyKey: rkeys[i], Outcome: queue.Invalid, Error: &msg, Details: bulkfile.Details(errs[i])}
+					c.parsed[i] = queue.Refused(queue.Result{IdempotencyKey: rkeys[i], Outcome: queue.Invalid, Error: &msg, Details: bulkfile.Details(errs[i])})
 					c.keys[i] = rkeys[i]
 					datas[i] = nil
 				}
@@ -229,7 +227,7 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 		}
 	}()
 
-	// 2. decode and validate on every core
+	// 2. decode, validate and encode the jobs on every core
 	var pwg sync.WaitGroup
 	for range o.Parsers {
 		pwg.Add(1)
@@ -240,14 +238,8 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 					if data == nil {
 						continue
 					}
-					req, refused := queue.ParseLine(data)
-					if refused != nil {
-						c.results[i] = *refused
-						c.keys[i] = refused.IdempotencyKey
-						continue
-					}
-					c.reqs[i] = req
-					c.keys[i] = req.IdempotencyKey
+					c.parsed[i] = queue.ParseLine(data)
+					c.keys[i] = c.parsed[i].Key()
 				}
 				c.datas = nil
 				select {
@@ -339,25 +331,8 @@ func Run(ctx context.Context, q *queue.Queue, r bulkfile.Reader, o Options, emit
 		window = append(window, c)
 		go func() {
 			defer func() { <-sem; close(c.done) }()
-			idx := make([]int, 0, len(c.reqs))
-			reqs := make([]*flexapi.LabelRequest, 0, len(c.reqs))
-			for i, req := range c.reqs {
-				if req != nil {
-					idx = append(idx, i)
-					reqs = append(reqs, req)
-				}
-			}
-			if len(reqs) == 0 {
-				return
-			}
-			res, err := q.EnqueueMany(ctx, reqs, o.Lane)
-			if err != nil {
-				c.err = err
-				return
-			}
-			for n, i := range idx {
-				c.results[i] = res[n]
-			}
+			c.results, c.err = q.EnqueueLines(ctx, c.parsed, o.Lane, queue.OutcomeOnly)
+			c.parsed = nil
 		}()
 		return emitFront(false)
 	}

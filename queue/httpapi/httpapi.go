@@ -37,6 +37,8 @@ type Handler struct {
 	auth   func(http.Handler) http.Handler
 	mux    *http.ServeMux
 	routes []route
+
+	healthz, readyz http.HandlerFunc // GET /healthz and /readyz (Health)
 }
 
 // New validates cfg and returns the API handler.
@@ -64,6 +66,7 @@ func New(cfg Config) (*Handler, error) {
 	if h.ready == nil {
 		h.ready = h.q.Ping
 	}
+	h.healthz, h.readyz = Health(h.ready, h.log)
 	h.routes = h.table()
 	for _, rt := range h.routes {
 		h.Handle(rt.method+" "+rt.path, rt.serve, !rt.public)

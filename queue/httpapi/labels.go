@@ -16,6 +16,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/bulkfile"
 )
 
 // Limits of the enqueue routes.
@@ -225,12 +226,14 @@ func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg 
 			items[i] = raw[i]
 		}
 	case ndjson || body[0] == '{':
-		for line := range bytes.Lines(body) {
+		lines := bulkfile.NewLineReader(bytes.NewReader(body), len(body))
+		for len(items) <= maxBatchItems {
+			_, line, err := lines.Next()
+			if err != nil { // io.EOF: the body is in memory, and no line is longer than it
+				break
+			}
 			if line = bytes.TrimSpace(line); len(line) > 0 {
 				items = append(items, line)
-			}
-			if len(items) > maxBatchItems {
-				break
 			}
 		}
 	default:
@@ -246,59 +249,18 @@ func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg 
 }
 
 // enqueueBatch enqueues items in one pipelined round trip. Each item's
-// result is what POST /v1/labels would have answered for it, sent in the
-// same order: EnqueueMany applies them in order (a key repeated within the
-// batch is a duplicate or conflict of the earlier one), and refused,
-// duplicate, conflicting and dead items are decorated with their job's
-// state, label and dead-letter reason as EnqueueLine decorates them.
+// result is what POST /v1/labels would have answered for it, in the same
+// order (queue.EnqueueLines).
 func (h *Handler) enqueueBatch(ctx context.Context, items [][]byte) ([]queue.Result, error) {
-	results := make([]queue.Result, len(items))
-	reqs := make([]*flexapi.LabelRequest, 0, len(items))
-	at := make([]int, 0, len(items))
+	lines := make([]queue.Parsed, len(items))
 	for i, item := range items {
 		if len(item) > maxRequestBytes {
-			results[i] = refusal("", "request is larger than 1 MiB")
+			lines[i] = queue.Refused(refusal("", "request is larger than 1 MiB"))
 			continue
 		}
-		req, refused := queue.ParseLine(item)
-		if refused != nil {
-			results[i] = *refused
-			continue
-		}
-		reqs = append(reqs, req)
-		at = append(at, i)
+		lines[i] = queue.ParseLine(item)
 	}
-	if len(reqs) > 0 {
-		got, err := h.q.EnqueueMany(ctx, reqs, queue.Interactive)
-		if err != nil {
-			return nil, err
-		}
-		for n, i := range at {
-			results[i] = got[n]
-		}
-	}
-
-	var keys []string
-	at = at[:0]
-	for i, res := range results {
-		if res.Outcome == queue.Duplicate || res.Outcome == queue.Conflict || res.Outcome == queue.Dead {
-			keys = append(keys, res.IdempotencyKey)
-			at = append(at, i)
-		}
-	}
-	if len(keys) == 0 {
-		return results, nil
-	}
-	sts, err := h.q.Status(ctx, keys...)
-	if err != nil {
-		return nil, err
-	}
-	for n, i := range at {
-		if st := sts[n]; st.State != queue.StateUnknown {
-			results[i].State, results[i].Label, results[i].DeadLetter = st.State, st.Label, st.DeadLetter
-		}
-	}
-	return results, nil
+	return h.q.EnqueueLines(ctx, lines, queue.Interactive, queue.WithJobState)
 }
 
 // getLabel is GET /v1/labels/{key}: the job's status, as `flexlabel status

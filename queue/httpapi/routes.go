@@ -45,24 +45,31 @@ type statusBody struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// healthz answers while the process serves HTTP at all (liveness).
-func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, statusBody{Status: "ok"})
-}
-
-// readyz answers 200 only while Ready succeeds (Redis answers), so a load
-// balancer stops sending enqueues that could only fail.
-func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := h.ready(ctx); err != nil {
-		h.log.LogAttrs(r.Context(), slog.LevelWarn, "not ready",
-			slog.String("error", err.Error()), slog.String("request_id", requestIDOf(r)))
-		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, statusBody{Status: "unavailable", Error: "not ready"})
-		return
+// Health returns the handlers of GET /healthz and GET /readyz, the API's and
+// the worker's ops server's alike. healthz answers while the process serves
+// HTTP at all (liveness); readyz answers 200 only while ready succeeds
+// (Redis answers), so a load balancer stops sending work that could only
+// fail, and 503 with Retry-After otherwise. A failed check is logged on log
+// with the request's id; a nil log does not log it.
+func Health(ready func(context.Context) error, log *slog.Logger) (healthz, readyz http.HandlerFunc) {
+	healthz = func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, statusBody{Status: "ok"})
 	}
-	writeJSON(w, http.StatusOK, statusBody{Status: "ready"})
+	readyz = func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			if log != nil {
+				log.LogAttrs(r.Context(), slog.LevelWarn, "not ready",
+					slog.String("error", err.Error()), slog.String("request_id", requestIDOf(r)))
+			}
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, statusBody{Status: "unavailable", Error: "not ready"})
+			return
+		}
+		writeJSON(w, http.StatusOK, statusBody{Status: "ready"})
+	}
+	return healthz, readyz
 }
 
 func (h *Handler) openapi(w http.ResponseWriter, _ *http.Request) {
