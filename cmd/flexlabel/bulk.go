@@ -18,8 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/bulkfile"
-	"github.com/flexlabel/flexlabel/queue/bulkrun"
+	"github.com/flexlabel/flexlabel/internal/bulkfile"
+	"github.com/flexlabel/flexlabel/internal/bulkrun"
 )
 
 type bulkFlags struct {

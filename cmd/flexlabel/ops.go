@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flexlabel/flexlabel/queue/httpapi"
-	"github.com/flexlabel/flexlabel/worker/metrics"
+	"github.com/flexlabel/flexlabel/internal/httpapi"
+	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 // serveOps serves /metrics, /healthz and /readyz for a worker on addr. The

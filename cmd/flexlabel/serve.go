@@ -15,9 +15,9 @@ import (
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/httpapi"
-	"github.com/flexlabel/flexlabel/queue/opsui"
-	"github.com/flexlabel/flexlabel/worker/metrics"
+	"github.com/flexlabel/flexlabel/internal/httpapi"
+	"github.com/flexlabel/flexlabel/internal/opsui"
+	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 // serveShutdownTimeout bounds how long `serve` waits for in-flight requests

@@ -31,7 +31,7 @@ func TestServeHelp_SaysWhichRoutesNeedAToken(t *testing.T) {
 	_, tokenPart, ok = strings.Cut(tokenPart, "Routes that need one of the tokens")
 	require.True(t, ok, r.stdout)
 
-	b, err := os.ReadFile("../../queue/httpapi/openapi.yaml")
+	b, err := os.ReadFile("../../internal/httpapi/openapi.yaml")
 	require.NoError(t, err)
 	var doc struct {
 		Paths map[string]map[string]struct {

@@ -12,7 +12,7 @@ import (
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/worker"
-	"github.com/flexlabel/flexlabel/worker/metrics"
+	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 func (a *app) workerCmd() *cobra.Command {

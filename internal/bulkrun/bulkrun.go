@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/bulkfile"
+	"github.com/flexlabel/flexlabel/internal/bulkfile"
 )
 
 // Options tune a run; zero values pick defaults.

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
-	"github.com/flexlabel/flexlabel/queue/bulkfile"
+	"github.com/flexlabel/flexlabel/internal/bulkfile"
 )
 
 const allHeader = "idempotencyKey,courier,service.productCode,shipment.shipTo.address.countryCode," +

@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/httpapi"
+	"github.com/flexlabel/flexlabel/internal/httpapi"
 )
 
 // openapiDoc is the part of the OpenAPI document the tests check.

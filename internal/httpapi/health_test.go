@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flexlabel/flexlabel/queue/httpapi"
+	"github.com/flexlabel/flexlabel/internal/httpapi"
 )
 
 // Health is the one pair of health handlers, served by the API and by the

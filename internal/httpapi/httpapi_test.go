@@ -20,7 +20,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/httpapi"
+	"github.com/flexlabel/flexlabel/internal/httpapi"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 

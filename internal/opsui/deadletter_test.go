@@ -14,7 +14,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/opsui"
+	"github.com/flexlabel/flexlabel/internal/opsui"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/bulkfile"
+	"github.com/flexlabel/flexlabel/internal/bulkfile"
 )
 
 // Limits of the enqueue routes.

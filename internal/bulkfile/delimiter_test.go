@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flexlabel/flexlabel/queue/bulkfile"
+	"github.com/flexlabel/flexlabel/internal/bulkfile"
 )
 
 // withDelimiter rewrites the example CSV with another separator, quoting

@@ -15,7 +15,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
-	"github.com/flexlabel/flexlabel/worker/metrics"
+	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 // scrape gathers reg and returns each flexlabel_jobs, flexlabel_dead_letters

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
-	"github.com/flexlabel/flexlabel/queue/bulkfile"
+	"github.com/flexlabel/flexlabel/internal/bulkfile"
 )
 
 // readAll reads r to its end and fails the test on a fatal error.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
-	"github.com/flexlabel/flexlabel/worker/metrics"
+	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 func TestMain(m *testing.M) { queuetest.Main(m) }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/opsui"
+	"github.com/flexlabel/flexlabel/internal/opsui"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 

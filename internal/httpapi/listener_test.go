@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flexlabel/flexlabel/queue/httpapi"
+	"github.com/flexlabel/flexlabel/internal/httpapi"
 )
 
 // serveReal serves h as serve does: NewServer over Listener, on a real

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
-	"github.com/flexlabel/flexlabel/queue/bulkfile"
-	"github.com/flexlabel/flexlabel/queue/bulkrun"
+	"github.com/flexlabel/flexlabel/internal/bulkfile"
+	"github.com/flexlabel/flexlabel/internal/bulkrun"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
