@@ -462,7 +462,7 @@ func (e *chaosEnv) verify(keys []string, dead map[string]string) (created, nDead
 		if reason, ok := dead[st.IdempotencyKey]; ok {
 			require.Equal(e.t, queue.StateDead, st.State, st.IdempotencyKey)
 			require.NotNil(e.t, st.DeadLetter, st.IdempotencyKey)
-			require.Equal(e.t, reason, st.DeadLetter.Reason, st.IdempotencyKey)
+			require.Equal(e.t, reason, string(st.DeadLetter.Reason), st.IdempotencyKey)
 			nDead++
 			continue
 		}
