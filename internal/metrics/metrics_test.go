@@ -11,9 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/internal/metrics"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
-	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 func TestMain(m *testing.M) { queuetest.Main(m) }

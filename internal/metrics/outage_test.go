@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/internal/metrics"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
-	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 // scrape gathers reg and returns each flexlabel_jobs, flexlabel_dead_letters
