@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -19,8 +20,8 @@ func TestList_CursorNotIssued_ErrBadCursor(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	for _, k := range []string{"a", "b", "c"} {
-		j := &queue.Job{Key: k, Queue: e.q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON(k, "")}
-		require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: flexapi.ReasonRejected, HTTPStatus: 422, Message: "no"}))
+		j := &store.Job{Key: k, Queue: e.q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON(k, "")}
+		require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: flexapi.ReasonRejected, HTTPStatus: 422, Message: "no"}))
 	}
 	page, next, err := e.q.List(ctx, queue.ListOptions{Limit: 2})
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -43,7 +44,7 @@ func FuzzParseLine(f *testing.F) {
 		req, err := flexapi.ParseLabelRequest(payload)
 		require.NoError(t, err)
 		require.NoError(t, req.Validate())
-		payload2, hash, err := queue.Canonical(req)
+		payload2, hash, err := store.Canonical(req)
 		require.NoError(t, err)
 		require.NotEmpty(t, hash)
 		require.Equal(t, string(payload), string(payload2))

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -81,11 +82,11 @@ func TestEnqueue_TaskIsReadableByAsynq(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	info, err := insp.GetTaskInfo(e.q.Name(queue.Bulk), "k1")
 	require.NoError(t, err)
-	require.Equal(t, queue.TaskType, info.Type)
+	require.Equal(t, store.TaskType, info.Type)
 	require.Equal(t, "k1", info.ID)
 	require.Equal(t, e.q.Name(queue.Bulk), info.Queue)
 	require.Equal(t, asynq.TaskStatePending, info.State)
-	require.Equal(t, 3+queue.RetryHeadroom, info.MaxRetry)
+	require.Equal(t, 3+store.RetryHeadroom, info.MaxRetry)
 	require.Equal(t, 5*time.Minute, info.Timeout)
 	req, err := flexapi.DecodeLabelRequest(info.Payload)
 	require.NoError(t, err)
@@ -230,13 +231,10 @@ func deadLetter(t *testing.T, e *env, key, product string, reason queue.Reason) 
 	t.Helper()
 	res := enqueue(t, e, queuetest.RequestJSON(key, product), queue.Interactive)
 	require.True(t, res.Outcome.Accepted(), res.Outcome)
-	payload, _, err := queue.Canonical(queuetest.Request(key, product))
+	j := queuetest.Job(t, e.q, key, product, queue.Interactive)
+	_, attempt, err := queuetest.Store(t, e.q).Begin(context.Background(), j)
 	require.NoError(t, err)
-	j, err := queue.DecodeJob(key, e.q.Name(queue.Interactive), payload)
-	require.NoError(t, err)
-	_, attempt, err := e.q.Begin(context.Background(), j)
-	require.NoError(t, err)
-	require.NoError(t, e.q.DeadLetter(context.Background(), j, queue.Failure{
+	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(context.Background(), j, store.Failure{
 		Reason: reason, HTTPStatus: 400, Message: "Validation failed", Attempts: attempt,
 		Details: []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}},
 	}))
@@ -283,12 +281,12 @@ func TestDeadLetters_MoreThanAsynqArchiveKeeps_AllListable(t *testing.T) {
 	const n = 10050
 	for i := range n {
 		key := fmt.Sprintf("k%05d", i)
-		j := &queue.Job{Key: key, Queue: e.q.Name(queue.Bulk), Hash: "h", Payload: queuetest.RequestJSON(key, "")}
+		j := &store.Job{Key: key, Queue: e.q.Name(queue.Bulk), Hash: "h", Payload: queuetest.RequestJSON(key, "")}
 		reason := queue.ReasonCourierRejected
 		if i%10 == 0 {
 			reason = queue.ReasonNotFound
 		}
-		require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: reason, HTTPStatus: 502, Message: "no"}))
+		require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: reason, HTTPStatus: 502, Message: "no"}))
 	}
 	total, err := e.q.Count(ctx, "")
 	require.NoError(t, err)
@@ -387,13 +385,13 @@ func TestCanonical_RawObjectsNormalised(t *testing.T) {
 	b := queuetest.Request("k", "")
 	a.Customs = json.RawMessage(`{"b":1, "a":[1,2]}`)
 	b.Customs = json.RawMessage(`{"a":[1,2],"b":1}`)
-	_, ha, err := queue.Canonical(a)
+	_, ha, err := store.Canonical(a)
 	require.NoError(t, err)
-	_, hb, err := queue.Canonical(b)
+	_, hb, err := store.Canonical(b)
 	require.NoError(t, err)
 	require.Equal(t, ha, hb)
 	b.Customs = json.RawMessage(`{"a":[2,1],"b":1}`)
-	_, hc, err := queue.Canonical(b)
+	_, hc, err := store.Canonical(b)
 	require.NoError(t, err)
 	require.NotEqual(t, ha, hc)
 }

@@ -138,7 +138,7 @@ func (b *urlBatcher) flush(batch []urlItem) {
 			urls[key] = d.URL
 		}
 	}
-	if err := b.w.cfg.Queue.SetURLs(ctx, urls); err != nil {
+	if err := b.w.st.SetURLs(ctx, urls); err != nil {
 		b.w.log.Warn("document URLs not stored", slog.Int("labels", len(urls)), slog.String("error", err.Error()))
 	}
 }

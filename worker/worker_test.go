@@ -14,6 +14,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 	"github.com/flexlabel/flexlabel/worker"
@@ -237,7 +238,7 @@ func TestWorker_NotALabelRequest_DeadAfterOneCall(t *testing.T) {
 	t.Parallel()
 	h := start(t, opts{})
 	c := asynq.NewClientFromRedisClient(h.rdb)
-	_, err := c.Enqueue(asynq.NewTask(queue.TaskType, []byte(`{"shipment":"nope","idempotencyKey":7}`)), asynq.TaskID("odd-1"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
+	_, err := c.Enqueue(asynq.NewTask(store.TaskType, []byte(`{"shipment":"nope","idempotencyKey":7}`)), asynq.TaskID("odd-1"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
 	require.NoError(t, err)
 	st := h.wait(t, "odd-1", queue.StateDead, 5*time.Second)
 	require.Equal(t, queue.ReasonInvalid, st.DeadLetter.Reason)
@@ -253,7 +254,7 @@ func TestWorker_400_DeadWithDetails(t *testing.T) {
 	// it after one call, with the API's details.
 	bad := strings.Replace(string(queuetest.RequestJSON("bad-400", "")), `"weight":0.5`, `"weight":0`, 1)
 	c := asynq.NewClientFromRedisClient(h.rdb)
-	_, err := c.Enqueue(asynq.NewTask(queue.TaskType, []byte(bad)), asynq.TaskID("bad-400"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
+	_, err := c.Enqueue(asynq.NewTask(store.TaskType, []byte(bad)), asynq.TaskID("bad-400"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
 	require.NoError(t, err)
 	st := h.wait(t, "bad-400", queue.StateDead, 5*time.Second)
 	require.Equal(t, queue.ReasonInvalid, st.DeadLetter.Reason)
