@@ -4,7 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/flexlabel/flexlabel/internal/store"
 )
+
+// DeadLetters is the dead-letter queue of a Queue's namespace: the
+// operations an operator runs (list, show, count, redrive, discard, export
+// under a new key). Queue.DeadLetters returns it.
+type DeadLetters struct{ st *store.Store }
 
 // ReasonNames is Reasons as strings, for messages and shell completion.
 func ReasonNames() []string {
@@ -41,10 +48,10 @@ func checkReason(r Reason) error {
 // Each calls fn for every dead letter (of one reason, or all), oldest first,
 // a page at a time. It sees a consistent-enough snapshot: entries added
 // during the walk may or may not be seen.
-func (q *Queue) Each(ctx context.Context, reason Reason, fn func(*DeadLetter) error) error {
+func (d *DeadLetters) Each(ctx context.Context, reason Reason, fn func(*DeadLetter) error) error {
 	cursor := ""
 	for {
-		page, next, err := q.List(ctx, ListOptions{Reason: reason, Limit: 500, Cursor: cursor})
+		page, next, err := d.List(ctx, ListOptions{Reason: reason, Limit: 500, Cursor: cursor})
 		if err != nil {
 			return err
 		}
@@ -79,14 +86,14 @@ func opResult(key string, c OpCode) OpResult {
 // job keeps its attempt count, first failure time and failure history, so
 // if it dies again its dead letter tells the whole story. On a Redis error
 // it returns the results of the keys before it.
-func (q *Queue) Redrive(ctx context.Context, keys ...string) ([]OpResult, error) {
-	return collect(ctx, keys, q.RedriveEach)
+func (d *DeadLetters) Redrive(ctx context.Context, keys ...string) ([]OpResult, error) {
+	return collect(ctx, keys, d.RedriveEach)
 }
 
 // Discard drops dead letters for good; their keys become free again. On a
 // Redis error it returns the results of the keys before it.
-func (q *Queue) Discard(ctx context.Context, keys ...string) ([]OpResult, error) {
-	return collect(ctx, keys, q.DiscardEach)
+func (d *DeadLetters) Discard(ctx context.Context, keys ...string) ([]OpResult, error) {
+	return collect(ctx, keys, d.DiscardEach)
 }
 
 func collect(ctx context.Context, keys []string, each func(context.Context, []string, func(OpResult) error) error) ([]OpResult, error) {
@@ -102,9 +109,9 @@ func collect(ctx context.Context, keys []string, each func(context.Context, []st
 // to fn as it comes, so a caller acting on a whole reason (Keys) reports as
 // it goes and holds no list of results. It stops at the first error of Redis
 // or of fn.
-func (q *Queue) RedriveEach(ctx context.Context, keys []string, fn func(OpResult) error) error {
+func (d *DeadLetters) RedriveEach(ctx context.Context, keys []string, fn func(OpResult) error) error {
 	for _, k := range keys {
-		c, err := q.st.Redrive(ctx, k)
+		c, err := d.st.Redrive(ctx, k)
 		if err != nil {
 			return err
 		}
@@ -117,9 +124,9 @@ func (q *Queue) RedriveEach(ctx context.Context, keys []string, fn func(OpResult
 
 // DiscardEach discards keys one at a time, as Discard, and hands each result
 // to fn as it comes. It stops at the first error of Redis or of fn.
-func (q *Queue) DiscardEach(ctx context.Context, keys []string, fn func(OpResult) error) error {
+func (d *DeadLetters) DiscardEach(ctx context.Context, keys []string, fn func(OpResult) error) error {
 	for _, k := range keys {
-		c, err := q.st.Discard(ctx, k)
+		c, err := d.st.Discard(ctx, k)
 		if err != nil {
 			return err
 		}
@@ -134,42 +141,42 @@ func (q *Queue) DiscardEach(ctx context.Context, keys []string, fn func(OpResult
 // at the end). It costs one range query and one HMGET whatever the queue's size.
 // A reason that is not one of Reasons is ErrBadReason; a cursor it did not
 // hand out, ErrBadCursor.
-func (q *Queue) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, error) {
+func (d *DeadLetters) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, error) {
 	if err := checkReason(o.Reason); err != nil {
 		return nil, "", err
 	}
-	return q.st.List(ctx, o)
+	return d.st.List(ctx, o)
 }
 
 // Count returns how many dead letters there are, of one reason or all
 // (reason ""); ErrBadReason for a reason that is none of Reasons.
-func (q *Queue) Count(ctx context.Context, reason Reason) (int64, error) {
+func (d *DeadLetters) Count(ctx context.Context, reason Reason) (int64, error) {
 	if err := checkReason(reason); err != nil {
 		return 0, err
 	}
-	return q.st.Count(ctx, reason)
+	return d.st.Count(ctx, reason)
 }
 
 // CountByReason returns the number of dead letters of each reason.
-func (q *Queue) CountByReason(ctx context.Context) (map[Reason]int64, error) {
-	return q.st.CountByReason(ctx)
+func (d *DeadLetters) CountByReason(ctx context.Context) (map[Reason]int64, error) {
+	return d.st.CountByReason(ctx)
 }
 
 // Get returns one dead letter, or an error wrapping ErrNotFound when the key
 // is not dead.
-func (q *Queue) Get(ctx context.Context, key string) (*DeadLetter, error) {
-	return q.st.Get(ctx, key)
+func (d *DeadLetters) Get(ctx context.Context, key string) (*DeadLetter, error) {
+	return d.st.Get(ctx, key)
 }
 
 // Keys returns the keys of every dead letter of a reason (or all), as a
 // snapshot to redrive or discard: acting on a snapshot ends even when the
 // jobs fail again at once. Then RedriveEach or DiscardEach act on them.
 // ErrBadReason for a reason that is none of Reasons.
-func (q *Queue) Keys(ctx context.Context, reason Reason) ([]string, error) {
+func (d *DeadLetters) Keys(ctx context.Context, reason Reason) ([]string, error) {
 	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
-	return q.st.Keys(ctx, reason)
+	return d.st.Keys(ctx, reason)
 }
 
 // NewKeyLine gives a courier_rejected dead letter's request a new key so it
@@ -179,6 +186,6 @@ func (q *Queue) Keys(ctx context.Context, reason Reason) ([]string, error) {
 // letter as SupersededBy, at once, so that exporting again hands out the
 // same key, never a second one. It returns ErrNotFound when key is not dead
 // (any more), and ErrNewKeyReason for another reason.
-func (q *Queue) NewKeyLine(ctx context.Context, key string) (*NewKey, error) {
-	return q.st.NewKeyLine(ctx, key)
+func (d *DeadLetters) NewKeyLine(ctx context.Context, key string) (*NewKey, error) {
+	return d.st.NewKeyLine(ctx, key)
 }

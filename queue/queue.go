@@ -39,6 +39,7 @@ type Options struct {
 type Queue struct {
 	st   *store.Store
 	opts Options // defaults filled in
+	dlq  DeadLetters
 }
 
 // New returns a Queue on rdb. It does not take ownership of rdb.
@@ -49,8 +50,11 @@ func New(rdb redis.UniversalClient, opts Options) (*Queue, error) {
 	}
 	so := st.Options()
 	opts.Namespace, opts.MaxRetry, opts.TaskTimeout, opts.Retention = so.Namespace, so.MaxRetry, so.TaskTimeout, so.Retention
-	return &Queue{st: st, opts: opts}, nil
+	return &Queue{st: st, opts: opts, dlq: DeadLetters{st: st}}, nil
 }
+
+// DeadLetters returns the queue's dead-letter queue.
+func (q *Queue) DeadLetters() *DeadLetters { return &q.dlq }
 
 // Name returns the asynq queue name of a lane.
 func (q *Queue) Name(l Lane) string { return q.st.Name(l) }

@@ -262,10 +262,10 @@ func TestEnqueue_DeadInvalid_CorrectedRequestReplaces(t *testing.T) {
 	require.Equal(t, queue.Dead, enqueue(t, e, queuetest.RequestJSON("d1", ""), queue.Interactive).Outcome)
 	res := enqueue(t, e, queuetest.RequestJSON("d1", "FIXED"), queue.Bulk)
 	require.Equal(t, queue.Enqueued, res.Outcome)
-	n, err := e.q.Count(context.Background(), "")
+	n, err := e.q.DeadLetters().Count(context.Background(), "")
 	require.NoError(t, err)
 	require.Zero(t, n)
-	dl, err := e.q.Get(context.Background(), "d1")
+	dl, err := e.q.DeadLetters().Get(context.Background(), "d1")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 	require.Nil(t, dl)
 	require.EqualValues(t, 1, e.pending(t, queue.Bulk))
@@ -288,13 +288,13 @@ func TestDeadLetters_MoreThanAsynqArchiveKeeps_AllListable(t *testing.T) {
 		}
 		require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: reason, HTTPStatus: 502, Message: "no"}))
 	}
-	total, err := e.q.Count(ctx, "")
+	total, err := e.q.DeadLetters().Count(ctx, "")
 	require.NoError(t, err)
 	require.EqualValues(t, n, total)
 	seen := map[string]bool{}
 	cursor := ""
 	for {
-		page, next, err := e.q.List(ctx, queue.ListOptions{Limit: 1000, Cursor: cursor})
+		page, next, err := e.q.DeadLetters().List(ctx, queue.ListOptions{Limit: 1000, Cursor: cursor})
 		require.NoError(t, err)
 		for _, d := range page {
 			require.False(t, seen[d.IdempotencyKey], "listed twice: %s", d.IdempotencyKey)
@@ -306,11 +306,11 @@ func TestDeadLetters_MoreThanAsynqArchiveKeeps_AllListable(t *testing.T) {
 		cursor = next
 	}
 	require.Equal(t, n, len(seen))
-	nf, err := e.q.Keys(ctx, queue.ReasonNotFound)
+	nf, err := e.q.DeadLetters().Keys(ctx, queue.ReasonNotFound)
 	require.NoError(t, err)
 	const notFound = (n + 9) / 10 // i%10 == 0 for i in [0, n)
 	require.Equal(t, notFound, len(nf))
-	by, err := e.q.CountByReason(ctx)
+	by, err := e.q.DeadLetters().CountByReason(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, notFound, by[queue.ReasonNotFound])
 	require.EqualValues(t, n-notFound, by[queue.ReasonCourierRejected])
@@ -322,7 +322,7 @@ func TestRedrive_PutsTheSameKeyBack(t *testing.T) {
 	ctx := context.Background()
 	deadLetter(t, e, "r1", "", queue.ReasonAuth)
 	deadLetter(t, e, "r2", "", queue.ReasonAuth)
-	res, err := e.q.Redrive(ctx, "r1", "missing")
+	res, err := e.q.DeadLetters().Redrive(ctx, "r1", "missing")
 	require.NoError(t, err)
 	require.True(t, res[0].Done)
 	require.False(t, res[1].Done)
@@ -332,7 +332,7 @@ func TestRedrive_PutsTheSameKeyBack(t *testing.T) {
 	require.Equal(t, queue.StatePending, st[0].State)
 	require.Equal(t, 1, st[0].Attempts, "a redriven job keeps its attempts")
 	require.Equal(t, queue.StateDead, st[1].State)
-	page, _, err := e.q.List(ctx, queue.ListOptions{})
+	page, _, err := e.q.DeadLetters().List(ctx, queue.ListOptions{})
 	require.NoError(t, err)
 	require.Len(t, page, 1)
 	require.Equal(t, "r2", page[0].IdempotencyKey)
@@ -345,10 +345,10 @@ func TestDiscard_FreesTheKey(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	deadLetter(t, e, "x1", "", queue.ReasonRejected)
-	res, err := e.q.Discard(ctx, "x1")
+	res, err := e.q.DeadLetters().Discard(ctx, "x1")
 	require.NoError(t, err)
 	require.True(t, res[0].Done)
-	n, err := e.q.Count(ctx, queue.ReasonRejected)
+	n, err := e.q.DeadLetters().Count(ctx, queue.ReasonRejected)
 	require.NoError(t, err)
 	require.Zero(t, n)
 	st, err := e.q.Status(ctx, "x1")
@@ -363,7 +363,7 @@ func TestExport_LinesEnqueueAsTheyAre(t *testing.T) {
 	ctx := context.Background()
 	deadLetter(t, e, "e1", "", queue.ReasonInvalid)
 	var lines [][]byte
-	require.NoError(t, e.q.Each(ctx, "", func(d *queue.DeadLetter) error {
+	require.NoError(t, e.q.DeadLetters().Each(ctx, "", func(d *queue.DeadLetter) error {
 		l, err := d.ExportLine()
 		lines = append(lines, l)
 		return err

@@ -223,7 +223,7 @@ func TestWorker_Permanent_DeadAfterExactlyOneCall(t *testing.T) {
 			require.NotEmpty(t, st.DeadLetter.Message)
 			h.requireArchived(t, "p-"+c.name, 0) // no retry can follow
 			require.Equal(t, 1, h.fake.Ledger().CallsPerKey["p-"+c.name])
-			dl, err := h.q.Get(context.Background(), "p-"+c.name)
+			dl, err := h.q.DeadLetters().Get(context.Background(), "p-"+c.name)
 			require.NoError(t, err)
 			require.Equal(t, 1, dl.Attempts)
 			require.Contains(t, string(dl.Request), `"idempotencyKey":"p-`+c.name+`"`)
@@ -306,10 +306,10 @@ func TestWorker_RedriveAfterTokenRestored_CompletesOnce(t *testing.T) {
 	h.wait(t, "rd-1", queue.StateDead, 5*time.Second)
 	h.wait(t, "rd-2", queue.StateDead, 5*time.Second)
 	h.fake.Restore(token)
-	keys, err := h.q.Keys(context.Background(), queue.ReasonAuth)
+	keys, err := h.q.DeadLetters().Keys(context.Background(), queue.ReasonAuth)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"rd-1", "rd-2"}, keys)
-	res, err := h.q.Redrive(context.Background(), keys...)
+	res, err := h.q.DeadLetters().Redrive(context.Background(), keys...)
 	require.NoError(t, err)
 	for _, r := range res {
 		require.True(t, r.Done, r.Error)
@@ -317,7 +317,7 @@ func TestWorker_RedriveAfterTokenRestored_CompletesOnce(t *testing.T) {
 	h.wait(t, "rd-1", queue.StateCompleted, 5*time.Second)
 	h.wait(t, "rd-2", queue.StateCompleted, 5*time.Second)
 	// Redriving again does nothing: they are not dead.
-	res, err = h.q.Redrive(context.Background(), "rd-1")
+	res, err = h.q.DeadLetters().Redrive(context.Background(), "rd-1")
 	require.NoError(t, err)
 	require.False(t, res[0].Done)
 	h.requireTaskGone(t, "rd-1") // asynq is done with both: no second create can follow
@@ -333,10 +333,10 @@ func TestWorker_Discard(t *testing.T) {
 	h := start(t, opts{})
 	h.enqueue(t, "gone", flexapitest.RejectProductCode)
 	h.wait(t, "gone", queue.StateDead, 5*time.Second)
-	res, err := h.q.Discard(context.Background(), "gone")
+	res, err := h.q.DeadLetters().Discard(context.Background(), "gone")
 	require.NoError(t, err)
 	require.True(t, res[0].Done)
-	n, err := h.q.Count(context.Background(), "")
+	n, err := h.q.DeadLetters().Count(context.Background(), "")
 	require.NoError(t, err)
 	require.Zero(t, n)
 	st, err := h.q.Status(context.Background(), "gone")

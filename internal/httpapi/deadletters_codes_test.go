@@ -21,7 +21,7 @@ func TestDeadLetters_RedriveOne_Changed409(t *testing.T) {
 	const key = "chg-409"
 	e.deadLetter(key, queue.ReasonAuth)
 	ctx := context.Background()
-	d, err := e.q.Get(ctx, key)
+	d, err := e.q.DeadLetters().Get(ctx, key)
 	require.NoError(t, err)
 	d.FailedAt = d.FailedAt.Add(-time.Hour)
 	b, err := json.Marshal(d)
@@ -40,6 +40,6 @@ func TestDeadLetters_RedriveOne_Changed409(t *testing.T) {
 	r := e.do(http.MethodPost, keyPath("/v1/dead-letters/", key)+"/redrive", nil)
 	require.Equal(t, http.StatusConflict, r.code, "%s", r.body)
 	require.JSONEq(t, `{"idempotencyKey":"chg-409","done":false,"error":"changed while redriving; try again"}`, string(r.body))
-	_, err = e.q.Get(ctx, key)
+	_, err = e.q.DeadLetters().Get(ctx, key)
 	require.NoError(t, err, "still dead")
 }

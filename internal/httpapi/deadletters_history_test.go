@@ -71,7 +71,7 @@ func TestDeadLetters_Show_HistoryAndSupersededBy_AsDocumented(t *testing.T) {
 	_, n, err := queuetest.Store(t, e.q).Begin(ctx, j)
 	require.NoError(t, err)
 	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
-	nk, err := e.q.NewKeyLine(ctx, "h/1")
+	nk, err := e.q.DeadLetters().NewKeyLine(ctx, "h/1")
 	require.NoError(t, err)
 
 	r := e.do(http.MethodGet, keyPath("/v1/dead-letters/", "h/1"), nil)

@@ -771,7 +771,7 @@ func TestDeadLetters_RedriveByReason(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.code)
 	require.JSONEq(t, `{"redriven":3,"failed":0}`, string(r.body))
 	require.EqualValues(t, 3, e.pending())
-	n, err := e.q.Count(context.Background(), "")
+	n, err := e.q.DeadLetters().Count(context.Background(), "")
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n)
 

@@ -37,7 +37,7 @@ func TestUI_DeadLetterPage_ShowsHistorySupersededByAndRequest(t *testing.T) {
 	_, n, err = queuetest.Store(t, q).Begin(ctx, j)
 	require.NoError(t, err)
 	require.NoError(t, queuetest.Store(t, q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
-	nk, err := q.NewKeyLine(ctx, key)
+	nk, err := q.DeadLetters().NewKeyLine(ctx, key)
 	require.NoError(t, err)
 	srv := httptest.NewServer(opsui.New(q, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
