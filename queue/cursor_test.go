@@ -21,7 +21,7 @@ func TestList_CursorNotIssued_ErrBadCursor(t *testing.T) {
 	ctx := context.Background()
 	for _, k := range []string{"a", "b", "c"} {
 		j := &store.Job{Key: k, Queue: e.q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON(k, "")}
-		require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: flexapi.ReasonRejected, HTTPStatus: 422, Message: "no"}))
+		require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: flexapi.ReasonRejected, HTTPStatus: 422, Message: "no"}))
 	}
 	page, next, err := e.q.DeadLetters().List(ctx, queue.ListOptions{Limit: 2})
 	require.NoError(t, err)

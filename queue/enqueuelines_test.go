@@ -22,7 +22,7 @@ func TestEnqueueLines_InOrder_WithJobStateAddsTheLabel(t *testing.T) {
 	ctx := context.Background()
 	line := queuetest.RequestJSON("el-1", "")
 	require.Equal(t, queue.Enqueued, enqueue(t, e, line, queue.Interactive).Outcome)
-	require.NoError(t, queuetest.Store(t, e.q).Complete(ctx, &store.Job{Key: "el-1"}, &flexapi.Label{ID: "lbl-el-1", Status: "created"}))
+	require.NoError(t, e.st.Complete(ctx, &store.Job{Key: "el-1"}, &flexapi.Label{ID: "lbl-el-1", Status: "created"}))
 
 	msg := "request is larger than 1 MiB"
 	batch := []queue.Parsed{
@@ -72,12 +72,12 @@ func TestParseLine_PayloadIsTheCanonicalRequest(t *testing.T) {
 	require.NoError(t, err)
 	want, _, err := store.Canonical(req)
 	require.NoError(t, err)
-	require.Equal(t, string(want), string(p.Payload()))
+	require.Equal(t, string(want), string(queue.PayloadOf(p)))
 
 	// A refusal carries no job: nothing of it can be enqueued.
 	bad := queue.ParseLine([]byte(`{"idempotencyKey":7}`))
 	require.NotNil(t, bad.Refusal())
-	require.Nil(t, bad.Payload())
+	require.Nil(t, queue.PayloadOf(bad))
 	require.Equal(t, queue.Invalid, bad.Refusal().Outcome)
 }
 

@@ -31,7 +31,7 @@ func liveJob(t *testing.T, e *env, key, product string) *store.Job {
 // attempt counts one API call of j, as the worker's slot does.
 func attempt(t *testing.T, e *env, j *store.Job) int {
 	t.Helper()
-	_, n, err := queuetest.Store(t, e.q).Begin(context.Background(), j)
+	_, n, err := e.st.Begin(context.Background(), j)
 	require.NoError(t, err)
 	return n
 }
@@ -43,9 +43,9 @@ func TestDeadLetter_RedrivenAndDeadAgain_KeepsFirstFailureAttemptsAndHistory(t *
 	j := liveJob(t, e, "again", "")
 
 	n := attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: n}))
+	require.NoError(t, e.st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: n}))
 	n = attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
 	first, err := e.q.DeadLetters().Get(ctx, "again")
 	require.NoError(t, err)
 	require.Equal(t, 2, first.Attempts)
@@ -65,9 +65,9 @@ func TestDeadLetter_RedrivenAndDeadAgain_KeepsFirstFailureAttemptsAndHistory(t *
 
 	n = attempt(t, e, j)
 	require.Equal(t, 3, n)
-	require.NoError(t, queuetest.Store(t, e.q).FailAttempt(ctx, j, store.Failure{HTTPStatus: 0, Message: "timeout", Attempts: n}))
+	require.NoError(t, e.st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 0, Message: "timeout", Attempts: n}))
 	n = attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 403, Message: "Forbidden", Attempts: n}))
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 403, Message: "Forbidden", Attempts: n}))
 	again, err := e.q.DeadLetters().Get(ctx, "again")
 	require.NoError(t, err)
 	require.Equal(t, 4, again.Attempts)
@@ -101,10 +101,10 @@ func TestFailureHistory_KeepsTheLastHistoryLimitAttempts(t *testing.T) {
 	const calls = queue.HistoryLimit + 6
 	for range calls - 1 {
 		n := attempt(t, e, j)
-		require.NoError(t, queuetest.Store(t, e.q).FailAttempt(ctx, j, store.Failure{HTTPStatus: 503, Message: strings.Repeat("é", 400), Attempts: n}))
+		require.NoError(t, e.st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 503, Message: strings.Repeat("é", 400), Attempts: n}))
 	}
 	n := attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonRetriesExhausted, HTTPStatus: 503, Message: "Service Unavailable", Attempts: n}))
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonRetriesExhausted, HTTPStatus: 503, Message: "Service Unavailable", Attempts: n}))
 	d, err := e.q.DeadLetters().Get(ctx, "many")
 	require.NoError(t, err)
 	require.Len(t, d.History, queue.HistoryLimit)
@@ -123,9 +123,9 @@ func TestFailureHistory_RateLimitedCallsAreNoAttempts(t *testing.T) {
 	ctx := context.Background()
 	j := liveJob(t, e, "limited", "")
 	n := attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).Fail(ctx, j, "429 Too Many Requests"))
+	require.NoError(t, e.st.Fail(ctx, j, "429 Too Many Requests"))
 	require.Empty(t, failureKeys(t, e))
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
 	d, err := e.q.DeadLetters().Get(ctx, "limited")
 	require.NoError(t, err)
 	require.Len(t, d.History, 1)
@@ -137,10 +137,10 @@ func TestComplete_DropsTheFailureHistory(t *testing.T) {
 	ctx := context.Background()
 	j := liveJob(t, e, "recovers", "")
 	n := attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: n}))
+	require.NoError(t, e.st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: n}))
 	require.Len(t, failureKeys(t, e), 1)
 	attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).Complete(ctx, j, &flexapi.Label{ID: "L1", Status: flexapi.StatusCreated}))
+	require.NoError(t, e.st.Complete(ctx, j, &flexapi.Label{ID: "L1", Status: flexapi.StatusCreated}))
 	require.Empty(t, failureKeys(t, e))
 }
 
@@ -180,7 +180,7 @@ func TestDeadLetter_WrittenByThePreviousBuild_ReadsAndRedrives(t *testing.T) {
 	require.True(t, res[0].Done, res[0].Error)
 	j := queuetest.Job(t, e.q, "old", "", queue.Interactive)
 	n := attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
 	d, err = e.q.DeadLetters().Get(ctx, "old")
 	require.NoError(t, err)
 	require.Equal(t, 4, d.Attempts)
@@ -196,7 +196,7 @@ func TestNewKeyLine_GivesTheNextFreeKeyOnceAndRecordsIt(t *testing.T) {
 	ctx := context.Background()
 	j := liveJob(t, e, "rej", flexapitest.RejectProductCode)
 	n := attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
 	// rej-r1 is taken by another order: the next free suffix is used.
 	require.Equal(t, queue.Enqueued, enqueue(t, e, queuetest.RequestJSON("rej-r1", ""), queue.Interactive).Outcome)
 
@@ -237,7 +237,7 @@ func TestNewKeyLine_GivesTheNextFreeKeyOnceAndRecordsIt(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res[0].Done)
 	n = attempt(t, e, j)
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 200, Message: "COURIER_ERROR: no", Attempts: n}))
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 200, Message: "COURIER_ERROR: no", Attempts: n}))
 	d, err = e.q.DeadLetters().Get(ctx, "rej")
 	require.NoError(t, err)
 	require.Equal(t, "rej-r2", d.SupersededBy)
@@ -260,23 +260,4 @@ func TestNewKeyLine_OtherReasons_Refused(t *testing.T) {
 	d, err := e.q.DeadLetters().Get(ctx, "exh")
 	require.NoError(t, err)
 	require.Empty(t, d.SupersededBy)
-}
-
-func TestDeriveKey(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, "ord-1-r1", store.DeriveKey("ord-1", 1))
-	require.Equal(t, "ord-1-r12", store.DeriveKey("ord-1", 12))
-	require.Equal(t, "ord-1-r1-r1", store.DeriveKey("ord-1-r1", 1))
-	long := strings.Repeat("ü", queue.MaxKeyLen)
-	other := long[:len(long)-2] + "x"
-	for _, k := range []string{long, other, strings.Repeat("a", queue.MaxKeyLen-3)} {
-		d := store.DeriveKey(k, 7)
-		require.Equal(t, queue.MaxKeyLen, utf8.RuneCountInString(d), d)
-		require.True(t, strings.HasSuffix(d, "-r7"))
-		require.Equal(t, d, store.DeriveKey(k, 7), "deterministic")
-		req := queuetest.Request("x", "")
-		req.IdempotencyKey = d
-		require.NoError(t, req.Validate(), "the API's key limit holds")
-	}
-	require.NotEqual(t, store.DeriveKey(long, 1), store.DeriveKey(other, 1))
 }

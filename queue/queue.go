@@ -99,10 +99,6 @@ func (p Parsed) Key() string {
 // Refusal is the answer to a refused request; nil for a valid one.
 func (p Parsed) Refusal() *Result { return p.refusal }
 
-// Payload is the canonical JSON the job carries (store.Canonical); nil for a
-// refusal.
-func (p Parsed) Payload() []byte { return p.job.Payload }
-
 // Refused is a request a front end refused before ParseLine saw it (one over
 // its size limit, a CSV row that is no request): r is answered in its place.
 func Refused(r Result) Parsed { return Parsed{refusal: &r} }

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) { queuetest.Main(m) }
 type env struct {
 	rdb *redis.Client
 	q   *queue.Queue
+	st  *store.Store // the worker's bookkeeping, to play the worker
 	ns  string
 }
 
@@ -34,7 +35,7 @@ func newEnv(t *testing.T) *env {
 	ns := queuetest.Prefix(t)
 	q, err := queue.New(rdb, queue.Options{Namespace: ns, MaxRetry: 3})
 	require.NoError(t, err)
-	return &env{rdb: rdb, q: q, ns: ns}
+	return &env{rdb: rdb, q: q, st: queuetest.Store(t, q), ns: ns}
 }
 
 // keysOf lists every Redis key this test's namespace touched (ours and asynq's).
@@ -232,9 +233,9 @@ func deadLetter(t *testing.T, e *env, key, product string, reason queue.Reason) 
 	res := enqueue(t, e, queuetest.RequestJSON(key, product), queue.Interactive)
 	require.True(t, res.Outcome.Accepted(), res.Outcome)
 	j := queuetest.Job(t, e.q, key, product, queue.Interactive)
-	_, attempt, err := queuetest.Store(t, e.q).Begin(context.Background(), j)
+	_, attempt, err := e.st.Begin(context.Background(), j)
 	require.NoError(t, err)
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(context.Background(), j, store.Failure{
+	require.NoError(t, e.st.DeadLetter(context.Background(), j, store.Failure{
 		Reason: reason, HTTPStatus: 400, Message: "Validation failed", Attempts: attempt,
 		Details: []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}},
 	}))
@@ -286,7 +287,7 @@ func TestDeadLetters_MoreThanAsynqArchiveKeeps_AllListable(t *testing.T) {
 		if i%10 == 0 {
 			reason = queue.ReasonNotFound
 		}
-		require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: reason, HTTPStatus: 502, Message: "no"}))
+		require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: reason, HTTPStatus: 502, Message: "no"}))
 	}
 	total, err := e.q.DeadLetters().Count(ctx, "")
 	require.NoError(t, err)

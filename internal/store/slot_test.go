@@ -1,4 +1,4 @@
-package queue_test
+package store_test
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func TestTakeSlot_GrantsAreOneIntervalApart(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				s, err := queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
+				s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
 				if err != nil {
 					t.Error(err)
 					return
@@ -80,7 +80,7 @@ func TestTakeSlot_CountsAttemptsAndSparesFinishedJobs(t *testing.T) {
 		var s store.Slot
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			var err error
-			s, err = queuetest.Store(t, e.q).TakeSlot(ctx, req)
+			s, err = e.st.TakeSlot(ctx, req)
 			require.NoError(c, err)
 			assert.True(c, s.Granted)
 		}, time.Second, time.Millisecond)
@@ -89,16 +89,16 @@ func TestTakeSlot_CountsAttemptsAndSparesFinishedJobs(t *testing.T) {
 	}
 
 	d := job(t, e, "slot-dead")
-	_, _, err := queuetest.Store(t, e.q).Begin(ctx, d)
+	_, _, err := e.st.Begin(ctx, d)
 	require.NoError(t, err)
-	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, d, store.Failure{Reason: queue.ReasonAuth, Message: "no"}))
+	require.NoError(t, e.st.DeadLetter(ctx, d, store.Failure{Reason: queue.ReasonAuth, Message: "no"}))
 	// A long interval: had the dead job taken a slot, the next caller would wait.
 	slow := store.SlotRequest{Lane: queue.Bulk, Interval: time.Hour, Job: d}
-	s, err := queuetest.Store(t, e.q).TakeSlot(ctx, slow)
+	s, err := e.st.TakeSlot(ctx, slow)
 	require.NoError(t, err)
 	require.False(t, s.Granted)
 	require.Equal(t, queue.StateDead, s.State)
-	s, err = queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: time.Hour})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: time.Hour})
 	require.NoError(t, err)
 	require.True(t, s.Granted, "the dead job took no slot")
 	st, err := e.q.Status(ctx, "slot-dead")
@@ -114,7 +114,7 @@ func TestTakeSlot_RecreatesAMissingRecord(t *testing.T) {
 	ctx := context.Background()
 	j := job(t, e, "slot-lost")
 	require.NoError(t, e.rdb.Del(ctx, "fl:"+e.ns+":k:slot-lost").Err())
-	s, err := queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: time.Microsecond, Job: j})
+	s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: time.Microsecond, Job: j})
 	require.NoError(t, err)
 	require.True(t, s.Granted)
 	require.Equal(t, 1, s.Attempt)
@@ -134,10 +134,10 @@ func TestTakeSlot_PauseBlocksEveryone(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	j := job(t, e, "slot-paused")
-	require.NoError(t, queuetest.Store(t, e.q).Pause(ctx, 2*time.Second))
-	require.NoError(t, queuetest.Store(t, e.q).Pause(ctx, 100*time.Millisecond))
+	require.NoError(t, e.st.Pause(ctx, 2*time.Second))
+	require.NoError(t, e.st.Pause(ctx, 100*time.Millisecond))
 	for _, lane := range []queue.Lane{queue.Interactive, queue.Bulk} {
-		s, err := queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: lane, Interval: time.Microsecond, Job: j})
+		s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: lane, Interval: time.Microsecond, Job: j})
 		require.NoError(t, err)
 		require.False(t, s.Granted)
 		require.Equal(t, store.BlockedPause, s.Blocked)
@@ -156,24 +156,24 @@ func TestTakeSlot_InteractiveGoesFirst(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	const interval = 200 * time.Millisecond
-	s, err := queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
 	require.NoError(t, err)
 	require.True(t, s.Granted)
 	// An interactive caller finds the slot taken and announces itself.
-	s, err = queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: interval})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: interval})
 	require.NoError(t, err)
 	require.Equal(t, store.BlockedBudget, s.Blocked)
 	time.Sleep(s.Wait)
 	// The slot is free now, but a bulk caller must leave it to the interactive one.
-	s, err = queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
 	require.NoError(t, err)
 	require.False(t, s.Granted)
 	require.Equal(t, store.BlockedInteractive, s.Blocked)
-	s, err = queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: interval})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: interval})
 	require.NoError(t, err)
 	require.True(t, s.Granted)
 	// and with the interactive caller served, bulk is only waiting for the budget
-	s, err = queuetest.Store(t, e.q).TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
 	require.NoError(t, err)
 	require.Equal(t, store.BlockedBudget, s.Blocked)
 }
