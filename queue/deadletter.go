@@ -2,8 +2,6 @@ package queue
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/flexlabel/flexlabel/internal/store"
 )
@@ -23,27 +21,14 @@ func ReasonNames() []string {
 }
 
 // ErrBadReason is the answer to a reason that is none of Reasons.
-var ErrBadReason = errors.New("queue: unknown dead-letter reason")
+var ErrBadReason = store.ErrBadReason
 
 // ParseReason is the one check of a reason a person or a program typed: it
 // returns s as a Reason, or an error wrapping ErrBadReason. The empty string
 // parses as the empty Reason, which the operations read as "every reason".
 // Front ends call it once while parsing their input, and render
 // ErrBadReason in their own words.
-func ParseReason(s string) (Reason, error) {
-	r := Reason(s)
-	if r == "" || r.Valid() {
-		return r, nil
-	}
-	return "", fmt.Errorf("%w %q (want one of %v)", ErrBadReason, s, Reasons)
-}
-
-// checkReason guards the operations that take a Reason made by a
-// conversion instead of ParseReason: "" is every reason.
-func checkReason(r Reason) error {
-	_, err := ParseReason(string(r))
-	return err
-}
+func ParseReason(s string) (Reason, error) { return store.ParseReason(s) }
 
 // Each calls fn for every dead letter (of one reason, or all), oldest first,
 // a page at a time. It sees a consistent-enough snapshot: entries added
@@ -142,18 +127,12 @@ func (d *DeadLetters) DiscardEach(ctx context.Context, keys []string, fn func(Op
 // A reason that is not one of Reasons is ErrBadReason; a cursor it did not
 // hand out, ErrBadCursor.
 func (d *DeadLetters) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, error) {
-	if err := checkReason(o.Reason); err != nil {
-		return nil, "", err
-	}
 	return d.st.List(ctx, o)
 }
 
 // Count returns how many dead letters there are, of one reason or all
 // (reason ""); ErrBadReason for a reason that is none of Reasons.
 func (d *DeadLetters) Count(ctx context.Context, reason Reason) (int64, error) {
-	if err := checkReason(reason); err != nil {
-		return 0, err
-	}
 	return d.st.Count(ctx, reason)
 }
 
@@ -173,19 +152,16 @@ func (d *DeadLetters) Get(ctx context.Context, key string) (*DeadLetter, error) 
 // jobs fail again at once. Then RedriveEach or DiscardEach act on them.
 // ErrBadReason for a reason that is none of Reasons.
 func (d *DeadLetters) Keys(ctx context.Context, reason Reason) ([]string, error) {
-	if err := checkReason(reason); err != nil {
-		return nil, err
-	}
 	return d.st.Keys(ctx, reason)
 }
 
 // NewKeyLine gives a courier_rejected dead letter's request a new key so it
 // can be sent again: the old key is spent, since the API replays its failed
-// label forever. The new key is derived from the old one (DeriveKey: key-r1,
-// or the next n whose key-rn has no record here) and recorded in the dead
-// letter as SupersededBy, at once, so that exporting again hands out the
-// same key, never a second one. It returns ErrNotFound when key is not dead
-// (any more), and ErrNewKeyReason for another reason.
+// label forever. The new key is derived from the old one (key-r1, or the
+// next n whose key-rn has no record here) and recorded in the dead letter as
+// SupersededBy, at once, so that exporting again hands out the same key,
+// never a second one. It returns ErrNotFound when key is not dead (any
+// more), and ErrNewKeyReason for another reason.
 func (d *DeadLetters) NewKeyLine(ctx context.Context, key string) (*NewKey, error) {
 	return d.st.NewKeyLine(ctx, key)
 }

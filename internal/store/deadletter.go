@@ -45,6 +45,29 @@ func (r Reason) Valid() bool { return slices.Contains(Reasons, r) }
 // String returns the reason as stored and shown.
 func (r Reason) String() string { return string(r) }
 
+// ErrBadReason is the answer to a reason that is none of Reasons.
+var ErrBadReason = errors.New("queue: unknown dead-letter reason")
+
+// ParseReason is the one check of a reason a person or a program typed: it
+// returns s as a Reason, or an error wrapping ErrBadReason. The empty string
+// parses as the empty Reason, which the operations read as "every reason".
+// Front ends call it once while parsing their input, and render
+// ErrBadReason in their own words.
+func ParseReason(s string) (Reason, error) {
+	r := Reason(s)
+	if r == "" || r.Valid() {
+		return r, nil
+	}
+	return "", fmt.Errorf("%w %q (want one of %v)", ErrBadReason, s, Reasons)
+}
+
+// checkReason guards the operations that take a Reason made by a
+// conversion instead of ParseReason: "" is every reason.
+func checkReason(r Reason) error {
+	_, err := ParseReason(string(r))
+	return err
+}
+
 // DeadLetter is one entry of the dead-letter queue: the original request and
 // why it can never succeed as it is.
 type DeadLetter struct {
@@ -168,6 +191,9 @@ type ListOptions struct {
 // A reason that is not one of Reasons is ErrBadReason; a cursor it did not
 // hand out, ErrBadCursor.
 func (st *Store) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, error) {
+	if err := checkReason(o.Reason); err != nil {
+		return nil, "", err
+	}
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}
@@ -243,6 +269,9 @@ func memberKey(m string) string {
 // Count returns how many dead letters there are, of one reason or all
 // (reason ""); ErrBadReason for a reason that is none of Reasons.
 func (st *Store) Count(ctx context.Context, reason Reason) (int64, error) {
+	if err := checkReason(reason); err != nil {
+		return 0, err
+	}
 	idx := st.dlqIndexKey()
 	if reason != "" {
 		idx = st.dlqReasonKey(string(reason))
@@ -385,6 +414,9 @@ func (st *Store) Redrive(ctx context.Context, k string) (OpCode, error) {
 // jobs fail again at once. Then RedriveEach or DiscardEach act on them.
 // ErrBadReason for a reason that is none of Reasons.
 func (st *Store) Keys(ctx context.Context, reason Reason) ([]string, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
 	idx := st.dlqIndexKey()
 	if reason != "" {
 		idx = st.dlqReasonKey(string(reason))
