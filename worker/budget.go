@@ -16,7 +16,9 @@ import (
 // back, so a bulk run delays an order system's label by a slot or two.
 //
 // A job's way to its API call is one round trip: store.TakeSlot reads the
-// pause, takes the slot and counts the attempt in one script.
+// pause, takes the slot and counts the attempt in one script. Only the
+// worker it is given to takes slots and sets the pause: a Budget has no
+// exported methods.
 type Budget struct {
 	st       *store.Store
 	interval time.Duration
@@ -50,9 +52,9 @@ func newBudget(q *queue.Queue, rate float64) (*Budget, error) {
 	}, nil
 }
 
-// Wait blocks until the caller may make one API call, and returns how long it
+// wait blocks until the caller may make one API call, and returns how long it
 // waited. It fails only when ctx ends or Redis is unreachable.
-func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
+func (b *Budget) wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
 	_, waited, err := b.take(ctx, lane, nil)
 	return waited, err
 }
@@ -101,9 +103,9 @@ func (b *Budget) take(ctx context.Context, lane queue.Lane, job *store.Job) (sto
 	}
 }
 
-// Pause stops every worker's calls for d (a 429's Retry-After). A pause
+// pause stops every worker's calls for d (a 429's Retry-After). A pause
 // already longer is kept.
-func (b *Budget) Pause(ctx context.Context, d time.Duration) error {
+func (b *Budget) pause(ctx context.Context, d time.Duration) error {
 	return b.st.Pause(ctx, d)
 }
 

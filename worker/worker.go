@@ -352,7 +352,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		return nil
 
 	case wait: // a 429
-		if perr := w.cfg.Budget.Pause(ctx, dec.delay); perr != nil {
+		if perr := w.cfg.Budget.pause(ctx, dec.delay); perr != nil {
 			log.Warn("could not set the fleet pause", slog.String("error", perr.Error()))
 		}
 		_ = w.st.Fail(ctx, job, err.Error())
