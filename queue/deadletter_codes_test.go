@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // TestParseReason: the one check of a typed reason; "" is every reason.
@@ -139,7 +140,7 @@ func changed(t *testing.T, e *env, key string) {
 	d.FailedAt = d.FailedAt.Add(-time.Hour)
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
-	require.NoError(t, e.rdb.HSet(ctx, "fl:"+e.ns+":dlq", key, b).Err())
+	require.NoError(t, e.rdb.HSet(ctx, queuetest.DeadLetterHash(e.ns), key, b).Err())
 }
 
 // TestRedriveEach_StreamsResultsAndStopsOnCallbackError: results come one

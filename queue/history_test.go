@@ -86,7 +86,7 @@ func failureKeys(t *testing.T, e *env) []string {
 	t.Helper()
 	var out []string
 	for _, k := range e.keysOf(t) {
-		if strings.HasPrefix(k, "fl:"+e.ns+":f:") {
+		if strings.HasPrefix(k, queuetest.FailuresKey(e.ns, "")) {
 			out = append(out, k)
 		}
 	}

@@ -42,7 +42,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) keysOf(t *testing.T) []string {
 	t.Helper()
 	var all []string
-	for _, pat := range append([]string{"fl:" + e.ns + ":*"}, queuetest.AsynqKeyPatterns(e.q.Name(queue.Interactive), e.q.Name(queue.Bulk))...) {
+	for _, pat := range queuetest.KeyPatterns(e.ns) {
 		ks, err := e.rdb.Keys(context.Background(), pat).Result()
 		require.NoError(t, err)
 		all = append(all, ks...)

@@ -126,7 +126,7 @@ func (h *harness) requireNoSecrets(t *testing.T) {
 	t.Helper()
 	require.NotContains(t, h.logs.String(), token, "token in logs")
 	ctx := context.Background()
-	for _, pat := range append([]string{"fl:" + h.ns + ":*"}, queuetest.AsynqKeyPatterns(h.q.Name(queue.Interactive), h.q.Name(queue.Bulk))...) {
+	for _, pat := range queuetest.KeyPatterns(h.ns) {
 		keys, err := h.rdb.Keys(ctx, pat).Result()
 		require.NoError(t, err)
 		for _, k := range keys {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // TestDeadLetters_RedriveOne_Changed409: a dead letter that changed between
@@ -26,15 +27,8 @@ func TestDeadLetters_RedriveOne_Changed409(t *testing.T) {
 	d.FailedAt = d.FailedAt.Add(-time.Hour)
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
-	dlqs, err := e.rdb.Keys(ctx, "fl:*:dlq").Result()
-	require.NoError(t, err)
-	var hash string
-	for _, k := range dlqs {
-		if e.rdb.HExists(ctx, k, key).Val() {
-			hash = k
-		}
-	}
-	require.NotEmpty(t, hash)
+	hash := queuetest.DeadLetterHash(e.q.Options().Namespace)
+	require.True(t, e.rdb.HExists(ctx, hash, key).Val(), "the dead letter is in %s", hash)
 	require.NoError(t, e.rdb.HSet(ctx, hash, key, b).Err())
 
 	r := e.do(http.MethodPost, keyPath("/v1/dead-letters/", key)+"/redrive", nil)

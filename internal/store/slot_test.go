@@ -113,7 +113,7 @@ func TestTakeSlot_RecreatesAMissingRecord(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	j := job(t, e, "slot-lost")
-	require.NoError(t, e.rdb.Del(ctx, "fl:"+e.ns+":k:slot-lost").Err())
+	require.NoError(t, e.rdb.Del(ctx, queuetest.RecordKey(e.ns, "slot-lost")).Err())
 	s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: time.Microsecond, Job: j})
 	require.NoError(t, err)
 	require.True(t, s.Granted)
@@ -122,7 +122,7 @@ func TestTakeSlot_RecreatesAMissingRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, st[0].Attempts)
 	require.NotEqual(t, queue.StateUnknown, st[0].State)
-	h, err := e.rdb.HGet(ctx, "fl:"+e.ns+":k:slot-lost", "h").Result()
+	h, err := e.rdb.HGet(ctx, queuetest.RecordKey(e.ns, "slot-lost"), "h").Result()
 	require.NoError(t, err)
 	require.NotEmpty(t, h, "the request hash is back, so a re-enqueue can be checked against it")
 }
