@@ -31,8 +31,7 @@ func liveJob(t *testing.T, e *env, key, product string) *store.Job {
 // attempt counts one API call of j, as the worker's slot does.
 func attempt(t *testing.T, e *env, j *store.Job) int {
 	t.Helper()
-	_, n, err := e.st.Begin(context.Background(), j)
-	require.NoError(t, err)
+	n := queuetest.Attempt(t, e.q, j)
 	return n
 }
 

@@ -233,8 +233,7 @@ func deadLetter(t *testing.T, e *env, key, product string, reason queue.Reason) 
 	res := enqueue(t, e, queuetest.RequestJSON(key, product), queue.Interactive)
 	require.True(t, res.Outcome.Accepted(), res.Outcome)
 	j := queuetest.Job(t, e.q, key, product, queue.Interactive)
-	_, attempt, err := e.st.Begin(context.Background(), j)
-	require.NoError(t, err)
+	attempt := queuetest.Attempt(t, e.q, j)
 	require.NoError(t, e.st.DeadLetter(context.Background(), j, store.Failure{
 		Reason: reason, HTTPStatus: 400, Message: "Validation failed", Attempts: attempt,
 		Details: []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}},

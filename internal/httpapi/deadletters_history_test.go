@@ -68,8 +68,7 @@ func TestDeadLetters_Show_HistoryAndSupersededBy_AsDocumented(t *testing.T) {
 	require.Equal(t, queue.Enqueued, res.Outcome)
 	j := e.job("h/1", flexapitest.RejectProductCode) // attempt 1
 	require.NoError(t, queuetest.Store(t, e.q).FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: 1}))
-	_, n, err := queuetest.Store(t, e.q).Begin(ctx, j)
-	require.NoError(t, err)
+	n := queuetest.Attempt(t, e.q, j)
 	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
 	nk, err := e.q.DeadLetters().NewKeyLine(ctx, "h/1")
 	require.NoError(t, err)

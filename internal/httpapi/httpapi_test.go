@@ -158,8 +158,7 @@ func keyPath(prefix, key string) string {
 func (e *env) job(key, product string) *store.Job {
 	e.t.Helper()
 	j := queuetest.Job(e.t, e.q, key, product, queue.Interactive)
-	_, _, err := queuetest.Store(e.t, e.q).Begin(context.Background(), j)
-	require.NoError(e.t, err)
+	queuetest.Attempt(e.t, e.q, j)
 	return j
 }
 

@@ -460,7 +460,7 @@ const maxNewKeyTries = 1000
 
 // NewKeyLine gives a courier_rejected dead letter's request a new key so it
 // can be sent again: the old key is spent, since the API replays its failed
-// label forever. The new key is derived from the old one (DeriveKey: key-r1,
+// label forever. The new key is derived from the old one (deriveKey: key-r1,
 // or the next n whose key-rn has no record here) and recorded in the dead
 // letter as SupersededBy, at once, so that exporting again hands out the
 // same key, never a second one. It returns ErrNotFound when key is not dead
@@ -490,7 +490,7 @@ func (st *Store) NewKeyLine(ctx context.Context, key string) (*NewKey, error) {
 		}
 		changed := false
 		for n := 1; n <= maxNewKeyTries && !changed; n++ {
-			nk := DeriveKey(key, n)
+			nk := deriveKey(key, n)
 			now := time.Now().UTC().Truncate(time.Millisecond)
 			next := *d
 			next.SupersededBy, next.SupersededAt = nk, &now
@@ -534,12 +534,12 @@ func newKeyLine(d *DeadLetter, enqueued bool) (*NewKey, error) {
 	return &NewKey{OldKey: d.IdempotencyKey, NewKey: d.SupersededBy, Line: line, Enqueued: enqueued}, nil
 }
 
-// DeriveKey returns the n-th new key of key: key + "-r" + n. A key too long
+// deriveKey returns the n-th new key of key: key + "-r" + n. A key too long
 // for that (MaxKeyLen characters in all) is cut short
 // and marked with a hash of the whole key ("~" and 12 hex digits) before
 // the suffix. Two different keys do not derive the same new key (for cut
 // keys, barring a collision of the 48-bit hash).
-func DeriveKey(key string, n int) string {
+func deriveKey(key string, n int) string {
 	suffix := "-r" + strconv.Itoa(n)
 	if utf8.RuneCountInString(key)+len(suffix) <= MaxKeyLen {
 		return key + suffix

@@ -49,18 +49,6 @@ func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
 	return &Job{Key: key, Queue: queueName, Payload: payload}, nil
 }
 
-// Begin counts an API attempt for the job without taking a budget slot, and
-// returns its recorded state: a job already completed or dead (a crash after
-// the outcome was recorded) must not call the API again. The worker counts
-// attempts with TakeSlot instead.
-func (st *Store) Begin(ctx context.Context, j *Job) (state State, attempt int, err error) {
-	s, err := st.TakeSlot(ctx, SlotRequest{Job: j})
-	if err != nil {
-		return "", 0, fmt.Errorf("queue: begin %q: %w", j.Key, err)
-	}
-	return s.State, s.Attempt, nil
-}
-
 // SetURLs stores several labels' document URLs in one round trip.
 func (st *Store) SetURLs(ctx context.Context, urls map[string]string) error {
 	if len(urls) == 0 {
@@ -118,14 +106,6 @@ func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 	err := completeScript.Run(ctx, st.rdb, []string{st.recordKey(j.Key), st.failuresKey(j.Key)}, secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber)).Err()
 	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
-	}
-	return nil
-}
-
-// SetURL stores a completed label's document URL.
-func (st *Store) SetURL(ctx context.Context, key, url string) error {
-	if err := setURLScript.Run(ctx, st.rdb, []string{st.recordKey(key)}, url).Err(); err != nil {
-		return fmt.Errorf("queue: storing URL of %q: %w", key, err)
 	}
 	return nil
 }

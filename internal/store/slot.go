@@ -17,7 +17,7 @@ import (
 type SlotRequest struct {
 	Lane Lane
 	// Interval is the budget's spacing of calls (1 / calls per second);
-	// zero takes no slot (Begin: count the attempt only).
+	// zero takes no slot (count the attempt only).
 	Interval time.Duration
 	// Job, when set, has its attempt counted with the slot; a job already
 	// completed or dead gets no slot.

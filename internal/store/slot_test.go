@@ -89,8 +89,7 @@ func TestTakeSlot_CountsAttemptsAndSparesFinishedJobs(t *testing.T) {
 	}
 
 	d := job(t, e, "slot-dead")
-	_, _, err := e.st.Begin(ctx, d)
-	require.NoError(t, err)
+	queuetest.Attempt(t, e.q, d)
 	require.NoError(t, e.st.DeadLetter(ctx, d, store.Failure{Reason: queue.ReasonAuth, Message: "no"}))
 	// A long interval: had the dead job taken a slot, the next caller would wait.
 	slow := store.SlotRequest{Lane: queue.Bulk, Interval: time.Hour, Job: d}

@@ -1,6 +1,7 @@
 package queuetest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/flexlabel/flexlabel/internal/store"
@@ -34,4 +35,15 @@ func Job(tb testing.TB, q *queue.Queue, key, productCode string, lane queue.Lane
 		tb.Fatalf("queuetest: job %s: %v", key, err)
 	}
 	return j
+}
+
+// Attempt counts an API attempt of j as the worker does when it takes a
+// budget slot (taking none), and returns the attempt's number.
+func Attempt(tb testing.TB, q *queue.Queue, j *store.Job) int {
+	tb.Helper()
+	s, err := Store(tb, q).TakeSlot(context.Background(), store.SlotRequest{Job: j})
+	if err != nil {
+		tb.Fatalf("queuetest: counting an attempt of %s: %v", j.Key, err)
+	}
+	return s.Attempt
 }
