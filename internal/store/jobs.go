@@ -14,7 +14,8 @@ import (
 // This file is the worker's side of a job's record: the handler in package
 // worker decides what happens, and these methods write it down.
 
-// Job is a label job as the worker runs it.
+// Job is a label job: what Enqueue writes (Key, Hash, Payload) and what the
+// worker runs (Key, Queue, Payload).
 type Job struct {
 	Key   string
 	Queue string
