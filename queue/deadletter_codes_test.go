@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // TestParseReason: the one check of a typed reason; "" is every reason.
@@ -51,13 +52,13 @@ func TestDeadLetterOps_BadReason_ErrBadReason(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	bad := queue.Reason("nope")
-	_, _, err := e.q.List(ctx, queue.ListOptions{Reason: bad})
+	_, _, err := e.q.DeadLetters().List(ctx, queue.ListOptions{Reason: bad})
 	require.ErrorIs(t, err, queue.ErrBadReason)
-	_, err = e.q.Count(ctx, bad)
+	_, err = e.q.DeadLetters().Count(ctx, bad)
 	require.ErrorIs(t, err, queue.ErrBadReason)
-	_, err = e.q.Keys(ctx, bad)
+	_, err = e.q.DeadLetters().Keys(ctx, bad)
 	require.ErrorIs(t, err, queue.ErrBadReason)
-	require.ErrorIs(t, e.q.Each(ctx, bad, func(*queue.DeadLetter) error { return nil }), queue.ErrBadReason)
+	require.ErrorIs(t, e.q.DeadLetters().Each(ctx, bad, func(*queue.DeadLetter) error { return nil }), queue.ErrBadReason)
 }
 
 // TestDeadLetterOps_NotDead_ErrNotFound: Get and NewKeyLine say "not dead"
@@ -66,14 +67,14 @@ func TestDeadLetterOps_NotDead_ErrNotFound(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	d, err := e.q.Get(ctx, "never")
+	d, err := e.q.DeadLetters().Get(ctx, "never")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 	require.Nil(t, d)
-	nk, err := e.q.NewKeyLine(ctx, "never")
+	nk, err := e.q.DeadLetters().NewKeyLine(ctx, "never")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 	require.Nil(t, nk)
 	deadLetter(t, e, "dead", "", queue.ReasonAuth)
-	d, err = e.q.Get(ctx, "dead")
+	d, err = e.q.DeadLetters().Get(ctx, "dead")
 	require.NoError(t, err)
 	require.Equal(t, queue.ReasonAuth, d.Reason)
 }
@@ -103,9 +104,9 @@ func TestRedriveDiscard_Codes(t *testing.T) {
 			if c.setup != nil {
 				c.setup(t, e, "k")
 			}
-			act := e.q.Redrive
+			act := e.q.DeadLetters().Redrive
 			if c.discard {
-				act = e.q.Discard
+				act = e.q.DeadLetters().Discard
 			}
 			res, err := act(context.Background(), "k")
 			require.NoError(t, err)
@@ -123,7 +124,7 @@ func dead(t *testing.T, e *env, key string) { deadLetter(t, e, key, "", queue.Re
 
 func redriven(t *testing.T, e *env, key string) {
 	dead(t, e, key)
-	res, err := e.q.Redrive(context.Background(), key)
+	res, err := e.q.DeadLetters().Redrive(context.Background(), key)
 	require.NoError(t, err)
 	require.Equal(t, queue.OpRedriven, res[0].Code)
 }
@@ -134,12 +135,12 @@ func redriven(t *testing.T, e *env, key string) {
 func changed(t *testing.T, e *env, key string) {
 	dead(t, e, key)
 	ctx := context.Background()
-	d, err := e.q.Get(ctx, key)
+	d, err := e.q.DeadLetters().Get(ctx, key)
 	require.NoError(t, err)
 	d.FailedAt = d.FailedAt.Add(-time.Hour)
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
-	require.NoError(t, e.rdb.HSet(ctx, "fl:"+e.ns+":dlq", key, b).Err())
+	require.NoError(t, e.rdb.HSet(ctx, queuetest.DeadLetterHash(e.ns), key, b).Err())
 }
 
 // TestRedriveEach_StreamsResultsAndStopsOnCallbackError: results come one
@@ -153,7 +154,7 @@ func TestRedriveEach_StreamsResultsAndStopsOnCallbackError(t *testing.T) {
 	}
 	var seen []queue.OpCode
 	stop := context.Canceled
-	err := e.q.RedriveEach(ctx, []string{"a", "missing", "b", "c"}, func(r queue.OpResult) error {
+	err := e.q.DeadLetters().RedriveEach(ctx, []string{"a", "missing", "b", "c"}, func(r queue.OpResult) error {
 		seen = append(seen, r.Code)
 		if r.IdempotencyKey == "b" {
 			return stop
@@ -162,7 +163,7 @@ func TestRedriveEach_StreamsResultsAndStopsOnCallbackError(t *testing.T) {
 	})
 	require.ErrorIs(t, err, stop)
 	require.Equal(t, []queue.OpCode{queue.OpRedriven, queue.OpNotDead, queue.OpRedriven}, seen)
-	n, err := e.q.Count(ctx, "")
+	n, err := e.q.DeadLetters().Count(ctx, "")
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n, "c is still dead: the walk stopped before it")
 }

@@ -19,9 +19,12 @@
 // its batch (package httpapi) and bulk runs (package bulkrun) are all that
 // path; a Go caller's raw *flexapi.LabelRequest is validated on the way in.
 //
-// This package is the only one that knows asynq's Redis key layout and task
-// encoding (see message.go); a test checks the encoding against asynq's own
-// Inspector.
+// The Redis side of all this — the key layout, the Lua scripts, asynq's task
+// encoding (a test checks it against asynq's own Inspector) and the worker's
+// bookkeeping — is package internal/store, which this package and the
+// worker share; this package is what an order system and an operator call.
+// The types it shows (State, JobStatus, DeadLetter, Reason, …) are the
+// store's, under the names here.
 //
 // The dead-letter queue is uncapped: entries live in a hash (fl:<ns>:dlq) with
 // lexicographically ordered indexes for all entries and per reason, so a page
@@ -34,8 +37,9 @@
 // puts back, and completing drops. A courier_rejected dead letter can hand its
 // request to a new key (NewKeyLine), which it records as SupersededBy.
 //
-// The dead-letter operations answer in types, so front ends (the CLI, the
-// HTTP API, the UI) parse, call one operation and render: a Reason comes
+// The dead-letter operations are grouped on Queue.DeadLetters and answer in
+// types, so front ends (the CLI, the HTTP API, the UI) parse, call one
+// operation and render: a Reason comes
 // from ParseReason, the one check of a reason; a key that is not dead is
 // ErrNotFound, a reason that is none ErrBadReason, a cursor List did not
 // issue ErrBadCursor; Redrive and Discard give each key an OpResult whose

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -21,7 +22,7 @@ func TestEnqueueLines_InOrder_WithJobStateAddsTheLabel(t *testing.T) {
 	ctx := context.Background()
 	line := queuetest.RequestJSON("el-1", "")
 	require.Equal(t, queue.Enqueued, enqueue(t, e, line, queue.Interactive).Outcome)
-	require.NoError(t, e.q.Complete(ctx, &queue.Job{Key: "el-1"}, &flexapi.Label{ID: "lbl-el-1", Status: "created"}))
+	require.NoError(t, e.st.Complete(ctx, &store.Job{Key: "el-1"}, &flexapi.Label{ID: "lbl-el-1", Status: "created"}))
 
 	msg := "request is larger than 1 MiB"
 	batch := []queue.Parsed{
@@ -69,14 +70,14 @@ func TestParseLine_PayloadIsTheCanonicalRequest(t *testing.T) {
 	require.Nil(t, p.Refusal())
 	req, err := flexapi.ParseLabelRequest(queuetest.RequestJSON("pl-1", ""))
 	require.NoError(t, err)
-	want, _, err := queue.Canonical(req)
+	want, _, err := store.Canonical(req)
 	require.NoError(t, err)
-	require.Equal(t, string(want), string(p.Payload()))
+	require.Equal(t, string(want), string(queue.PayloadOf(p)))
 
 	// A refusal carries no job: nothing of it can be enqueued.
 	bad := queue.ParseLine([]byte(`{"idempotencyKey":7}`))
 	require.NotNil(t, bad.Refusal())
-	require.Nil(t, bad.Payload())
+	require.Nil(t, queue.PayloadOf(bad))
 	require.Equal(t, queue.Invalid, bad.Refusal().Outcome)
 }
 
@@ -97,10 +98,10 @@ func TestPipelinedScripts_AfterScriptFlush_Recover(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, queue.Enqueued, res[0].Outcome)
 	require.Equal(t, queue.Enqueued, res[1].Outcome)
-	require.NoError(t, q.Complete(ctx, &queue.Job{Key: "ns-1"}, &flexapi.Label{ID: "lbl-ns-1", Status: "created"}))
+	require.NoError(t, queuetest.Store(t, q).Complete(ctx, &store.Job{Key: "ns-1"}, &flexapi.Label{ID: "lbl-ns-1", Status: "created"}))
 
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
-	require.NoError(t, q.SetURLs(ctx, map[string]string{"ns-1": "https://cdn.example/ns-1.pdf", "nobody": "https://cdn.example/x.pdf"}))
+	require.NoError(t, queuetest.Store(t, q).SetURLs(ctx, map[string]string{"ns-1": "https://cdn.example/ns-1.pdf", "nobody": "https://cdn.example/x.pdf"}))
 	urls, err := q.URLs(ctx, []string{"ns-1", "nobody"})
 	require.NoError(t, err)
 	require.Equal(t, []string{"https://cdn.example/ns-1.pdf", ""}, urls, "a URL for an unknown key is not stored")

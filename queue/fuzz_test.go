@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -25,17 +26,17 @@ func FuzzParseLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		p := queue.ParseLine(line)
 		if res := p.Refusal(); res != nil {
-			require.Nil(t, p.Payload(), "ParseLine returned a request and a refusal")
+			require.Nil(t, queue.PayloadOf(p), "ParseLine returned a request and a refusal")
 			require.Equal(t, queue.Invalid, res.Outcome)
 			require.NotNil(t, res.Error)
 			require.NotEmpty(t, *res.Error)
 			return
 		}
-		require.NotEmpty(t, p.Payload(), "ParseLine returned neither a request nor a refusal")
+		require.NotEmpty(t, queue.PayloadOf(p), "ParseLine returned neither a request nor a refusal")
 		// JSON text is UTF-8 (RFC 8259 §8.1). encoding/json would turn
 		// invalid bytes into U+FFFD, silently changing a key or an address.
 		require.True(t, utf8.Valid(line), "accepted a line that is not valid UTF-8: %q", line)
-		payload := p.Payload()
+		payload := queue.PayloadOf(p)
 
 		// The payload a job carries is itself a valid request with the
 		// same canonical form: a job re-enqueued from it (redrive, export)
@@ -43,13 +44,13 @@ func FuzzParseLine(f *testing.F) {
 		req, err := flexapi.ParseLabelRequest(payload)
 		require.NoError(t, err)
 		require.NoError(t, req.Validate())
-		payload2, hash, err := queue.Canonical(req)
+		payload2, hash, err := store.Canonical(req)
 		require.NoError(t, err)
 		require.NotEmpty(t, hash)
 		require.Equal(t, string(payload), string(payload2))
 		again := queue.ParseLine(payload)
 		require.Nil(t, again.Refusal(), "canonical payload refused: %s", payload)
-		require.Equal(t, string(payload), string(again.Payload()))
+		require.Equal(t, string(payload), string(queue.PayloadOf(again)))
 		require.Equal(t, p.Key(), again.Key())
 		require.Equal(t, req.IdempotencyKey, again.Key())
 	})

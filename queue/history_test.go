@@ -14,27 +14,24 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // liveJob enqueues key and returns the job as the worker would run it.
-func liveJob(t *testing.T, e *env, key, product string) *queue.Job {
+func liveJob(t *testing.T, e *env, key, product string) *store.Job {
 	t.Helper()
 	res := enqueue(t, e, queuetest.RequestJSON(key, product), queue.Interactive)
 	require.True(t, res.Outcome.Accepted(), res.Outcome)
-	payload, _, err := queue.Canonical(queuetest.Request(key, product))
-	require.NoError(t, err)
-	j, err := queue.DecodeJob(key, e.q.Name(queue.Interactive), payload)
-	require.NoError(t, err)
+	j := queuetest.Job(t, e.q, key, product, queue.Interactive)
 	return j
 }
 
 // attempt counts one API call of j, as the worker's slot does.
-func attempt(t *testing.T, e *env, j *queue.Job) int {
+func attempt(t *testing.T, e *env, j *store.Job) int {
 	t.Helper()
-	_, n, err := e.q.Begin(context.Background(), j)
-	require.NoError(t, err)
+	n := queuetest.Attempt(t, e.q, j)
 	return n
 }
 
@@ -45,10 +42,10 @@ func TestDeadLetter_RedrivenAndDeadAgain_KeepsFirstFailureAttemptsAndHistory(t *
 	j := liveJob(t, e, "again", "")
 
 	n := attempt(t, e, j)
-	require.NoError(t, e.q.FailAttempt(ctx, j, queue.Failure{HTTPStatus: 500, Message: "boom", Attempts: n}))
+	require.NoError(t, e.st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: n}))
 	n = attempt(t, e, j)
-	require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
-	first, err := e.q.Get(ctx, "again")
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
+	first, err := e.q.DeadLetters().Get(ctx, "again")
 	require.NoError(t, err)
 	require.Equal(t, 2, first.Attempts)
 	require.Len(t, first.History, 2)
@@ -58,7 +55,7 @@ func TestDeadLetter_RedrivenAndDeadAgain_KeepsFirstFailureAttemptsAndHistory(t *
 	require.Equal(t, first.FirstFailedAt, first.History[0].At, "the first failure is the retried 500")
 	require.Equal(t, first.FailedAt, first.History[1].At)
 
-	res, err := e.q.Redrive(ctx, "again")
+	res, err := e.q.DeadLetters().Redrive(ctx, "again")
 	require.NoError(t, err)
 	require.True(t, res[0].Done, res[0].Error)
 	st, err := e.q.Status(ctx, "again")
@@ -67,10 +64,10 @@ func TestDeadLetter_RedrivenAndDeadAgain_KeepsFirstFailureAttemptsAndHistory(t *
 
 	n = attempt(t, e, j)
 	require.Equal(t, 3, n)
-	require.NoError(t, e.q.FailAttempt(ctx, j, queue.Failure{HTTPStatus: 0, Message: "timeout", Attempts: n}))
+	require.NoError(t, e.st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 0, Message: "timeout", Attempts: n}))
 	n = attempt(t, e, j)
-	require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonAuth, HTTPStatus: 403, Message: "Forbidden", Attempts: n}))
-	again, err := e.q.Get(ctx, "again")
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 403, Message: "Forbidden", Attempts: n}))
+	again, err := e.q.DeadLetters().Get(ctx, "again")
 	require.NoError(t, err)
 	require.Equal(t, 4, again.Attempts)
 	require.Equal(t, first.FirstFailedAt, again.FirstFailedAt, "dying again keeps the first failure time")
@@ -88,7 +85,7 @@ func failureKeys(t *testing.T, e *env) []string {
 	t.Helper()
 	var out []string
 	for _, k := range e.keysOf(t) {
-		if strings.HasPrefix(k, "fl:"+e.ns+":f:") {
+		if strings.HasPrefix(k, queuetest.FailuresKey(e.ns, "")) {
 			out = append(out, k)
 		}
 	}
@@ -103,17 +100,17 @@ func TestFailureHistory_KeepsTheLastHistoryLimitAttempts(t *testing.T) {
 	const calls = queue.HistoryLimit + 6
 	for range calls - 1 {
 		n := attempt(t, e, j)
-		require.NoError(t, e.q.FailAttempt(ctx, j, queue.Failure{HTTPStatus: 503, Message: strings.Repeat("é", 400), Attempts: n}))
+		require.NoError(t, e.st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 503, Message: strings.Repeat("é", 400), Attempts: n}))
 	}
 	n := attempt(t, e, j)
-	require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonRetriesExhausted, HTTPStatus: 503, Message: "Service Unavailable", Attempts: n}))
-	d, err := e.q.Get(ctx, "many")
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonRetriesExhausted, HTTPStatus: 503, Message: "Service Unavailable", Attempts: n}))
+	d, err := e.q.DeadLetters().Get(ctx, "many")
 	require.NoError(t, err)
 	require.Len(t, d.History, queue.HistoryLimit)
 	require.Equal(t, calls-queue.HistoryLimit+1, d.History[0].Attempt, "the oldest attempts fall out")
 	require.Equal(t, calls, d.History[queue.HistoryLimit-1].Attempt)
 	for _, a := range d.History[:queue.HistoryLimit-1] {
-		require.LessOrEqual(t, len(a.Message), queue.MaxHistoryMessage)
+		require.LessOrEqual(t, len(a.Message), store.MaxHistoryMessage)
 		require.True(t, strings.HasSuffix(a.Message, "…"), "a cut message says so")
 		require.True(t, utf8.ValidString(a.Message), "a cut message stays valid UTF-8")
 	}
@@ -125,10 +122,10 @@ func TestFailureHistory_RateLimitedCallsAreNoAttempts(t *testing.T) {
 	ctx := context.Background()
 	j := liveJob(t, e, "limited", "")
 	n := attempt(t, e, j)
-	require.NoError(t, e.q.Fail(ctx, j, "429 Too Many Requests"))
+	require.NoError(t, e.st.Fail(ctx, j, "429 Too Many Requests"))
 	require.Empty(t, failureKeys(t, e))
-	require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
-	d, err := e.q.Get(ctx, "limited")
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
+	d, err := e.q.DeadLetters().Get(ctx, "limited")
 	require.NoError(t, err)
 	require.Len(t, d.History, 1)
 }
@@ -139,10 +136,10 @@ func TestComplete_DropsTheFailureHistory(t *testing.T) {
 	ctx := context.Background()
 	j := liveJob(t, e, "recovers", "")
 	n := attempt(t, e, j)
-	require.NoError(t, e.q.FailAttempt(ctx, j, queue.Failure{HTTPStatus: 500, Message: "boom", Attempts: n}))
+	require.NoError(t, e.st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: n}))
 	require.Len(t, failureKeys(t, e), 1)
 	attempt(t, e, j)
-	require.NoError(t, e.q.Complete(ctx, j, &flexapi.Label{ID: "L1", Status: flexapi.StatusCreated}))
+	require.NoError(t, e.st.Complete(ctx, j, &flexapi.Label{ID: "L1", Status: flexapi.StatusCreated}))
 	require.Empty(t, failureKeys(t, e))
 }
 
@@ -165,28 +162,25 @@ func TestDeadLetter_WrittenByThePreviousBuild_ReadsAndRedrives(t *testing.T) {
 	require.NoError(t, e.rdb.ZAdd(ctx, ns+"dlq:all", redisZ(member)).Err())
 	require.NoError(t, e.rdb.ZAdd(ctx, ns+"dlq:r:auth", redisZ(member)).Err())
 
-	d, err := e.q.Get(ctx, "old")
+	d, err := e.q.DeadLetters().Get(ctx, "old")
 	require.NoError(t, err)
 	require.NotNil(t, d.History)
 	require.Empty(t, d.History)
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
 	require.Contains(t, string(b), `"history":[]`)
-	page, _, err := e.q.List(ctx, queue.ListOptions{})
+	page, _, err := e.q.DeadLetters().List(ctx, queue.ListOptions{})
 	require.NoError(t, err)
 	require.Len(t, page, 1)
 	require.NotNil(t, page[0].History)
 
-	res, err := e.q.Redrive(ctx, "old")
+	res, err := e.q.DeadLetters().Redrive(ctx, "old")
 	require.NoError(t, err)
 	require.True(t, res[0].Done, res[0].Error)
-	payload, _, err := queue.Canonical(queuetest.Request("old", ""))
-	require.NoError(t, err)
-	j, err := queue.DecodeJob("old", e.q.Name(queue.Interactive), payload)
-	require.NoError(t, err)
+	j := queuetest.Job(t, e.q, "old", "", queue.Interactive)
 	n := attempt(t, e, j)
-	require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
-	d, err = e.q.Get(ctx, "old")
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized", Attempts: n}))
+	d, err = e.q.DeadLetters().Get(ctx, "old")
 	require.NoError(t, err)
 	require.Equal(t, 4, d.Attempts)
 	require.Equal(t, first, d.FirstFailedAt)
@@ -201,11 +195,11 @@ func TestNewKeyLine_GivesTheNextFreeKeyOnceAndRecordsIt(t *testing.T) {
 	ctx := context.Background()
 	j := liveJob(t, e, "rej", flexapitest.RejectProductCode)
 	n := attempt(t, e, j)
-	require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
 	// rej-r1 is taken by another order: the next free suffix is used.
 	require.Equal(t, queue.Enqueued, enqueue(t, e, queuetest.RequestJSON("rej-r1", ""), queue.Interactive).Outcome)
 
-	nk, err := e.q.NewKeyLine(ctx, "rej")
+	nk, err := e.q.DeadLetters().NewKeyLine(ctx, "rej")
 	require.NoError(t, err)
 	require.Equal(t, "rej", nk.OldKey)
 	require.Equal(t, "rej-r2", nk.NewKey)
@@ -221,36 +215,36 @@ func TestNewKeyLine_GivesTheNextFreeKeyOnceAndRecordsIt(t *testing.T) {
 	require.Nil(t, parsed.Refusal())
 	require.Equal(t, "rej-r2", parsed.Key())
 
-	d, err := e.q.Get(ctx, "rej")
+	d, err := e.q.DeadLetters().Get(ctx, "rej")
 	require.NoError(t, err)
 	require.Equal(t, "rej-r2", d.SupersededBy)
 	require.NotNil(t, d.SupersededAt)
 
 	// Exporting again hands out the same key, and says once it is enqueued.
-	again, err := e.q.NewKeyLine(ctx, "rej")
+	again, err := e.q.DeadLetters().NewKeyLine(ctx, "rej")
 	require.NoError(t, err)
 	require.Equal(t, "rej-r2", again.NewKey)
 	require.False(t, again.Enqueued)
 	require.Equal(t, queue.Enqueued, enqueue(t, e, nk.Line, queue.Interactive).Outcome)
-	again, err = e.q.NewKeyLine(ctx, "rej")
+	again, err = e.q.DeadLetters().NewKeyLine(ctx, "rej")
 	require.NoError(t, err)
 	require.Equal(t, "rej-r2", again.NewKey)
 	require.True(t, again.Enqueued)
 
 	// A redrive and a second death keep the link, so no second new key.
-	res, err := e.q.Redrive(ctx, "rej")
+	res, err := e.q.DeadLetters().Redrive(ctx, "rej")
 	require.NoError(t, err)
 	require.True(t, res[0].Done)
 	n = attempt(t, e, j)
-	require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 200, Message: "COURIER_ERROR: no", Attempts: n}))
-	d, err = e.q.Get(ctx, "rej")
+	require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 200, Message: "COURIER_ERROR: no", Attempts: n}))
+	d, err = e.q.DeadLetters().Get(ctx, "rej")
 	require.NoError(t, err)
 	require.Equal(t, "rej-r2", d.SupersededBy)
-	again, err = e.q.NewKeyLine(ctx, "rej")
+	again, err = e.q.DeadLetters().NewKeyLine(ctx, "rej")
 	require.NoError(t, err)
 	require.Equal(t, "rej-r2", again.NewKey)
 
-	missing, err := e.q.NewKeyLine(ctx, "nope")
+	missing, err := e.q.DeadLetters().NewKeyLine(ctx, "nope")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 	require.Nil(t, missing)
 }
@@ -260,28 +254,9 @@ func TestNewKeyLine_OtherReasons_Refused(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	deadLetter(t, e, "exh", "", queue.ReasonRetriesExhausted)
-	_, err := e.q.NewKeyLine(ctx, "exh")
+	_, err := e.q.DeadLetters().NewKeyLine(ctx, "exh")
 	require.ErrorIs(t, err, queue.ErrNewKeyReason)
-	d, err := e.q.Get(ctx, "exh")
+	d, err := e.q.DeadLetters().Get(ctx, "exh")
 	require.NoError(t, err)
 	require.Empty(t, d.SupersededBy)
-}
-
-func TestDeriveKey(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, "ord-1-r1", queue.DeriveKey("ord-1", 1))
-	require.Equal(t, "ord-1-r12", queue.DeriveKey("ord-1", 12))
-	require.Equal(t, "ord-1-r1-r1", queue.DeriveKey("ord-1-r1", 1))
-	long := strings.Repeat("ü", queue.MaxKeyLen)
-	other := long[:len(long)-2] + "x"
-	for _, k := range []string{long, other, strings.Repeat("a", queue.MaxKeyLen-3)} {
-		d := queue.DeriveKey(k, 7)
-		require.Equal(t, queue.MaxKeyLen, utf8.RuneCountInString(d), d)
-		require.True(t, strings.HasSuffix(d, "-r7"))
-		require.Equal(t, d, queue.DeriveKey(k, 7), "deterministic")
-		req := queuetest.Request("x", "")
-		req.IdempotencyKey = d
-		require.NoError(t, req.Validate(), "the API's key limit holds")
-	}
-	require.NotEqual(t, queue.DeriveKey(long, 1), queue.DeriveKey(other, 1))
 }

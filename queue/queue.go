@@ -3,38 +3,17 @@ package queue
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 )
-
-// TaskType is the asynq task type of a label job.
-const TaskType = "label:create"
-
-// Lane picks the queue a job runs on: interactive jobs (order systems) are
-// served before bulk runs.
-type Lane int
-
-const (
-	Interactive Lane = iota
-	Bulk
-)
-
-func (l Lane) String() string {
-	if l == Bulk {
-		return "bulk"
-	}
-	return "interactive"
-}
 
 // Options configure a Queue.
 type Options struct {
@@ -58,75 +37,33 @@ type Options struct {
 // Queue enqueues label jobs and operates on their records and dead letters.
 // It is safe for concurrent use.
 type Queue struct {
-	rdb  redis.UniversalClient
-	opts Options
-	ns   string // key prefix "fl:<namespace>:"
-	// the budget's keys, built once: every API call reads them
-	budgetKeys [3]string // next slot, pause, interactive waiting
+	st   *store.Store
+	opts Options // defaults filled in
+	dlq  DeadLetters
 }
 
 // New returns a Queue on rdb. It does not take ownership of rdb.
 func New(rdb redis.UniversalClient, opts Options) (*Queue, error) {
-	if opts.Namespace == "" {
-		opts.Namespace = "flexlabel"
+	st, err := store.New(rdb, store.Options{Namespace: opts.Namespace, MaxRetry: opts.MaxRetry, TaskTimeout: opts.TaskTimeout, Retention: opts.Retention})
+	if err != nil {
+		return nil, err
 	}
-	if strings.ContainsAny(opts.Namespace, "{}: \t\r\n") {
-		return nil, fmt.Errorf("queue: namespace %q must not contain braces, colons or spaces", opts.Namespace)
-	}
-	if opts.MaxRetry == 0 {
-		opts.MaxRetry = DefaultMaxRetry
-	}
-	if opts.MaxRetry < 1 {
-		return nil, fmt.Errorf("queue: MaxRetry must be at least 1, got %d", opts.MaxRetry)
-	}
-	if opts.TaskTimeout <= 0 {
-		opts.TaskTimeout = 5 * time.Minute
-	}
-	if opts.Retention <= 0 {
-		opts.Retention = 168 * time.Hour
-	}
-	q := &Queue{rdb: rdb, opts: opts, ns: "fl:" + opts.Namespace + ":"}
-	q.budgetKeys = [3]string{q.Key("budget"), q.Key("pause"), q.Key("iwait")}
-	return q, nil
+	so := st.Options()
+	opts.Namespace, opts.MaxRetry, opts.TaskTimeout, opts.Retention = so.Namespace, so.MaxRetry, so.TaskTimeout, so.Retention
+	return &Queue{st: st, opts: opts, dlq: DeadLetters{st: st}}, nil
 }
 
+// DeadLetters returns the queue's dead-letter queue.
+func (q *Queue) DeadLetters() *DeadLetters { return &q.dlq }
+
 // Name returns the asynq queue name of a lane.
-func (q *Queue) Name(l Lane) string {
-	if l == Bulk {
-		return q.opts.Namespace + "-bulk"
-	}
-	return q.opts.Namespace
-}
+func (q *Queue) Name(l Lane) string { return q.st.Name(l) }
 
 // Options returns the options in force, defaults filled in.
 func (q *Queue) Options() Options { return q.opts }
 
 // Redis returns the client the queue uses.
-func (q *Queue) Redis() redis.UniversalClient { return q.rdb }
-
-// Key is the prefix of every Redis key this namespace owns besides asynq's.
-func (q *Queue) Key(parts ...string) string { return q.ns + strings.Join(parts, ":") }
-
-func (q *Queue) recordKey(key string) string  { return q.ns + "k:" + key }
-func (q *Queue) dlqKey() string               { return q.ns + "dlq" }
-func (q *Queue) dlqIndexKey() string          { return q.ns + "dlq:all" }
-func (q *Queue) dlqReasonPrefix() string      { return q.ns + "dlq:r:" }
-func (q *Queue) dlqReasonKey(r string) string { return q.dlqReasonPrefix() + r }
-
-// Outcome is what Enqueue did with one request.
-type Outcome string
-
-const (
-	Enqueued  Outcome = "enqueued"  // a new job
-	Duplicate Outcome = "duplicate" // same key, same request: nothing new
-	Conflict  Outcome = "conflict"  // same key, different request: nothing changed
-	Invalid   Outcome = "invalid"   // refused by decoding or validation: nothing written
-	Dead      Outcome = "dead"      // same key and request are in the dead-letter queue
-)
-
-// Accepted reports whether the outcome leaves the job in the system
-// (enqueued or duplicate); other outcomes are refusals.
-func (o Outcome) Accepted() bool { return o == Enqueued || o == Duplicate }
+func (q *Queue) Redis() redis.UniversalClient { return q.st.Redis() }
 
 // Result is the outcome of one request; its JSON is the CLI's output line.
 type Result struct {
@@ -139,11 +76,6 @@ type Result struct {
 	DeadLetter     *DeadLetterInfo  `json:"deadLetter,omitempty"`
 }
 
-// DeadLetterField is the top-level field `dlq export` adds to each line; the
-// enqueue decoders strip it before the strict API decoding, so exported lines
-// enqueue as they are.
-const DeadLetterField = "_deadLetter"
-
 // Parsed is one label request decoded and validated once, ready to enqueue
 // without validating again: the job in the canonical form it carries, or the
 // refusal (outcome invalid) answered in its place. ParseLine makes one from a
@@ -151,7 +83,7 @@ const DeadLetterField = "_deadLetter"
 // value is not a request. A Parsed cannot be changed once validated, so what
 // was validated is what is enqueued.
 type Parsed struct {
-	job     job
+	job     store.Job
 	refusal *Result
 }
 
@@ -161,15 +93,11 @@ func (p Parsed) Key() string {
 	if p.refusal != nil {
 		return p.refusal.IdempotencyKey
 	}
-	return p.job.key
+	return p.job.Key
 }
 
 // Refusal is the answer to a refused request; nil for a valid one.
 func (p Parsed) Refusal() *Result { return p.refusal }
-
-// Payload is the canonical JSON the job carries (Canonical); nil for a
-// refusal.
-func (p Parsed) Payload() []byte { return p.job.payload }
 
 // Refused is a request a front end refused before ParseLine saw it (one over
 // its size limit, a CSV row that is no request): r is answered in its place.
@@ -192,9 +120,9 @@ func ParseLine(line []byte) Parsed {
 // prepare makes req, whose validation found err (nil: none), a Parsed.
 func prepare(req *flexapi.LabelRequest, err error) Parsed {
 	if err == nil {
-		var j job
-		if j.payload, j.hash, err = Canonical(req); err == nil {
-			j.key = req.IdempotencyKey
+		var j store.Job
+		if j.Payload, j.Hash, err = store.Canonical(req); err == nil {
+			j.Key = req.IdempotencyKey
 			return Parsed{job: j}
 		}
 	}
@@ -205,13 +133,6 @@ func refuse(key string, err error) Parsed {
 	r := invalidResult(key, err)
 	return Parsed{refusal: &r}
 }
-
-// MaxKeyLen is the longest idempotencyKey flexlabel accepts, in characters.
-// It is flexlabel's own bound, not a rule of the Flex Forward API (its docs
-// give no limit, and flexapi checks none): a key names Redis keys, an asynq
-// task ID and a URL path (GET /v1/labels/{key}), so it is bounded like a
-// request body is (1 MiB). docs/FLEXFORWARD_API.md says which rules are ours.
-const MaxKeyLen = 255
 
 // validate applies the API's documented rules (flexapi) and flexlabel's own
 // key bound, every problem in one ValidationError.
@@ -278,101 +199,18 @@ func guessKey(line []byte) string {
 	return ""
 }
 
-// Canonical returns the payload a job carries (the request re-encoded with
-// undocumented objects normalised) and its hash. Two requests with the same
-// canonical form are the same request.
-func Canonical(req *flexapi.LabelRequest) (payload []byte, hash string, err error) {
-	c := *req
-	for _, raw := range []*json.RawMessage{&c.Customs, &c.DangerousGoods, &c.Pickup, &c.CourierOptions} {
-		if *raw, err = canonicalRaw(*raw); err != nil {
-			return nil, "", err
-		}
-	}
-	if len(c.ServiceOptions) > 0 {
-		opts := make([]flexapi.ServiceOption, len(c.ServiceOptions))
-		copy(opts, c.ServiceOptions)
-		for i := range opts {
-			if opts[i].Value, err = canonicalRaw(opts[i].Value); err != nil {
-				return nil, "", err
-			}
-		}
-		c.ServiceOptions = opts
-	}
-	payload, err = json.Marshal(&c)
-	if err != nil {
-		return nil, "", fmt.Errorf("queue: encoding request: %w", err)
-	}
-	sum := sha256.Sum256(payload)
-	return payload, hex.EncodeToString(sum[:16]), nil
-}
-
-// canonicalRaw re-encodes raw JSON with sorted object keys and no spaces.
-func canonicalRaw(raw json.RawMessage) (json.RawMessage, error) {
-	if len(raw) == 0 {
-		return raw, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("queue: normalising raw JSON: %w", err)
-	}
-	if v == nil {
-		return nil, nil
-	}
-	return json.Marshal(v)
-}
-
-// job is one validated request ready for the enqueue script.
-type job struct {
-	key     string
-	hash    string
-	payload []byte
-}
-
-func (q *Queue) message(key, queueName string, payload []byte) []byte {
-	return taskMessage{
-		Type:       TaskType,
-		Payload:    payload,
-		ID:         key,
-		Queue:      queueName,
-		Retry:      int32(q.opts.MaxRetry + RetryHeadroom),
-		TimeoutSec: int64(q.opts.TaskTimeout / time.Second),
-	}.encode()
-}
-
-func (q *Queue) enqueueArgs(j job, lane Lane, now time.Time) ([]string, []any) {
-	qn := q.Name(lane)
-	keys := []string{q.recordKey(j.key), asynqTaskKey(qn, j.key), asynqPendingKey(qn), q.dlqKey(), q.dlqIndexKey(), asynqAllQueues}
-	args := []any{j.hash, qn, now.UnixMilli(), q.message(j.key, qn, j.payload), j.key, now.UnixNano(), q.dlqReasonPrefix()}
-	return keys, args
-}
-
-func enqueueResult(key string, v any) (Result, error) {
-	arr, ok := v.([]any)
-	if !ok || len(arr) < 2 {
-		return Result{}, fmt.Errorf("queue: enqueue script returned %v", v)
-	}
-	out, _ := arr[0].(string)
-	st, _ := arr[1].(string)
-	r := Result{IdempotencyKey: key, Outcome: Outcome(out)}
-	switch st {
-	case stCompleted:
-		r.State = StateCompleted
-	case stDead:
-		r.State = StateDead
-	default:
-		r.State = StatePending
-	}
+// enqueueResult is the Result of an enqueue the script answered.
+func enqueueResult(key string, r store.EnqueueReply) Result {
+	res := Result{IdempotencyKey: key, Outcome: r.Outcome, State: r.State}
 	switch r.Outcome {
 	case Conflict:
 		msg := "idempotencyKey already used for a different request"
-		r.Error = &msg
+		res.Error = &msg
 	case Dead:
 		msg := "idempotencyKey is in the dead-letter queue; redrive or discard it"
-		r.Error = &msg
+		res.Error = &msg
 	}
-	return r, nil
+	return res
 }
 
 // EnqueueLine parses one producer line and enqueues it, as Enqueue does.
@@ -469,7 +307,7 @@ func (q *Queue) EnqueueLines(ctx context.Context, lines []Parsed, lane Lane, det
 		switch {
 		case p.refusal != nil:
 			results[i] = *p.refusal
-		case p.job.payload == nil: // the zero Parsed: nothing was validated
+		case p.job.Payload == nil: // the zero Parsed: nothing was validated
 			results[i] = invalidResult("", errNotParsed)
 		default:
 			idx = append(idx, i)
@@ -478,22 +316,12 @@ func (q *Queue) EnqueueLines(ctx context.Context, lines []Parsed, lane Lane, det
 	if len(idx) == 0 {
 		return results, nil
 	}
-	now := time.Now()
-	cmds, err := runPipelined(ctx, q.rdb, enqueueScript, len(idx), func(n int) ([]string, []any) {
-		return q.enqueueArgs(lines[idx[n]].job, lane, now)
-	})
-	if cmds == nil {
-		return nil, fmt.Errorf("queue: enqueue batch: %w", err)
+	replies, err := q.st.Enqueue(ctx, lane, len(idx), func(n int) *store.Job { return &lines[idx[n]].job })
+	if err != nil {
+		return nil, err
 	}
 	for n, i := range idx {
-		key := lines[i].job.key
-		v, err := cmds[n].Result()
-		if err != nil {
-			return nil, fmt.Errorf("queue: enqueue %q: %w", key, err)
-		}
-		if results[i], err = enqueueResult(key, v); err != nil {
-			return nil, err
-		}
+		results[i] = enqueueResult(lines[i].job.Key, replies[n])
 	}
 	if q.opts.OnEnqueue != nil {
 		for _, i := range idx {
@@ -535,29 +363,7 @@ func (q *Queue) decorate(ctx context.Context, results []Result) error {
 }
 
 // LoadScripts loads the Lua scripts into Redis so pipelines can use EVALSHA.
-func (q *Queue) LoadScripts(ctx context.Context) error {
-	for _, s := range allScripts {
-		if err := s.Load(ctx, q.rdb).Err(); err != nil {
-			return fmt.Errorf("queue: loading scripts: %w", err)
-		}
-	}
-	return nil
-}
+func (q *Queue) LoadScripts(ctx context.Context) error { return q.st.LoadScripts(ctx) }
 
 // Ping checks that Redis answers.
-func (q *Queue) Ping(ctx context.Context) error {
-	if err := q.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("queue: redis unreachable: %w", err)
-	}
-	return nil
-}
-
-// RetryHeadroom is added to MaxRetry in each task so that asynq never
-// archives a job on its own: the worker dead-letters at MaxRetry, and the
-// headroom covers runs that failed only because Redis was unreachable while
-// recording their outcome.
-const RetryHeadroom = 10
-
-// DefaultMaxRetry is the default of Options.MaxRetry, and so of the worker's
-// and of FLEXLABEL_MAX_RETRY: the only place the number is written.
-const DefaultMaxRetry = 25
+func (q *Queue) Ping(ctx context.Context) error { return q.st.Ping(ctx) }

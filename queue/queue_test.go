@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -23,6 +24,7 @@ func TestMain(m *testing.M) { queuetest.Main(m) }
 type env struct {
 	rdb *redis.Client
 	q   *queue.Queue
+	st  *store.Store // the worker's bookkeeping, to play the worker
 	ns  string
 }
 
@@ -33,14 +35,14 @@ func newEnv(t *testing.T) *env {
 	ns := queuetest.Prefix(t)
 	q, err := queue.New(rdb, queue.Options{Namespace: ns, MaxRetry: 3})
 	require.NoError(t, err)
-	return &env{rdb: rdb, q: q, ns: ns}
+	return &env{rdb: rdb, q: q, st: queuetest.Store(t, q), ns: ns}
 }
 
 // keysOf lists every Redis key this test's namespace touched (ours and asynq's).
 func (e *env) keysOf(t *testing.T) []string {
 	t.Helper()
 	var all []string
-	for _, pat := range append([]string{"fl:" + e.ns + ":*"}, queuetest.AsynqKeyPatterns(e.q.Name(queue.Interactive), e.q.Name(queue.Bulk))...) {
+	for _, pat := range queuetest.KeyPatterns(e.ns) {
 		ks, err := e.rdb.Keys(context.Background(), pat).Result()
 		require.NoError(t, err)
 		all = append(all, ks...)
@@ -81,11 +83,11 @@ func TestEnqueue_TaskIsReadableByAsynq(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	info, err := insp.GetTaskInfo(e.q.Name(queue.Bulk), "k1")
 	require.NoError(t, err)
-	require.Equal(t, queue.TaskType, info.Type)
+	require.Equal(t, store.TaskType, info.Type)
 	require.Equal(t, "k1", info.ID)
 	require.Equal(t, e.q.Name(queue.Bulk), info.Queue)
 	require.Equal(t, asynq.TaskStatePending, info.State)
-	require.Equal(t, 3+queue.RetryHeadroom, info.MaxRetry)
+	require.Equal(t, 3+store.RetryHeadroom, info.MaxRetry)
 	require.Equal(t, 5*time.Minute, info.Timeout)
 	req, err := flexapi.DecodeLabelRequest(info.Payload)
 	require.NoError(t, err)
@@ -230,13 +232,9 @@ func deadLetter(t *testing.T, e *env, key, product string, reason queue.Reason) 
 	t.Helper()
 	res := enqueue(t, e, queuetest.RequestJSON(key, product), queue.Interactive)
 	require.True(t, res.Outcome.Accepted(), res.Outcome)
-	payload, _, err := queue.Canonical(queuetest.Request(key, product))
-	require.NoError(t, err)
-	j, err := queue.DecodeJob(key, e.q.Name(queue.Interactive), payload)
-	require.NoError(t, err)
-	_, attempt, err := e.q.Begin(context.Background(), j)
-	require.NoError(t, err)
-	require.NoError(t, e.q.DeadLetter(context.Background(), j, queue.Failure{
+	j := queuetest.Job(t, e.q, key, product, queue.Interactive)
+	attempt := queuetest.Attempt(t, e.q, j)
+	require.NoError(t, e.st.DeadLetter(context.Background(), j, store.Failure{
 		Reason: reason, HTTPStatus: 400, Message: "Validation failed", Attempts: attempt,
 		Details: []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}},
 	}))
@@ -264,10 +262,10 @@ func TestEnqueue_DeadInvalid_CorrectedRequestReplaces(t *testing.T) {
 	require.Equal(t, queue.Dead, enqueue(t, e, queuetest.RequestJSON("d1", ""), queue.Interactive).Outcome)
 	res := enqueue(t, e, queuetest.RequestJSON("d1", "FIXED"), queue.Bulk)
 	require.Equal(t, queue.Enqueued, res.Outcome)
-	n, err := e.q.Count(context.Background(), "")
+	n, err := e.q.DeadLetters().Count(context.Background(), "")
 	require.NoError(t, err)
 	require.Zero(t, n)
-	dl, err := e.q.Get(context.Background(), "d1")
+	dl, err := e.q.DeadLetters().Get(context.Background(), "d1")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 	require.Nil(t, dl)
 	require.EqualValues(t, 1, e.pending(t, queue.Bulk))
@@ -283,20 +281,20 @@ func TestDeadLetters_MoreThanAsynqArchiveKeeps_AllListable(t *testing.T) {
 	const n = 10050
 	for i := range n {
 		key := fmt.Sprintf("k%05d", i)
-		j := &queue.Job{Key: key, Queue: e.q.Name(queue.Bulk), Hash: "h", Payload: queuetest.RequestJSON(key, "")}
+		j := &store.Job{Key: key, Queue: e.q.Name(queue.Bulk), Hash: "h", Payload: queuetest.RequestJSON(key, "")}
 		reason := queue.ReasonCourierRejected
 		if i%10 == 0 {
 			reason = queue.ReasonNotFound
 		}
-		require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: reason, HTTPStatus: 502, Message: "no"}))
+		require.NoError(t, e.st.DeadLetter(ctx, j, store.Failure{Reason: reason, HTTPStatus: 502, Message: "no"}))
 	}
-	total, err := e.q.Count(ctx, "")
+	total, err := e.q.DeadLetters().Count(ctx, "")
 	require.NoError(t, err)
 	require.EqualValues(t, n, total)
 	seen := map[string]bool{}
 	cursor := ""
 	for {
-		page, next, err := e.q.List(ctx, queue.ListOptions{Limit: 1000, Cursor: cursor})
+		page, next, err := e.q.DeadLetters().List(ctx, queue.ListOptions{Limit: 1000, Cursor: cursor})
 		require.NoError(t, err)
 		for _, d := range page {
 			require.False(t, seen[d.IdempotencyKey], "listed twice: %s", d.IdempotencyKey)
@@ -308,11 +306,11 @@ func TestDeadLetters_MoreThanAsynqArchiveKeeps_AllListable(t *testing.T) {
 		cursor = next
 	}
 	require.Equal(t, n, len(seen))
-	nf, err := e.q.Keys(ctx, queue.ReasonNotFound)
+	nf, err := e.q.DeadLetters().Keys(ctx, queue.ReasonNotFound)
 	require.NoError(t, err)
 	const notFound = (n + 9) / 10 // i%10 == 0 for i in [0, n)
 	require.Equal(t, notFound, len(nf))
-	by, err := e.q.CountByReason(ctx)
+	by, err := e.q.DeadLetters().CountByReason(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, notFound, by[queue.ReasonNotFound])
 	require.EqualValues(t, n-notFound, by[queue.ReasonCourierRejected])
@@ -324,7 +322,7 @@ func TestRedrive_PutsTheSameKeyBack(t *testing.T) {
 	ctx := context.Background()
 	deadLetter(t, e, "r1", "", queue.ReasonAuth)
 	deadLetter(t, e, "r2", "", queue.ReasonAuth)
-	res, err := e.q.Redrive(ctx, "r1", "missing")
+	res, err := e.q.DeadLetters().Redrive(ctx, "r1", "missing")
 	require.NoError(t, err)
 	require.True(t, res[0].Done)
 	require.False(t, res[1].Done)
@@ -334,7 +332,7 @@ func TestRedrive_PutsTheSameKeyBack(t *testing.T) {
 	require.Equal(t, queue.StatePending, st[0].State)
 	require.Equal(t, 1, st[0].Attempts, "a redriven job keeps its attempts")
 	require.Equal(t, queue.StateDead, st[1].State)
-	page, _, err := e.q.List(ctx, queue.ListOptions{})
+	page, _, err := e.q.DeadLetters().List(ctx, queue.ListOptions{})
 	require.NoError(t, err)
 	require.Len(t, page, 1)
 	require.Equal(t, "r2", page[0].IdempotencyKey)
@@ -347,10 +345,10 @@ func TestDiscard_FreesTheKey(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	deadLetter(t, e, "x1", "", queue.ReasonRejected)
-	res, err := e.q.Discard(ctx, "x1")
+	res, err := e.q.DeadLetters().Discard(ctx, "x1")
 	require.NoError(t, err)
 	require.True(t, res[0].Done)
-	n, err := e.q.Count(ctx, queue.ReasonRejected)
+	n, err := e.q.DeadLetters().Count(ctx, queue.ReasonRejected)
 	require.NoError(t, err)
 	require.Zero(t, n)
 	st, err := e.q.Status(ctx, "x1")
@@ -365,7 +363,7 @@ func TestExport_LinesEnqueueAsTheyAre(t *testing.T) {
 	ctx := context.Background()
 	deadLetter(t, e, "e1", "", queue.ReasonInvalid)
 	var lines [][]byte
-	require.NoError(t, e.q.Each(ctx, "", func(d *queue.DeadLetter) error {
+	require.NoError(t, e.q.DeadLetters().Each(ctx, "", func(d *queue.DeadLetter) error {
 		l, err := d.ExportLine()
 		lines = append(lines, l)
 		return err
@@ -387,13 +385,13 @@ func TestCanonical_RawObjectsNormalised(t *testing.T) {
 	b := queuetest.Request("k", "")
 	a.Customs = json.RawMessage(`{"b":1, "a":[1,2]}`)
 	b.Customs = json.RawMessage(`{"a":[1,2],"b":1}`)
-	_, ha, err := queue.Canonical(a)
+	_, ha, err := store.Canonical(a)
 	require.NoError(t, err)
-	_, hb, err := queue.Canonical(b)
+	_, hb, err := store.Canonical(b)
 	require.NoError(t, err)
 	require.Equal(t, ha, hb)
 	b.Customs = json.RawMessage(`{"a":[2,1],"b":1}`)
-	_, hc, err := queue.Canonical(b)
+	_, hc, err := store.Canonical(b)
 	require.NoError(t, err)
 	require.NotEqual(t, ha, hc)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -25,7 +26,7 @@ func TestStatus_ShowsTheURLTheWorkerStores(t *testing.T) {
 	res, err := q.EnqueueLine(ctx, queuetest.RequestJSON("u-1", ""), queue.Bulk)
 	require.NoError(t, err)
 	require.Equal(t, queue.Enqueued, res.Outcome)
-	require.NoError(t, q.Complete(ctx, &queue.Job{Key: "u-1"}, &flexapi.Label{ID: "lbl-1", Status: "created"}))
+	require.NoError(t, queuetest.Store(t, q).Complete(ctx, &store.Job{Key: "u-1"}, &flexapi.Label{ID: "lbl-1", Status: "created"}))
 
 	sts, err := q.Status(ctx, "u-1")
 	require.NoError(t, err)
@@ -35,7 +36,7 @@ func TestStatus_ShowsTheURLTheWorkerStores(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"", ""}, urls)
 
-	require.NoError(t, q.SetURLs(ctx, map[string]string{"u-1": "https://cdn.example/lbl-1.pdf"}))
+	require.NoError(t, queuetest.Store(t, q).SetURLs(ctx, map[string]string{"u-1": "https://cdn.example/lbl-1.pdf"}))
 	sts, err = q.Status(ctx, "u-1")
 	require.NoError(t, err)
 	require.Equal(t, "https://cdn.example/lbl-1.pdf", sts[0].Label.URL)

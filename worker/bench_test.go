@@ -432,7 +432,7 @@ func benchRedisBytes(b *testing.B, listpack string) {
 		dead := usedMemory(b, rdb)
 		perDead := float64(dead-completed) / n
 		b.ReportMetric(perDead, "bytes/dead_letter")
-		rec, err := rdb.MemoryUsage(context.Background(), "fl:mem:k:"+ks[0]).Result()
+		rec, err := rdb.MemoryUsage(context.Background(), queuetest.RecordKey("mem", ks[0])).Result()
 		require.NoError(b, err)
 		b.ReportMetric(float64(rec), "record_bytes")
 		reqSize := float64(len(queuetest.RequestJSON(ks[0], "")))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -14,10 +15,12 @@ import (
 // sets. Interactive callers go first: while one waits, bulk callers hold
 // back, so a bulk run delays an order system's label by a slot or two.
 //
-// A job's way to its API call is one round trip: queue.TakeSlot reads the
-// pause, takes the slot and counts the attempt in one script.
+// A job's way to its API call is one round trip: store.TakeSlot reads the
+// pause, takes the slot and counts the attempt in one script. Only the
+// worker it is given to takes slots and sets the pause: a Budget has no
+// exported methods.
 type Budget struct {
-	q        *queue.Queue
+	st       *store.Store
 	interval time.Duration
 	// bulkGate lets one bulk caller per process poll for a slot at a time:
 	// the others queue here instead of all waking for every slot, which on a
@@ -31,33 +34,37 @@ func NewBudget(q *queue.Queue, rate float64) (*Budget, error) {
 	if !(rate > 0) || rate > MaxRate {
 		return nil, fmt.Errorf("worker: rate budget must be above 0 and at most %d calls per second, got %v", MaxRate, rate)
 	}
-	return newBudget(q, rate), nil
+	return newBudget(q, rate)
 }
 
 // newBudget is NewBudget without the bound, for benchmarks that measure the
 // worker with the budget out of the way (up to 1e6/s, the budget script's
 // microsecond resolution).
-func newBudget(q *queue.Queue, rate float64) *Budget {
+func newBudget(q *queue.Queue, rate float64) (*Budget, error) {
+	st, err := storeOf(q)
+	if err != nil {
+		return nil, err
+	}
 	return &Budget{
-		q:        q,
+		st:       st,
 		interval: time.Duration(float64(time.Second) / rate),
 		bulkGate: make(chan struct{}, 1),
-	}
+	}, nil
 }
 
-// Wait blocks until the caller may make one API call, and returns how long it
+// wait blocks until the caller may make one API call, and returns how long it
 // waited. It fails only when ctx ends or Redis is unreachable.
-func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
-	_, waited, err := b.Take(ctx, lane, nil)
+func (b *Budget) wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
+	_, waited, err := b.take(ctx, lane, nil)
 	return waited, err
 }
 
-// Take blocks until the caller may make one API call for job (nil: a call
+// take blocks until the caller may make one API call for job (nil: a call
 // for no job, such as a batch of document URLs) and counts the job's
 // attempt with it. A job already completed or dead returns at once with
 // that state and no slot taken. It fails only when ctx ends or Redis is
 // unreachable.
-func (b *Budget) Take(ctx context.Context, lane queue.Lane, job *queue.Job) (queue.Slot, time.Duration, error) {
+func (b *Budget) take(ctx context.Context, lane queue.Lane, job *store.Job) (store.Slot, time.Duration, error) {
 	start := time.Now()
 	// A bulk caller tries once on its own; if it has to wait, it queues at
 	// the process's bulk gate so that only one bulk caller per process polls.
@@ -67,9 +74,9 @@ func (b *Budget) Take(ctx context.Context, lane queue.Lane, job *queue.Job) (que
 			<-b.bulkGate
 		}
 	}()
-	req := queue.SlotRequest{Lane: lane, Interval: b.interval, Job: job}
+	req := store.SlotRequest{Lane: lane, Interval: b.interval, Job: job}
 	for {
-		s, err := b.q.TakeSlot(ctx, req)
+		s, err := b.st.TakeSlot(ctx, req)
 		if err != nil {
 			return s, time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
 		}
@@ -86,7 +93,7 @@ func (b *Budget) Take(ctx context.Context, lane queue.Lane, job *queue.Job) (que
 			case <-ctx.Done():
 				return s, time.Since(start), ctx.Err()
 			}
-			if s.Blocked == queue.BlockedBudget {
+			if s.Blocked == store.BlockedBudget {
 				continue // the slot may have come while queued at the gate
 			}
 		}
@@ -96,10 +103,10 @@ func (b *Budget) Take(ctx context.Context, lane queue.Lane, job *queue.Job) (que
 	}
 }
 
-// Pause stops every worker's calls for d (a 429's Retry-After). A pause
+// pause stops every worker's calls for d (a 429's Retry-After). A pause
 // already longer is kept.
-func (b *Budget) Pause(ctx context.Context, d time.Duration) error {
-	return b.q.Pause(ctx, d)
+func (b *Budget) pause(ctx context.Context, d time.Duration) error {
+	return b.st.Pause(ctx, d)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

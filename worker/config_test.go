@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 	"github.com/flexlabel/flexlabel/worker"
@@ -24,11 +25,11 @@ func TestNew_MaxRetryBeyondTheQueuesTasks_IsAnError(t *testing.T) {
 	require.NoError(t, err)
 	api, err := flexapi.NewClient("https://api.example", token)
 	require.NoError(t, err)
-	for _, n := range []int{0, 1, 3, 3 + queue.RetryHeadroom} {
+	for _, n := range []int{0, 1, 3, 3 + store.RetryHeadroom} {
 		_, err := worker.New(worker.Config{Queue: q, API: api, Budget: budget, MaxRetry: n})
 		require.NoError(t, err, "MaxRetry %d", n)
 	}
-	_, err = worker.New(worker.Config{Queue: q, API: api, Budget: budget, MaxRetry: 4 + queue.RetryHeadroom})
+	_, err = worker.New(worker.Config{Queue: q, API: api, Budget: budget, MaxRetry: 4 + store.RetryHeadroom})
 	require.ErrorContains(t, err, "MaxRetry 14 is more than the queue's tasks allow asynq (13")
 	_, err = worker.New(worker.Config{Queue: q, API: api, Budget: budget, MaxRetry: -1})
 	require.ErrorContains(t, err, "MaxRetry must be at least 1")

@@ -19,4 +19,9 @@
 // shared through Redis by every worker process; waiting for it is never a
 // failed attempt. The worker owns no signals: its caller calls Start and
 // Shutdown.
+//
+// The worker records what it decided (the attempt with the slot, a failure,
+// the label, the dead letter, document URLs) through internal/store, on the
+// store of the queue it is given (Config.Queue's Redis client and options):
+// that bookkeeping is no part of package queue's API.
 package worker

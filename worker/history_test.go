@@ -22,7 +22,7 @@ func TestWorker_RedrivenJobDeadAgain_KeepsItsFailureHistory(t *testing.T) {
 	h.fake.FailFirst(1)
 	h.enqueue(t, "hist", flexapitest.RejectProductCode)
 	h.wait(t, "hist", queue.StateDead, 10*time.Second)
-	first, err := h.q.Get(ctx, "hist")
+	first, err := h.q.DeadLetters().Get(ctx, "hist")
 	require.NoError(t, err)
 	require.Equal(t, 2, first.Attempts)
 	require.Len(t, first.History, 2)
@@ -31,13 +31,13 @@ func TestWorker_RedrivenJobDeadAgain_KeepsItsFailureHistory(t *testing.T) {
 	require.Equal(t, 502, first.History[1].HTTPStatus)
 	require.Equal(t, first.FirstFailedAt, first.History[0].At)
 
-	res, err := h.q.Redrive(ctx, "hist")
+	res, err := h.q.DeadLetters().Redrive(ctx, "hist")
 	require.NoError(t, err)
 	require.True(t, res[0].Done, res[0].Error)
 	require.Eventually(t, func() bool { return h.fake.Ledger().CallsPerKey["hist"] == 3 }, 10*time.Second, 20*time.Millisecond)
 	var again *queue.DeadLetter
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		again, err = h.q.Get(ctx, "hist")
+		again, err = h.q.DeadLetters().Get(ctx, "hist")
 		if assert.NoError(c, err) && assert.NotNil(c, again) {
 			assert.Equal(c, 3, again.Attempts)
 		}

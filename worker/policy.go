@@ -42,7 +42,7 @@ type outcome struct {
 	failed int
 	// unrecorded: the outcome was decided but Redis did not take its record.
 	// The job runs again to record it (a created label is replayed by the
-	// API); such runs are covered by queue.RetryHeadroom, not maxRetry.
+	// API); such runs are covered by store.RetryHeadroom, not maxRetry.
 	unrecorded bool
 }
 

@@ -109,7 +109,7 @@ func (b *urlBatcher) flush(batch []urlItem) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	waited, err := b.w.cfg.Budget.Wait(ctx, queue.Bulk)
+	waited, err := b.w.cfg.Budget.wait(ctx, queue.Bulk)
 	b.w.obs.BudgetWait(waited)
 	if err != nil {
 		b.w.log.Warn("document URLs not fetched: no budget", slog.String("error", err.Error()), slog.Int("labels", len(batch)))
@@ -138,7 +138,7 @@ func (b *urlBatcher) flush(batch []urlItem) {
 			urls[key] = d.URL
 		}
 	}
-	if err := b.w.cfg.Queue.SetURLs(ctx, urls); err != nil {
+	if err := b.w.st.SetURLs(ctx, urls); err != nil {
 		b.w.log.Warn("document URLs not stored", slog.Int("labels", len(urls)), slog.String("error", err.Error()))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -45,7 +46,7 @@ type Config struct {
 	// MaxRetry is how many failed attempts are retried before the job is
 	// dead-lettered as retries_exhausted; default the queue's MaxRetry. It
 	// may not exceed what the queue's tasks allow asynq (the queue's
-	// MaxRetry plus queue.RetryHeadroom), or asynq would archive jobs
+	// MaxRetry plus a headroom of 10, internal/store.RetryHeadroom), or asynq would archive jobs
 	// without a dead letter.
 	MaxRetry  int
 	RetryBase time.Duration // first backoff ceiling; default DefaultRetryBase (1s)
@@ -90,6 +91,7 @@ type Worker struct {
 	log    *slog.Logger
 	obs    Observer
 	policy retryPolicy
+	st     *store.Store    // the queue's records: the worker's bookkeeping
 	srvs   []*asynq.Server // interactive, bulk
 	urls   *urlBatcher
 }
@@ -120,16 +122,20 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.InteractiveConcurrency <= 0 {
 		cfg.InteractiveConcurrency = max(2, cfg.Concurrency/4)
 	}
-	queueMax := cfg.Queue.Options().MaxRetry
+	st, err := storeOf(cfg.Queue)
+	if err != nil {
+		return nil, err
+	}
+	queueMax := st.Options().MaxRetry
 	if cfg.MaxRetry == 0 {
 		cfg.MaxRetry = queueMax
 	}
 	if cfg.MaxRetry < 1 {
 		return nil, fmt.Errorf("worker: MaxRetry must be at least 1, got %d", cfg.MaxRetry)
 	}
-	if limit := queueMax + queue.RetryHeadroom; cfg.MaxRetry > limit {
+	if limit := queueMax + store.RetryHeadroom; cfg.MaxRetry > limit {
 		return nil, fmt.Errorf("worker: MaxRetry %d is more than the queue's tasks allow asynq (%d: the queue's MaxRetry %d plus %d headroom); asynq would archive jobs without a dead letter",
-			cfg.MaxRetry, limit, queueMax, queue.RetryHeadroom)
+			cfg.MaxRetry, limit, queueMax, store.RetryHeadroom)
 	}
 	def(&cfg.RetryBase, DefaultRetryBase)
 	def(&cfg.RetryMax, DefaultRetryMax)
@@ -140,10 +146,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.URLBatchSize <= 0 {
 		cfg.URLBatchSize = 100
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics,
+	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, st: st,
 		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax}}
 	w.urls = newURLBatcher(w)
-	q := cfg.Queue
 	// Two asynq servers, one per lane: each dequeues from one queue only (no
 	// wasted round trip on an empty queue), and interactive jobs have slots
 	// of their own. Priority for the API itself is the Budget's: while an
@@ -161,9 +166,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	for i, lane := range lanes {
 		conc := concs[i]
-		w.srvs = append(w.srvs, asynq.NewServerFromRedisClient(q.Redis(), asynq.Config{
+		w.srvs = append(w.srvs, asynq.NewServerFromRedisClient(st.Redis(), asynq.Config{
 			Concurrency:              conc,
-			Queues:                   map[string]int{q.Name(lane): 1},
+			Queues:                   map[string]int{st.Name(lane): 1},
 			RetryDelayFunc:           w.retryDelay,
 			IsFailure:                isFailure,
 			ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
@@ -186,7 +191,7 @@ func New(cfg Config) (*Worker, error) {
 // server is running; an unreachable Redis is an error here.
 func (w *Worker) Start() error {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(queue.TaskType, w.handle)
+	mux.HandleFunc(store.TaskType, w.handle)
 	w.urls.start()
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
@@ -200,8 +205,8 @@ func (w *Worker) Start() error {
 	w.log.Info("worker started",
 		slog.Int("concurrency", w.cfg.Concurrency),
 		slog.Int("interactive_concurrency", w.cfg.InteractiveConcurrency),
-		slog.String("queue", w.cfg.Queue.Name(queue.Interactive)),
-		slog.String("bulk_queue", w.cfg.Queue.Name(queue.Bulk)))
+		slog.String("queue", w.st.Name(queue.Interactive)),
+		slog.String("bulk_queue", w.st.Name(queue.Bulk)))
 	return nil
 }
 
@@ -296,21 +301,21 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	qn, _ := asynq.GetQueueName(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 	lane := queue.Interactive
-	if qn == w.cfg.Queue.Name(queue.Bulk) {
+	if qn == w.st.Name(queue.Bulk) {
 		lane = queue.Bulk
 	}
 	log := &jobLog{l: w.log, ctx: ctx, attrs: make([]slog.Attr, 0, 8)}
 	log.with(slog.String("idempotency_key", key), slog.String("queue", qn))
 
-	job, err := queue.DecodeJob(key, qn, t.Payload())
+	job, err := store.DecodeJob(key, qn, t.Payload())
 	if err != nil {
-		job = &queue.Job{Key: key, Queue: qn, Payload: t.Payload()}
+		job = &store.Job{Key: key, Queue: qn, Payload: t.Payload()}
 		dec := w.policy.decide(outcome{api: flexapi.Decision{Class: flexapi.Permanent, Reason: flexapi.ReasonInvalid}})
-		return w.deadLetter(ctx, log, job, queue.Failure{Reason: dec.reason, Message: err.Error()}, retried)
+		return w.deadLetter(ctx, log, job, store.Failure{Reason: dec.reason, Message: err.Error()}, retried)
 	}
 
 	// One round trip takes the budget slot and counts the attempt.
-	slot, waited, err := w.cfg.Budget.Take(ctx, lane, job)
+	slot, waited, err := w.cfg.Budget.take(ctx, lane, job)
 	w.obs.BudgetWait(waited)
 	if err != nil {
 		// Not a failed attempt: the call was never made.
@@ -337,7 +342,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	dec := w.policy.decide(outcome{api: d, failed: retried})
 	switch dec.action {
 	case done:
-		if err := w.record(ctx, log, func() error { return w.cfg.Queue.Complete(ctx, job, label) }); err != nil {
+		if err := w.record(ctx, log, func() error { return w.st.Complete(ctx, job, label) }); err != nil {
 			log.Error("label created but recording it failed; retrying (the API will replay it)", slog.String("error", err.Error()))
 			return w.unrecorded(retried, err)
 		}
@@ -347,17 +352,17 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		return nil
 
 	case wait: // a 429
-		if perr := w.cfg.Budget.Pause(ctx, dec.delay); perr != nil {
+		if perr := w.cfg.Budget.pause(ctx, dec.delay); perr != nil {
 			log.Warn("could not set the fleet pause", slog.String("error", perr.Error()))
 		}
-		_ = w.cfg.Queue.Fail(ctx, job, err.Error())
+		_ = w.st.Fail(ctx, job, err.Error())
 		w.obs.Outcome(qn, "rate_limited")
 		log.Warn("rate limited by the API; pausing the fleet", slog.Duration("retry_after", dec.delay))
 		return again(dec, err)
 
 	case retry:
-		f := queue.Failure{HTTPStatus: d.StatusCode, Message: err.Error(), Attempts: attempt}
-		if ferr := w.cfg.Queue.FailAttempt(ctx, job, f); ferr != nil {
+		f := store.Failure{HTTPStatus: d.StatusCode, Message: err.Error(), Attempts: attempt}
+		if ferr := w.st.FailAttempt(ctx, job, f); ferr != nil {
 			log.Warn("could not record the failure", slog.String("error", ferr.Error()))
 		}
 		w.obs.Outcome(qn, "retry")
@@ -369,8 +374,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	}
 }
 
-func failure(reason queue.Reason, d flexapi.Decision, err error, attempts int) queue.Failure {
-	f := queue.Failure{Reason: reason, HTTPStatus: d.StatusCode, Attempts: attempts}
+func failure(reason queue.Reason, d flexapi.Decision, err error, attempts int) store.Failure {
+	f := store.Failure{Reason: reason, HTTPStatus: d.StatusCode, Attempts: attempts}
 	var ae *flexapi.APIError
 	var cr *flexapi.CourierRejectedError
 	switch {
@@ -384,8 +389,8 @@ func failure(reason queue.Reason, d flexapi.Decision, err error, attempts int) q
 	return f
 }
 
-func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *queue.Job, f queue.Failure, failed int) error {
-	if err := w.record(ctx, log, func() error { return w.cfg.Queue.DeadLetter(ctx, job, f) }); err != nil {
+func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *store.Job, f store.Failure, failed int) error {
+	if err := w.record(ctx, log, func() error { return w.st.DeadLetter(ctx, job, f) }); err != nil {
 		// Never drop a failure: retry so the outcome is recorded next time.
 		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
 		return w.unrecorded(failed, err)
@@ -408,7 +413,7 @@ func (w *Worker) record(ctx context.Context, log *jobLog, write func() error) er
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		if w.cfg.Queue.Ping(ctx) == nil {
+		if w.st.Ping(ctx) == nil {
 			return err // Redis answers: not an outage, so waiting will not help
 		}
 		log.Warn("recording the outcome failed; retrying until Redis answers", slog.String("error", err.Error()))
@@ -457,4 +462,11 @@ func (a asynqLogger) Error(args ...any) {
 }
 func (a asynqLogger) Fatal(args ...any) {
 	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+
+// storeOf is the store of q's namespace and options: the worker does its
+// bookkeeping there, which package queue does not offer.
+func storeOf(q *queue.Queue) (*store.Store, error) {
+	o := q.Options()
+	return store.New(q.Redis(), store.Options{Namespace: o.Namespace, MaxRetry: o.MaxRetry, TaskTimeout: o.TaskTimeout, Retention: o.Retention})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 	"github.com/flexlabel/flexlabel/worker"
@@ -125,7 +126,7 @@ func (h *harness) requireNoSecrets(t *testing.T) {
 	t.Helper()
 	require.NotContains(t, h.logs.String(), token, "token in logs")
 	ctx := context.Background()
-	for _, pat := range append([]string{"fl:" + h.ns + ":*"}, queuetest.AsynqKeyPatterns(h.q.Name(queue.Interactive), h.q.Name(queue.Bulk))...) {
+	for _, pat := range queuetest.KeyPatterns(h.ns) {
 		keys, err := h.rdb.Keys(ctx, pat).Result()
 		require.NoError(t, err)
 		for _, k := range keys {
@@ -222,7 +223,7 @@ func TestWorker_Permanent_DeadAfterExactlyOneCall(t *testing.T) {
 			require.NotEmpty(t, st.DeadLetter.Message)
 			h.requireArchived(t, "p-"+c.name, 0) // no retry can follow
 			require.Equal(t, 1, h.fake.Ledger().CallsPerKey["p-"+c.name])
-			dl, err := h.q.Get(context.Background(), "p-"+c.name)
+			dl, err := h.q.DeadLetters().Get(context.Background(), "p-"+c.name)
 			require.NoError(t, err)
 			require.Equal(t, 1, dl.Attempts)
 			require.Contains(t, string(dl.Request), `"idempotencyKey":"p-`+c.name+`"`)
@@ -237,7 +238,7 @@ func TestWorker_NotALabelRequest_DeadAfterOneCall(t *testing.T) {
 	t.Parallel()
 	h := start(t, opts{})
 	c := asynq.NewClientFromRedisClient(h.rdb)
-	_, err := c.Enqueue(asynq.NewTask(queue.TaskType, []byte(`{"shipment":"nope","idempotencyKey":7}`)), asynq.TaskID("odd-1"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
+	_, err := c.Enqueue(asynq.NewTask(store.TaskType, []byte(`{"shipment":"nope","idempotencyKey":7}`)), asynq.TaskID("odd-1"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
 	require.NoError(t, err)
 	st := h.wait(t, "odd-1", queue.StateDead, 5*time.Second)
 	require.Equal(t, queue.ReasonInvalid, st.DeadLetter.Reason)
@@ -253,7 +254,7 @@ func TestWorker_400_DeadWithDetails(t *testing.T) {
 	// it after one call, with the API's details.
 	bad := strings.Replace(string(queuetest.RequestJSON("bad-400", "")), `"weight":0.5`, `"weight":0`, 1)
 	c := asynq.NewClientFromRedisClient(h.rdb)
-	_, err := c.Enqueue(asynq.NewTask(queue.TaskType, []byte(bad)), asynq.TaskID("bad-400"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
+	_, err := c.Enqueue(asynq.NewTask(store.TaskType, []byte(bad)), asynq.TaskID("bad-400"), asynq.Queue(h.q.Name(queue.Interactive)), asynq.MaxRetry(5))
 	require.NoError(t, err)
 	st := h.wait(t, "bad-400", queue.StateDead, 5*time.Second)
 	require.Equal(t, queue.ReasonInvalid, st.DeadLetter.Reason)
@@ -305,10 +306,10 @@ func TestWorker_RedriveAfterTokenRestored_CompletesOnce(t *testing.T) {
 	h.wait(t, "rd-1", queue.StateDead, 5*time.Second)
 	h.wait(t, "rd-2", queue.StateDead, 5*time.Second)
 	h.fake.Restore(token)
-	keys, err := h.q.Keys(context.Background(), queue.ReasonAuth)
+	keys, err := h.q.DeadLetters().Keys(context.Background(), queue.ReasonAuth)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"rd-1", "rd-2"}, keys)
-	res, err := h.q.Redrive(context.Background(), keys...)
+	res, err := h.q.DeadLetters().Redrive(context.Background(), keys...)
 	require.NoError(t, err)
 	for _, r := range res {
 		require.True(t, r.Done, r.Error)
@@ -316,7 +317,7 @@ func TestWorker_RedriveAfterTokenRestored_CompletesOnce(t *testing.T) {
 	h.wait(t, "rd-1", queue.StateCompleted, 5*time.Second)
 	h.wait(t, "rd-2", queue.StateCompleted, 5*time.Second)
 	// Redriving again does nothing: they are not dead.
-	res, err = h.q.Redrive(context.Background(), "rd-1")
+	res, err = h.q.DeadLetters().Redrive(context.Background(), "rd-1")
 	require.NoError(t, err)
 	require.False(t, res[0].Done)
 	h.requireTaskGone(t, "rd-1") // asynq is done with both: no second create can follow
@@ -332,10 +333,10 @@ func TestWorker_Discard(t *testing.T) {
 	h := start(t, opts{})
 	h.enqueue(t, "gone", flexapitest.RejectProductCode)
 	h.wait(t, "gone", queue.StateDead, 5*time.Second)
-	res, err := h.q.Discard(context.Background(), "gone")
+	res, err := h.q.DeadLetters().Discard(context.Background(), "gone")
 	require.NoError(t, err)
 	require.True(t, res[0].Done)
-	n, err := h.q.Count(context.Background(), "")
+	n, err := h.q.DeadLetters().Count(context.Background(), "")
 	require.NoError(t, err)
 	require.Zero(t, n)
 	st, err := h.q.Status(context.Background(), "gone")

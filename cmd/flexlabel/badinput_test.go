@@ -249,7 +249,7 @@ func requireNothingWritten(t *testing.T, c *cli) {
 	defer rdb.Close()
 	ctx := context.Background()
 	ns := c.env["FLEXLABEL_QUEUE"]
-	for _, pattern := range append([]string{"fl:" + ns + ":*"}, queuetest.AsynqKeyPatterns(ns, ns+"-bulk")...) {
+	for _, pattern := range queuetest.KeyPatterns(ns) {
 		keys, err := rdb.Keys(ctx, pattern).Result()
 		require.NoError(t, err)
 		require.Empty(t, keys, "keys written under %s", pattern)

@@ -17,9 +17,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/bulkfile"
 	"github.com/flexlabel/flexlabel/internal/bulkrun"
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 type bulkFlags struct {

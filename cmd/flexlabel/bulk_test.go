@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -40,7 +41,7 @@ func (c *cli) queue(t *testing.T) *queue.Queue {
 // completeJob records a label for key as the worker would, without its URL.
 func completeJob(t *testing.T, q *queue.Queue, key string) {
 	t.Helper()
-	require.NoError(t, q.Complete(context.Background(), &queue.Job{Key: key}, &flexapi.Label{ID: "lbl-" + key, Status: "created"}))
+	require.NoError(t, queuetest.Store(t, q).Complete(context.Background(), &store.Job{Key: key}, &flexapi.Label{ID: "lbl-" + key, Status: "created"}))
 }
 
 // cancelAfter cancels once n bytes have been read through it, as a Ctrl-C
@@ -133,7 +134,7 @@ func TestCLI_Bulk_InterruptedWhileWaiting_WritesReportAndExitsTwo(t *testing.T) 
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "waiting for 10 label(s)") }, 30*time.Second, 10*time.Millisecond)
 	for _, k := range []string{"bulk-00000", "bulk-00001", "bulk-00002"} {
 		completeJob(t, q, k)
-		require.NoError(t, q.SetURL(context.Background(), k, "https://cdn.example/"+k+".pdf"))
+		require.NoError(t, queuetest.Store(t, q).SetURLs(context.Background(), map[string]string{k: "https://cdn.example/" + k + ".pdf"}))
 	}
 	cancel()
 	var code int
@@ -189,7 +190,7 @@ func TestCLI_Bulk_Wait_WaitsForDocumentURLs(t *testing.T) {
 		return strings.Contains(stderr.String(), "every label is finished; waiting up to 10m0s for 5 document URL(s)")
 	}, 30*time.Second, 10*time.Millisecond, stderr.String())
 	for _, k := range keys {
-		require.NoError(t, q.SetURL(context.Background(), k, "https://cdn.example/"+k+".pdf"))
+		require.NoError(t, queuetest.Store(t, q).SetURLs(context.Background(), map[string]string{k: "https://cdn.example/" + k + ".pdf"}))
 	}
 	select {
 	case code := <-done:
@@ -220,7 +221,7 @@ func TestCLI_Bulk_Wait_URLTimeout_NamesLabelsWithoutURL(t *testing.T) {
 	for _, k := range []string{"bulk-00000", "bulk-00001", "bulk-00002"} {
 		completeJob(t, q, k)
 	}
-	require.NoError(t, q.SetURL(context.Background(), "bulk-00001", "https://cdn.example/1.pdf"))
+	require.NoError(t, queuetest.Store(t, q).SetURLs(context.Background(), map[string]string{"bulk-00001": "https://cdn.example/1.pdf"}))
 	var code int
 	select {
 	case code = <-done:

@@ -57,7 +57,7 @@ func (a *app) dlqListCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			page, _, err := d.q.List(cmd.Context(), queue.ListOptions{Reason: reason, Limit: limit})
+			page, _, err := d.q.DeadLetters().List(cmd.Context(), queue.ListOptions{Reason: reason, Limit: limit})
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func (a *app) dlqListCmd() *cobra.Command {
 				}
 				return nil
 			}
-			total, err := d.q.Count(cmd.Context(), reason)
+			total, err := d.q.DeadLetters().Count(cmd.Context(), reason)
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ func (a *app) dlqShowCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			dl, err := d.q.Get(cmd.Context(), args[0])
+			dl, err := d.q.DeadLetters().Get(cmd.Context(), args[0])
 			if errors.Is(err, queue.ErrNotFound) {
 				return &refusedError{msg: fmt.Sprintf("%q is not in the dead-letter queue", args[0])}
 			}
@@ -246,13 +246,13 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 			}
 			defer d.Close()
 			if len(keys) == 0 {
-				if keys, err = d.q.Keys(cmd.Context(), reason); err != nil {
+				if keys, err = d.q.DeadLetters().Keys(cmd.Context(), reason); err != nil {
 					return err
 				}
 			}
-			act := d.q.RedriveEach
+			act := d.q.DeadLetters().RedriveEach
 			if verb == "discard" {
-				act = d.q.DiscardEach
+				act = d.q.DeadLetters().DiscardEach
 			}
 			done, failed := 0, 0
 			out := newJSONLines(a.stdout)
@@ -319,7 +319,7 @@ func (a *app) dlqExportCmd() *cobra.Command {
 			}
 			defer d.Close()
 			if !newKeys {
-				return d.q.Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
+				return d.q.DeadLetters().Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
 					line, err := dl.ExportLine()
 					if err != nil {
 						return err
@@ -329,8 +329,8 @@ func (a *app) dlqExportCmd() *cobra.Command {
 				})
 			}
 			written, skipped := 0, 0
-			err = d.q.Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
-				nk, err := d.q.NewKeyLine(cmd.Context(), dl.IdempotencyKey)
+			err = d.q.DeadLetters().Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
+				nk, err := d.q.DeadLetters().NewKeyLine(cmd.Context(), dl.IdempotencyKey)
 				if errors.Is(err, queue.ErrNotFound) { // redriven or discarded meanwhile
 					return nil
 				}

@@ -167,7 +167,7 @@ func diagnoseRedis(ctx context.Context, cfg *config.Config, r *doctorReport) {
 		}
 		r.Queues = append(r.Queues, dq)
 	}
-	counts, err := q.CountByReason(ctx)
+	counts, err := q.DeadLetters().CountByReason(ctx)
 	if err != nil {
 		r.problem("counting dead letters: %v", err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/bulkfile"
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 // maxLine is the longest input line accepted (a Flex Forward request body is

@@ -14,10 +14,10 @@ import (
 
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/httpapi"
-	"github.com/flexlabel/flexlabel/internal/opsui"
 	"github.com/flexlabel/flexlabel/internal/metrics"
+	"github.com/flexlabel/flexlabel/internal/opsui"
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 // serveShutdownTimeout bounds how long `serve` waits for in-flight requests

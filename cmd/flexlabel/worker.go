@@ -11,8 +11,8 @@ import (
 
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
-	"github.com/flexlabel/flexlabel/worker"
 	"github.com/flexlabel/flexlabel/internal/metrics"
+	"github.com/flexlabel/flexlabel/worker"
 )
 
 func (a *app) workerCmd() *cobra.Command {

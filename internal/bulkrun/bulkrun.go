@@ -22,8 +22,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/bulkfile"
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 // Options tune a run; zero values pick defaults.

@@ -10,9 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/bulkfile"
 	"github.com/flexlabel/flexlabel/internal/bulkrun"
+	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 

@@ -36,7 +36,7 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	page, next, err := h.q.List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: q.Get("cursor")})
+	page, next, err := h.q.DeadLetters().List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: q.Get("cursor")})
 	if errors.Is(err, queue.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, "cursor: not a cursor this API returned; pass nextCursor as it is")
 		return
@@ -45,7 +45,7 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, r, err)
 		return
 	}
-	total, err := h.q.Count(r.Context(), reason)
+	total, err := h.q.DeadLetters().Count(r.Context(), reason)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -82,7 +82,7 @@ func (h *Handler) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := h.q.Get(r.Context(), key)
+	d, err := h.q.DeadLetters().Get(r.Context(), key)
 	if errors.Is(err, queue.ErrNotFound) {
 		writeError(w, http.StatusNotFound, notDead)
 		return
@@ -102,7 +102,7 @@ func (h *Handler) redriveDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.act(w, r, h.q.Redrive, key)
+	h.act(w, r, h.q.DeadLetters().Redrive, key)
 }
 
 // opStatus is the HTTP status of a redrive's or discard's result.
@@ -130,7 +130,7 @@ func (h *Handler) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.act(w, r, h.q.Discard, key)
+	h.act(w, r, h.q.DeadLetters().Discard, key)
 }
 
 // redriveResponse is the answer of POST /v1/dead-letters/redrive; on 503 it
@@ -168,9 +168,9 @@ func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp redriveResponse
-	keys, err := h.q.Keys(r.Context(), reason)
+	keys, err := h.q.DeadLetters().Keys(r.Context(), reason)
 	if err == nil {
-		err = h.q.RedriveEach(r.Context(), keys, func(o queue.OpResult) error {
+		err = h.q.DeadLetters().RedriveEach(r.Context(), keys, func(o queue.OpResult) error {
 			if o.Done {
 				resp.Redriven++
 			} else {

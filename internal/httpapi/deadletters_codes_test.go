@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // TestDeadLetters_RedriveOne_Changed409: a dead letter that changed between
@@ -21,25 +22,18 @@ func TestDeadLetters_RedriveOne_Changed409(t *testing.T) {
 	const key = "chg-409"
 	e.deadLetter(key, queue.ReasonAuth)
 	ctx := context.Background()
-	d, err := e.q.Get(ctx, key)
+	d, err := e.q.DeadLetters().Get(ctx, key)
 	require.NoError(t, err)
 	d.FailedAt = d.FailedAt.Add(-time.Hour)
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
-	dlqs, err := e.rdb.Keys(ctx, "fl:*:dlq").Result()
-	require.NoError(t, err)
-	var hash string
-	for _, k := range dlqs {
-		if e.rdb.HExists(ctx, k, key).Val() {
-			hash = k
-		}
-	}
-	require.NotEmpty(t, hash)
+	hash := queuetest.DeadLetterHash(e.q.Options().Namespace)
+	require.True(t, e.rdb.HExists(ctx, hash, key).Val(), "the dead letter is in %s", hash)
 	require.NoError(t, e.rdb.HSet(ctx, hash, key, b).Err())
 
 	r := e.do(http.MethodPost, keyPath("/v1/dead-letters/", key)+"/redrive", nil)
 	require.Equal(t, http.StatusConflict, r.code, "%s", r.body)
 	require.JSONEq(t, `{"idempotencyKey":"chg-409","done":false,"error":"changed while redriving; try again"}`, string(r.body))
-	_, err = e.q.Get(ctx, key)
+	_, err = e.q.DeadLetters().Get(ctx, key)
 	require.NoError(t, err, "still dead")
 }

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -66,11 +67,10 @@ func TestDeadLetters_Show_HistoryAndSupersededBy_AsDocumented(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, queue.Enqueued, res.Outcome)
 	j := e.job("h/1", flexapitest.RejectProductCode) // attempt 1
-	require.NoError(t, e.q.FailAttempt(ctx, j, queue.Failure{HTTPStatus: 500, Message: "boom", Attempts: 1}))
-	_, n, err := e.q.Begin(ctx, j)
-	require.NoError(t, err)
-	require.NoError(t, e.q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
-	nk, err := e.q.NewKeyLine(ctx, "h/1")
+	require.NoError(t, queuetest.Store(t, e.q).FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: 1}))
+	n := queuetest.Attempt(t, e.q, j)
+	require.NoError(t, queuetest.Store(t, e.q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
+	nk, err := e.q.DeadLetters().NewKeyLine(ctx, "h/1")
 	require.NoError(t, err)
 
 	r := e.do(http.MethodGet, keyPath("/v1/dead-letters/", "h/1"), nil)

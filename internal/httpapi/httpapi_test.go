@@ -19,8 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/httpapi"
+	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
@@ -154,14 +155,10 @@ func keyPath(prefix, key string) string {
 }
 
 // job takes an enqueued request's job as the worker would.
-func (e *env) job(key, product string) *queue.Job {
+func (e *env) job(key, product string) *store.Job {
 	e.t.Helper()
-	payload, _, err := queue.Canonical(queuetest.Request(key, product))
-	require.NoError(e.t, err)
-	j, err := queue.DecodeJob(key, e.q.Name(queue.Interactive), payload)
-	require.NoError(e.t, err)
-	_, _, err = e.q.Begin(context.Background(), j)
-	require.NoError(e.t, err)
+	j := queuetest.Job(e.t, e.q, key, product, queue.Interactive)
+	queuetest.Attempt(e.t, e.q, j)
 	return j
 }
 
@@ -171,7 +168,7 @@ func (e *env) deadLetter(key string, reason queue.Reason) {
 	res, err := e.q.EnqueueLine(context.Background(), queuetest.RequestJSON(key, ""), queue.Interactive)
 	require.NoError(e.t, err)
 	require.True(e.t, res.Outcome.Accepted(), res.Outcome)
-	require.NoError(e.t, e.q.DeadLetter(context.Background(), e.job(key, ""), queue.Failure{
+	require.NoError(e.t, queuetest.Store(e.t, e.q).DeadLetter(context.Background(), e.job(key, ""), store.Failure{
 		Reason: reason, HTTPStatus: 400, Message: "Validation failed", Attempts: 1,
 		Details: []flexapi.Detail{{Field: "shipment.parcels[0].weight", Message: "must be greater than 0"}},
 	}))
@@ -223,7 +220,7 @@ func TestCreateLabel_SameRequest_DuplicateCarriesLabel(t *testing.T) {
 	require.Nil(t, res.Label)
 
 	tracking := "YT123"
-	require.NoError(t, e.q.Complete(context.Background(), e.job("k1", ""),
+	require.NoError(t, queuetest.Store(t, e.q).Complete(context.Background(), e.job("k1", ""),
 		&flexapi.Label{ID: "lbl_1", Status: flexapi.StatusCreated, CourierTrackingNumber: &tracking}))
 	r, res = e.enqueue(queuetest.RequestJSON("k1", ""))
 	require.Equal(t, http.StatusOK, r.code)
@@ -773,7 +770,7 @@ func TestDeadLetters_RedriveByReason(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.code)
 	require.JSONEq(t, `{"redriven":3,"failed":0}`, string(r.body))
 	require.EqualValues(t, 3, e.pending())
-	n, err := e.q.Count(context.Background(), "")
+	n, err := e.q.DeadLetters().Count(context.Background(), "")
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n)
 

@@ -15,8 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/flexlabel/flexlabel/flexapi"
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/bulkfile"
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 // Limits of the enqueue routes.

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/httpapi"
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 // openapiDoc is the part of the OpenAPI document the tests check.

@@ -182,7 +182,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), name, state)
 		}
 	}
-	if counts, err := c.q.CountByReason(ctx); err != nil {
+	if counts, err := c.q.DeadLetters().CountByReason(ctx); err != nil {
 		up = 0
 		c.log.Warn("metrics: counting dead letters", slog.String("error", err.Error()))
 	} else {

@@ -11,9 +11,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/internal/metrics"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
-	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 func TestMain(m *testing.M) { queuetest.Main(m) }
@@ -30,8 +31,8 @@ func TestMetrics_CountersAndQueueGauges(t *testing.T) {
 	res, err := q.EnqueueLine(ctx, queuetest.RequestJSON("m1", ""), queue.Bulk)
 	require.NoError(t, err)
 	rec.Enqueue(queue.Bulk, res.Outcome)
-	j := &queue.Job{Key: "m2", Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON("m2", "")}
-	require.NoError(t, q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized"}))
+	j := &store.Job{Key: "m2", Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON("m2", "")}
+	require.NoError(t, queuetest.Store(t, q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized"}))
 	rec.APICall("create_label", 201, 30*time.Millisecond)
 	rec.APICall("create_label", 0, time.Second)
 	rec.Outcome(q.Name(queue.Bulk), "created")

@@ -13,9 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/internal/metrics"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
-	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
 // scrape gathers reg and returns each flexlabel_jobs, flexlabel_dead_letters
@@ -64,8 +65,8 @@ func TestQueueCollector_RedisOutage_GaugesAbsentAndRedisUpZero(t *testing.T) {
 	ctx := context.Background()
 	_, err = q.EnqueueLine(ctx, queuetest.RequestJSON("o1", ""), queue.Bulk)
 	require.NoError(t, err)
-	j := &queue.Job{Key: "o2", Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON("o2", "")}
-	require.NoError(t, q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized"}))
+	j := &store.Job{Key: "o2", Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON("o2", "")}
+	require.NoError(t, queuetest.Store(t, q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized"}))
 
 	pending := "flexlabel_jobs,queue=" + q.Name(queue.Bulk) + ",state=pending"
 	auth := "flexlabel_dead_letters,reason=auth"

@@ -10,8 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/opsui"
+	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
@@ -24,8 +25,8 @@ func TestUI_Answers(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	q, err := queue.New(rdb, queue.Options{Namespace: queuetest.Prefix(t)})
 	require.NoError(t, err)
-	j := &queue.Job{Key: "a1", Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON("a1", "")}
-	require.NoError(t, q.DeadLetter(context.Background(), j, queue.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized"}))
+	j := &store.Job{Key: "a1", Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON("a1", "")}
+	require.NoError(t, queuetest.Store(t, q).DeadLetter(context.Background(), j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized"}))
 	up := httptest.NewServer(opsui.New(q, slog.New(slog.DiscardHandler)))
 	t.Cleanup(up.Close)
 

@@ -13,8 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/opsui"
+	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
@@ -29,17 +30,12 @@ func TestUI_DeadLetterPage_ShowsHistorySupersededByAndRequest(t *testing.T) {
 	res, err := q.EnqueueLine(ctx, queuetest.RequestJSON(key, flexapitest.RejectProductCode), queue.Interactive)
 	require.NoError(t, err)
 	require.Equal(t, queue.Enqueued, res.Outcome)
-	payload, _, err := queue.Canonical(queuetest.Request(key, flexapitest.RejectProductCode))
-	require.NoError(t, err)
-	j, err := queue.DecodeJob(key, q.Name(queue.Interactive), payload)
-	require.NoError(t, err)
-	_, n, err := q.Begin(ctx, j)
-	require.NoError(t, err)
-	require.NoError(t, q.FailAttempt(ctx, j, queue.Failure{HTTPStatus: 500, Message: "boom <i>", Attempts: n}))
-	_, n, err = q.Begin(ctx, j)
-	require.NoError(t, err)
-	require.NoError(t, q.DeadLetter(ctx, j, queue.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
-	nk, err := q.NewKeyLine(ctx, key)
+	j := queuetest.Job(t, q, key, flexapitest.RejectProductCode, queue.Interactive)
+	n := queuetest.Attempt(t, q, j)
+	require.NoError(t, queuetest.Store(t, q).FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom <i>", Attempts: n}))
+	n = queuetest.Attempt(t, q, j)
+	require.NoError(t, queuetest.Store(t, q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonCourierRejected, HTTPStatus: 502, Message: "COURIER_ERROR: no", Attempts: n}))
+	nk, err := q.DeadLetters().NewKeyLine(ctx, key)
 	require.NoError(t, err)
 	srv := httptest.NewServer(opsui.New(q, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)

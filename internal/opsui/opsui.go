@@ -75,7 +75,7 @@ type reasonCount struct {
 }
 
 func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
-	counts, err := h.q.CountByReason(r.Context())
+	counts, err := h.q.DeadLetters().CountByReason(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -100,7 +100,7 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := 50
-	page, next, err := h.q.List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: r.URL.Query().Get("cursor")})
+	page, next, err := h.q.DeadLetters().List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: r.URL.Query().Get("cursor")})
 	if errors.Is(err, queue.ErrBadCursor) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -109,7 +109,7 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	total, err := h.q.Count(r.Context(), reason)
+	total, err := h.q.DeadLetters().Count(r.Context(), reason)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -134,7 +134,7 @@ func (h *Handler) deadLetter(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "key: required", http.StatusBadRequest)
 		return
 	}
-	d, err := h.q.Get(r.Context(), key)
+	d, err := h.q.DeadLetters().Get(r.Context(), key)
 	if errors.Is(err, queue.ErrNotFound) {
 		http.Error(w, strconv.Quote(key)+" is not in the dead-letter queue", http.StatusNotFound)
 		return

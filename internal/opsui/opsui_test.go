@@ -12,8 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/internal/opsui"
+	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
@@ -38,8 +39,8 @@ func TestUI_ShowsDeadLettersWithReasonsAndMountsAsynqmon(t *testing.T) {
 	ctx := context.Background()
 	for i, reason := range []queue.Reason{queue.ReasonAuth, queue.ReasonCourierRejected} {
 		key := []string{"dead-<auth>", "dead-courier"}[i]
-		j := &queue.Job{Key: key, Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON(key, "")}
-		require.NoError(t, q.DeadLetter(ctx, j, queue.Failure{Reason: reason, HTTPStatus: 401, Message: "Unauthorized <b>"}))
+		j := &store.Job{Key: key, Queue: q.Name(queue.Interactive), Hash: "h", Payload: queuetest.RequestJSON(key, "")}
+		require.NoError(t, queuetest.Store(t, q).DeadLetter(ctx, j, store.Failure{Reason: reason, HTTPStatus: 401, Message: "Unauthorized <b>"}))
 	}
 	srv := httptest.NewServer(opsui.New(q, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)

@@ -8,9 +8,30 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// asynq v0.26.0 keeps a queue's tasks under asynq:{queue}:…. This file is
-// the one place tests spell those keys (the queue package has its own,
-// private copy); tests of other packages ask these helpers instead.
+// asynq v0.26.0 keeps a queue's tasks under asynq:{queue}:…, and flexlabel
+// its own keys under fl:<namespace>:…. This file is the one place tests
+// spell those keys (package internal/store has the real layout); tests of
+// other packages ask these helpers instead.
+
+func ownPrefix(ns string) string { return "fl:" + ns + ":" }
+
+// KeyPatterns returns KEYS patterns that together match every key of
+// namespace ns: flexlabel's own and asynq's of its two queues (ns and
+// ns-bulk).
+func KeyPatterns(ns string) []string {
+	return append([]string{ownPrefix(ns) + "*"}, AsynqKeyPatterns(ns, ns+"-bulk")...)
+}
+
+// RecordKey is the key of the job record of key in namespace ns.
+func RecordKey(ns, key string) string { return ownPrefix(ns) + "k:" + key }
+
+// DeadLetterHash is the key of the hash holding namespace ns's dead letters
+// (field: idempotency key, value: the dead letter's JSON).
+func DeadLetterHash(ns string) string { return ownPrefix(ns) + "dlq" }
+
+// FailuresKey is the key of the failure history of a live job of key in
+// namespace ns; FailuresKey(ns, "") is the prefix of them all.
+func FailuresKey(ns, key string) string { return ownPrefix(ns) + "f:" + key }
 
 func asynqQueuePrefix(queue string) string { return "asynq:{" + queue + "}" }
 

@@ -1,4 +1,4 @@
-package queue
+package store
 
 import (
 	"bytes"
@@ -14,7 +14,8 @@ import (
 // This file is the worker's side of a job's record: the handler in package
 // worker decides what happens, and these methods write it down.
 
-// Job is a label job as the worker runs it.
+// Job is a label job: what Enqueue writes (Key, Hash, Payload) and what the
+// worker runs (Key, Queue, Payload).
 type Job struct {
 	Key   string
 	Queue string
@@ -49,20 +50,8 @@ func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
 	return &Job{Key: key, Queue: queueName, Payload: payload}, nil
 }
 
-// Begin counts an API attempt for the job without taking a budget slot, and
-// returns its recorded state: a job already completed or dead (a crash after
-// the outcome was recorded) must not call the API again. The worker counts
-// attempts with TakeSlot instead.
-func (q *Queue) Begin(ctx context.Context, j *Job) (state State, attempt int, err error) {
-	s, err := q.TakeSlot(ctx, SlotRequest{Job: j})
-	if err != nil {
-		return "", 0, fmt.Errorf("queue: begin %q: %w", j.Key, err)
-	}
-	return s.State, s.Attempt, nil
-}
-
 // SetURLs stores several labels' document URLs in one round trip.
-func (q *Queue) SetURLs(ctx context.Context, urls map[string]string) error {
+func (st *Store) SetURLs(ctx context.Context, urls map[string]string) error {
 	if len(urls) == 0 {
 		return nil
 	}
@@ -70,8 +59,8 @@ func (q *Queue) SetURLs(ctx context.Context, urls map[string]string) error {
 	for key := range urls {
 		keys = append(keys, key)
 	}
-	_, err := runPipelined(ctx, q.rdb, setURLScript, len(keys), func(i int) ([]string, []any) {
-		return []string{q.recordKey(keys[i])}, []any{urls[keys[i]]}
+	_, err := runPipelined(ctx, st.rdb, setURLScript, len(keys), func(i int) ([]string, []any) {
+		return []string{st.recordKey(keys[i])}, []any{urls[keys[i]]}
 	})
 	if err != nil {
 		return fmt.Errorf("queue: storing document URLs: %w", err)
@@ -81,24 +70,24 @@ func (q *Queue) SetURLs(ctx context.Context, urls map[string]string) error {
 
 // Fail records a failed call that will be retried and is no attempt of the
 // job's own (a rate-limited one): the last error only, no history entry.
-func (q *Queue) Fail(ctx context.Context, j *Job, msg string) error {
-	return q.fail(ctx, j, time.Now(), msg, "")
+func (st *Store) Fail(ctx context.Context, j *Job, msg string) error {
+	return st.fail(ctx, j, time.Now(), msg, "")
 }
 
 // FailAttempt records a failed attempt that will be retried, and adds it
 // (time, f.Attempts as its number, HTTP status, message) to the job's
 // failure history, which its dead letter carries if it dies.
-func (q *Queue) FailAttempt(ctx context.Context, j *Job, f Failure) error {
+func (st *Store) FailAttempt(ctx context.Context, j *Job, f Failure) error {
 	now := time.Now().UTC().Truncate(time.Millisecond) // as ff stores it
 	entry, err := json.Marshal(newAttempt(now, f.Attempts, f.HTTPStatus, f.Message))
 	if err != nil {
 		return err
 	}
-	return q.fail(ctx, j, now, f.Message, string(entry))
+	return st.fail(ctx, j, now, f.Message, string(entry))
 }
 
-func (q *Queue) fail(ctx context.Context, j *Job, now time.Time, msg, entry string) error {
-	err := failScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key), q.failuresKey(j.Key)},
+func (st *Store) fail(ctx context.Context, j *Job, now time.Time, msg, entry string) error {
+	err := failScript.Run(ctx, st.rdb, []string{st.recordKey(j.Key), st.failuresKey(j.Key)},
 		msg, now.UnixMilli(), entry, HistoryLimit, int64(failuresTTL/time.Second)).Err()
 	if err != nil {
 		return fmt.Errorf("queue: recording failure of %q: %w", j.Key, err)
@@ -107,25 +96,17 @@ func (q *Queue) fail(ctx context.Context, j *Job, now time.Time, msg, entry stri
 }
 
 // Complete records the created label; the record is kept for the retention.
-func (q *Queue) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
+func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 	deref := func(p *string) string {
 		if p == nil {
 			return ""
 		}
 		return *p
 	}
-	secs := int64(q.opts.Retention / time.Second)
-	err := completeScript.Run(ctx, q.rdb, []string{q.recordKey(j.Key), q.failuresKey(j.Key)}, secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber)).Err()
+	secs := int64(st.opts.Retention / time.Second)
+	err := completeScript.Run(ctx, st.rdb, []string{st.recordKey(j.Key), st.failuresKey(j.Key)}, secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber)).Err()
 	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
-	}
-	return nil
-}
-
-// SetURL stores a completed label's document URL.
-func (q *Queue) SetURL(ctx context.Context, key, url string) error {
-	if err := setURLScript.Run(ctx, q.rdb, []string{q.recordKey(key)}, url).Err(); err != nil {
-		return fmt.Errorf("queue: storing URL of %q: %w", key, err)
 	}
 	return nil
 }
@@ -143,16 +124,16 @@ type Failure struct {
 // DeadLetter moves the job to the dead-letter queue with its request, the
 // failure and the job's failure history (this attempt last), atomically with
 // its record.
-func (q *Queue) DeadLetter(ctx context.Context, j *Job, f Failure) error {
+func (st *Store) DeadLetter(ctx context.Context, j *Job, f Failure) error {
 	if !f.Reason.Valid() {
 		return fmt.Errorf("queue: dead-letter %q: unknown reason %q", j.Key, f.Reason)
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	// Only this job's own run writes its record and history, so reading
 	// them first is safe.
-	pipe := q.rdb.Pipeline()
-	rec := pipe.HMGet(ctx, q.recordKey(j.Key), "ff", "sb", "sa")
-	past := pipe.LRange(ctx, q.failuresKey(j.Key), 0, -1)
+	pipe := st.rdb.Pipeline()
+	rec := pipe.HMGet(ctx, st.recordKey(j.Key), "ff", "sb", "sa")
+	past := pipe.LRange(ctx, st.failuresKey(j.Key), 0, -1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("queue: dead-lettering %q: reading its failures: %w", j.Key, err)
 	}
@@ -198,9 +179,9 @@ func (q *Queue) DeadLetter(ctx context.Context, j *Job, f Failure) error {
 	if err != nil {
 		return err
 	}
-	err = deadLetterScript.Run(ctx, q.rdb,
-		[]string{q.recordKey(j.Key), q.dlqKey(), q.dlqIndexKey(), q.failuresKey(j.Key)},
-		j.Key, string(f.Reason), entry, indexMember(now, j.Key), q.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli()).Err()
+	err = deadLetterScript.Run(ctx, st.rdb,
+		[]string{st.recordKey(j.Key), st.dlqKey(), st.dlqIndexKey(), st.failuresKey(j.Key)},
+		j.Key, string(f.Reason), entry, indexMember(now, j.Key), st.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("queue: dead-lettering %q: %w", j.Key, err)
 	}

@@ -1,10 +1,13 @@
-package queue
+package store
 
 import (
+	"time"
+
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// asynq v0.26.0 Redis layout. Only this file and scripts.go know it.
+// asynq v0.26.0 Redis layout. Only this package knows it (this file and
+// scripts.go); tests ask queuetest.
 const asynqAllQueues = "asynq:queues"
 
 func asynqTaskKeyPrefix(q string) string { return "asynq:{" + q + "}:t:" }
@@ -48,4 +51,16 @@ func (m taskMessage) encode() []byte {
 		b = protowire.AppendVarint(b, uint64(m.TimeoutSec))
 	}
 	return b
+}
+
+// message is the asynq task of a label job on queueName.
+func (st *Store) message(key, queueName string, payload []byte) []byte {
+	return taskMessage{
+		Type:       TaskType,
+		Payload:    payload,
+		ID:         key,
+		Queue:      queueName,
+		Retry:      int32(st.opts.MaxRetry + RetryHeadroom),
+		TimeoutSec: int64(st.opts.TaskTimeout / time.Second),
+	}.encode()
 }

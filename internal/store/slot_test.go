@@ -1,4 +1,4 @@
-package queue_test
+package store_test
 
 import (
 	"context"
@@ -10,19 +10,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 // job enqueues a label and returns its job as the worker would decode it.
-func job(t *testing.T, e *env, key string) *queue.Job {
+func job(t *testing.T, e *env, key string) *store.Job {
 	t.Helper()
 	res := enqueue(t, e, queuetest.RequestJSON(key, ""), queue.Bulk)
 	require.True(t, res.Outcome.Accepted(), res.Outcome)
-	payload, _, err := queue.Canonical(queuetest.Request(key, ""))
-	require.NoError(t, err)
-	j, err := queue.DecodeJob(key, e.q.Name(queue.Bulk), payload)
-	require.NoError(t, err)
+	j := queuetest.Job(t, e.q, key, "", queue.Bulk)
 	return j
 }
 
@@ -42,14 +40,14 @@ func TestTakeSlot_GrantsAreOneIntervalApart(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				s, err := e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: interval})
+				s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				if !s.Granted {
 					// Not require: this is not the test's goroutine.
-					if !assert.Equal(t, queue.BlockedBudget, s.Blocked) || !assert.Positive(t, s.Wait) ||
+					if !assert.Equal(t, store.BlockedBudget, s.Blocked) || !assert.Positive(t, s.Wait) ||
 						!assert.LessOrEqual(t, s.Wait, interval) {
 						return
 					}
@@ -77,12 +75,12 @@ func TestTakeSlot_CountsAttemptsAndSparesFinishedJobs(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	j := job(t, e, "slot-1")
-	req := queue.SlotRequest{Lane: queue.Bulk, Interval: time.Microsecond, Job: j}
+	req := store.SlotRequest{Lane: queue.Bulk, Interval: time.Microsecond, Job: j}
 	for want := 1; want <= 3; want++ {
-		var s queue.Slot
+		var s store.Slot
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			var err error
-			s, err = e.q.TakeSlot(ctx, req)
+			s, err = e.st.TakeSlot(ctx, req)
 			require.NoError(c, err)
 			assert.True(c, s.Granted)
 		}, time.Second, time.Millisecond)
@@ -91,16 +89,15 @@ func TestTakeSlot_CountsAttemptsAndSparesFinishedJobs(t *testing.T) {
 	}
 
 	d := job(t, e, "slot-dead")
-	_, _, err := e.q.Begin(ctx, d)
-	require.NoError(t, err)
-	require.NoError(t, e.q.DeadLetter(ctx, d, queue.Failure{Reason: queue.ReasonAuth, Message: "no"}))
+	queuetest.Attempt(t, e.q, d)
+	require.NoError(t, e.st.DeadLetter(ctx, d, store.Failure{Reason: queue.ReasonAuth, Message: "no"}))
 	// A long interval: had the dead job taken a slot, the next caller would wait.
-	slow := queue.SlotRequest{Lane: queue.Bulk, Interval: time.Hour, Job: d}
-	s, err := e.q.TakeSlot(ctx, slow)
+	slow := store.SlotRequest{Lane: queue.Bulk, Interval: time.Hour, Job: d}
+	s, err := e.st.TakeSlot(ctx, slow)
 	require.NoError(t, err)
 	require.False(t, s.Granted)
 	require.Equal(t, queue.StateDead, s.State)
-	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: time.Hour})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: time.Hour})
 	require.NoError(t, err)
 	require.True(t, s.Granted, "the dead job took no slot")
 	st, err := e.q.Status(ctx, "slot-dead")
@@ -115,8 +112,8 @@ func TestTakeSlot_RecreatesAMissingRecord(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	j := job(t, e, "slot-lost")
-	require.NoError(t, e.rdb.Del(ctx, "fl:"+e.ns+":k:slot-lost").Err())
-	s, err := e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Interactive, Interval: time.Microsecond, Job: j})
+	require.NoError(t, e.rdb.Del(ctx, queuetest.RecordKey(e.ns, "slot-lost")).Err())
+	s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: time.Microsecond, Job: j})
 	require.NoError(t, err)
 	require.True(t, s.Granted)
 	require.Equal(t, 1, s.Attempt)
@@ -124,7 +121,7 @@ func TestTakeSlot_RecreatesAMissingRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, st[0].Attempts)
 	require.NotEqual(t, queue.StateUnknown, st[0].State)
-	h, err := e.rdb.HGet(ctx, "fl:"+e.ns+":k:slot-lost", "h").Result()
+	h, err := e.rdb.HGet(ctx, queuetest.RecordKey(e.ns, "slot-lost"), "h").Result()
 	require.NoError(t, err)
 	require.NotEmpty(t, h, "the request hash is back, so a re-enqueue can be checked against it")
 }
@@ -136,13 +133,13 @@ func TestTakeSlot_PauseBlocksEveryone(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	j := job(t, e, "slot-paused")
-	require.NoError(t, e.q.Pause(ctx, 2*time.Second))
-	require.NoError(t, e.q.Pause(ctx, 100*time.Millisecond))
+	require.NoError(t, e.st.Pause(ctx, 2*time.Second))
+	require.NoError(t, e.st.Pause(ctx, 100*time.Millisecond))
 	for _, lane := range []queue.Lane{queue.Interactive, queue.Bulk} {
-		s, err := e.q.TakeSlot(ctx, queue.SlotRequest{Lane: lane, Interval: time.Microsecond, Job: j})
+		s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: lane, Interval: time.Microsecond, Job: j})
 		require.NoError(t, err)
 		require.False(t, s.Granted)
-		require.Equal(t, queue.BlockedPause, s.Blocked)
+		require.Equal(t, store.BlockedPause, s.Blocked)
 		require.Greater(t, s.Wait, time.Second)
 		require.LessOrEqual(t, s.Wait, 2*time.Second)
 	}
@@ -158,24 +155,24 @@ func TestTakeSlot_InteractiveGoesFirst(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	const interval = 200 * time.Millisecond
-	s, err := e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	s, err := e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
 	require.NoError(t, err)
 	require.True(t, s.Granted)
 	// An interactive caller finds the slot taken and announces itself.
-	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Interactive, Interval: interval})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: interval})
 	require.NoError(t, err)
-	require.Equal(t, queue.BlockedBudget, s.Blocked)
+	require.Equal(t, store.BlockedBudget, s.Blocked)
 	time.Sleep(s.Wait)
 	// The slot is free now, but a bulk caller must leave it to the interactive one.
-	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
 	require.NoError(t, err)
 	require.False(t, s.Granted)
-	require.Equal(t, queue.BlockedInteractive, s.Blocked)
-	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Interactive, Interval: interval})
+	require.Equal(t, store.BlockedInteractive, s.Blocked)
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Interactive, Interval: interval})
 	require.NoError(t, err)
 	require.True(t, s.Granted)
 	// and with the interactive caller served, bulk is only waiting for the budget
-	s, err = e.q.TakeSlot(ctx, queue.SlotRequest{Lane: queue.Bulk, Interval: interval})
+	s, err = e.st.TakeSlot(ctx, store.SlotRequest{Lane: queue.Bulk, Interval: interval})
 	require.NoError(t, err)
-	require.Equal(t, queue.BlockedBudget, s.Blocked)
+	require.Equal(t, store.BlockedBudget, s.Blocked)
 }

@@ -1,4 +1,4 @@
-package queue
+package store
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 type SlotRequest struct {
 	Lane Lane
 	// Interval is the budget's spacing of calls (1 / calls per second);
-	// zero takes no slot (Begin: count the attempt only).
+	// zero takes no slot (count the attempt only).
 	Interval time.Duration
 	// Job, when set, has its attempt counted with the slot; a job already
 	// completed or dead gets no slot.
@@ -102,8 +102,8 @@ return {'ok', attempt, now}
 // TakeSlot tries once to take a slot of the fleet's budget, counting the
 // job's attempt with it; it does not wait. A job without a record (lost, or a
 // task made outside Enqueue) gets its record recreated from the payload.
-func (q *Queue) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
-	s, err := q.takeSlot(ctx, r, "")
+func (st *Store) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
+	s, err := st.takeSlot(ctx, r, "")
 	if err == nil && s.Blocked == "missing" {
 		h := r.Job.hash()
 		if h == "" {
@@ -111,7 +111,7 @@ func (q *Queue) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
 			// still comes back, and the API's 400 will dead-letter the job.
 			h = "unhashable"
 		}
-		s, err = q.takeSlot(ctx, r, h)
+		s, err = st.takeSlot(ctx, r, h)
 	}
 	if err == nil && s.Blocked == "missing" {
 		err = fmt.Errorf("queue: taking a budget slot for %q: its record could not be recreated", r.Job.Key)
@@ -119,14 +119,14 @@ func (q *Queue) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
 	return s, err
 }
 
-func (q *Queue) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot, error) {
-	keys := append(make([]string, 0, 4), q.budgetKeys[:]...)
+func (st *Store) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot, error) {
+	keys := append(make([]string, 0, 4), st.budgetKeys[:]...)
 	lane, qn := "b", ""
 	if r.Lane == Interactive {
 		lane = "i"
 	}
 	if r.Job != nil {
-		keys = append(keys, q.recordKey(r.Job.Key))
+		keys = append(keys, st.recordKey(r.Job.Key))
 		qn = r.Job.Queue
 	}
 	iv := r.Interval.Microseconds()
@@ -134,7 +134,7 @@ func (q *Queue) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot,
 		iv = max(iv, 1)
 	}
 	iwaitTTL := (2*r.Interval + 50*time.Millisecond).Milliseconds()
-	v, err := takeSlotScript.Run(ctx, q.rdb, keys, iv, lane, iwaitTTL, hash, qn, time.Now().UnixMilli()).Slice()
+	v, err := takeSlotScript.Run(ctx, st.rdb, keys, iv, lane, iwaitTTL, hash, qn, time.Now().UnixMilli()).Slice()
 	if err != nil {
 		return Slot{}, fmt.Errorf("queue: taking a budget slot: %w", err)
 	}
@@ -165,11 +165,11 @@ func (q *Queue) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot,
 
 // Pause stops every worker's calls for d (a 429's Retry-After). A pause
 // already longer is kept.
-func (q *Queue) Pause(ctx context.Context, d time.Duration) error {
+func (st *Store) Pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		d = time.Second
 	}
-	if err := pauseScript.Run(ctx, q.rdb, []string{q.budgetKeys[1]}, d.Milliseconds()).Err(); err != nil {
+	if err := pauseScript.Run(ctx, st.rdb, []string{st.budgetKeys[1]}, d.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("queue: setting the fleet pause: %w", err)
 	}
 	return nil

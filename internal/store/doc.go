@@ -1,0 +1,23 @@
+// Package store is flexlabel's Redis layer: the one place that knows the
+// key layout (fl:<ns>:k:<key> records, the dead-letter hash and indexes, the
+// failure histories, the budget's keys) and asynq's (asynq:{queue}:…, and
+// the task encoding in message.go, checked against asynq's Inspector by a
+// test in package queue), and holds every Lua script (scripts.go, slot.go).
+//
+// Two packages build on it. Package queue, the public API, enqueues
+// (Enqueue runs the enqueue script for a batch in one pipelined round trip),
+// reports status and runs the dead-letter operations on top of List, Get,
+// Count, Keys, Redrive, Discard and NewKeyLine here. Package worker does its
+// bookkeeping here — TakeSlot and Pause (the fleet budget), Fail,
+// FailAttempt, Complete, DeadLetter and SetURLs — which no public package
+// offers: being internal, this package is reachable from inside the module
+// only, so an importer of queue (the HTTP handler included) cannot write a
+// job's outcome.
+//
+// The types both sides show (Lane, Outcome, State, JobStatus, Label,
+// Reason, DeadLetter, …) are defined here, with the Redis encoding they are
+// read from; queue re-exports them with aliases. Pipelines of a script go
+// through runPipelined (pipeline.go), the one recovery from NOSCRIPT; single
+// calls use Script.Run. Errors keep the "queue:" prefix they had before the
+// split, since commands print them.
+package store

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TaskType is the asynq task type of a label job.
+const TaskType = "label:create"
+
+// RetryHeadroom is added to MaxRetry in each task so that asynq never
+// archives a job on its own: the worker dead-letters at MaxRetry, and the
+// headroom covers runs that failed only because Redis was unreachable while
+// recording their outcome.
+const RetryHeadroom = 10
+
+// DefaultMaxRetry is the default of Options.MaxRetry, and so of the worker's
+// and of FLEXLABEL_MAX_RETRY: the only place the number is written.
+const DefaultMaxRetry = 25
+
+// Lane picks the queue a job runs on: interactive jobs (order systems) are
+// served before bulk runs.
+type Lane int
+
+const (
+	Interactive Lane = iota
+	Bulk
+)
+
+func (l Lane) String() string {
+	if l == Bulk {
+		return "bulk"
+	}
+	return "interactive"
+}
+
+// Options configure a Store; queue.Options carries them.
+type Options struct {
+	// Namespace prefixes every key and names the queues: the interactive
+	// queue is Namespace, the bulk queue Namespace+"-bulk". Default "flexlabel".
+	Namespace string
+	// MaxRetry is stored in each task (plus RetryHeadroom). Default
+	// DefaultMaxRetry, at least 1.
+	MaxRetry int
+	// TaskTimeout bounds one run of the job's handler. Default 5m.
+	TaskTimeout time.Duration
+	// Retention is how long a completed job's record (and label) is kept.
+	// Default 168h.
+	Retention time.Duration
+}
+
+// Store reads and writes one namespace's records, dead letters, budget and
+// asynq tasks. It is safe for concurrent use.
+type Store struct {
+	rdb  redis.UniversalClient
+	opts Options
+	ns   string // key prefix "fl:<namespace>:"
+	// the budget's keys, built once: every API call reads them
+	budgetKeys [3]string // next slot, pause, interactive waiting
+}
+
+// New returns a Store on rdb, with opts validated and their defaults filled
+// in. It does not take ownership of rdb.
+func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = "flexlabel"
+	}
+	if strings.ContainsAny(opts.Namespace, "{}: \t\r\n") {
+		return nil, fmt.Errorf("queue: namespace %q must not contain braces, colons or spaces", opts.Namespace)
+	}
+	if opts.MaxRetry == 0 {
+		opts.MaxRetry = DefaultMaxRetry
+	}
+	if opts.MaxRetry < 1 {
+		return nil, fmt.Errorf("queue: MaxRetry must be at least 1, got %d", opts.MaxRetry)
+	}
+	if opts.TaskTimeout <= 0 {
+		opts.TaskTimeout = 5 * time.Minute
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 168 * time.Hour
+	}
+	st := &Store{rdb: rdb, opts: opts, ns: "fl:" + opts.Namespace + ":"}
+	st.budgetKeys = [3]string{st.ns + "budget", st.ns + "pause", st.ns + "iwait"}
+	return st, nil
+}
+
+// Name returns the asynq queue name of a lane.
+func (st *Store) Name(l Lane) string {
+	if l == Bulk {
+		return st.opts.Namespace + "-bulk"
+	}
+	return st.opts.Namespace
+}
+
+// Options returns the options in force, defaults filled in.
+func (st *Store) Options() Options { return st.opts }
+
+// Redis returns the client the store uses.
+func (st *Store) Redis() redis.UniversalClient { return st.rdb }
+
+// The namespace's own keys (asynq's are in message.go).
+func (st *Store) recordKey(key string) string  { return st.ns + "k:" + key }
+func (st *Store) dlqKey() string               { return st.ns + "dlq" }
+func (st *Store) dlqIndexKey() string          { return st.ns + "dlq:all" }
+func (st *Store) dlqReasonPrefix() string      { return st.ns + "dlq:r:" }
+func (st *Store) dlqReasonKey(r string) string { return st.dlqReasonPrefix() + r }
+
+// failuresKey is the list holding a live job's failure history.
+func (st *Store) failuresKey(key string) string { return st.ns + "f:" + key }
+
+// failuresTTL bounds how long a live job's failure history outlives its
+// last failure, so a history whose job vanished (a record deleted by hand,
+// or completed by a build that kept no history) does not stay forever. Jobs
+// finish long before it: retries give up within hours.
+const failuresTTL = 30 * 24 * time.Hour
+
+// LoadScripts loads the Lua scripts into Redis so pipelines can use EVALSHA.
+func (st *Store) LoadScripts(ctx context.Context) error {
+	for _, s := range allScripts {
+		if err := s.Load(ctx, st.rdb).Err(); err != nil {
+			return fmt.Errorf("queue: loading scripts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (st *Store) Ping(ctx context.Context) error {
+	if err := st.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("queue: redis unreachable: %w", err)
+	}
+	return nil
+}
