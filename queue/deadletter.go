@@ -95,23 +95,20 @@ func collect(ctx context.Context, keys []string, each func(context.Context, []st
 // it goes and holds no list of results. It stops at the first error of Redis
 // or of fn.
 func (d *DeadLetters) RedriveEach(ctx context.Context, keys []string, fn func(OpResult) error) error {
-	for _, k := range keys {
-		c, err := d.st.Redrive(ctx, k)
-		if err != nil {
-			return err
-		}
-		if err := fn(opResult(k, c)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return each(ctx, keys, d.st.Redrive, fn)
 }
 
 // DiscardEach discards keys one at a time, as Discard, and hands each result
 // to fn as it comes. It stops at the first error of Redis or of fn.
 func (d *DeadLetters) DiscardEach(ctx context.Context, keys []string, fn func(OpResult) error) error {
+	return each(ctx, keys, d.st.Discard, fn)
+}
+
+// each runs op on keys one at a time and hands each result to fn, stopping at
+// the first error of Redis or of fn.
+func each(ctx context.Context, keys []string, op func(context.Context, string) (OpCode, error), fn func(OpResult) error) error {
 	for _, k := range keys {
-		c, err := d.st.Discard(ctx, k)
+		c, err := op(ctx, k)
 		if err != nil {
 			return err
 		}
