@@ -28,7 +28,7 @@ func TestAPI_IsTheProducersAndTheOperators(t *testing.T) {
 		"Name", "Options", "Ping", "Redis", "States", "Status", "URLs",
 	}, methods(reflect.TypeFor[*queue.Queue]()))
 	require.Equal(t, []string{
-		"Count", "CountByReason", "Discard", "DiscardEach", "Each", "Get", "Keys", "List",
+		"Count", "CountByReason", "Discard", "DiscardEach", "Each", "Export", "Get", "Keys", "List",
 		"NewKeyLine", "Redrive", "RedriveEach",
 	}, methods(reflect.TypeFor[*queue.DeadLetters]()))
 }

@@ -309,7 +309,7 @@ func (a *app) dlqExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if newKeys && reason != queue.ReasonCourierRejected {
+			if err := queue.CheckExport(reason, newKeys); err != nil {
 				return errors.New("--new-keys: needs --reason " + string(queue.ReasonCourierRejected) +
 					": only a courier rejection keeps the old key from ever making a label; other dead letters are redriven or fixed under their key")
 			}
@@ -318,41 +318,20 @@ func (a *app) dlqExportCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			if !newKeys {
-				return d.q.DeadLetters().Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
-					line, err := dl.ExportLine()
-					if err != nil {
-						return err
-					}
-					_, err = a.stdout.Write(append(line, '\n'))
-					return err
-				})
-			}
-			written, skipped := 0, 0
-			err = d.q.DeadLetters().Each(cmd.Context(), reason, func(dl *queue.DeadLetter) error {
-				nk, err := d.q.DeadLetters().NewKeyLine(cmd.Context(), dl.IdempotencyKey)
-				if errors.Is(err, queue.ErrNotFound) { // redriven or discarded meanwhile
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				if nk.Enqueued {
-					skipped++
-					return nil
-				}
-				written++
-				_, err = a.stdout.Write(append(nk.Line, '\n'))
+			sum, err := d.q.DeadLetters().Export(cmd.Context(), reason, newKeys, func(line []byte) error {
+				_, err := a.stdout.Write(append(line, '\n'))
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("export stopped after %d line(s): %w", written, err)
+				return fmt.Errorf("export stopped after %d line(s): %w", sum.Exported, err)
 			}
-			fmt.Fprintf(a.stderr, "exported %d dead letter(s) under new keys", written)
-			if skipped > 0 {
-				fmt.Fprintf(a.stderr, "; left out %d whose new key is already enqueued (see `flexlabel dlq show KEY`)", skipped)
+			if newKeys {
+				fmt.Fprintf(a.stderr, "exported %d dead letter(s) under new keys", sum.Exported)
+				if sum.AlreadyEnqueued > 0 {
+					fmt.Fprintf(a.stderr, "; left out %d whose new key is already enqueued (see `flexlabel dlq show KEY`)", sum.AlreadyEnqueued)
+				}
+				fmt.Fprintln(a.stderr)
 			}
-			fmt.Fprintln(a.stderr)
 			return nil
 		},
 	}
