@@ -141,51 +141,113 @@ type redriveResponse struct {
 	Failed   int    `json:"failed"`
 }
 
+// discardResponse is the answer of POST /v1/dead-letters/discard, as
+// redriveResponse.
+type discardResponse struct {
+	Error     string `json:"error,omitempty"`
+	Discarded int    `json:"discarded"`
+	Failed    int    `json:"failed"`
+}
+
+// dryRunResponse is the answer of a redrive or discard by reason with
+// dryRun=true: how many dead letters it would act on.
+type dryRunResponse struct {
+	DryRun  bool  `json:"dryRun"`
+	Matched int64 `json:"matched"`
+}
+
 // redriveDeadLetters is POST /v1/dead-letters/redrive?reason=R (or
 // ?all=true): redrive a snapshot of every dead letter of a reason, so the
 // walk ends even when the jobs die again at once. Keys that cannot be
 // redriven (discarded or redriven meanwhile) count as failed.
 func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	all := false
-	if s := q.Get("all"); s != "" {
-		var err error
-		if all, err = strconv.ParseBool(s); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("all: must be true or false, got %q", s))
-			return
-		}
+	h.actOnReason(w, r, "redrive", h.q.DeadLetters().RedriveEach, func(done, failed int, err string) any {
+		return redriveResponse{Error: err, Redriven: done, Failed: failed}
+	})
+}
+
+// discardDeadLetters is POST /v1/dead-letters/discard?reason=R (or
+// ?all=true): discard a snapshot of every dead letter of a reason, as
+// redriveDeadLetters redrives them.
+func (h *Handler) discardDeadLetters(w http.ResponseWriter, r *http.Request) {
+	h.actOnReason(w, r, "discard", h.q.DeadLetters().DiscardEach, func(done, failed int, err string) any {
+		return discardResponse{Error: err, Discarded: done, Failed: failed}
+	})
+}
+
+// boolParam reads an optional true/false query parameter, or answers 400
+// naming it and returns false.
+func boolParam(w http.ResponseWriter, r *http.Request, name string) (v, ok bool) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return false, true
 	}
-	switch reason := q.Get("reason"); {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: must be true or false, got %q", name, s))
+		return false, false
+	}
+	return v, true
+}
+
+// actOnReason is a redrive or discard of every dead letter of a reason (or
+// all): it reads reason, all and dryRun, and answers the summary that
+// summary makes of the counts (with the error on 503).
+func (h *Handler) actOnReason(w http.ResponseWriter, r *http.Request, verb string,
+	each func(context.Context, []string, func(queue.OpResult) error) error, summary func(done, failed int, err string) any,
+) {
+	all, ok := boolParam(w, r, "all")
+	if !ok {
+		return
+	}
+	dryRun, ok := boolParam(w, r, "dryRun")
+	if !ok {
+		return
+	}
+	switch reason := r.URL.Query().Get("reason"); {
 	case reason != "" && all:
 		writeError(w, http.StatusBadRequest, "reason and all=true exclude each other; pass one")
 		return
 	case reason == "" && !all:
-		writeError(w, http.StatusBadRequest, "reason: required (one of "+reasonList()+"), or all=true to redrive every dead letter")
+		writeError(w, http.StatusBadRequest, "reason: required (one of "+reasonList()+"), or all=true to "+verb+" every dead letter")
 		return
 	}
-	reason, ok := parseReason(w, q.Get("reason"))
+	reason, ok := parseReason(w, r.URL.Query().Get("reason"))
 	if !ok {
 		return
 	}
-	var resp redriveResponse
-	keys, err := h.q.DeadLetters().Keys(r.Context(), reason)
-	if err == nil {
-		err = h.q.DeadLetters().RedriveEach(r.Context(), keys, func(o queue.OpResult) error {
-			if o.Done {
-				resp.Redriven++
-			} else {
-				resp.Failed++
-			}
-			return nil
-		})
-	}
-	if err != nil {
+	down := func(err error, done, failed int) {
 		// A summary all the same: of what was done before Redis failed
-		// (nothing, if listing the keys failed).
+		// (nothing, if counting or listing the keys failed).
 		h.queueDown(w, r, err)
-		resp.Error = unavailableMessage
-		writeJSON(w, http.StatusServiceUnavailable, resp)
+		writeJSON(w, http.StatusServiceUnavailable, summary(done, failed, unavailableMessage))
+	}
+	if dryRun {
+		n, err := h.q.DeadLetters().Count(r.Context(), reason)
+		if err != nil {
+			down(err, 0, 0)
+			return
+		}
+		writeJSON(w, http.StatusOK, dryRunResponse{DryRun: true, Matched: n})
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	keys, err := h.q.DeadLetters().Keys(r.Context(), reason)
+	if err != nil {
+		down(err, 0, 0)
+		return
+	}
+	done, failed := 0, 0
+	err = each(r.Context(), keys, func(o queue.OpResult) error {
+		if o.Done {
+			done++
+		} else {
+			failed++
+		}
+		return nil
+	})
+	if err != nil {
+		down(err, done, failed)
+		return
+	}
+	writeJSON(w, http.StatusOK, summary(done, failed, ""))
 }

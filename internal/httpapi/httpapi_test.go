@@ -348,6 +348,10 @@ func TestRedisDown_503RetryAfter(t *testing.T) {
 		{http.MethodDelete, "/v1/dead-letters/k1", nil},
 		{http.MethodPost, "/v1/dead-letters/k1/redrive", nil},
 		{http.MethodPost, "/v1/dead-letters/redrive?all=true", nil},
+		{http.MethodPost, "/v1/dead-letters/redrive?all=true&dryRun=true", nil},
+		{http.MethodPost, "/v1/dead-letters/discard?reason=auth", nil},
+		{http.MethodPost, "/v1/dead-letters/discard?all=true&dryRun=true", nil},
+		{http.MethodPost, "/v1/dead-letters/export", nil},
 	}
 	for _, c := range checks {
 		r := e.do(c.method, c.path, bytes.NewReader(c.body))

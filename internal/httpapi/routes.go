@@ -31,6 +31,8 @@ func (h *Handler) table() []route {
 		{http.MethodGet, "/v1/labels/{key}", false, h.getLabel},
 		{http.MethodGet, "/v1/dead-letters", false, h.listDeadLetters},
 		{http.MethodPost, "/v1/dead-letters/redrive", false, h.redriveDeadLetters},
+		{http.MethodPost, "/v1/dead-letters/discard", false, h.discardDeadLetters},
+		{http.MethodPost, "/v1/dead-letters/export", false, h.exportDeadLetters},
 		{http.MethodGet, "/v1/dead-letters/{key}", false, h.getDeadLetter},
 		{http.MethodDelete, "/v1/dead-letters/{key}", false, h.discardDeadLetter},
 		{http.MethodPost, "/v1/dead-letters/{key}/redrive", false, h.redriveDeadLetter},
