@@ -454,7 +454,7 @@ func chaosTokenRevoked(t *testing.T, bin string) chaosResult {
 	e.checkNoToken("dlq export", exp.stdout)
 
 	e.tokenState("active")
-	r := e.cli("", "dlq", "redrive", "--reason", "auth")
+	r := e.cli("", "dlq", "redrive", "--reason", "auth", "--yes")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, fmt.Sprintf("redriven %d", len(dead)))
 	e.waitCount(keys, queue.StateCompleted, len(keys), 60*time.Second)

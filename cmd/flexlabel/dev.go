@@ -223,7 +223,7 @@ Rehearse a token rotation (docs/OPERATIONS.md#dead-letters-after-a-token-rotatio
       # revoke: the worker's calls now answer 401, new jobs dead-letter with reason auth
   curl -s -X POST --data '{"token":"%[4]s","state":"active"}' %[3]s/_fake/tokens
       # restore: the token works again (dev's stand-in for the new token and a worker restart)
-  %[5]s dlq redrive --reason auth
+  %[5]s dlq redrive --reason auth --yes
 
 `, base, b.token, cfg.FlexForwardBaseURL, b.apiToken, cli)
 }

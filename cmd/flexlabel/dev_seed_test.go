@@ -61,7 +61,7 @@ func TestDev_Seed_BannerLastEveryReasonAndTokenRehearsal(t *testing.T) {
 		}
 	}()
 	base := "http://" + addr
-	const bannerEnd = "dlq redrive --reason auth\n\n"
+	const bannerEnd = "dlq redrive --reason auth --yes\n\n"
 	require.Eventually(t, func() bool { return strings.Contains(term.String(), "sample labels finished") }, 60*time.Second, 50*time.Millisecond,
 		"the samples never all finished:\n%s", term.String())
 

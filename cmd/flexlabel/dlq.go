@@ -215,17 +215,22 @@ func oneLine(s string) string {
 
 func (a *app) dlqActCmd(verb string) *cobra.Command {
 	var (
-		all    bool
-		reason string
-		asJSON bool
+		all, yes, dryRun bool
+		reason           string
+		asJSON           bool
 	)
 	short := "Put dead letters back on their queue under the same key"
 	if verb == "discard" {
 		short = "Drop dead letters for good (their keys become free)"
 	}
+	past := map[string]string{"redrive": "redriven", "discard": "discarded"}[verb]
 	cmd := &cobra.Command{
-		Use:   verb + " (KEY...|--all|--reason R)",
+		Use:   verb + " (KEY...|--all|--reason R) [--yes] [--dry-run] [--json]",
 		Short: short,
+		Long: short + ".\n\n" +
+			"Named keys are acted on at once. --all and --reason act on a snapshot of the matching dead letters:\n" +
+			"on a terminal they first ask for confirmation with the count (answer y); elsewhere (a script, a pipe)\n" +
+			"they need --yes, and refuse (exit 2) without it. --dry-run only prints how many would be " + past + ".",
 		RunE: func(cmd *cobra.Command, keys []string) error {
 			reason, err := parseReason(reason)
 			if err != nil {
@@ -240,14 +245,47 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 			if sel != 1 {
 				return errors.New(verb + ": name keys, or --all, or --reason R (exactly one)")
 			}
+			bulk := len(keys) == 0
+			if dryRun && !bulk {
+				return errors.New("--dry-run: only with --all or --reason R; named keys are " + past + " as named")
+			}
+			if bulk && !dryRun && !yes && !isTerminal(a.stdin) {
+				sel := "--all"
+				if reason != "" {
+					sel = "--reason " + string(reason)
+				}
+				return fmt.Errorf("%s %s: refusing without confirmation, and stdin is no terminal to ask on: pass --yes to %s without asking, or --dry-run to see how many it would %s",
+					verb, sel, verb, verb)
+			}
 			d, err := a.openQueue(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			if len(keys) == 0 {
+			if dryRun {
+				n, err := d.q.DeadLetters().Count(cmd.Context(), reason)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return newJSONLines(a.stdout).write(dryRunResult{DryRun: true, Matched: n})
+				}
+				_, err = fmt.Fprintf(a.stdout, "would %s %s (%s); nothing done (--dry-run)\n", verb, deadLetters(n), selection(reason))
+				return err
+			}
+			if bulk {
 				if keys, err = d.q.DeadLetters().Keys(cmd.Context(), reason); err != nil {
 					return err
+				}
+				if !yes && len(keys) > 0 {
+					q := fmt.Sprintf("%s %s (%s)?", strings.ToUpper(verb[:1])+verb[1:], deadLetters(int64(len(keys))), selection(reason))
+					ok, err := a.confirm(q)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						return &refusedError{msg: "not confirmed; nothing " + past}
+					}
 				}
 			}
 			act := d.q.DeadLetters().RedriveEach
@@ -274,7 +312,6 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 				return err
 			}
 			if !asJSON {
-				past := map[string]string{"redrive": "redriven", "discard": "discarded"}[verb]
 				fmt.Fprintf(a.stdout, "%s %d dead letter(s)\n", past, done)
 			}
 			if failed > 0 {
@@ -285,7 +322,9 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every dead letter")
 	cmd.Flags().StringVar(&reason, "reason", "", "every dead letter of this reason")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON result per key")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "with --all or --reason: "+verb+" without asking for confirmation (needed when stdin is no terminal)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "with --all or --reason: print how many dead letters would be "+past+", and change nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON result per key (with --dry-run: one {\"dryRun\":true,\"matched\":N} object)")
 	return cmd
 }
 

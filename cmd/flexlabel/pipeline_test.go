@@ -215,7 +215,7 @@ func TestCLI_EndToEnd_WorkerStatusAndDeadLetters(t *testing.T) {
 	// discard one, redrive the other (it is rejected again: persisted courier failure)
 	r = c.run(t, "", "dlq", "discard", "e-404")
 	require.Equal(t, 0, r.code, r.stderr)
-	r = c.run(t, "", "dlq", "redrive", "--reason", "courier_rejected")
+	r = c.run(t, "", "dlq", "redrive", "--reason", "courier_rejected", "--yes")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "redriven 1")
 	require.Eventually(t, func() bool { return fake.Ledger().CallsPerKey["e-rej"] == 2 }, 10*time.Second, 20*time.Millisecond)

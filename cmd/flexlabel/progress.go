@@ -119,11 +119,13 @@ type progress struct {
 
 func (a *app) newProgress() *progress {
 	p := &progress{w: a.stderr, interval: 5 * time.Second}
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if isTerminal(a.stderr) {
 		p.tty = true
 		p.interval = 200 * time.Millisecond
-		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 1 {
-			p.width = w - 1
+		if f, ok := a.stderr.(*os.File); ok {
+			if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 1 {
+				p.width = w - 1
+			}
 		}
 	}
 	return p
