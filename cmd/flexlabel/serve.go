@@ -38,7 +38,9 @@ as "Authorization: Bearer <token>" or as the password of HTTP basic auth:
   POST   /v1/labels/batch                enqueue up to 1000 (NDJSON or a JSON array)
   GET    /v1/labels/{key}                a job's status
   GET    /v1/dead-letters                a page of dead letters
-  POST   /v1/dead-letters/redrive        redrive every dead letter of a reason, or all
+  POST   /v1/dead-letters/redrive        redrive every dead letter of a reason, or all (dryRun=true: count)
+  POST   /v1/dead-letters/discard        discard every dead letter of a reason, or all (dryRun=true: count)
+  POST   /v1/dead-letters/export         the dead letters' requests as NDJSON, as dlq export
   GET    /v1/dead-letters/{key}          one dead letter, with its request
   DELETE /v1/dead-letters/{key}          discard one dead letter
   POST   /v1/dead-letters/{key}/redrive  redrive one dead letter

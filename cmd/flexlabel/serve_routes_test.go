@@ -49,7 +49,7 @@ func TestServeHelp_SaysWhichRoutesNeedAToken(t *testing.T) {
 			n++
 		}
 	}
-	require.Equal(t, 11, n)
+	require.Equal(t, 13, n)
 	require.Regexp(t, `(?m)^\s+\*\s+/ui/`, tokenPart)
 	require.Regexp(t, `(?m)^\s+GET\s+/metrics\s+only with FLEXLABEL_METRICS_AUTH=true`, tokenPart)
 	require.Regexp(t, `(?m)^\s+GET\s+/metrics\s+.*unless FLEXLABEL_METRICS_AUTH=true`, publicPart)
