@@ -10,6 +10,8 @@ package auth
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -89,4 +91,18 @@ func NewContext(ctx context.Context, p Principal) context.Context {
 func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
+}
+
+// CheckKey returns nil when p may use key (KeyAllowed), and otherwise an
+// error naming the rule, such as
+// `idempotencyKey: this token may only use keys starting with "shop-a-"`.
+func (p Principal) CheckKey(key string) error {
+	if p.KeyAllowed(key) {
+		return nil
+	}
+	quoted := make([]string, len(p.Prefixes))
+	for i, pre := range p.Prefixes {
+		quoted[i] = strconv.Quote(pre)
+	}
+	return fmt.Errorf("idempotencyKey: this token may only use keys starting with %s", strings.Join(quoted, " or "))
 }
