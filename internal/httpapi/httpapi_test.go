@@ -35,6 +35,7 @@ const (
 
 type env struct {
 	t    *testing.T
+	ns   string // the queue's namespace
 	rdb  *redis.Client
 	q    *queue.Queue
 	h    *httpapi.Handler
@@ -64,7 +65,8 @@ func newEnv(t *testing.T, mod ...func(*httpapi.Config)) *env {
 	t.Helper()
 	rdb := redis.NewClient(queuetest.Redis(t))
 	t.Cleanup(func() { rdb.Close() })
-	q, err := queue.New(rdb, queue.Options{Namespace: queuetest.Prefix(t)})
+	ns := queuetest.Prefix(t)
+	q, err := queue.New(rdb, queue.Options{Namespace: ns})
 	require.NoError(t, err)
 	logs := &queuetest.Buffer{}
 	cfg := httpapi.Config{
@@ -79,7 +81,7 @@ func newEnv(t *testing.T, mod ...func(*httpapi.Config)) *env {
 	require.NoError(t, err)
 	srv := newTestServer(h)
 	t.Cleanup(srv.Close)
-	return (&env{t: t, rdb: rdb, q: q, h: h, srv: srv, logs: logs}).withContract()
+	return (&env{t: t, ns: ns, rdb: rdb, q: q, h: h, srv: srv, logs: logs}).withContract()
 }
 
 // newTestServer serves h over Listener, as serve does.
