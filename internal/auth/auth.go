@@ -6,6 +6,12 @@
 // Principal and puts it in the request's context; handlers that decide per
 // request (the console's buttons, personal fields, key prefixes) read it
 // back with FromContext.
+//
+// Tokens come from FLEXLABEL_API_TOKENS (scope All) and from a tokens file
+// (ParseFile: "SCOPE TOKEN [KEY_PREFIX...]" a line). A Set maps a presented
+// secret to its Principal and is swapped whole on reload; a Watcher re-reads
+// the file when its content changes or on SIGHUP, keeping the old set when
+// the new file is bad. A Token prints as its scope and ID, never its secret.
 package auth
 
 import (
