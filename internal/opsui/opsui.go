@@ -20,7 +20,7 @@ import (
 	"github.com/flexlabel/flexlabel/queue"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/console.js
 var templates embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
@@ -71,6 +71,10 @@ func New(q *queue.Queue, log *slog.Logger) *Handler {
 	h.runs.m = make(map[string]*run)
 	h.mux.HandleFunc("GET /ui/{$}", h.index)
 	h.mux.HandleFunc("GET /ui/counts", h.counts)
+	h.mux.HandleFunc("GET /ui/console.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		http.ServeFileFS(w, r, templates, "templates/console.js")
+	})
 	h.mux.HandleFunc("GET /ui/dead-letters", h.deadLetters)
 	h.mux.HandleFunc("GET /ui/label", h.label)
 	h.mux.HandleFunc("GET /ui/dead-letter", func(w http.ResponseWriter, r *http.Request) {
