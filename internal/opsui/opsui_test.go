@@ -64,6 +64,7 @@ func kill(t *testing.T, q *queue.Queue, key string, lane queue.Lane, reason queu
 	res, err := q.EnqueueLine(ctx, queuetest.RequestJSON(key, ""), lane)
 	require.NoError(t, err)
 	require.Equal(t, queue.Enqueued, res.Outcome, key)
+	queuetest.Dequeue(t, q.Redis(), q.Name(lane), key)
 	j := queuetest.Job(t, q, key, "", lane)
 	n := queuetest.Attempt(t, q, j)
 	require.NoError(t, queuetest.Store(t, q).DeadLetter(ctx, j, store.Failure{Reason: reason, HTTPStatus: 422, Message: msg, Attempts: n}))
