@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -208,6 +207,3 @@ func laneOf(queueName string) string {
 	}
 	return queue.Interactive.String()
 }
-
-// itoa is strconv.Itoa for counts.
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
