@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -235,9 +236,10 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		})
 		run.finish(err)
 		if err != nil {
-			h.log.Error("ui: action stopped", "action", a.Name, "principal", p.ID, "error", err.Error())
+			h.log.Error("ui: action stopped", slog.String("action", a.Name), slog.String("principal", p.ID), slog.Int("done", run.snapshot().Done), slog.String("error", err.Error()))
 		} else {
-			h.log.Info("ui: action done", "action", a.Name, "principal", p.ID, "done", run.snapshot().Done)
+			res := run.snapshot()
+			h.log.Info("ui: action done", slog.String("action", a.Name), slog.String("principal", p.ID), slog.Int("done", res.Done), slog.Int("failed", res.Failed))
 		}
 	}()
 	select {

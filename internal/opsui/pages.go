@@ -3,6 +3,7 @@ package opsui
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -146,7 +147,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The status is sent with the first line; the cut is all a reader
 		// can see, and the log says why.
-		h.log.Error("ui: export stopped", "lines", n, "error", err.Error())
+		h.log.Error("ui: export stopped", slog.Int("lines", n), slog.String("error", err.Error()))
 		if n == 0 {
 			http.Error(w, "queue unavailable", http.StatusServiceUnavailable)
 		}
