@@ -131,6 +131,10 @@ type page struct {
 	Title    string
 	Landing  bool // the landing page shows the counts as a panel, not a bar
 	Operator bool // may act, export and see personal fields
+	// Caller and Scope name who is signed in: the token's non-secret id
+	// (as the API's request log names it) and its scope, so an operator
+	// rotating a token sees which one the browser presents.
+	Caller, Scope string
 	CSRF     string
 	Counts   queue.Counts
 	Reasons  []queue.Reason
@@ -146,6 +150,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	p.Counts, p.Reasons = c, queue.Reasons
 	p.Operator = has(r, auth.Operator)
+	if c, ok := auth.FromContext(r.Context()); ok {
+		p.Caller, p.Scope = c.ID, string(c.Scope)
+	}
 	if p.Operator {
 		p.CSRF = h.csrfToken(r)
 	}

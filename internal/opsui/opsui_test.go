@@ -210,3 +210,19 @@ func lacks(t *testing.T, body, s string, msg ...any) {
 // actionForm matches an action form (the JS refers to data-action too,
 // but in console.js, not in the page).
 var actionForm = regexp.MustCompile(`<form[^>]*data-action=`)
+
+// Every page names who is signed in, by the token's non-secret id and its
+// scope: the token-rotation drill (docs/OPERATIONS.md) checks it.
+func TestUI_PagesNameTheCaller(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	srv := serve(t, q)
+	for _, as := range []string{"viewer", "operator"} {
+		for _, path := range []string{"/ui/", "/ui/dead-letters"} {
+			code, body := getAs(t, srv, as, path)
+			require.Equal(t, 200, code, "%s %s", as, path)
+			p := principals[as]
+			require.Contains(t, body, `<span id="caller" class="caller" title="the token this browser presents, by its id in the request log">`+p.ID+" · scope "+string(p.Scope)+"</span>", "%s %s", as, path)
+		}
+	}
+}
