@@ -240,7 +240,11 @@ func newHTTPHandler(d *deps, tokens *auth.Set, allowUnauthenticated, uiAuth, met
 	} else {
 		h.Handle("GET /metrics", metrics.Handler(reg), auth.Public)
 	}
-	ui := opsui.New(d.q, log)
+	var uiOpts []opsui.Option
+	if tokens != nil {
+		uiOpts = append(uiOpts, opsui.WithTokens(tokens))
+	}
+	ui := opsui.New(d.q, log, uiOpts...)
 	if uiAuth {
 		h.Handle("/ui/", ui, auth.Viewer)
 	} else {

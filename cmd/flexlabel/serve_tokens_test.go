@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -66,6 +67,19 @@ func TestServe_TokensFile_ScopesReloadAndSIGHUP(t *testing.T) {
 	require.Equal(t, 401, do("GET", "/v1/dead-letters", operTok, nil), "a line removed is a token revoked")
 	require.Equal(t, 200, do("GET", "/v1/dead-letters", allTok, nil))
 	require.Equal(t, 1, strings.Count(logs.String(), "api tokens reloaded"), logs.String())
+	// The console's tokens page shows the reloaded set, by id.
+	req, err := http.NewRequest("GET", base+"/ui/tokens", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("ops", allTok)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(page), `data-token="`+auth.TokenID(viewTok)+`"`)
+	require.NotContains(t, string(page), `data-token="`+auth.TokenID(operTok)+`"`, "the removed line's token is gone")
+	require.NotContains(t, string(page), viewTok)
 
 	// SIGHUP re-reads the file even when it has not changed.
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))

@@ -218,3 +218,36 @@ func TestWatcher_SIGHUP_Reloads(t *testing.T) {
 	require.Eventually(t, func() bool { return w.logs.count("not reloaded") == 1 }, 10*time.Second, time.Millisecond)
 	require.True(t, w.has(opSecret))
 }
+
+// Tokens lists what a rotation needs to see — each token's id, scope,
+// prefixes and when it was last accepted — never a secret, and a token's
+// last use survives a reload that keeps it.
+func TestSet_Tokens_LastUsedSurvivesReload(t *testing.T) {
+	t.Parallel()
+	oldTok := auth.Token{Scope: auth.Producer, Secret: "old-producer-secret-0001", Prefixes: []string{"shop-a-"}}
+	newTok := auth.Token{Scope: auth.Producer, Secret: "new-producer-secret-0002", Prefixes: []string{"shop-a-"}}
+	op := auth.Token{Scope: auth.Operator, Secret: "operator-secret-000003"}
+	s, err := auth.NewSet([]auth.Token{oldTok, op})
+	require.NoError(t, err)
+
+	before := time.Now()
+	_, ok := s.Lookup(oldTok.Secret)
+	require.True(t, ok)
+	_, ok = s.Lookup("not-a-configured-token")
+	require.False(t, ok)
+
+	require.NoError(t, s.Replace([]auth.Token{oldTok, newTok, op}))
+	got, loadedAt := s.Tokens()
+	require.False(t, loadedAt.Before(before), "loadedAt is the last Replace")
+	require.Len(t, got, 3)
+	byID := map[string]auth.TokenInfo{}
+	for _, ti := range got {
+		byID[ti.ID] = ti
+	}
+	require.Equal(t, auth.Operator, got[0].Scope, "sorted by scope")
+	require.False(t, byID[oldTok.ID()].LastUsed.Before(before), "the old token's use is remembered across the reload")
+	require.True(t, byID[newTok.ID()].LastUsed.IsZero(), "the new token was never used")
+	require.True(t, byID[op.ID()].LastUsed.IsZero())
+	require.Equal(t, []string{"shop-a-"}, byID[newTok.ID()].Prefixes)
+	require.NotContains(t, fmt.Sprintf("%+v", got), "secret", "no secret in what Tokens hands out")
+}

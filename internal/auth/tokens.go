@@ -9,8 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // MinTokenLen is the shortest token accepted, in the file as in
@@ -171,14 +174,24 @@ func shownScope(s string) string {
 
 // Set maps presented secrets to principals. It is safe for concurrent
 // use; Replace swaps the whole set at once, so a request sees the old set
-// or the new one, never a mix.
+// or the new one, never a mix. It also remembers, per token id and across
+// replacements, when this process last saw each token (Tokens), which is
+// what an operator watches while rotating one.
 type Set struct {
-	p atomic.Pointer[map[[sha256.Size]byte]Principal]
+	p    atomic.Pointer[setState]
+	used sync.Map // token id -> *atomic.Int64, Unix nanoseconds of the last Lookup
+	now  func() time.Time
+}
+
+type setState struct {
+	m        map[[sha256.Size]byte]Principal
+	tokens   []Token // as given, secrets included: never handed out
+	loadedAt time.Time
 }
 
 // NewSet returns a set of tokens; a secret given twice is an error.
 func NewSet(tokens []Token) (*Set, error) {
-	s := &Set{}
+	s := &Set{now: time.Now}
 	if err := s.Replace(tokens); err != nil {
 		return nil, err
 	}
@@ -199,27 +212,72 @@ func (s *Set) Replace(tokens []Token) error {
 		}
 		m[sum] = t.Principal()
 	}
-	s.p.Store(&m)
+	s.p.Store(&setState{m: m, tokens: slices.Clone(tokens), loadedAt: s.clock()})
 	return nil
 }
 
-// Lookup returns the principal of a presented secret. The secret is
-// looked up by its SHA-256, so the timing tells nothing about how much of
-// a real token it matches.
+func (s *Set) clock() time.Time {
+	if s.now == nil {
+		return time.Now()
+	}
+	return s.now()
+}
+
+// Lookup returns the principal of a presented secret, and notes the
+// token as used now. The secret is looked up by its SHA-256, so the
+// timing tells nothing about how much of a real token it matches.
 func (s *Set) Lookup(secret string) (Principal, bool) {
-	m := s.p.Load()
-	if m == nil || secret == "" {
+	st := s.p.Load()
+	if st == nil || secret == "" {
 		return Principal{}, false
 	}
-	p, ok := (*m)[sha256.Sum256([]byte(secret))]
+	p, ok := st.m[sha256.Sum256([]byte(secret))]
+	if ok {
+		v, _ := s.used.LoadOrStore(p.ID, new(atomic.Int64))
+		v.(*atomic.Int64).Store(s.clock().UnixNano())
+	}
 	return p, ok
+}
+
+// TokenInfo describes a configured token without its secret: what the
+// console's tokens page lists.
+type TokenInfo struct {
+	ID       string
+	Scope    Scope
+	Prefixes []string
+	// LastUsed is when this process last accepted the token; zero if it
+	// has not since it started.
+	LastUsed time.Time
+}
+
+// Tokens lists the set's tokens (by scope, then id) with when each was
+// last used, and when the set was last loaded.
+func (s *Set) Tokens() (tokens []TokenInfo, loadedAt time.Time) {
+	st := s.p.Load()
+	if st == nil {
+		return nil, time.Time{}
+	}
+	for _, t := range st.tokens {
+		ti := TokenInfo{ID: t.ID(), Scope: t.Scope, Prefixes: slices.Clone(t.Prefixes)}
+		if v, ok := s.used.Load(ti.ID); ok {
+			ti.LastUsed = time.Unix(0, v.(*atomic.Int64).Load())
+		}
+		tokens = append(tokens, ti)
+	}
+	slices.SortFunc(tokens, func(a, b TokenInfo) int {
+		if c := strings.Compare(string(a.Scope), string(b.Scope)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return tokens, st.loadedAt
 }
 
 // Len is the number of tokens in the set.
 func (s *Set) Len() int {
-	m := s.p.Load()
-	if m == nil {
+	st := s.p.Load()
+	if st == nil {
 		return 0
 	}
-	return len(*m)
+	return len(st.m)
 }

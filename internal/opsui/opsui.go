@@ -56,15 +56,26 @@ type Handler struct {
 	// process, so a restart only makes open forms stale.
 	csrfKey [32]byte
 	runs    runs
+	tokens  *auth.Set // the API's live tokens, for /ui/tokens; nil: not shown
 }
 
+// Option configures the UI.
+type Option func(*Handler)
+
+// WithTokens lists the API's live tokens (ids, scopes, prefixes, last use;
+// never a secret) on /ui/tokens, for operators rotating one.
+func WithTokens(s *auth.Set) Option { return func(h *Handler) { h.tokens = s } }
+
 // New returns the UI for q.
-func New(q *queue.Queue, log *slog.Logger) *Handler {
+func New(q *queue.Queue, log *slog.Logger, opts ...Option) *Handler {
 	h := &Handler{
 		q:   q,
 		log: log,
 		mon: asynqmon.New(asynqmon.Options{RootPath: "/ui/queues", RedisConnOpt: sharedConn{q.Redis()}, ReadOnly: true}),
 		mux: http.NewServeMux(),
+	}
+	for _, o := range opts {
+		o(h)
 	}
 	rand.Read(h.csrfKey[:]) // never fails (crypto/rand)
 	h.runs.m = make(map[string]*run)
@@ -89,6 +100,7 @@ func New(q *queue.Queue, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /ui/confirm", h.confirm)
 	h.mux.HandleFunc("POST /ui/act", h.act)
 	h.mux.HandleFunc("GET /ui/result", h.result)
+	h.mux.Handle("GET /ui/tokens", needs(auth.Operator, http.HandlerFunc(h.tokensPage)))
 	// asynqmon shows each task's payload, the request with its personal
 	// fields, so it is for the scopes that may see them.
 	h.mux.Handle("/ui/queues/", needs(auth.Operator, h.mon))
@@ -136,6 +148,7 @@ type page struct {
 	// rotating a token sees which one the browser presents.
 	Caller, Scope string
 	CSRF     string
+	Tokens   bool // the tokens page exists (and Operator may see it)
 	Counts   queue.Counts
 	Reasons  []queue.Reason
 	Data     any
@@ -150,6 +163,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	p.Counts, p.Reasons = c, queue.Reasons
 	p.Operator = has(r, auth.Operator)
+	p.Tokens = h.tokens != nil
 	if c, ok := auth.FromContext(r.Context()); ok {
 		p.Caller, p.Scope = c.ID, string(c.Scope)
 	}
@@ -214,4 +228,19 @@ func laneOf(queueName string) string {
 		return queue.Bulk.String()
 	}
 	return queue.Interactive.String()
+}
+
+// tokensPage lists the API's tokens by id, scope and key prefixes, with
+// when this process last accepted each: during a rotation the operator
+// sees the new token arrive (the file was re-read) and the old one fall
+// idle before removing it. Each serve process keeps its own last use.
+func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request) {
+	if h.tokens == nil {
+		h.problem(w, r, http.StatusNotFound, "this console serves without API tokens (--insecure-no-auth or dev), so there are none to list")
+		return
+	}
+	list, loadedAt := h.tokens.Tokens()
+	h.render(w, r, http.StatusOK, "tokens.html", page{Title: "API tokens", Data: map[string]any{
+		"Tokens": list, "LoadedAt": loadedAt,
+	}})
 }

@@ -226,3 +226,49 @@ func TestUI_PagesNameTheCaller(t *testing.T) {
 		}
 	}
 }
+
+// The tokens page lists each live token by id, scope and prefixes with its
+// last use — to operators only, and never a secret.
+func TestUI_TokensPage(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	prod := auth.Token{Scope: auth.Producer, Secret: "producer-secret-for-ui-1", Prefixes: []string{"shop-a-", "shop-b-"}}
+	idle := auth.Token{Scope: auth.Viewer, Secret: "viewer-secret-for-ui-002"}
+	set, err := auth.NewSet([]auth.Token{prod, idle})
+	require.NoError(t, err)
+	_, ok := set.Lookup(prod.Secret)
+	require.True(t, ok)
+
+	h := opsui.New(q, slog.New(slog.DiscardHandler), opsui.WithTokens(set))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := principals[r.Header.Get("X-Test-As")]; ok {
+			r = r.WithContext(auth.NewContext(r.Context(), p))
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	require.Equal(t, 403, do(t, srv, "viewer", "GET", "/ui/tokens", nil).code)
+	code, body := getAs(t, srv, "operator", "/ui/tokens")
+	require.Equal(t, 200, code)
+	row := func(id string) string {
+		_, after, ok := strings.Cut(body, `<tr data-token="`+id+`">`)
+		require.True(t, ok, "a row for %s in:\n%s", id, mainOf(body))
+		r, _, _ := strings.Cut(after, "</tr>")
+		return r
+	}
+	p := row(prod.ID())
+	require.Contains(t, p, "<td>producer</td>")
+	require.Contains(t, p, "<code>shop-a-</code>, <code>shop-b-</code>")
+	require.NotContains(t, p, "not since this process started", "the producer token was used")
+	v := row(idle.ID())
+	require.Contains(t, v, "any key")
+	require.Contains(t, v, "not since this process started")
+	require.NotContains(t, body, prod.Secret)
+	require.NotContains(t, body, idle.Secret)
+
+	_, other := getAs(t, srv, "operator", "/ui/")
+	require.Contains(t, other, `<a href="/ui/tokens">Tokens</a>`, "operators get a link")
+	_, viewerPage := getAs(t, srv, "viewer", "/ui/")
+	require.NotContains(t, viewerPage, `/ui/tokens`)
+}
