@@ -132,9 +132,13 @@ func TestBrowser_Console(t *testing.T) {
 		op.screenshot("result")
 
 		st := c.waitState(t, authKey, "completed")
-		require.NotEmpty(t, st["label"], "the redriven job made its label")
+		label, _ := st["label"].(map[string]any)
+		id, _ := label["id"].(string)
+		require.NotEmpty(t, id, "the redriven job made its label: %v", st)
 		require.Greater(t, fake.Ledger().CreateCalls, calls, "the worker called the API again")
-		op.waitText(con.url("/ui/label", "key", authKey), "completed")
+		// The label page shows it complete, with its label.
+		op.waitText(con.url("/ui/label", "key", authKey), id)
+		require.Contains(t, op.bodyText(), "completed")
 	})
 
 	t.Run("DiscardReasonAfterDryRunCount", func(t *testing.T) {
