@@ -44,7 +44,7 @@ promtool: ## Check the alert rules with Prometheus' promtool (check rules, test 
 	cd deploy/prometheus && promtool check rules alerts.yaml && promtool test rules alerts_test.yaml
 
 screenshots: ## Regenerate docs/screenshots/*.png: the browser test drives the console in headless Chromium
-	FLEXLABEL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestBrowser_Console$$' -v $(TESTFLAGS) ./cmd/flexlabel/ 2>&1 | tee screenshots.out | grep -E '^(\s*--- |FAIL|ok|PASS)|screenshot: '; test $${PIPESTATUS[0]} -eq 0
+	FLEXLABEL_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -run '^TestBrowser_Console$$' -v $(TESTFLAGS) ./cmd/flexlabel/ 2>&1 | tee screenshots.out | grep -E '^(\s*--- |FAIL|ok|PASS)|screenshot: '; test $${PIPESTATUS[0]} -eq 0
 
 tidy-check: ## Fail if `go mod tidy` changes go.mod or go.sum (it rewrites them)
 	$(GO) mod tidy

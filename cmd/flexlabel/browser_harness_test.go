@@ -31,7 +31,8 @@ import (
 // and a real worker calling the fake Flex Forward API (flexapitest).
 
 // envScreenshots names the folder the browser test writes its screenshots
-// of the console's pages to (make screenshots sets it to docs/screenshots).
+// of the console's pages to, absolute or relative to the repository's root
+// (make screenshots sets it to docs/screenshots).
 const envScreenshots = "FLEXLABEL_SCREENSHOTS"
 
 // browserStep bounds one step of a person in the browser (a navigation, a
@@ -282,6 +283,11 @@ func (p *person) screenshot(name string) {
 	dir := os.Getenv(envScreenshots)
 	if dir == "" {
 		return
+	}
+	if !filepath.IsAbs(dir) {
+		// Relative to the repository's root, not to this package's
+		// folder, where go test runs.
+		dir = filepath.Join("..", "..", dir)
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, browserStep)
 	defer cancel()
