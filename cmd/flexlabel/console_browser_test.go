@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -178,11 +179,15 @@ func TestBrowser_Console(t *testing.T) {
 
 	t.Run("ViewerSeesNoActionsAndCannotForgeOne", func(t *testing.T) {
 		op.t = t
-		// What a forger copies: the operator's form for the dead letter
-		// that stays, with its csrf field.
+		// What a forger copies from an operator's pages, csrf fields
+		// included: the redrive form of the dead letter that stays, and
+		// the form of its confirm page, which acts.
 		op.open(con.url("/ui/label", "key", keepKey))
-		forged := op.form(`form[data-action="redrive"]`)
-		require.NotEmpty(t, forged.fields["csrf"], "the operator's form carries a csrf field")
+		ask := op.form(`form[data-action="redrive"]`)
+		require.NotEmpty(t, ask.fields["csrf"], "the operator's form carries a csrf field")
+		op.click(`form[data-action="redrive"] [type="submit"]`)
+		confirm := op.form("button#confirm")
+		require.NotEmpty(t, confirm.fields["csrf"], "the confirm page's form carries a csrf field")
 		before := con.deadSnapshot(t)
 
 		vw := b.login(t, "viewer", browserViewerToken)
@@ -199,23 +204,35 @@ func TestBrowser_Console(t *testing.T) {
 		require.Contains(t, vw.bodyText(), keepKey, "the viewer sees the dead letter")
 		vw.screenshot("viewer")
 
-		// A POST from the viewer's page, with the viewer's credentials.
-		status := vw.post(forged)
-		require.Equal(t, http.StatusForbidden, status, "a viewer's POST to %s", forged.action)
-
-		// The operator's own page, without the csrf field and with a wrong one.
-		noCSRF := forged.without("csrf")
-		require.Equal(t, http.StatusForbidden, op.post(noCSRF), "a POST without the csrf field")
-		badCSRF := forged.with("csrf", "forged-"+forged.fields["csrf"])
-		require.Equal(t, http.StatusForbidden, op.post(badCSRF), "a POST with a wrong csrf field")
+		// POSTs from the viewer's page, with the viewer's credentials.
+		for _, f := range []copiedForm{ask, confirm} {
+			require.Equal(t, http.StatusForbidden, vw.post(f), "a viewer's POST to %s", f.action)
+		}
+		// POSTs from the operator's own page without the csrf field, or
+		// with a wrong one.
+		for _, f := range []copiedForm{ask, confirm} {
+			require.Equal(t, http.StatusForbidden, op.post(f.without("csrf")), "a POST to %s without the csrf field", f.action)
+			require.Equal(t, http.StatusForbidden, op.post(f.with("csrf", "forged-"+f.fields["csrf"])), "a POST to %s with a wrong csrf field", f.action)
+		}
 
 		require.Equal(t, before, con.deadSnapshot(t), "the refused POSTs changed nothing")
+
+		// The same POST from the operator's page, with the csrf field the
+		// page gave, acts: what refused the others was who sent them.
+		calls := fake.Ledger().CreateCalls
+		require.Equal(t, http.StatusOK, op.post(confirm), "the operator's own POST to %s", confirm.action)
+		require.Eventually(t, func() bool { return fake.Ledger().CreateCalls > calls }, browserStep, 20*time.Millisecond,
+			"the operator's POST redrove %s", keepKey)
+		c.waitState(t, keepKey, "dead")
 	})
 
 	t.Run("CrossSitePageCannotAct", func(t *testing.T) {
 		op.t = t
+		// The form that acts, from the confirm page of a redrive, with
+		// its csrf field: as if a hostile page had got hold of it.
 		op.open(con.url("/ui/label", "key", keepKey))
-		stolen := op.form(`form[data-action="redrive"]`)
+		op.click(`form[data-action="redrive"] [type="submit"]`)
+		stolen := op.form("button#confirm")
 		before := con.deadSnapshot(t)
 		calls := fake.Ledger().CreateCalls
 
@@ -297,17 +314,21 @@ func (f copiedForm) with(name, value string) copiedForm {
 	return g
 }
 
-// form copies the first form matching sel on the page.
+// form copies the form of the first element matching sel on the page (the
+// element itself, or the form a button of it submits, with the button's
+// name and value).
 func (p *person) form(sel string) copiedForm {
 	p.t.Helper()
-	require.Equal(p.t, 1, p.count(sel), "%s: a form %s on %s", p.name, sel, p.location())
+	p.must(sel)
 	got := eval[struct {
 		Action string            `json:"action"`
 		Fields map[string]string `json:"fields"`
 	}](p, fmt.Sprintf(`(() => {
-		const f = document.querySelector(%s);
+		const el = document.querySelector(%s);
+		const f = el.closest("form");
 		const fields = {};
 		for (const [k, v] of new FormData(f)) fields[k] = String(v);
+		if (el !== f && el.name) fields[el.name] = el.value;
 		return {action: f.action, fields};
 	})()`, strconv.Quote(sel)))
 	require.NotEmpty(p.t, got.Action)
@@ -315,10 +336,11 @@ func (p *person) form(sel string) copiedForm {
 }
 
 // post sends f as a form POST with fetch from the person's page (so with
-// the credentials their browser cached), and returns the status.
+// the credentials their browser cached), and returns the status of the
+// page it ends on (redirects followed).
 func (p *person) post(f copiedForm) int {
 	p.t.Helper()
-	return eval[int](p, fmt.Sprintf(`fetch(%s, {method: "POST", body: new URLSearchParams(%s), redirect: "manual"}).then(r => r.status)`,
+	return eval[int](p, fmt.Sprintf(`fetch(%s, {method: "POST", body: new URLSearchParams(%s)}).then(r => r.status)`,
 		strconv.Quote(f.action), jsObject(f.fields)))
 }
 
