@@ -24,11 +24,11 @@ func methods(t reflect.Type) []string {
 func TestAPI_IsTheProducersAndTheOperators(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, []string{
-		"DeadLetters", "Enqueue", "EnqueueLine", "EnqueueLines", "EnqueueMany", "LoadScripts",
+		"Counts", "DeadLetters", "Enqueue", "EnqueueLine", "EnqueueLines", "EnqueueMany", "LoadScripts",
 		"Name", "Options", "Ping", "Redis", "States", "Status", "URLs",
 	}, methods(reflect.TypeFor[*queue.Queue]()))
 	require.Equal(t, []string{
-		"Count", "CountByReason", "Discard", "DiscardEach", "Each", "Get", "Keys", "List",
+		"Count", "CountByReason", "CountMatching", "Discard", "DiscardEach", "Each", "EachMatching", "Get", "Keys", "KeysMatching", "List",
 		"NewKeyLine", "Redrive", "RedriveEach",
 	}, methods(reflect.TypeFor[*queue.DeadLetters]()))
 }

@@ -120,9 +120,14 @@ func each(ctx context.Context, keys []string, op func(context.Context, string) (
 }
 
 // List returns a page of dead letters and the cursor of the next page (empty
-// at the end). It costs one range query and one HMGET whatever the queue's size.
-// A reason that is not one of Reasons is ErrBadReason; a cursor it did not
-// hand out, ErrBadCursor.
+// at the end). Unfiltered, or filtered by reason and time only, it costs one
+// range query and one HMGET whatever the queue's size. A KeyPrefix filter
+// reads the index (not the entries) of the whole reason and time range to
+// find its matches, and a Queue filter reads the entries of that range as
+// well: both cost in proportion to the dead letters of the reason and time
+// range, so give a large queue's filters a reason or a time range. A reason
+// that is not one of Reasons is ErrBadReason; a cursor it did not hand out,
+// ErrBadCursor.
 func (d *DeadLetters) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, error) {
 	return d.st.List(ctx, o)
 }
@@ -161,4 +166,41 @@ func (d *DeadLetters) Keys(ctx context.Context, reason Reason) ([]string, error)
 // more), and ErrNewKeyReason for another reason.
 func (d *DeadLetters) NewKeyLine(ctx context.Context, key string) (*NewKey, error) {
 	return d.st.NewKeyLine(ctx, key)
+}
+
+// CountMatching counts the dead letters o's filter selects (Reason,
+// KeyPrefix, Queue, Since, Until; Limit and Cursor are ignored). By reason
+// and time only it is one ZLEXCOUNT; with a KeyPrefix or Queue it reads
+// what List reads for such a filter, the whole range.
+func (d *DeadLetters) CountMatching(ctx context.Context, o ListOptions) (int64, error) {
+	return d.st.CountMatching(ctx, o)
+}
+
+// KeysMatching returns the keys of the dead letters o's filter selects,
+// oldest failure first, as a snapshot to redrive or discard (as Keys does
+// for a reason); it costs what CountMatching costs. ErrBadReason for a
+// reason that is none of Reasons.
+func (d *DeadLetters) KeysMatching(ctx context.Context, o ListOptions) ([]string, error) {
+	return d.st.KeysMatching(ctx, o)
+}
+
+// EachMatching calls fn for every dead letter o's filter selects, oldest
+// first, a page at a time, as Each does for a reason.
+func (d *DeadLetters) EachMatching(ctx context.Context, o ListOptions, fn func(*DeadLetter) error) error {
+	o.Limit, o.Cursor = 500, ""
+	for {
+		page, next, err := d.List(ctx, o)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		o.Cursor = next
+	}
 }

@@ -19,3 +19,9 @@ func (q *Queue) States(ctx context.Context, keys []string) ([]State, error) {
 func (q *Queue) URLs(ctx context.Context, keys []string) ([]string, error) {
 	return q.st.URLs(ctx, keys)
 }
+
+// Counts returns how many label jobs are pending, active, scheduled and
+// retrying on both lanes, how many completed (asynq's all-time count of
+// successful runs), and the dead letters, by reason: O(1) commands in one
+// round trip, cheap enough to poll.
+func (q *Queue) Counts(ctx context.Context) (Counts, error) { return q.st.Counts(ctx) }

@@ -79,8 +79,12 @@ type FailedAttempt = store.FailedAttempt
 // ListEntry is one line of `flexlabel dlq list`.
 type ListEntry = store.ListEntry
 
-// ListOptions select a page of dead letters, oldest failure first.
+// ListOptions select a page of dead letters, oldest failure first, and
+// filter them by reason, key prefix, queue and failure time.
 type ListOptions = store.ListOptions
+
+// Counts is how many label jobs are where (Queue.Counts).
+type Counts = store.Counts
 
 // NewKey is a dead letter's request exported under a new key (NewKeyLine).
 type NewKey = store.NewKey

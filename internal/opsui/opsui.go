@@ -1,37 +1,42 @@
-// Package opsui is the operator's web UI: asynq's queue monitor (asynqmon,
-// read-only) mounted under /ui/queues/, and flexlabel's own dead-letter queue
-// — with reasons, HTTP statuses and messages, which asynq's archive does not
-// have — under /ui/dead-letters, each entry's failure history, supersededBy
-// and request under /ui/dead-letter?key=K, linked from a landing page at /ui/.
-//
-// Actions (redrive, discard) stay with the CLI and the HTTP API, which keep
-// flexlabel's records and asynq's tasks consistent; asynqmon is read-only for
-// the same reason.
 package opsui
 
 import (
-	"bytes"
+	"crypto/rand"
 	"embed"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
-	"strconv"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/console.js
 var templates embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"reasonURL": func(r queue.Reason) string { return "/ui/dead-letters?reason=" + string(r) },
+	"reasonURL": func(r queue.Reason) string { return "/ui/dead-letters?reason=" + url.QueryEscape(string(r)) },
+	"labelURL":  labelURL,
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05.000Z")
+	},
+	"lane": laneOf,
 }).ParseFS(templates, "templates/*.html"))
+
+// labelURL is the label page of key: every key the console shows links
+// there.
+func labelURL(key string) string { return "/ui/label?key=" + url.QueryEscape(key) }
 
 // sharedConn hands asynqmon the Redis client flexlabel already has, so the
 // UI needs no credentials of its own.
@@ -39,15 +44,19 @@ type sharedConn struct{ c redis.UniversalClient }
 
 func (s sharedConn) MakeRedisClient() any { return s.c }
 
+var _ asynq.RedisConnOpt = sharedConn{}
+
 // Handler serves the UI under /ui/. Mount it at "/ui/".
 type Handler struct {
 	q   *queue.Queue
 	mon *asynqmon.HTTPHandler
 	mux *http.ServeMux
 	log *slog.Logger
+	// csrfKey signs the CSRF tokens of this process (csrf.go): random per
+	// process, so a restart only makes open forms stale.
+	csrfKey [32]byte
+	runs    runs
 }
-
-var _ asynq.RedisConnOpt = sharedConn{}
 
 // New returns the UI for q.
 func New(q *queue.Queue, log *slog.Logger) *Handler {
@@ -57,108 +66,144 @@ func New(q *queue.Queue, log *slog.Logger) *Handler {
 		mon: asynqmon.New(asynqmon.Options{RootPath: "/ui/queues", RedisConnOpt: sharedConn{q.Redis()}, ReadOnly: true}),
 		mux: http.NewServeMux(),
 	}
+	rand.Read(h.csrfKey[:]) // never fails (crypto/rand)
+	h.runs.m = make(map[string]*run)
 	h.mux.HandleFunc("GET /ui/{$}", h.index)
+	h.mux.HandleFunc("GET /ui/counts", h.counts)
+	h.mux.HandleFunc("GET /ui/console.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		http.ServeFileFS(w, r, templates, "templates/console.js")
+	})
 	h.mux.HandleFunc("GET /ui/dead-letters", h.deadLetters)
-	h.mux.HandleFunc("GET /ui/dead-letter", h.deadLetter)
-	h.mux.Handle("/ui/queues/", h.mon)
+	h.mux.HandleFunc("GET /ui/label", h.label)
+	h.mux.HandleFunc("GET /ui/dead-letter", func(w http.ResponseWriter, r *http.Request) {
+		key := r.URL.Query().Get("key")
+		if key == "" {
+			h.problem(w, r, http.StatusBadRequest, "key: required (the idempotency key to show)")
+			return
+		}
+		http.Redirect(w, r, labelURL(key), http.StatusMovedPermanently)
+	})
+	h.mux.HandleFunc("GET /ui/export", h.export)
+	h.mux.HandleFunc("POST /ui/confirm", h.confirm)
+	h.mux.HandleFunc("POST /ui/act", h.act)
+	h.mux.HandleFunc("GET /ui/result", h.result)
+	// asynqmon shows each task's payload, the request with its personal
+	// fields, so it is for the scopes that may see them.
+	h.mux.Handle("/ui/queues/", needs(auth.Operator, h.mon))
 	h.mux.HandleFunc("/ui/queues", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/queues/", http.StatusFound)
 	})
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
-
-type reasonCount struct {
-	Reason queue.Reason
-	Count  int64
+// ServeHTTP serves the UI to callers with scope viewer; the API's
+// authentication puts the caller in the request's context, and a request
+// without one (a mount that skipped it) is refused.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p, ok := auth.FromContext(r.Context()); !ok || !p.Has(auth.Viewer) {
+		http.Error(w, "forbidden: the console needs scope viewer", http.StatusForbidden)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
 }
 
-func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
-	counts, err := h.q.DeadLetters().CountByReason(r.Context())
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	var rc []reasonCount
-	var total int64
-	for _, reason := range queue.Reasons {
-		rc = append(rc, reasonCount{reason, counts[reason]})
-		total += counts[reason]
-	}
-	h.render(w, "index.html", map[string]any{
-		"Queue": h.q.Name(queue.Interactive), "BulkQueue": h.q.Name(queue.Bulk),
-		"Reasons": rc, "Total": total,
-	})
-}
-
-func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
-	s := r.URL.Query().Get("reason")
-	reason, err := queue.ParseReason(s)
-	if err != nil {
-		http.Error(w, "unknown reason "+strconv.Quote(s), http.StatusBadRequest)
-		return
-	}
-	limit := 50
-	page, next, err := h.q.DeadLetters().List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: r.URL.Query().Get("cursor")})
-	if errors.Is(err, queue.ErrBadCursor) {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	total, err := h.q.DeadLetters().Count(r.Context(), reason)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	nextURL := ""
-	if next != "" {
-		nextURL = "/ui/dead-letters?cursor=" + next
-		if reason != "" {
-			nextURL += "&reason=" + string(reason)
+func needs(s auth.Scope, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !has(r, s) {
+			http.Error(w, "forbidden: needs scope "+string(s), http.StatusForbidden)
+			return
 		}
-	}
-	h.render(w, "deadletters.html", map[string]any{
-		"Reason": reason, "Reasons": queue.Reasons, "Entries": page, "Total": total, "Next": nextURL,
+		next.ServeHTTP(w, r)
 	})
 }
 
-// deadLetter shows one dead letter (?key=K, any key, however it is
-// spelled): its failure, its history and its request.
-func (h *Handler) deadLetter(w http.ResponseWriter, r *http.Request) {
-	key := r.URL.Query().Get("key")
-	if key == "" {
-		http.Error(w, "key: required", http.StatusBadRequest)
-		return
-	}
-	d, err := h.q.DeadLetters().Get(r.Context(), key)
-	if errors.Is(err, queue.ErrNotFound) {
-		http.Error(w, strconv.Quote(key)+" is not in the dead-letter queue", http.StatusNotFound)
-		return
-	}
+// has reports whether the request's caller has scope s; no caller has none.
+func has(r *http.Request, s auth.Scope) bool {
+	p, ok := auth.FromContext(r.Context())
+	return ok && p.Has(s)
+}
+
+// page is what every page's template gets: the caller's powers, the counts
+// bar, and the page's own data.
+type page struct {
+	Title    string
+	Landing  bool // the landing page shows the counts as a panel, not a bar
+	Operator bool // may act, export and see personal fields
+	CSRF     string
+	Counts   queue.Counts
+	Reasons  []queue.Reason
+	Data     any
+}
+
+// render reads the counts for the bar and renders page name.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	c, err := h.q.Counts(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	var req bytes.Buffer
-	if json.Indent(&req, d.Request, "", "  ") != nil {
-		req.Reset()
-		req.Write(d.Request)
+	p.Counts, p.Reasons = c, queue.Reasons
+	p.Operator = has(r, auth.Operator)
+	if p.Operator {
+		p.CSRF = h.csrfToken(r)
 	}
-	h.render(w, "deadletter.html", map[string]any{"D": d, "Request": req.String(), "Limit": queue.HistoryLimit})
-}
-
-func (h *Handler) render(w http.ResponseWriter, name string, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, p); err != nil {
 		h.log.Error("ui: rendering", slog.String("page", name), slog.String("error", err.Error()))
 	}
+}
+
+// problem renders an error page: what was wrong, in words naming the
+// parameter.
+func (h *Handler) problem(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	h.render(w, r, status, "problem.html", page{Title: http.StatusText(status), Data: msg})
 }
 
 func (h *Handler) fail(w http.ResponseWriter, err error) {
 	h.log.Error("ui: reading the queue", slog.String("error", err.Error()))
 	http.Error(w, "queue unavailable", http.StatusServiceUnavailable)
+}
+
+// queueError answers err of a queue operation: the caller's mistakes (a bad
+// reason or cursor) with 400, anything else as the queue being unavailable.
+func (h *Handler) queueError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, queue.ErrBadCursor):
+		h.problem(w, r, http.StatusBadRequest, "cursor: "+err.Error())
+	case errors.Is(err, queue.ErrBadReason):
+		h.problem(w, r, http.StatusBadRequest, "reason: "+err.Error())
+	default:
+		h.fail(w, err)
+	}
+}
+
+func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "index.html", page{Title: "operations", Landing: true, Data: map[string]string{
+		"Queue": h.q.Name(queue.Interactive), "BulkQueue": h.q.Name(queue.Bulk),
+	}})
+}
+
+// counts is the live bar's data, polled by the pages' script. Polling a
+// small JSON document every few seconds rather than streaming server-sent
+// events: a stream would hold a connection per open tab against the API
+// server's 30s WriteTimeout (and proxies' idle timeouts), to save a
+// one-round-trip Redis read (Queue.Counts) every few seconds.
+func (h *Handler) counts(w http.ResponseWriter, r *http.Request) {
+	c, err := h.q.Counts(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, c)
+}
+
+// laneOf names the lane of an asynq queue name ("interactive" or "bulk").
+func laneOf(queueName string) string {
+	if strings.HasSuffix(queueName, "-bulk") {
+		return queue.Bulk.String()
+	}
+	return queue.Interactive.String()
 }

@@ -179,66 +179,46 @@ func indexMember(failedAt time.Time, key string) string {
 	return fmt.Sprintf("%013d|%s", failedAt.UnixMilli(), key)
 }
 
-// ListOptions select a page of dead letters, oldest failure first.
+// ListOptions select a page of dead letters, oldest failure first. Reason,
+// KeyPrefix, Queue, Since and Until are its filter (CountMatching and
+// KeysMatching take the same, ignoring Limit and Cursor); the zero value of
+// each matches everything.
 type ListOptions struct {
 	Reason Reason // empty: every reason
 	Limit  int    // default 100
 	Cursor string // from the previous page; empty for the first
+
+	// KeyPrefix keeps the keys that start with it (a whole key is a
+	// prefix of itself).
+	KeyPrefix string
+	// Queue keeps the dead letters of one asynq queue (Store.Name of a
+	// lane).
+	Queue string
+	// Since and Until bound the last failure time (FailedAt): Since
+	// inclusive, Until exclusive, to the millisecond.
+	Since, Until time.Time
 }
 
 // List returns a page of dead letters and the cursor of the next page (empty
-// at the end). It costs one range query and one HMGET whatever the queue's size.
-// A reason that is not one of Reasons is ErrBadReason; a cursor it did not
-// hand out, ErrBadCursor.
+// at the end). Unfiltered, or filtered by reason and time only, it costs one
+// range query and one HMGET whatever the queue's size; see scan for what a
+// KeyPrefix or Queue filter costs. A reason that is not one of Reasons is
+// ErrBadReason; a cursor it did not hand out, ErrBadCursor.
 func (st *Store) List(ctx context.Context, o ListOptions) ([]DeadLetter, string, error) {
-	if err := checkReason(o.Reason); err != nil {
-		return nil, "", err
-	}
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}
-	idx := st.dlqIndexKey()
-	if o.Reason != "" {
-		idx = st.dlqReasonKey(string(o.Reason))
-	}
-	min := "-"
-	if o.Cursor != "" {
-		c, err := decodeCursor(o.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		min = "(" + c
-	}
-	members, err := st.rdb.ZRangeByLex(ctx, idx, &redis.ZRangeBy{Min: min, Max: "+", Count: int64(o.Limit)}).Result()
-	if err != nil {
-		return nil, "", fmt.Errorf("queue: listing dead letters: %w", err)
-	}
-	if len(members) == 0 {
-		return nil, "", nil
-	}
-	keys := make([]string, len(members))
-	for i, m := range members {
-		keys[i] = memberKey(m)
-	}
-	vals, err := st.rdb.HMGet(ctx, st.dlqKey(), keys...).Result()
-	if err != nil {
-		return nil, "", fmt.Errorf("queue: reading dead letters: %w", err)
-	}
-	out := make([]DeadLetter, 0, len(vals))
-	for _, v := range vals {
-		s, ok := v.(string)
-		if !ok {
-			continue // redriven or discarded between the two reads
-		}
-		d, err := decodeDeadLetter(s)
-		if err != nil {
-			return nil, "", fmt.Errorf("queue: corrupt dead letter: %w", err)
-		}
+	var out []DeadLetter
+	last, more, err := st.scan(ctx, o, o.Limit, true, func(_ string, d *DeadLetter) bool {
 		out = append(out, *d)
+		return len(out) < o.Limit
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	next := ""
-	if len(members) == o.Limit {
-		next = base64.RawURLEncoding.EncodeToString([]byte(members[len(members)-1]))
+	if more {
+		next = base64.RawURLEncoding.EncodeToString([]byte(last))
 	}
 	return out, next, nil
 }

@@ -12,7 +12,12 @@ const asynqAllQueues = "asynq:queues"
 
 func asynqTaskKeyPrefix(q string) string { return "asynq:{" + q + "}:t:" }
 func asynqTaskKey(q, id string) string   { return asynqTaskKeyPrefix(q) + id }
-func asynqPendingKey(q string) string    { return "asynq:{" + q + "}:pending" }
+func asynqPendingKey(q string) string    { return asynqQueueKey(q, "pending") }
+
+// asynqQueueKey is one of a queue's lists, sets and counters: pending and
+// active (lists), scheduled and retry (sorted sets), processed and failed
+// (the all-time counters of runs, failed ones included in processed).
+func asynqQueueKey(q, what string) string { return "asynq:{" + q + "}:" + what }
 
 // taskMessage is the subset of asynq's TaskMessage (internal/proto) that a
 // fresh task carries. Field numbers are asynq v0.26.0's.
