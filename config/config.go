@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/worker"
 )
@@ -71,6 +73,7 @@ type Config struct {
 	MetricsAddr        string        `env:"FLEXLABEL_METRICS_ADDR"`
 	MetricsAuth        bool          `env:"FLEXLABEL_METRICS_AUTH" envDefault:"false"`
 	APITokens          []Secret      `env:"FLEXLABEL_API_TOKENS" envSeparator:","`
+	APITokensFile      string        `env:"FLEXLABEL_API_TOKENS_FILE"`
 	LogLevel           string        `env:"FLEXLABEL_LOG_LEVEL" envDefault:"info"`
 	LogFormat          string        `env:"FLEXLABEL_LOG_FORMAT" envDefault:"json"`
 	ShutdownTimeout    time.Duration `env:"FLEXLABEL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
@@ -164,6 +167,61 @@ func Parse(environ map[string]string) (*Config, error) {
 		return nil, &Error{Problems: problems}
 	}
 	return &cfg, nil
+}
+
+// APITokens are the tokens serve accepts.
+type APITokens struct {
+	// Env are FLEXLABEL_API_TOKENS, each with scope all.
+	Env []auth.Token
+	// File are the lines of FLEXLABEL_API_TOKENS_FILE; FileSum is the
+	// SHA-256 of the content they were read from (auth.Watcher.Loaded).
+	File    []auth.Token
+	FileSum [sha256.Size]byte
+}
+
+// All is Env and File together.
+func (t *APITokens) All() []auth.Token { return append(append([]auth.Token(nil), t.Env...), t.File...) }
+
+// LoadAPITokens reads the API tokens: FLEXLABEL_API_TOKENS and, when set,
+// the file FLEXLABEL_API_TOKENS_FILE names (auth.ParseFile). A file that
+// cannot be read or has bad lines is an *Error naming the variable and
+// each bad line as file:line; no error shows a token.
+func (c *Config) LoadAPITokens() (*APITokens, error) {
+	out := &APITokens{Env: make([]auth.Token, len(c.APITokens))}
+	for i, t := range c.APITokens {
+		out.Env[i] = auth.Token{Scope: auth.All, Secret: t.Reveal()}
+	}
+	if c.APITokensFile == "" {
+		return out, nil
+	}
+	const name = "FLEXLABEL_API_TOKENS_FILE"
+	file, sum, err := auth.ReadFile(c.APITokensFile)
+	var ferr *auth.FileError
+	switch {
+	case errors.As(err, &ferr):
+		problems := make([]string, len(ferr.Problems))
+		for i, p := range ferr.Problems {
+			problems[i] = name + ": " + p
+		}
+		return nil, &Error{Problems: problems}
+	case err != nil:
+		return nil, &Error{Problems: []string{name + ": " + err.Error()}}
+	}
+	inEnv := make(map[string]bool, len(out.Env))
+	for _, t := range out.Env {
+		inEnv[t.Secret] = true
+	}
+	var problems []string
+	for _, t := range file {
+		if inEnv[t.Secret] {
+			problems = append(problems, fmt.Sprintf("%s: %s: token %s is in FLEXLABEL_API_TOKENS too; give each token once", name, c.APITokensFile, t.ID()))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	out.File, out.FileSum = file, sum
+	return out, nil
 }
 
 // RequireToken reports a missing FLEXFORWARD_TOKEN (the worker needs it).

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/config"
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -110,14 +112,22 @@ func (a *app) dev(ctx context.Context, seed int) error {
 	cfg.FlexForwardBaseURL = "http://" + fln.Addr().String()
 	cfg.FlexForwardToken = config.Secret(apiToken)
 
-	tokens := make([]string, len(cfg.APITokens))
-	for i, t := range cfg.APITokens {
-		tokens[i] = t.Reveal()
+	loaded, err := cfg.LoadAPITokens()
+	if err != nil {
+		return err
 	}
-	generated := len(tokens) == 0
+	generated := len(loaded.Env) == 0
 	if generated {
-		tokens = []string{randomToken("dev-producer-")}
+		loaded.Env = []auth.Token{{Scope: auth.All, Secret: randomToken("dev-producer-")}}
 	}
+	tokens, err := auth.NewSet(loaded.All())
+	if err != nil {
+		return &config.Error{Problems: []string{"FLEXLABEL_API_TOKENS: " + err.Error()}}
+	}
+	// The console opens without a token, acting with scope all, only where
+	// no one else can reach it.
+	host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
+	openUI := flexapi.IsLoopback(host)
 
 	d, reg, rec, err := a.openObserved(ctx, cfg, log)
 	if err != nil {
@@ -144,13 +154,13 @@ func (a *app) dev(ctx context.Context, seed int) error {
 	stopWatch := func() {}
 	defer func() { stopWatch() }()
 
-	h, err := newHTTPHandler(d, tokens, false, false, false, reg, log)
+	h, err := newHTTPHandler(d, tokens, false, !openUI, false, reg, log)
 	if err != nil {
 		return err
 	}
 	return runHTTP(ctx, cfg.HTTPAddr, h, log, func(addr net.Addr) {
 		a.devBanner(devBannerInfo{
-			cfg: cfg, env: env, addr: addr, token: tokens[0], generated: generated, realRedis: realRedis,
+			cfg: cfg, env: env, addr: addr, token: loaded.Env[0].Secret, generated: generated, openUI: openUI, realRedis: realRedis,
 			apiToken: apiToken, retriesFromEnv: a.env, seeded: seeded,
 		})
 		if seeded != nil {
@@ -166,6 +176,7 @@ type devBannerInfo struct {
 	addr           net.Addr
 	token          string // the first producer token
 	generated      bool   // the producer token was generated
+	openUI         bool   // the UI opens without a token (a loopback address)
 	realRedis      bool
 	apiToken       string            // the fake API's token, the worker's FLEXFORWARD_TOKEN
 	retriesFromEnv map[string]string // the environment dev was started with
@@ -180,9 +191,13 @@ func (a *app) devBanner(b devBannerInfo) {
 	if b.realRedis {
 		redisNote = cfg.RedisAddr()
 	}
-	tokenNote := "(generated; set FLEXLABEL_API_TOKENS to choose)"
+	tokenNote := "(scope all; generated, set FLEXLABEL_API_TOKENS to choose)"
 	if !b.generated {
-		tokenNote = "(from FLEXLABEL_API_TOKENS)"
+		tokenNote = "(scope all; from FLEXLABEL_API_TOKENS)"
+	}
+	uiNote := "(open without a token on this loopback address, acting with scope all)"
+	if !b.openUI {
+		uiNote = "(log in with the token as password: not a loopback address)"
 	}
 	var retries []string
 	for _, d := range devRetryDefaults {
@@ -196,7 +211,7 @@ func (a *app) devBanner(b devBannerInfo) {
 	fmt.Fprintf(a.stdout, `flexlabel dev is running. Ctrl-C stops it.
 
   HTTP API     %[1]s/v1/labels            (OpenAPI: %[1]s/openapi.yaml)
-  UI           %[1]s/ui/                  (queues and dead letters; open in dev)
+  UI           %[1]s/ui/                  %[8]s
   Metrics      %[1]s/metrics
   Health       %[1]s/healthz  %[1]s/readyz
   Token        %[4]s %[5]s
@@ -205,7 +220,7 @@ func (a *app) devBanner(b devBannerInfo) {
   Redis        %[3]s
   Retries      %[7]s
                (production defaults: 25, 1s, 10m)
-`, base, cfg.FlexForwardBaseURL, redisNote, b.token, tokenNote, b.apiToken, strings.Join(retries, "\n               "))
+`, base, cfg.FlexForwardBaseURL, redisNote, b.token, tokenNote, b.apiToken, strings.Join(retries, "\n               "), uiNote)
 	if b.seeded != nil {
 		fmt.Fprintf(a.stdout, "  Seeded       %s\n", b.seeded)
 	}

@@ -62,6 +62,7 @@ func TestDev_OneProcessServesEverything(t *testing.T) {
 	require.NoError(t, err)
 	req, _ := http.NewRequest("POST", base+"/v1/labels", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/internal/httpapi"
 	"github.com/flexlabel/flexlabel/internal/metrics"
 	"github.com/flexlabel/flexlabel/internal/opsui"
@@ -32,18 +36,21 @@ func (a *app) serveCmd() *cobra.Command {
 		Long: `Serve the HTTP API on FLEXLABEL_HTTP_ADDR until SIGINT or SIGTERM, then finish
 in-flight requests (up to 10s) and exit 0. The API is described at GET /openapi.yaml.
 
-Routes that need one of the tokens in FLEXLABEL_API_TOKENS (comma-separated), sent
-as "Authorization: Bearer <token>" or as the password of HTTP basic auth:
-  POST   /v1/labels                      enqueue one label request
-  POST   /v1/labels/batch                enqueue up to 1000 (NDJSON or a JSON array)
-  GET    /v1/labels/{key}                a job's status
-  GET    /v1/dead-letters                a page of dead letters
-  POST   /v1/dead-letters/redrive        redrive every dead letter of a reason, or all
-  GET    /v1/dead-letters/{key}          one dead letter, with its request
-  DELETE /v1/dead-letters/{key}          discard one dead letter
-  POST   /v1/dead-letters/{key}/redrive  redrive one dead letter
-  *      /ui/...                         the operator UI (a browser logs in with basic auth)
-  GET    /metrics                        only with FLEXLABEL_METRICS_AUTH=true
+Routes that need a token, sent as "Authorization: Bearer <token>" or as the
+password of HTTP basic auth, with the scope shown (a token lacking it: 403).
+Tokens come from FLEXLABEL_API_TOKENS (comma-separated, scope all) and from
+FLEXLABEL_API_TOKENS_FILE (lines "SCOPE TOKEN [KEY_PREFIX...]", re-read when it
+changes and on SIGHUP):
+  POST   /v1/labels                      producer  enqueue one label request
+  POST   /v1/labels/batch                producer  enqueue up to 1000 (NDJSON or a JSON array)
+  GET    /v1/labels/{key}                producer or viewer  a job's status
+  GET    /v1/dead-letters                viewer    a page of dead letters
+  POST   /v1/dead-letters/redrive        operator  redrive every dead letter of a reason, or all
+  GET    /v1/dead-letters/{key}          viewer    one dead letter, with its request
+  DELETE /v1/dead-letters/{key}          operator  discard one dead letter
+  POST   /v1/dead-letters/{key}/redrive  operator  redrive one dead letter
+  *      /ui/...                         viewer    the operator UI (a browser logs in with basic auth)
+  GET    /metrics                        metrics   only with FLEXLABEL_METRICS_AUTH=true
 
 Routes served to anyone:
   GET    /healthz                        liveness
@@ -60,23 +67,24 @@ FLEXLABEL_HTTP_ADDR is a loopback address (127.0.0.1:8080, localhost:8080,
 			if err != nil {
 				return err
 			}
-			tokens := make([]string, len(cfg.APITokens))
-			for i, t := range cfg.APITokens {
-				tokens[i] = t.Reveal()
-			}
-			if err := checkServeAuth(cfg.HTTPAddr, len(tokens) > 0, insecureNoAuth); err != nil {
+			tokens, err := cfg.LoadAPITokens()
+			if err != nil {
 				return err
 			}
-			if cfg.MetricsAuth && len(tokens) == 0 {
+			have := len(tokens.All()) > 0
+			if err := checkServeAuth(cfg.HTTPAddr, have, insecureNoAuth); err != nil {
+				return err
+			}
+			if cfg.MetricsAuth && !have {
 				return &config.Error{Problems: []string{
-					"FLEXLABEL_METRICS_AUTH: is true, but --insecure-no-auth serves without FLEXLABEL_API_TOKENS, so there is no token to check; set FLEXLABEL_API_TOKENS or FLEXLABEL_METRICS_AUTH=false"}}
+					"FLEXLABEL_METRICS_AUTH: is true, but --insecure-no-auth serves without FLEXLABEL_API_TOKENS or FLEXLABEL_API_TOKENS_FILE, so there is no token to check; set one of them or FLEXLABEL_METRICS_AUTH=false"}}
 			}
 			log := newLogger(cfg, a.stderr, "")
 			return a.serve(cmd.Context(), cfg, tokens, insecureNoAuth, log)
 		},
 	}
 	cmd.Flags().BoolVar(&insecureNoAuth, "insecure-no-auth", false,
-		"serve without FLEXLABEL_API_TOKENS; only on a loopback FLEXLABEL_HTTP_ADDR")
+		"serve without FLEXLABEL_API_TOKENS or FLEXLABEL_API_TOKENS_FILE; only on a loopback FLEXLABEL_HTTP_ADDR")
 	return cmd
 }
 
@@ -88,18 +96,18 @@ func checkServeAuth(addr string, haveTokens, insecureNoAuth bool) error {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil || !flexapi.IsLoopback(host) {
 			return &config.Error{Problems: []string{fmt.Sprintf(
-				"FLEXLABEL_API_TOKENS: --insecure-no-auth is allowed only when FLEXLABEL_HTTP_ADDR is a loopback address such as 127.0.0.1:8080, got %q; set FLEXLABEL_API_TOKENS instead", addr)}}
+				"FLEXLABEL_API_TOKENS: --insecure-no-auth is allowed only when FLEXLABEL_HTTP_ADDR is a loopback address such as 127.0.0.1:8080, got %q; set FLEXLABEL_API_TOKENS or FLEXLABEL_API_TOKENS_FILE instead", addr)}}
 		}
 		return nil
 	}
 	if !haveTokens {
 		return &config.Error{Problems: []string{
-			"FLEXLABEL_API_TOKENS: is required to serve the API (comma-separated tokens of at least 16 characters); for local development only, --insecure-no-auth with a loopback FLEXLABEL_HTTP_ADDR"}}
+			"FLEXLABEL_API_TOKENS: or FLEXLABEL_API_TOKENS_FILE is required to serve the API (comma-separated tokens of at least 16 characters with scope all, or a file of lines \"SCOPE TOKEN [KEY_PREFIX...]\"); for local development only, --insecure-no-auth with a loopback FLEXLABEL_HTTP_ADDR"}}
 	}
 	return nil
 }
 
-func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, insecureNoAuth bool, log *slog.Logger) error {
+func (a *app) serve(ctx context.Context, cfg *config.Config, tokens *config.APITokens, insecureNoAuth bool, log *slog.Logger) error {
 	// Redis need not answer yet: until it does, /readyz and every API
 	// route that needs it answer 503 with Retry-After, and serve starts
 	// working the moment it answers.
@@ -108,9 +116,26 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, in
 		return err
 	}
 	defer d.Close()
-	h, err := newHTTPHandler(d, tokens, insecureNoAuth, true, cfg.MetricsAuth, reg, log)
+	var set *auth.Set
+	if all := tokens.All(); len(all) > 0 {
+		if set, err = auth.NewSet(all); err != nil {
+			return &config.Error{Problems: []string{"FLEXLABEL_API_TOKENS: " + err.Error()}}
+		}
+	}
+	h, err := newHTTPHandler(d, set, insecureNoAuth, true, cfg.MetricsAuth, reg, log)
 	if err != nil {
 		return err
+	}
+	if set != nil && cfg.APITokensFile != "" {
+		// SIGHUP re-reads the tokens file; serve alone listens for it.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		wctx, stopWatching := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		w := &auth.Watcher{Path: cfg.APITokensFile, Fixed: tokens.Env, Set: set, Log: log, Reload: hup, Loaded: tokens.FileSum}
+		go func() { defer close(watched); w.Run(wctx) }()
+		defer func() { stopWatching(); <-watched }()
 	}
 	wctx, stopWaiting := context.WithCancel(ctx)
 	waited := make(chan struct{})
@@ -121,8 +146,10 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens []string, in
 			slog.String("addr", addr.String()),
 			slog.String("redis", cfg.RedisAddr()),
 			slog.String("queue", cfg.Queue),
-			slog.Bool("auth", len(tokens) > 0))
-		if len(tokens) == 0 {
+			slog.Bool("auth", set != nil),
+			slog.Int("env_tokens", len(tokens.Env)),
+			slog.Int("file_tokens", len(tokens.File)))
+		if set == nil {
 			log.Warn("serving without authentication (--insecure-no-auth)")
 		}
 	})
@@ -192,19 +219,30 @@ func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger,
 
 // newHTTPHandler is the HTTP face of serve and dev: the producers' API, the
 // metrics (unauthenticated like most scrape targets, as they hold no
-// secrets, unless metricsAuth: FLEXLABEL_METRICS_AUTH), and the operator UI
-// (behind the producer tokens when uiAuth).
-func newHTTPHandler(d *deps, tokens []string, allowUnauthenticated, uiAuth, metricsAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
+// secrets, unless metricsAuth: FLEXLABEL_METRICS_AUTH, then scope metrics),
+// and the operator UI (scope viewer when uiAuth; otherwise open to everyone
+// as httpapi.Anonymous, which dev allows on a loopback address only). A nil
+// tokens serves without authentication (allowUnauthenticated).
+func newHTTPHandler(d *deps, tokens *auth.Set, allowUnauthenticated, uiAuth, metricsAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
 	h, err := httpapi.New(httpapi.Config{
 		Queue:                d.q,
-		Tokens:               tokens,
+		TokenSet:             tokens,
 		AllowUnauthenticated: allowUnauthenticated,
 		Logger:               log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	h.Handle("GET /metrics", metrics.Handler(reg), metricsAuth && len(tokens) > 0)
-	h.Handle("/ui/", opsui.New(d.q, log), uiAuth && len(tokens) > 0)
+	if metricsAuth {
+		h.Handle("GET /metrics", metrics.Handler(reg), auth.Metrics)
+	} else {
+		h.Handle("GET /metrics", metrics.Handler(reg), auth.Public)
+	}
+	ui := opsui.New(d.q, log)
+	if uiAuth {
+		h.Handle("/ui/", ui, auth.Viewer)
+	} else {
+		h.Handle("/ui/", httpapi.AsAnonymous(ui), auth.Public)
+	}
 	return h, nil
 }

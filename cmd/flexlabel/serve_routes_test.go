@@ -28,14 +28,15 @@ func TestServeHelp_SaysWhichRoutesNeedAToken(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	tokenPart, publicPart, ok := strings.Cut(r.stdout, "Routes served to anyone:")
 	require.True(t, ok, r.stdout)
-	_, tokenPart, ok = strings.Cut(tokenPart, "Routes that need one of the tokens")
+	_, tokenPart, ok = strings.Cut(tokenPart, "Routes that need a token")
 	require.True(t, ok, r.stdout)
 
 	b, err := os.ReadFile("../../internal/httpapi/openapi.yaml")
 	require.NoError(t, err)
 	var doc struct {
 		Paths map[string]map[string]struct {
-			Security *[]any `yaml:"security"`
+			Security *[]any   `yaml:"security"`
+			Scope    []string `yaml:"x-flexlabel-scope"`
 		} `yaml:"paths"`
 	}
 	require.NoError(t, yaml.Unmarshal(b, &doc))
@@ -46,12 +47,16 @@ func TestServeHelp_SaysWhichRoutesNeedAToken(t *testing.T) {
 			public := op.Security != nil && len(*op.Security) == 0
 			require.Equal(t, public, line.MatchString(publicPart), "%s %s listed as public", method, path)
 			require.Equal(t, !public, line.MatchString(tokenPart), "%s %s listed as needing a token", method, path)
+			if !public {
+				withScope := regexp.MustCompile(`(?m)^\s+` + strings.ToUpper(method) + `\s+` + regexp.QuoteMeta(path) + `\s+` + strings.Join(op.Scope, " or ") + `\s`)
+				require.Regexp(t, withScope, tokenPart, "%s %s listed with its scope %v", method, path, op.Scope)
+			}
 			n++
 		}
 	}
 	require.Equal(t, 11, n)
 	require.Regexp(t, `(?m)^\s+\*\s+/ui/`, tokenPart)
-	require.Regexp(t, `(?m)^\s+GET\s+/metrics\s+only with FLEXLABEL_METRICS_AUTH=true`, tokenPart)
+	require.Regexp(t, `(?m)^\s+GET\s+/metrics\s+metrics\s+only with FLEXLABEL_METRICS_AUTH=true`, tokenPart)
 	require.Regexp(t, `(?m)^\s+GET\s+/metrics\s+.*unless FLEXLABEL_METRICS_AUTH=true`, publicPart)
 }
 

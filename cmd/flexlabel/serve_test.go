@@ -41,6 +41,9 @@ func TestServe_APIMetricsAndUIBehindTokens(t *testing.T) {
 	do := func(method, path string, body []byte, auth func(*http.Request)) int {
 		req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 		require.NoError(t, err)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if auth != nil {
 			auth(req)
 		}

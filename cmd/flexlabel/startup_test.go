@@ -62,6 +62,9 @@ func fetch(method, url, token string, body []byte) answer {
 	if err != nil {
 		return answer{}
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

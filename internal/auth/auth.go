@@ -6,10 +6,18 @@
 // Principal and puts it in the request's context; handlers that decide per
 // request (the console's buttons, personal fields, key prefixes) read it
 // back with FromContext.
+//
+// Tokens come from FLEXLABEL_API_TOKENS (scope All) and from a tokens file
+// (ParseFile: "SCOPE TOKEN [KEY_PREFIX...]" a line). A Set maps a presented
+// secret to its Principal and is swapped whole on reload; a Watcher re-reads
+// the file when its content changes or on SIGHUP, keeping the old set when
+// the new file is bad. A Token prints as its scope and ID, never its secret.
 package auth
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -89,4 +97,18 @@ func NewContext(ctx context.Context, p Principal) context.Context {
 func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
+}
+
+// CheckKey returns nil when p may use key (KeyAllowed), and otherwise an
+// error naming the rule, such as
+// `idempotencyKey: this token may only use keys starting with "shop-a-"`.
+func (p Principal) CheckKey(key string) error {
+	if p.KeyAllowed(key) {
+		return nil
+	}
+	quoted := make([]string, len(p.Prefixes))
+	for i, pre := range p.Prefixes {
+		quoted[i] = strconv.Quote(pre)
+	}
+	return fmt.Errorf("idempotencyKey: this token may only use keys starting with %s", strings.Join(quoted, " or "))
 }

@@ -1,40 +1,89 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
+	"context"
+	"fmt"
+	"mime"
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/flexlabel/flexlabel/internal/auth"
 )
 
-// RequireToken returns middleware that lets a request through only if it
-// carries one of tokens, as "Authorization: Bearer <token>" or as the
-// password of HTTP basic auth (any user name), so browsers can log in too.
-// Anything else gets 401 {"error":"unauthorized"} with Bearer and Basic
-// challenges. Empty tokens are ignored; with none left every request is
-// refused.
-//
-// The presented token is compared with every configured token, each
-// through SHA-256 so that neither which token matched nor a token's length
-// shows in the timing.
-func RequireToken(tokens []string) func(http.Handler) http.Handler {
-	sums := make([][sha256.Size]byte, 0, len(tokens))
-	for _, t := range tokens {
-		if t != "" {
-			sums = append(sums, sha256.Sum256([]byte(t)))
+// Anonymous is the caller of every request when the API serves without
+// authentication (--insecure-no-auth, dev): it may do everything.
+var Anonymous = auth.Principal{ID: "anonymous", Scope: auth.All}
+
+// requestInfo is what the request log line learns from the handlers.
+type requestInfo struct {
+	tokenID string
+}
+
+type requestInfoKey struct{}
+
+// guard lets a request through to next only when it carries a token with
+// one of scopes, putting the token's principal in the request's context;
+// a request without a known token gets 401 {"error":"unauthorized"} with
+// Bearer and Basic challenges, one whose token lacks the scope 403 naming
+// it. Without authentication every request goes through as Anonymous.
+// Public scopes (auth.Public alone) let every request through as it is.
+func (h *Handler) guard(scopes []auth.Scope, next http.Handler) http.Handler {
+	if len(scopes) == 0 || slices.Contains(scopes, auth.Public) {
+		if h.tokens == nil {
+			return AsAnonymous(next)
 		}
+		return next
 	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if tok, ok := credential(r); ok && matchToken(sums, tok) {
-				next.ServeHTTP(w, r)
+	need := make([]string, len(scopes))
+	for i, s := range scopes {
+		need[i] = string(s)
+	}
+	lacks := "this token lacks scope " + strings.Join(need, " or ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := Anonymous
+		if h.tokens != nil {
+			var ok bool
+			if p, ok = h.principal(r); !ok {
+				w.Header().Add("WWW-Authenticate", `Bearer realm="flexlabel"`)
+				w.Header().Add("WWW-Authenticate", `Basic realm="flexlabel", charset="UTF-8"`)
+				writeError(w, http.StatusUnauthorized, "unauthorized")
 				return
 			}
-			w.Header().Add("WWW-Authenticate", `Bearer realm="flexlabel"`)
-			w.Header().Add("WWW-Authenticate", `Basic realm="flexlabel", charset="UTF-8"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized")
-		})
+		}
+		noteToken(r.Context(), p.ID)
+		if !slices.ContainsFunc(scopes, p.Has) {
+			writeError(w, http.StatusForbidden, lacks)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+	})
+}
+
+// AsAnonymous serves next to everyone as Anonymous, with scope all: for
+// dev's console on a loopback address, which is opened in a browser
+// without a token.
+func AsAnonymous(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		noteToken(r.Context(), Anonymous.ID)
+		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), Anonymous)))
+	})
+}
+
+func noteToken(ctx context.Context, id string) {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		info.tokenID = id
 	}
+}
+
+// principal resolves the presented token: a bearer token, or a basic-auth
+// password (any user name), so browsers can log in too.
+func (h *Handler) principal(r *http.Request) (auth.Principal, bool) {
+	tok, ok := credential(r)
+	if !ok {
+		return auth.Principal{}, false
+	}
+	return h.tokens.Lookup(tok)
 }
 
 // credential extracts the presented token: a bearer token, or a basic-auth
@@ -55,11 +104,54 @@ func credential(r *http.Request) (string, bool) {
 	return "", false
 }
 
-func matchToken(sums [][sha256.Size]byte, tok string) bool {
-	got := sha256.Sum256([]byte(tok))
-	match := 0
-	for i := range sums {
-		match |= subtle.ConstantTimeCompare(got[:], sums[i][:])
+// principalOf is the caller of a guarded request.
+func principalOf(r *http.Request) auth.Principal {
+	p, ok := auth.FromContext(r.Context())
+	if !ok {
+		// Only guarded routes call this; reaching it otherwise is a bug,
+		// and the safe answer is a caller that may do nothing.
+		return auth.Principal{ID: "none", Prefixes: []string{"\x00"}}
 	}
-	return match == 1
+	return p
+}
+
+// formTypes are the content types a page on another site can send with a
+// plain HTML form, without the browser asking first (CORS "simple"
+// requests). A state-changing route refuses them, so that such a form
+// cannot act even in a browser that sends neither Sec-Fetch-Site nor Origin.
+var formTypes = []string{"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+
+// checkContentType returns next behind the route's content-type rule: a
+// route with a body takes only bodyTypes; a bodyless route that changes
+// state refuses the form types. A refusal is 415 naming what is accepted.
+func checkContentType(method string, bodyTypes []string, next http.Handler) http.Handler {
+	if bodyTypes == nil && (method == http.MethodGet || method == http.MethodHead) {
+		return next
+	}
+	want := "must be " + strings.Join(bodyTypes, " or ")
+	if bodyTypes == nil {
+		want = "must be none or application/json (this operation takes no body; the types of HTML forms are refused)"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw := r.Header.Get("Content-Type")
+		mt, _, err := mime.ParseMediaType(raw)
+		var ok bool
+		switch {
+		case bodyTypes != nil:
+			ok = err == nil && slices.Contains(bodyTypes, mt)
+		case raw == "":
+			ok = true
+		default:
+			ok = err == nil && !slices.Contains(formTypes, mt)
+		}
+		if !ok {
+			got := "none"
+			if raw != "" {
+				got = fmt.Sprintf("%q", raw)
+			}
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Type: "+want+", got "+got)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

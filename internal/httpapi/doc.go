@@ -9,9 +9,21 @@
 //
 // Every route but /healthz, /readyz and /openapi.yaml needs a token:
 // "Authorization: Bearer <token>", or HTTP basic auth whose password is the
-// token (so a browser can log in). RequireToken is that check as middleware,
-// for routes mounted later with Handle (metrics, UI). Tokens are compared in
-// constant time against every configured token.
+// token (so a browser can log in). Each route of the table names the scopes
+// of which the token needs one (auth.Producer, auth.Viewer, auth.Operator;
+// auth.Public for none), and openapi.yaml says the same in
+// x-flexlabel-scope. An unknown token is 401; a known one lacking the scope
+// 403 naming it. The token resolves (by its SHA-256, in an auth.Set that
+// serve's auth.Watcher swaps on reload) to an auth.Principal that the
+// request's context carries, so a handler mounted with Handle (metrics, the
+// console) decides per request; a producer limited to key prefixes is
+// checked by the label routes, each foreign item of a batch refused alone.
+//
+// Nothing state-changing is accepted from a page on another site: every
+// request first passes net/http's CrossOriginProtection (Sec-Fetch-Site,
+// Origin), console included; the label routes require a JSON (or NDJSON)
+// Content-Type, and the bodyless actions refuse the types an HTML form can
+// send, which covers browsers that send neither header.
 //
 // Status codes of POST /v1/labels follow the queue's outcome: 202 enqueued,
 // 200 duplicate (same key, same request), 409 conflict (same key, other
@@ -36,6 +48,6 @@
 //
 // Each request gets an id (X-Request-Id, used as sent if acceptable,
 // replaced by a new one otherwise, never edited) echoed in the response
-// and logged in one line with the route pattern, status and duration —
-// never the Authorization header, the path's key or the body.
+// and logged in one line with the route pattern, status, duration and the
+// token's non-secret id (token_id) — never the Authorization header, the path's key or the body.
 package httpapi

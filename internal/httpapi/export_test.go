@@ -1,13 +1,17 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
 
-// RoutesForTest lists the route table as "METHOD /path" and whether each
-// route is public.
-func RoutesForTest(h *Handler) map[string]bool {
-	out := make(map[string]bool, len(h.routes))
+	"github.com/flexlabel/flexlabel/internal/auth"
+)
+
+// RoutesForTest lists the route table as "METHOD /path" and the scopes
+// of each route.
+func RoutesForTest(h *Handler) map[string][]auth.Scope {
+	out := make(map[string][]auth.Scope, len(h.routes))
 	for _, rt := range h.routes {
-		out[rt.method+" "+rt.path] = rt.public
+		out[rt.method+" "+rt.path] = rt.scopes
 	}
 	return out
 }

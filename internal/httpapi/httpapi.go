@@ -3,11 +3,13 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -15,9 +17,14 @@ import (
 type Config struct {
 	// Queue is where requests are enqueued and dead letters live. Required.
 	Queue *queue.Queue
-	// Tokens are the accepted API tokens. New refuses an empty token, and no
-	// tokens at all unless AllowUnauthenticated is set.
+	// Tokens are accepted API tokens with scope all (FLEXLABEL_API_TOKENS).
+	// New refuses an empty token, and no tokens at all (here or in
+	// TokenSet) unless AllowUnauthenticated is set.
 	Tokens []string
+	// TokenSet, when set, is the live set of tokens (FLEXLABEL_API_TOKENS
+	// and FLEXLABEL_API_TOKENS_FILE, reloaded by an auth.Watcher); Tokens
+	// must then be empty.
+	TokenSet *auth.Set
 	// AllowUnauthenticated lets New build a handler without tokens, which
 	// then serves every route to anyone. Only for a loopback listener.
 	AllowUnauthenticated bool
@@ -34,7 +41,8 @@ type Handler struct {
 	q      *queue.Queue
 	log    *slog.Logger
 	ready  func(context.Context) error
-	auth   func(http.Handler) http.Handler
+	tokens *auth.Set // nil: serving without authentication
+	cop    *http.CrossOriginProtection
 	mux    *http.ServeMux
 	routes []route
 
@@ -51,13 +59,23 @@ func New(cfg Config) (*Handler, error) {
 			return nil, errors.New("httpapi: an API token is empty")
 		}
 	}
-	h := &Handler{q: cfg.Queue, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux()}
+	h := &Handler{q: cfg.Queue, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
 	switch {
+	case cfg.TokenSet != nil && len(cfg.Tokens) > 0:
+		return nil, errors.New("httpapi: Config.Tokens and Config.TokenSet exclude each other; put every token in the set")
+	case cfg.TokenSet != nil:
+		h.tokens = cfg.TokenSet
 	case len(cfg.Tokens) > 0:
-		h.auth = RequireToken(cfg.Tokens)
-	case cfg.AllowUnauthenticated:
-		h.auth = func(next http.Handler) http.Handler { return next }
-	default:
+		all := make([]auth.Token, len(cfg.Tokens))
+		for i, t := range cfg.Tokens {
+			all[i] = auth.Token{Scope: auth.All, Secret: t}
+		}
+		set, err := auth.NewSet(all)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+		h.tokens = set
+	case !cfg.AllowUnauthenticated:
 		return nil, errors.New("httpapi: no API tokens configured; refusing to serve without authentication")
 	}
 	if h.log == nil {
@@ -69,21 +87,25 @@ func New(cfg Config) (*Handler, error) {
 	h.healthz, h.readyz = Health(h.ready, h.log)
 	h.routes = h.table()
 	for _, rt := range h.routes {
-		h.Handle(rt.method+" "+rt.path, rt.serve, !rt.public)
+		h.Handle(rt.method+" "+rt.path, checkContentType(rt.method, rt.bodyTypes, rt.serve), rt.scopes...)
 	}
 	return h, nil
 }
 
-// Handle mounts an extra handler (metrics, UI) on the API's mux, behind the
-// API's token check when auth is set. It gets the API's request ids, logging
-// and JSON 404/405 answers. pattern is a net/http ServeMux pattern; like
-// ServeMux.Handle it panics when the pattern is invalid or conflicts with a
-// route already mounted.
-func (h *Handler) Handle(pattern string, handler http.Handler, auth bool) {
-	if auth {
-		handler = h.auth(handler)
-	}
-	h.mux.Handle(pattern, handler)
+// crossOriginMessage answers a state-changing request a browser sent from
+// another site (http.CrossOriginProtection).
+const crossOriginMessage = "cross-origin request refused: a state-changing request must come from this site's own pages or from a client that is not a browser"
+
+// Handle mounts an extra handler (metrics, UI) on the API's mux, for
+// callers whose token has one of scopes (auth.Public, or none, serves
+// everyone), with the principal in the request's context (auth.FromContext).
+// It gets the API's request ids, logging, cross-origin protection and JSON
+// 401/403/404/405 answers; the content-type rules of the API's routes are
+// not applied, as the console posts HTML forms. pattern is a net/http
+// ServeMux pattern; like ServeMux.Handle it panics when the pattern is
+// invalid or conflicts with a route already mounted.
+func (h *Handler) Handle(pattern string, handler http.Handler, scopes ...auth.Scope) {
+	h.mux.Handle(pattern, h.guard(scopes, handler))
 }
 
 // ServeHTTP serves one request: it assigns the request id, routes, and logs
@@ -92,7 +114,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := requestID(r.Header.Get(requestIDHeader))
 	w.Header().Set(requestIDHeader, id)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	info := &requestInfo{}
+	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+	r = r.WithContext(context.WithValue(ctx, requestInfoKey{}, info))
 	sw := &statusWriter{ResponseWriter: w}
 
 	_, pattern := h.mux.Handler(r)
@@ -125,9 +149,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("pattern", logged),
 			slog.Int("status", sw.code()),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("request_id", id))
+			slog.String("request_id", id),
+			slog.String("token_id", info.tokenID))
 	}()
 
+	// Before anything else: a page on another site must not act with the
+	// credentials a browser keeps for this one (the console's Basic auth).
+	if err := h.cop.Check(r); err != nil {
+		writeError(sw, http.StatusForbidden, crossOriginMessage)
+		return
+	}
 	if pattern == "" {
 		h.unmatched(sw, r)
 		return

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/internal/httpapi"
 	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
@@ -34,6 +35,7 @@ const (
 
 type env struct {
 	t    *testing.T
+	ns   string // the queue's namespace
 	rdb  *redis.Client
 	q    *queue.Queue
 	h    *httpapi.Handler
@@ -63,7 +65,8 @@ func newEnv(t *testing.T, mod ...func(*httpapi.Config)) *env {
 	t.Helper()
 	rdb := redis.NewClient(queuetest.Redis(t))
 	t.Cleanup(func() { rdb.Close() })
-	q, err := queue.New(rdb, queue.Options{Namespace: queuetest.Prefix(t)})
+	ns := queuetest.Prefix(t)
+	q, err := queue.New(rdb, queue.Options{Namespace: ns})
 	require.NoError(t, err)
 	logs := &queuetest.Buffer{}
 	cfg := httpapi.Config{
@@ -78,7 +81,7 @@ func newEnv(t *testing.T, mod ...func(*httpapi.Config)) *env {
 	require.NoError(t, err)
 	srv := newTestServer(h)
 	t.Cleanup(srv.Close)
-	return (&env{t: t, rdb: rdb, q: q, h: h, srv: srv, logs: logs}).withContract()
+	return (&env{t: t, ns: ns, rdb: rdb, q: q, h: h, srv: srv, logs: logs}).withContract()
 }
 
 // newTestServer serves h over Listener, as serve does.
@@ -199,12 +202,23 @@ func TestCreateLabel_NewKey_Accepted(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, loc.ResolveReference(ref).RequestURI(), nil).code)
 }
 
-func TestCreateLabel_AnyContentType_JSONBodyAccepted(t *testing.T) {
+// Issue 14 changed this contract: any content type was accepted for a JSON
+// body, which let a hostile page's form (text/plain) enqueue.
+func TestCreateLabel_NotJSONContentType_415NothingWritten(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.post("/v1/labels", queuetest.RequestJSON("k1", ""), "Content-Type", "text/plain")
-	require.Equal(t, http.StatusAccepted, r.code, "%s", r.body)
-	r = e.post("/v1/labels", queuetest.RequestJSON("k2", ""), "Content-Type", "")
+	for ct, want := range map[string]string{
+		"text/plain":                        `Content-Type: must be application/json, got "text/plain"`,
+		"":                                  "Content-Type: must be application/json, got none",
+		"application/x-www-form-urlencoded": `got "application/x-www-form-urlencoded"`,
+		"application/x-ndjson":              `got "application/x-ndjson"`,
+	} {
+		r := e.post("/v1/labels", queuetest.RequestJSON("k1", ""), "Content-Type", ct)
+		require.Equal(t, http.StatusUnsupportedMediaType, r.code, "%q: %s", ct, r.body)
+		require.Contains(t, r.errorMessage(t), want, ct)
+	}
+	require.EqualValues(t, 0, e.pending())
+	r := e.post("/v1/labels", queuetest.RequestJSON("k2", ""), "Content-Type", "application/json; charset=utf-8")
 	require.Equal(t, http.StatusAccepted, r.code, "%s", r.body)
 }
 
@@ -310,7 +324,7 @@ func TestCreateLabel_BodyOver1MiB_413(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, r.code)
 	require.Contains(t, r.errorMessage(t), "1 MiB")
 	// Without a Content-Length (chunked), the limit holds while reading.
-	r = e.do(http.MethodPost, "/v1/labels", io.MultiReader(bytes.NewReader(big)))
+	r = e.do(http.MethodPost, "/v1/labels", io.MultiReader(bytes.NewReader(big)), "Content-Type", "application/json")
 	require.Equal(t, http.StatusRequestEntityTooLarge, r.code)
 	require.EqualValues(t, 0, e.pending())
 	// Just under the limit is fine.
@@ -350,7 +364,14 @@ func TestRedisDown_503RetryAfter(t *testing.T) {
 		{http.MethodPost, "/v1/dead-letters/redrive?all=true", nil},
 	}
 	for _, c := range checks {
-		r := e.do(c.method, c.path, bytes.NewReader(c.body))
+		ct := ""
+		switch c.path {
+		case "/v1/labels":
+			ct = "application/json"
+		case "/v1/labels/batch":
+			ct = "application/x-ndjson"
+		}
+		r := e.do(c.method, c.path, bytes.NewReader(c.body), "Content-Type", ct)
 		require.Equal(t, http.StatusServiceUnavailable, r.code, "%s %s", c.method, c.path)
 		require.Equal(t, "1", r.header.Get("Retry-After"))
 		msg := r.errorMessage(t)
@@ -412,20 +433,6 @@ func TestAuth(t *testing.T) {
 	// Health, readiness and the document are public.
 	for _, p := range []string{"/healthz", "/readyz", "/openapi.yaml"} {
 		require.Equal(t, http.StatusOK, e.do(http.MethodGet, p, nil, "Authorization", "").code, p)
-	}
-}
-
-func TestRequireToken_NoTokens_RefusesEveryone(t *testing.T) {
-	t.Parallel()
-	h := httpapi.RequireToken([]string{""})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t.Error("reached the handler")
-	}))
-	for _, a := range []string{"", "Bearer ", "Basic Og=="} { // Og== is ":" (empty user and password)
-		req := httptest.NewRequest(http.MethodGet, "/", nil)
-		req.Header.Set("Authorization", a)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		require.Equal(t, http.StatusUnauthorized, rec.Code, a)
 	}
 }
 
@@ -551,9 +558,8 @@ func TestBatch_NDJSONAndArray_SameAsOneByOne(t *testing.T) {
 		want              []queue.Result
 	}{
 		{"ndjson", "application/x-ndjson", ndjson, one},
-		{"ndjson sniffed", "text/plain", ndjson, one},
+		{"jsonl", "application/jsonl", ndjson, one},
 		{"array", "application/json", array.Bytes(), append(append([]queue.Result{}, one[:5]...), one[6])},
-		{"array sniffed", "", array.Bytes(), append(append([]queue.Result{}, one[:5]...), one[6])},
 	} {
 		e := newEnv(t)
 		e.deadLetter("dead", queue.ReasonRejected)
@@ -587,7 +593,8 @@ func TestBatch_RefusedAsAWhole(t *testing.T) {
 		{"empty array", "application/json", "[]", http.StatusBadRequest, "batch is empty"},
 		{"object as json", "application/json", string(queuetest.RequestJSON("k", "")), http.StatusBadRequest, "JSON array"},
 		{"broken array", "application/json", "[{}", http.StatusBadRequest, "JSON array"},
-		{"neither", "text/plain", "hello", http.StatusBadRequest, "NDJSON"},
+		{"text/plain", "text/plain", "{}", http.StatusUnsupportedMediaType, `Content-Type: must be application/json or application/x-ndjson or application/jsonl or application/ndjson, got "text/plain"`},
+		{"no type", "", "{}", http.StatusUnsupportedMediaType, "got none"},
 		{"1001 items", "application/x-ndjson", many.String(), http.StatusRequestEntityTooLarge, "1000"},
 		{"over 10 MiB", "application/x-ndjson", string(huge), http.StatusRequestEntityTooLarge, "10 MiB"},
 	}
@@ -833,7 +840,7 @@ func TestLogs_OneLinePerRequest_NoSecrets(t *testing.T) {
 	e.do(http.MethodGet, keyPath("/v1/labels/", secretKey), nil, "X-Request-Id", "rid-2")
 	e.do(http.MethodGet, "/v1/labels/x", nil, "Authorization", "Bearer wrong-token-value-xyz", "X-Request-Id", "rid-3")
 	e.do(http.MethodGet, "/nowhere", nil, "X-Request-Id", "rid-4")
-	e.do(http.MethodPost, "/v1/labels", bytes.NewReader(queuetest.RequestJSON("b", "")), "Authorization", basicAuth("ops", token), "X-Request-Id", "rid-5")
+	e.post("/v1/labels", queuetest.RequestJSON("b", ""), "Authorization", basicAuth("ops", token), "X-Request-Id", "rid-5")
 
 	out := e.logs.String()
 	for _, secret := range []string{token, "wrong-token-value-xyz", basicAuth("ops", token), secretKey, "Edison", "Authorization"} {
@@ -864,6 +871,11 @@ func TestLogs_OneLinePerRequest_NoSecrets(t *testing.T) {
 		require.Equal(t, w.status, l["status"])
 		require.Contains(t, []any{"GET", "POST"}, l["method"])
 		require.Contains(t, l, "duration")
+		wantID := auth.TokenID(token)
+		if w.status == 401 || w.status == 404 {
+			wantID = "" // no token known: unauthorized, or no route to say which scope
+		}
+		require.Equal(t, wantID, l["token_id"], w.id)
 	}
 }
 
@@ -894,9 +906,9 @@ func TestHandle_MountsExtraRoutes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
-	e.h.Handle("GET /metrics", hello, true)
-	e.h.Handle("GET /ui/", hello, true)
-	e.h.Handle("GET /public", hello, false)
+	e.h.Handle("GET /metrics", hello, auth.Metrics)
+	e.h.Handle("GET /ui/", hello, auth.Viewer)
+	e.h.Handle("GET /public", hello)
 	e.undocumented = func(r *http.Request) bool { return r.URL.Path != "/v1/labels" }
 
 	require.Equal(t, http.StatusUnauthorized, e.do(http.MethodGet, "/metrics", nil, "Authorization", "").code)
@@ -905,7 +917,7 @@ func TestHandle_MountsExtraRoutes(t *testing.T) {
 	require.Equal(t, "hello", string(r.body))
 	require.NotEmpty(t, r.header.Get("X-Request-Id"))
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/public", nil, "Authorization", "").code)
-	require.Panics(t, func() { e.h.Handle("POST /v1/labels", hello, true) }, "a conflicting pattern")
+	require.Panics(t, func() { e.h.Handle("POST /v1/labels", hello, auth.Producer) }, "a conflicting pattern")
 }
 
 func TestNewServer_Timeouts(t *testing.T) {

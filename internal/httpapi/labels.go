@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/internal/bulkfile"
 	"github.com/flexlabel/flexlabel/queue"
 )
@@ -59,6 +60,16 @@ func (h *Handler) createLabel(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, refusal("", "request body is empty; send one label request as JSON"))
 		return
 	}
+	if p := principalOf(r); len(p.Prefixes) > 0 {
+		// Parsed twice for such a token, so that a foreign key is refused
+		// before anything reaches Redis.
+		if key := queue.ParseLine(body).Key(); key != "" {
+			if err := p.CheckKey(key); err != nil {
+				writeError(w, http.StatusForbidden, err.Error())
+				return
+			}
+		}
+	}
 	res, err := h.q.EnqueueLine(r.Context(), body, queue.Interactive)
 	if err != nil {
 		h.unavailable(w, r, err)
@@ -80,6 +91,14 @@ func refusal(key, msg string) queue.Result {
 		Error:          &msg,
 		Details:        []flexapi.Detail{{Message: msg}},
 	}
+}
+
+// keyRefusal is refusal for a key the token may not use, its detail
+// naming the field.
+func keyRefusal(key, msg string) queue.Result {
+	res := refusal(key, msg)
+	res.Details[0].Field = "idempotencyKey"
+	return res
 }
 
 // readBody reads the whole body up to limit, decoding a gzip
@@ -195,7 +214,7 @@ func (h *Handler) createLabels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 		return
 	}
-	results, err := h.enqueueBatch(r.Context(), items)
+	results, err := h.enqueueBatch(r.Context(), principalOf(r), items)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -204,19 +223,16 @@ func (h *Handler) createLabels(w http.ResponseWriter, r *http.Request) {
 }
 
 // splitBatch cuts a batch body into its requests. The content type decides
-// the format: application/json must be an array, application/x-ndjson (or
-// application/jsonl) is one request per line; with any other type a body
-// starting with '[' is an array and one starting with '{' is NDJSON. A
-// refusal of the whole batch comes back as a status and a message.
+// the format (the route admits only these): application/json must be an
+// array; application/x-ndjson (or application/jsonl, application/ndjson) is
+// one request per line. A refusal of the whole batch comes back as a status
+// and a message.
 func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg string) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, http.StatusBadRequest, "request body is empty; send label requests as NDJSON (application/x-ndjson) or a JSON array (application/json)"
 	}
-	mt, _, _ := mime.ParseMediaType(contentType)
-	ndjson := mt == "application/x-ndjson" || mt == "application/jsonl" || mt == "application/ndjson"
-	switch {
-	case mt == "application/json" || !ndjson && body[0] == '[':
+	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/json" {
 		var raw []json.RawMessage
 		if err := json.Unmarshal(body, &raw); err != nil {
 			return nil, http.StatusBadRequest, "request body must be a JSON array of label requests (or NDJSON sent as application/x-ndjson): " + err.Error()
@@ -225,7 +241,7 @@ func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg 
 		for i := range raw {
 			items[i] = raw[i]
 		}
-	case ndjson || body[0] == '{':
+	} else {
 		lines := bulkfile.NewLineReader(bytes.NewReader(body), len(body))
 		for len(items) <= maxBatchItems {
 			_, line, err := lines.Next()
@@ -236,8 +252,6 @@ func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg 
 				items = append(items, line)
 			}
 		}
-	default:
-		return nil, http.StatusBadRequest, "request body must be NDJSON (application/x-ndjson) or a JSON array (application/json) of label requests"
 	}
 	switch {
 	case len(items) == 0:
@@ -250,8 +264,10 @@ func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg 
 
 // enqueueBatch enqueues items in one pipelined round trip. Each item's
 // result is what POST /v1/labels would have answered for it, in the same
-// order (queue.EnqueueLines).
-func (h *Handler) enqueueBatch(ctx context.Context, items [][]byte) ([]queue.Result, error) {
+// order (queue.EnqueueLines); an item whose key p may not use is refused
+// in its place, outcome invalid with the rule as its error, and the others
+// are enqueued.
+func (h *Handler) enqueueBatch(ctx context.Context, p auth.Principal, items [][]byte) ([]queue.Result, error) {
 	lines := make([]queue.Parsed, len(items))
 	for i, item := range items {
 		if len(item) > maxRequestBytes {
@@ -259,6 +275,11 @@ func (h *Handler) enqueueBatch(ctx context.Context, items [][]byte) ([]queue.Res
 			continue
 		}
 		lines[i] = queue.ParseLine(item)
+		if key := lines[i].Key(); key != "" {
+			if err := p.CheckKey(key); err != nil {
+				lines[i] = queue.Refused(keyRefusal(key, err.Error()))
+			}
+		}
 	}
 	return h.q.EnqueueLines(ctx, lines, queue.Interactive, queue.WithJobState)
 }
@@ -268,6 +289,10 @@ func (h *Handler) enqueueBatch(ctx context.Context, items [][]byte) ([]queue.Res
 func (h *Handler) getLabel(w http.ResponseWriter, r *http.Request) {
 	key, ok := pathKey(w, r)
 	if !ok {
+		return
+	}
+	if err := principalOf(r).CheckKey(key); err != nil {
+		writeError(w, http.StatusForbidden, err.Error())
 		return
 	}
 	sts, err := h.q.Status(r.Context(), key)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/internal/httpapi"
 	"github.com/flexlabel/flexlabel/queue"
 )
@@ -33,6 +34,7 @@ type openapiDoc struct {
 
 type openapiOperation struct {
 	OperationID string                 `yaml:"operationId"`
+	Scope       []string               `yaml:"x-flexlabel-scope"`
 	Security    *[]map[string][]string `yaml:"security"`
 	Responses   map[string]any         `yaml:"responses"`
 	Parameters  []map[string]any       `yaml:"parameters"`
@@ -72,8 +74,15 @@ func TestOpenAPI_DocumentsEveryRoute_AndOnlyThose(t *testing.T) {
 	}
 	ids := map[string]bool{}
 	for r, op := range documented {
-		public, served := routes[r]
+		scopes, served := routes[r]
 		require.True(t, served, "documented but not served: %s", r)
+		public := slices.Equal(scopes, []auth.Scope{auth.Public})
+		// The document says the scopes the route table enforces.
+		want := make([]string, len(scopes))
+		for i, s := range scopes {
+			want[i] = string(s)
+		}
+		require.Equal(t, want, op.Scope, "x-flexlabel-scope of %s", r)
 		require.NotEmpty(t, op.OperationID, r)
 		require.False(t, ids[op.OperationID], "operationId %s used twice", op.OperationID)
 		ids[op.OperationID] = true
@@ -82,9 +91,14 @@ func TestOpenAPI_DocumentsEveryRoute_AndOnlyThose(t *testing.T) {
 		require.Equal(t, public, op.Security != nil && len(*op.Security) == 0, "security of %s", r)
 		if !public {
 			require.Contains(t, op.Responses, "401", r)
+			require.Equal(t, map[string]any{"$ref": "#/components/responses/Forbidden"}, op.Responses["403"], r)
 		}
+
 		// Path parameters are declared.
 		method, path, _ := strings.Cut(r, " ")
+		if method != http.MethodGet {
+			require.Contains(t, op.Responses, "415", "%s refuses form content types", r)
+		}
 		if strings.Contains(path, "{key}") {
 			require.Contains(t, op.Parameters, map[string]any{"$ref": "#/components/parameters/Key"}, r)
 		}
@@ -100,6 +114,22 @@ func TestOpenAPI_DocumentsEveryRoute_AndOnlyThose(t *testing.T) {
 	require.Equal(t, slices.Sorted(slices.Values(queue.ReasonNames())), slices.Sorted(slices.Values(reasons)))
 	outcomes := doc.Components.Schemas["Outcome"].Enum
 	require.ElementsMatch(t, []string{string(queue.Enqueued), string(queue.Duplicate), string(queue.Conflict), string(queue.Invalid), string(queue.Dead)}, outcomes)
+}
+
+// TestRoutes_EveryRouteNamesAScope: a route added without a scope would
+// be served to no one or, worse, be mistaken for a public one.
+func TestRoutes_EveryRouteNamesAScope(t *testing.T) {
+	t.Parallel()
+	known := []auth.Scope{auth.Public, auth.Producer, auth.Operator, auth.Viewer, auth.Metrics}
+	for r, scopes := range httpapi.RoutesForTest(newEnv(t).h) {
+		require.NotEmpty(t, scopes, r)
+		for _, s := range scopes {
+			require.Contains(t, known, s, r)
+		}
+		if slices.Contains(scopes, auth.Public) {
+			require.Len(t, scopes, 1, "%s: public excludes other scopes", r)
+		}
+	}
 }
 
 func TestOpenAPI_ServedAsYAML(t *testing.T) {

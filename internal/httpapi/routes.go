@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/flexlabel/flexlabel/internal/auth"
 )
 
 // openapiYAML is the API's OpenAPI 3.1 document, served at /openapi.yaml.
@@ -14,29 +16,51 @@ import (
 var openapiYAML []byte
 
 // route is one operation: the mux pattern is method+" "+path, and path is
-// spelled as in openapi.yaml's paths.
+// spelled as in openapi.yaml's paths, whose x-flexlabel-scope lists scopes.
 type route struct {
 	method string
 	path   string
-	public bool // served without a token
-	serve  http.HandlerFunc
+	// scopes are those of which a token needs one; auth.Public alone
+	// serves the route without a token.
+	scopes []auth.Scope
+	// bodyTypes are the media types the body may have, for a route that
+	// takes one; nil for a bodyless route, which (when it changes state)
+	// refuses only the types a cross-site form can send.
+	bodyTypes []string
+	serve     http.HandlerFunc
 }
 
+// The scopes of the routes.
+var (
+	public           = []auth.Scope{auth.Public}
+	producer         = []auth.Scope{auth.Producer}
+	producerOrViewer = []auth.Scope{auth.Producer, auth.Viewer}
+	viewer           = []auth.Scope{auth.Viewer}
+	operator         = []auth.Scope{auth.Operator}
+)
+
+// The body types of the enqueue routes.
+var (
+	jsonBody  = []string{"application/json"}
+	batchBody = []string{"application/json", "application/x-ndjson", "application/jsonl", "application/ndjson"}
+)
+
 // table is every route the API serves, in one place: New mounts exactly
-// these, and the OpenAPI test checks them against openapi.yaml both ways.
+// these, and the OpenAPI test checks them (and their scopes) against
+// openapi.yaml both ways.
 func (h *Handler) table() []route {
 	return []route{
-		{http.MethodPost, "/v1/labels", false, h.createLabel},
-		{http.MethodPost, "/v1/labels/batch", false, h.createLabels},
-		{http.MethodGet, "/v1/labels/{key}", false, h.getLabel},
-		{http.MethodGet, "/v1/dead-letters", false, h.listDeadLetters},
-		{http.MethodPost, "/v1/dead-letters/redrive", false, h.redriveDeadLetters},
-		{http.MethodGet, "/v1/dead-letters/{key}", false, h.getDeadLetter},
-		{http.MethodDelete, "/v1/dead-letters/{key}", false, h.discardDeadLetter},
-		{http.MethodPost, "/v1/dead-letters/{key}/redrive", false, h.redriveDeadLetter},
-		{http.MethodGet, "/healthz", true, h.healthz},
-		{http.MethodGet, "/readyz", true, h.readyz},
-		{http.MethodGet, "/openapi.yaml", true, h.openapi},
+		{http.MethodPost, "/v1/labels", producer, jsonBody, h.createLabel},
+		{http.MethodPost, "/v1/labels/batch", producer, batchBody, h.createLabels},
+		{http.MethodGet, "/v1/labels/{key}", producerOrViewer, nil, h.getLabel},
+		{http.MethodGet, "/v1/dead-letters", viewer, nil, h.listDeadLetters},
+		{http.MethodPost, "/v1/dead-letters/redrive", operator, nil, h.redriveDeadLetters},
+		{http.MethodGet, "/v1/dead-letters/{key}", viewer, nil, h.getDeadLetter},
+		{http.MethodDelete, "/v1/dead-letters/{key}", operator, nil, h.discardDeadLetter},
+		{http.MethodPost, "/v1/dead-letters/{key}/redrive", operator, nil, h.redriveDeadLetter},
+		{http.MethodGet, "/healthz", public, nil, h.healthz},
+		{http.MethodGet, "/readyz", public, nil, h.readyz},
+		{http.MethodGet, "/openapi.yaml", public, nil, h.openapi},
 	}
 }
 
