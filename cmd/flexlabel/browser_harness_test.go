@@ -221,6 +221,19 @@ func eval[T any](p *person, expr string) T {
 	return v
 }
 
+// requireCount requires n elements matching sel on the page, and shows
+// where the person is and what the page says when there are not.
+func (p *person) requireCount(n int, sel string, msgAndArgs ...any) {
+	p.t.Helper()
+	if got := p.count(sel); got != n {
+		msg := ""
+		if len(msgAndArgs) > 0 {
+			msg = fmt.Sprintf(msgAndArgs[0].(string), msgAndArgs[1:]...) + ": "
+		}
+		p.t.Fatalf("%s: %s%d of %s on %s, want %d:\n%s", p.name, msg, got, sel, p.location(), n, p.bodyText())
+	}
+}
+
 // count is how many elements match sel on the page now.
 func (p *person) count(sel string) int {
 	p.t.Helper()
