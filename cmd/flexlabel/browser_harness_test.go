@@ -17,7 +17,7 @@ import (
 	"time"
 
 	cdpfetch "github.com/chromedp/cdproto/fetch"
-	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -104,6 +104,7 @@ type person struct {
 	name     string
 	ctx      context.Context
 	answered atomic.Int64 // Basic-auth challenges the browser answered
+	dialogs  chan string  // messages of the JavaScript dialogs the page opened (and that were dismissed)
 }
 
 // login opens a tab for name whose browser answers the console's Basic-auth
@@ -115,15 +116,29 @@ type person struct {
 func (b *browser) login(t *testing.T, name, token string) *person {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithNewBrowserContext())
-	p := &person{t: t, name: name, ctx: ctx}
+	p := &person{t: t, name: name, ctx: ctx, dialogs: make(chan string, 16)}
 	if err := chromedp.Do(ctx); err != nil { // opens the tab
 		cancel()
 		t.Fatalf("%s: opening a tab: %v", name, err)
 	}
 	auth := chromedp.Events(ctx, cdpfetch.AuthRequired)
 	paused := chromedp.Events(ctx, cdpfetch.RequestPaused)
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			select {
+			case p.dialogs <- ev.Message:
+			default:
+			}
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		for ev, err := range auth {
@@ -166,13 +181,7 @@ func (p *person) step(what string, actions ...chromedp.Action[chromedp.Void]) {
 // open navigates to u and requires the page to load with status 200.
 func (p *person) open(u string) {
 	p.t.Helper()
-	p.navigateStatus(u, http.StatusOK, func() *network.Response {
-		ctx, cancel := context.WithTimeout(p.ctx, browserStep)
-		defer cancel()
-		resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(u))
-		require.NoError(p.t, err, "%s: opening %s", p.name, u)
-		return resp
-	})
+	p.load("opening "+u, chromedp.Navigate(u))
 }
 
 // must fails the test at once when the page has no element sel: pages are
@@ -189,24 +198,37 @@ func (p *person) must(sel string) {
 func (p *person) click(sel string) string {
 	p.t.Helper()
 	p.must(sel)
-	ctx, cancel := context.WithTimeout(p.ctx, browserStep)
-	defer cancel()
-	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
-	if err != nil {
-		p.t.Fatalf("%s: clicking %s: %v (at %s)\n%s", p.name, sel, err, p.location(), p.bodyText())
-	}
-	if resp.Status != http.StatusOK {
-		p.t.Fatalf("%s: clicking %s loaded %s with status %d:\n%s", p.name, sel, resp.URL, resp.Status, p.bodyText())
-	}
-	return resp.URL
+	return p.load("clicking "+sel, chromedp.Click(chromedp.CSS(sel)))
 }
 
-func (p *person) navigateStatus(u string, want int64, nav func() *network.Response) {
+// load runs an action that loads a page (a navigation, a click, a
+// submit), waits for the page, requires status 200 and returns its URL. A
+// JavaScript dialog the page opens instead (an alert) is dismissed and
+// fails the test with its message, rather than leaving the step to time out.
+func (p *person) load(what string, action chromedp.Action[chromedp.Void]) string {
 	p.t.Helper()
-	resp := nav()
-	if resp.Status != want {
-		p.t.Fatalf("%s: %s answered %d, want %d:\n%s", p.name, u, resp.Status, want, p.bodyText())
+	ctx, cancel := context.WithTimeout(p.ctx, browserStep)
+	defer cancel()
+	var dialog atomic.Pointer[string]
+	go func() {
+		select {
+		case m := <-p.dialogs:
+			dialog.Store(&m)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	resp, err := chromedp.RunResponse(ctx, action)
+	if m := dialog.Load(); m != nil {
+		p.t.Fatalf("%s: %s: the page opened a dialog instead of loading a page: %q (at %s)", p.name, what, *m, p.location())
 	}
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v (at %s)\n%s", p.name, what, err, p.location(), p.bodyText())
+	}
+	if resp.Status != http.StatusOK {
+		p.t.Fatalf("%s: %s loaded %s with status %d:\n%s", p.name, what, resp.URL, resp.Status, p.bodyText())
+	}
+	return resp.URL
 }
 
 // eval evaluates a JavaScript expression in the page.
@@ -272,6 +294,19 @@ func (p *person) location() string {
 		return "?"
 	}
 	return s
+}
+
+// waitDOM waits, without reloading, until the JavaScript expression cond
+// holds on the page (polled every 100ms, up to browserStep).
+func (p *person) waitDOM(cond, what string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, browserStep+5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(browserStep)))
+	if err != nil {
+		p.t.Fatalf("%s: waiting for %s: %v (at %s)\n%s", p.name, what, err, p.location(), p.bodyText())
+	}
 }
 
 // waitText reloads u until its visible text contains want.

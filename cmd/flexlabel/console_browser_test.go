@@ -61,6 +61,7 @@ func TestBrowser_Console(t *testing.T) {
 	const authKey = "br-auth-1"
 	rejKeys := []string{"br-rej-1", "br-rej-2", "br-rej-3"}
 	const keepKey = "br-nf-1"
+	selKeys := []string{"br-sel-1", "br-sel-2", "br-sel-3"} // invalid, enqueued while the landing page is open
 	fake.Revoke(cliToken)
 	enqueue(t, c, authKey, "")
 	c.waitState(t, authKey, "dead")
@@ -90,6 +91,19 @@ func TestBrowser_Console(t *testing.T) {
 		require.Equal(t, "5", op.text(`#counts [data-count="dead"]`))
 		require.Equal(t, "3", op.text(`#counts [data-reason="courier_rejected"]`))
 		op.screenshot("landing")
+
+		// The counts refresh while the page stays open: three invalid
+		// requests die, and the page shows them without a reload.
+		for _, k := range selKeys {
+			enqueue(t, c, k, flexapitest.InvalidProductCode)
+		}
+		for _, k := range selKeys {
+			c.waitState(t, k, "dead")
+		}
+		op.waitDOM(`document.querySelector('#counts [data-count="dead"]').textContent.trim() === "8" &&
+			document.querySelector('#counts [data-reason="invalid"]').textContent.trim() === "3"`,
+			"the live counts to show 8 dead, 3 of them invalid")
+		require.Equal(t, con.url("/ui/"), op.location(), "the page was not reloaded")
 	})
 
 	t.Run("FindByKeyAndOpenLabelPage", func(t *testing.T) {
@@ -177,6 +191,33 @@ func TestBrowser_Console(t *testing.T) {
 		for _, k := range rejKeys {
 			op.requireCount(0, labelLink(k), "%s is no longer listed", k)
 		}
+	})
+
+	t.Run("DiscardASelection", func(t *testing.T) {
+		op.t = t
+		op.open(con.url("/ui/dead-letters", "reason", string(queue.ReasonInvalid)))
+		for _, k := range selKeys {
+			op.requireCount(1, labelLink(k))
+		}
+		// Tick two of the three rows; the console's script sends the
+		// ticked keys with the form.
+		for _, k := range selKeys[:2] {
+			op.step("ticking "+k, chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[type="checkbox"][name="key"][value=%q]`, k))))
+		}
+		op.click(`form[data-action="discard-selected"] [type="submit"]`)
+		require.Equal(t, "2", op.text("#dry-run-count"), "the confirm page counts the two ticked")
+		for _, k := range selKeys[:2] {
+			op.requireCount(1, labelLink(k), "the confirm page names %s", k)
+		}
+		op.requireCount(0, labelLink(selKeys[2]), "the confirm page does not name the one not ticked")
+		op.click("button#confirm")
+		require.NotEmpty(t, op.text("#result"))
+		for _, k := range selKeys[:2] {
+			_, err := con.q.DeadLetters().Get(ctx, k)
+			require.ErrorIs(t, err, queue.ErrNotFound, "%s was discarded", k)
+		}
+		_, err := con.q.DeadLetters().Get(ctx, selKeys[2])
+		require.NoError(t, err, "the row not ticked stays")
 	})
 
 	t.Run("ViewerSeesNoActionsAndCannotForgeOne", func(t *testing.T) {
@@ -286,16 +327,7 @@ func (p *person) choose(sel, value string) {
 func (p *person) submit(sel string) string {
 	p.t.Helper()
 	p.must(sel)
-	ctx, cancel := context.WithTimeout(p.ctx, browserStep)
-	defer cancel()
-	resp, err := chromedp.RunResponse(ctx, chromedp.Submit(chromedp.CSS(sel)))
-	if err != nil {
-		p.t.Fatalf("%s: submitting the form of %s: %v (at %s)\n%s", p.name, sel, err, p.location(), p.bodyText())
-	}
-	if resp.Status != http.StatusOK {
-		p.t.Fatalf("%s: submitting the form of %s loaded %s with status %d:\n%s", p.name, sel, resp.URL, resp.Status, p.bodyText())
-	}
-	return p.location()
+	return p.load("submitting the form of "+sel, chromedp.Submit(chromedp.CSS(sel)))
 }
 
 // copiedForm is a form as a forger copies it from a page: where it posts,
