@@ -28,7 +28,10 @@
 //
 // The dead-letter queue is uncapped: entries live in a hash (fl:<ns>:dlq) with
 // lexicographically ordered indexes for all entries and per reason, so a page
-// of a 100,000-entry queue costs one ZRANGEBYLEX and one HMGET. asynq's archive
+// of a 100,000-entry queue costs one ZRANGEBYLEX and one HMGET, as does one
+// filtered by reason and failure time (a range of an index); a filter by key
+// prefix or queue (ListOptions, CountMatching, KeysMatching) walks that
+// range, since the indexes are ordered by time. asynq's archive
 // (trimmed at 10,000 tasks and 90 days) only mirrors it for the queue UI.
 //
 // Each dead letter carries its job's failure history (the last HistoryLimit

@@ -25,3 +25,11 @@ func (q *Queue) URLs(ctx context.Context, keys []string) ([]string, error) {
 // successful runs), and the dead letters, by reason: O(1) commands in one
 // round trip, cheap enough to poll.
 func (q *Queue) Counts(ctx context.Context) (Counts, error) { return q.st.Counts(ctx) }
+
+// History returns the failed attempts of a live job (pending or retrying
+// after failing), oldest first, the last HistoryLimit; empty for a job that
+// never failed or has completed. A dead job's history is its dead letter's
+// (DeadLetters.Get).
+func (q *Queue) History(ctx context.Context, key string) ([]FailedAttempt, error) {
+	return q.st.History(ctx, key)
+}

@@ -2,6 +2,7 @@ package opsui_test
 
 import (
 	"context"
+	"encoding/json"
 	"html"
 	"net/url"
 	"regexp"
@@ -115,8 +116,21 @@ func TestUI_LabelPage_AnyKey(t *testing.T) {
 	contains(t, body, `<td id="tracking"><code>YT123&lt;4&gt;</code></td>`)
 	contains(t, body, `<a id="document" href="https://docs.example/lbl-7.pdf">`)
 
+	lacks(t, body, `data-key=`, "a finished job's page does not poll")
+
+	w := queuetest.Job(t, q, "wait-1", "", queue.Interactive)
+	n := queuetest.Attempt(t, q, w)
+	require.NoError(t, st.FailAttempt(ctx, w, store.Failure{HTTPStatus: 503, Message: "try later", Attempts: n}))
 	code, body = getAs(t, srv, "viewer", "/ui/label?key=wait-1")
 	require.Equal(t, 200, code)
-	contains(t, body, `id="state">pending</span>`)
+	contains(t, body, `id="state" data-key="wait-1" data-state="pending" data-attempts="1"`, "a live job's page follows it")
+	require.Regexp(t, `<tr><td class="num">1</td><td>[^<]+</td><td class="num">503</td><td>try later</td></tr>`, body, "a live job's failure history")
 	require.False(t, actionForm.MatchString(body), "only dead letters have actions")
+
+	r := do(t, srv, "viewer", "GET", "/ui/status?key=wait-1", nil)
+	require.Equal(t, 200, r.code)
+	var js queue.JobStatus
+	require.NoError(t, json.Unmarshal([]byte(r.body), &js))
+	require.Equal(t, queue.StatePending, js.State)
+	require.Equal(t, 1, js.Attempts)
 }

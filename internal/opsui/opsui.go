@@ -76,6 +76,7 @@ func New(q *queue.Queue, log *slog.Logger) *Handler {
 	})
 	h.mux.HandleFunc("GET /ui/dead-letters", h.deadLetters)
 	h.mux.HandleFunc("GET /ui/label", h.label)
+	h.mux.HandleFunc("GET /ui/status", h.status)
 	h.mux.HandleFunc("GET /ui/dead-letter", func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Query().Get("key")
 		if key == "" {

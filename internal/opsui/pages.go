@@ -64,6 +64,8 @@ type labelPage struct {
 	S       queue.JobStatus
 	D       *queue.DeadLetter // when dead
 	Request string            // pretty, personal fields hidden unless allowed
+	// History is a live job's failed attempts (a dead one's are D's).
+	History []queue.FailedAttempt
 	Limit   int
 }
 
@@ -86,6 +88,12 @@ func (h *Handler) label(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lp := labelPage{S: st[0], Limit: queue.HistoryLimit}
+	if !lp.S.State.Terminal() && lp.S.Attempts > 0 {
+		if lp.History, err = h.q.History(ctx, key); err != nil {
+			h.fail(w, err)
+			return
+		}
+	}
 	if lp.S.State == queue.StateDead {
 		d, err := h.q.DeadLetters().Get(ctx, key)
 		if err != nil && !isNotFound(err) { // not found: redriven or discarded meanwhile
@@ -99,6 +107,23 @@ func (h *Handler) label(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.render(w, r, http.StatusOK, "label.html", page{Title: key, Data: lp})
+}
+
+// status is a key's state as JSON (the JobStatus of GET /v1/labels/{key},
+// which holds no personal fields): the label page polls it while the job
+// is not finished, and reloads when it moves.
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("key")
+	if key == "" {
+		http.Error(w, "key: required (the idempotency key to show)", http.StatusBadRequest)
+		return
+	}
+	st, err := h.q.Status(r.Context(), key)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, st[0])
 }
 
 // prettyRequest indents a request for reading, with its personal fields

@@ -85,6 +85,8 @@ func TestUI_SearchAndFilters(t *testing.T) {
 	contains(t, r.body, `<input name="q" value="shop-a/1"`, "the form keeps the search")
 	contains(t, r.body, `href="/ui/label?key=shop-a%2F10"`)
 	require.Empty(t, rows(r.body), "a viewer gets no checkboxes")
+	require.False(t, actionForm.MatchString(r.body), "nor action forms")
+	lacks(t, r.body, `id="export"`, "nor the export, whose requests hold personal data")
 }
 
 // TestUI_Export: an operator exports the current filter as the lines of

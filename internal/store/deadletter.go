@@ -249,18 +249,7 @@ func memberKey(m string) string {
 // Count returns how many dead letters there are, of one reason or all
 // (reason ""); ErrBadReason for a reason that is none of Reasons.
 func (st *Store) Count(ctx context.Context, reason Reason) (int64, error) {
-	if err := checkReason(reason); err != nil {
-		return 0, err
-	}
-	idx := st.dlqIndexKey()
-	if reason != "" {
-		idx = st.dlqReasonKey(string(reason))
-	}
-	n, err := st.rdb.ZCard(ctx, idx).Result()
-	if err != nil {
-		return 0, fmt.Errorf("queue: counting dead letters: %w", err)
-	}
-	return n, nil
+	return st.CountMatching(ctx, ListOptions{Reason: reason})
 }
 
 // CountByReason returns the number of dead letters of each reason.
@@ -394,28 +383,7 @@ func (st *Store) Redrive(ctx context.Context, k string) (OpCode, error) {
 // jobs fail again at once. Then RedriveEach or DiscardEach act on them.
 // ErrBadReason for a reason that is none of Reasons.
 func (st *Store) Keys(ctx context.Context, reason Reason) ([]string, error) {
-	if err := checkReason(reason); err != nil {
-		return nil, err
-	}
-	idx := st.dlqIndexKey()
-	if reason != "" {
-		idx = st.dlqReasonKey(string(reason))
-	}
-	var keys []string
-	min := "-"
-	for {
-		members, err := st.rdb.ZRangeByLex(ctx, idx, &redis.ZRangeBy{Min: min, Max: "+", Count: 1000}).Result()
-		if err != nil {
-			return nil, fmt.Errorf("queue: listing dead letters: %w", err)
-		}
-		for _, m := range members {
-			keys = append(keys, memberKey(m))
-		}
-		if len(members) < 1000 {
-			return keys, nil
-		}
-		min = "(" + members[len(members)-1]
-	}
+	return st.KeysMatching(ctx, ListOptions{Reason: reason})
 }
 
 // ErrNewKeyReason is returned by NewKeyLine for a dead letter whose reason is

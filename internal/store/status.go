@@ -198,3 +198,21 @@ func (st *Store) URLs(ctx context.Context, keys []string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// History returns the failure history of a live job (one that has failed
+// and is pending or retrying), oldest first; empty for a job that never
+// failed, has completed, or is dead (a dead letter carries its own).
+func (st *Store) History(ctx context.Context, key string) ([]FailedAttempt, error) {
+	raw, err := st.rdb.LRange(ctx, st.failuresKey(key), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("queue: failure history of %q: %w", key, err)
+	}
+	out := make([]FailedAttempt, 0, len(raw))
+	for _, s := range raw {
+		var a FailedAttempt
+		if json.Unmarshal([]byte(s), &a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}

@@ -21,6 +21,21 @@
   setInterval(refresh, 5000);
   document.addEventListener("visibilitychange", refresh);
 
+  // A label page of a job not finished follows it: poll its state and
+  // reload when it moves (pending → active → completed, another attempt).
+  var st = document.getElementById("state");
+  if (st && st.dataset.key) {
+    setInterval(function () {
+      if (document.hidden) return;
+      fetch("/ui/status?key=" + encodeURIComponent(st.dataset.key), {credentials: "same-origin"})
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (s) {
+          if (s.state !== st.dataset.state || String(s.attempts) !== st.dataset.attempts) location.reload();
+        })
+        .catch(function () {});
+    }, 2000);
+  }
+
   // Selections: the checked keys of the table go with the form submitted.
   function boxes() { return document.querySelectorAll('input[type=checkbox][name=key]'); }
   document.querySelectorAll('form[data-action$="-selected"]').forEach(function (f) {
