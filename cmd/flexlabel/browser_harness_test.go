@@ -105,6 +105,7 @@ type person struct {
 	ctx      context.Context
 	answered atomic.Int64 // Basic-auth challenges the browser answered
 	dialogs  chan string  // messages of the JavaScript dialogs the page opened (and that were dismissed)
+	noLogin  atomic.Bool  // cancel Basic-auth challenges instead of answering them
 }
 
 // login opens a tab for name whose browser answers the console's Basic-auth
@@ -146,7 +147,9 @@ func (b *browser) login(t *testing.T, name, token string) *person {
 				return
 			}
 			resp := cdpfetch.AuthChallengeResponse{Response: cdpfetch.AuthChallengeResponseResponseProvideCredentials, Username: name, Password: token}
-			if p.answered.Add(1) > 20 {
+			// With noLogin, only the credentials the browser has cached
+			// can reach the console.
+			if p.noLogin.Load() || p.answered.Add(1) > 20 {
 				// A console that keeps refusing the token would loop.
 				resp = cdpfetch.AuthChallengeResponse{Response: cdpfetch.AuthChallengeResponseResponseCancelAuth}
 			}
