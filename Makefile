@@ -11,7 +11,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build test bench lint chaos promtool tidy-check clean
+.PHONY: help build test bench lint chaos promtool screenshots tidy-check clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ chaos: ## Run the fault-injection tests (build tag chaos; kill and restart Redis
 
 promtool: ## Check the alert rules with Prometheus' promtool (check rules, test rules: deploy/prometheus/)
 	cd deploy/prometheus && promtool check rules alerts.yaml && promtool test rules alerts_test.yaml
+
+screenshots: ## Regenerate docs/screenshots/*.png: the browser test drives the console in headless Chromium
+	FLEXLABEL_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -run '^TestBrowser_Console$$' -v $(TESTFLAGS) ./cmd/flexlabel/ 2>&1 | tee screenshots.out | grep -E '^(\s*--- |FAIL|ok|PASS)|screenshot: '; test $${PIPESTATUS[0]} -eq 0
 
 tidy-check: ## Fail if `go mod tidy` changes go.mod or go.sum (it rewrites them)
 	$(GO) mod tidy
