@@ -36,9 +36,11 @@
     }, 2000);
   }
 
-  // Selections: the checked keys of the table go with the form submitted.
+  // Selections: the checked keys of the list's table go with the list's
+  // selection forms (data-selection). Not with the confirm page's form of
+  // the same action, which already carries the keys it confirms.
   function boxes() { return document.querySelectorAll('input[type=checkbox][name=key]'); }
-  document.querySelectorAll('form[data-action$="-selected"]').forEach(function (f) {
+  document.querySelectorAll('form[data-selection]').forEach(function (f) {
     f.addEventListener("submit", function (ev) {
       f.querySelectorAll("input[type=hidden][name=key]").forEach(function (i) { i.remove(); });
       var n = 0;
