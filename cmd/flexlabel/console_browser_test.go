@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -224,6 +225,18 @@ func TestBrowser_Console(t *testing.T) {
 		require.NoError(t, err, "the row not ticked stays")
 	})
 
+	t.Run("TokensPageForTheRotationDrill", func(t *testing.T) {
+		op.t = t
+		op.open(con.url("/ui/"))
+		require.Equal(t, auth.TokenID(browserOperatorToken)+" · scope operator", op.text("#caller"))
+		op.click(`a[href="/ui/tokens"]`)
+		op.requireCount(1, `#tokens tr[data-token="`+auth.TokenID(browserOperatorToken)+`"]`, "the operator's own token is listed")
+		op.requireCount(1, `#tokens tr[data-token="`+auth.TokenID(browserViewerToken)+`"]`, "the viewer's token is listed")
+		require.NotContains(t, op.bodyText(), browserOperatorToken, "no secret on the page")
+		require.NotContains(t, op.bodyText(), browserViewerToken, "no secret on the page")
+		op.screenshot("tokens")
+	})
+
 	t.Run("ViewerSeesNoActionsAndCannotForgeOne", func(t *testing.T) {
 		op.t = t
 		// What a forger copies from an operator's pages, csrf fields
@@ -239,6 +252,10 @@ func TestBrowser_Console(t *testing.T) {
 
 		vw := b.login(t, "viewer", browserViewerToken)
 		vw.t = t
+		// Who is signed in, as the rotation drill checks (docs/OPERATIONS.md).
+		vw.open(con.url("/ui/"))
+		require.Equal(t, auth.TokenID(browserViewerToken)+" · scope viewer", vw.text("#caller"))
+		vw.requireCount(0, `a[href="/ui/tokens"]`, "a viewer gets no tokens page")
 		for _, u := range []string{
 			con.url("/ui/"),
 			con.url("/ui/dead-letters"),
