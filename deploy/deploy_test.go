@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -22,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flexlabel/flexlabel/config"
+	"github.com/flexlabel/flexlabel/internal/auth"
 )
 
 // The tests run with deploy/ as the working directory; every path below is
@@ -31,6 +33,26 @@ const shutdownVar = "FLEXLABEL_SHUTDOWN_TIMEOUT"
 
 // secretVars are flexlabel's settings that hold secrets.
 var secretVars = []string{"FLEXFORWARD_TOKEN", "REDIS_URL", "FLEXLABEL_API_TOKENS"}
+
+// tokensFileVar names serve's API tokens file. Its value is a path, not a
+// secret, but the file's content is: it may come only from a Kubernetes
+// Secret volume (never a ConfigMap, never a subPath mount, which no update
+// reaches), a compose secret from the git-ignored deploy/secrets/, or a
+// group-readable file that the systemd unit can read and reload.
+const tokensFileVar = "FLEXLABEL_API_TOKENS_FILE"
+
+// looksLikeTokensFile reports whether text holds a line of an API tokens file
+// ("SCOPE TOKEN [KEY_PREFIX...]" with a scope auth knows).
+func looksLikeTokensFile(text string) bool {
+	for line := range strings.Lines(text) {
+		line, _, _ = strings.Cut(line, "#")
+		f := strings.Fields(line)
+		if len(f) >= 2 && slices.Contains([]auth.Scope{auth.Producer, auth.Operator, auth.Viewer, auth.Metrics}, auth.Scope(f[0])) {
+			return true
+		}
+	}
+	return false
+}
 
 // isSecretVar reports whether an environment variable holds a secret.
 func isSecretVar(name string) bool {
@@ -520,6 +542,7 @@ func checkCompose(file string, doc map[string]any, readFile func(string) ([]byte
 			}
 		case "serve":
 			serve += replicas
+			p = append(p, checkComposeTokensFile(where, doc, svc, env)...)
 		}
 		if u := str(svc["user"]); isRootUser(u) {
 			p = append(p, fmt.Sprintf("%s: user must be a non-root uid (65532), got %q", where, u))
@@ -552,6 +575,74 @@ func checkCompose(file string, doc map[string]any, readFile func(string) ([]byte
 	}
 	if serve < 1 {
 		p = append(p, file+": no serve service")
+	}
+	return p
+}
+
+// composeTarget is where a compose secret or config reference is mounted in
+// the container (long or short syntax).
+func composeTarget(ref any, dir string) (source, target string) {
+	if m := asMap(ref); m != nil {
+		source, target = str(m["source"]), str(m["target"])
+	} else {
+		source = str(ref)
+	}
+	if target == "" {
+		target = source
+	}
+	if !path.IsAbs(target) {
+		target = path.Join(dir, target)
+	}
+	return source, target
+}
+
+// checkComposeTokensFile checks that a compose serve service reads its
+// FLEXLABEL_API_TOKENS_FILE from a compose secret whose file lies in the
+// git-ignored deploy/secrets/, and from nothing else.
+func checkComposeTokensFile(where string, doc, svc map[string]any, env map[string]*string) []string {
+	v := env[tokensFileVar]
+	if v == nil || *v == "" {
+		return []string{fmt.Sprintf("%s: serve needs %s, the target of a secret from ./secrets/", where, tokensFileVar)}
+	}
+	if len(interpolations(*v)) > 0 || !path.IsAbs(*v) {
+		return []string{fmt.Sprintf("%s: %s must be a literal absolute path, got %q", where, tokensFileVar, *v)}
+	}
+	file := path.Clean(*v)
+	var p []string
+	for _, c := range asList(svc["configs"]) {
+		if _, target := composeTarget(c, "/"); target == file {
+			p = append(p, fmt.Sprintf("%s: %s %s comes from configs:; API tokens come only from secrets:", where, tokensFileVar, file))
+		}
+	}
+	for _, vol := range asList(svc["volumes"]) {
+		target := str(dig(vol, "target"))
+		if s, ok := vol.(string); ok {
+			if parts := strings.Split(s, ":"); len(parts) >= 2 {
+				target = parts[1]
+			}
+		}
+		if target != "" && (path.Clean(target) == file || strings.HasPrefix(file, path.Clean(target)+"/")) {
+			p = append(p, fmt.Sprintf("%s: %s %s comes from volume %s; mount the tokens file with secrets:", where, tokensFileVar, file, target))
+		}
+	}
+	source := ""
+	for _, ref := range asList(svc["secrets"]) {
+		if src, target := composeTarget(ref, "/run/secrets"); target == file {
+			source = src
+		}
+	}
+	if source == "" {
+		return append(p, fmt.Sprintf("%s: %s %s is the target of no secret of the service; mount the tokens file with secrets:", where, tokensFileVar, file))
+	}
+	def := asMap(dig(doc, "secrets", source))
+	src := str(def["file"])
+	switch {
+	case def == nil:
+		p = append(p, fmt.Sprintf("%s: secret %q is not defined under the top-level secrets:", where, source))
+	case src == "":
+		p = append(p, fmt.Sprintf("%s: secret %q must come from a file under ./secrets/ (git-ignored)", where, source))
+	case !strings.HasPrefix(path.Clean(src), "secrets/"):
+		p = append(p, fmt.Sprintf("%s: secret %q: file %q must be under ./secrets/, which deploy/.gitignore and the build context leave out", where, source, src))
 	}
 	return p
 }
@@ -667,6 +758,7 @@ func checkKubernetes(objs []k8sObject, defaultShutdown time.Duration) []string {
 	}
 	var workloads []workload
 	var pdbs, services []k8sObject
+	secrets := make(map[string]bool) // names of the Secrets documented under deploy/
 	for _, o := range objs {
 		if o.Name() == "" && o.Kind() != "Kustomization" {
 			p = append(p, o.String()+": no metadata.name")
@@ -687,12 +779,15 @@ func checkKubernetes(objs []k8sObject, defaultShutdown time.Duration) []string {
 				data[k] = str(v)
 				if isSecretVar(k) {
 					p = append(p, fmt.Sprintf("%s: holds secret %s; put it in the Secret and use secretKeyRef", o, k))
+				} else if looksLikeTokensFile(str(v)) || strings.Contains(strings.ToLower(k), "token") && k != tokensFileVar {
+					p = append(p, fmt.Sprintf("%s: %s holds API tokens; the tokens file belongs in the Secret flexlabel-api-tokens, mounted as a volume", o, k))
 				} else if urlPassword(str(v)) != "" {
 					p = append(p, fmt.Sprintf("%s: %s carries a literal password", o, k))
 				}
 			}
 			configMaps[o.Name()] = data
 		case "Secret":
+			secrets[o.Name()] = true
 			for _, field := range []string{"data", "stringData"} {
 				if len(asMap(o.Doc[field])) > 0 {
 					p = append(p, fmt.Sprintf("%s: has %s values committed; create the Secret out of band", o, field))
@@ -788,15 +883,20 @@ func checkKubernetes(objs []k8sObject, defaultShutdown time.Duration) []string {
 			}
 			runsFlexlabel = true
 
-			// The secrets each role needs, from secretKeyRef.
+			// The secrets each role needs, from secretKeyRef. serve's API
+			// tokens come from the tokens file; FLEXLABEL_API_TOKENS is
+			// optional (and, when set, a secretKeyRef like every secret).
 			need := map[string][]string{
 				"worker": {"FLEXFORWARD_TOKEN", "REDIS_URL"},
-				"serve":  {"REDIS_URL", "FLEXLABEL_API_TOKENS"},
+				"serve":  {"REDIS_URL"},
 			}[role]
 			for _, n := range need {
 				if env[n].SecretRef == "" {
 					p = append(p, fmt.Sprintf("%s: %s needs %s from secretKeyRef", where, role, n))
 				}
+			}
+			if role == "serve" {
+				p = append(p, checkTokensFileMount(where, cm, spec, env[tokensFileVar].Value, secrets)...)
 			}
 
 			// Shutdown timeout vs grace period.
@@ -903,6 +1003,78 @@ func checkKubernetes(objs []k8sObject, defaultShutdown time.Duration) []string {
 	return p
 }
 
+// checkTokensFileMount checks that serve's FLEXLABEL_API_TOKENS_FILE (file)
+// lies in a read-only, whole-directory mount of a Secret volume that
+// deploy/ documents (secrets), readable by the non-root process through
+// fsGroup and by no one else.
+func checkTokensFileMount(where string, c, spec map[string]any, file string, secrets map[string]bool) []string {
+	if file == "" {
+		return []string{fmt.Sprintf("%s: serve needs %s, a path in a volume mounted from the Secret of API tokens", where, tokensFileVar)}
+	}
+	if !path.IsAbs(file) {
+		return []string{fmt.Sprintf("%s: %s %q must be an absolute path", where, tokensFileVar, file)}
+	}
+	var mount map[string]any
+	var dir string
+	for _, vm := range asList(c["volumeMounts"]) {
+		mp := path.Clean(str(dig(vm, "mountPath")))
+		if strings.HasPrefix(file, strings.TrimSuffix(mp, "/")+"/") && len(mp) > len(dir) {
+			mount, dir = asMap(vm), mp
+		}
+	}
+	if mount == nil {
+		return []string{fmt.Sprintf("%s: %s %s is in no volumeMount; mount the Secret of API tokens there", where, tokensFileVar, file)}
+	}
+	var p []string
+	if has(mount, "subPath") || has(mount, "subPathExpr") {
+		p = append(p, fmt.Sprintf("%s: the mount at %s uses subPath: a Secret update never reaches a subPath mount, so rotated tokens would not be seen; mount the volume as a directory", where, dir))
+	}
+	if v, _ := boolAt(mount, "readOnly"); !v {
+		p = append(p, fmt.Sprintf("%s: the mount at %s must be readOnly: true", where, dir))
+	}
+	var vol map[string]any
+	for _, v := range asList(spec["volumes"]) {
+		if str(dig(v, "name")) == str(mount["name"]) {
+			vol = asMap(v)
+		}
+	}
+	sec := asMap(vol["secret"])
+	if sec == nil {
+		return append(p, fmt.Sprintf("%s: volume %q holding %s is not a secret volume; API tokens come only from a Secret (never a ConfigMap)", where, str(mount["name"]), tokensFileVar))
+	}
+	if name := str(sec["secretName"]); !secrets[name] {
+		p = append(p, fmt.Sprintf("%s: volume %q mounts the Secret %q, which no Secret under deploy/ documents (k8s/secret.template.yaml)", where, str(mount["name"]), name))
+	}
+	rel := strings.TrimPrefix(file, dir+"/")
+	mode := sec["defaultMode"]
+	if items := asList(sec["items"]); len(items) > 0 {
+		var item map[string]any
+		for _, it := range items {
+			if path.Clean(str(dig(it, "path"))) == rel {
+				item = asMap(it)
+			}
+		}
+		if item == nil {
+			return append(p, fmt.Sprintf("%s: %s %s: no item of volume %q has path %s", where, tokensFileVar, file, str(mount["name"]), rel))
+		}
+		if item["mode"] != nil {
+			mode = item["mode"]
+		}
+	} else if strings.Contains(rel, "/") {
+		p = append(p, fmt.Sprintf("%s: %s %s: a Secret volume without items has no subdirectory %s", where, tokensFileVar, file, path.Dir(rel)))
+	}
+	n, err := strconv.Atoi(str(mode))
+	switch {
+	case mode == nil || err != nil:
+		p = append(p, fmt.Sprintf("%s: volume %q: defaultMode must be set (0440 with fsGroup; the default 0644 lets every user in the container read the tokens)", where, str(mount["name"])))
+	case n&0o007 != 0:
+		p = append(p, fmt.Sprintf("%s: volume %q: mode %#o lets other users read the tokens; use 0440 with fsGroup", where, str(mount["name"]), n))
+	case n&0o040 == 0 || dig(spec, "securityContext", "fsGroup") == nil:
+		p = append(p, fmt.Sprintf("%s: volume %q: with mode %#o and fsGroup %v the non-root process cannot read the tokens; set the pod's fsGroup and mode 0440", where, str(mount["name"]), n, dig(spec, "securityContext", "fsGroup")))
+	}
+	return p
+}
+
 func labelsMatch(selector, labels map[string]any) bool {
 	for k, v := range selector {
 		if str(labels[k]) != str(v) {
@@ -976,9 +1148,32 @@ func checkEnvFile(where, text string) []string {
 	return p
 }
 
-// checkUnit checks a systemd service unit; shutdown is the
-// FLEXLABEL_SHUTDOWN_TIMEOUT it runs with unless the unit sets its own.
-func checkUnit(where, text string, shutdown time.Duration) []string {
+// reloadSendsHUP reports whether an ExecReload= command line signals the
+// main process with SIGHUP.
+func reloadSendsHUP(cmd string) bool {
+	f := strings.Fields(strings.TrimLeft(cmd, "-@:+!"))
+	if len(f) < 3 || path.Base(f[0]) != "kill" || (f[len(f)-1] != "$MAINPID" && f[len(f)-1] != "${MAINPID}") {
+		return false
+	}
+	sig := strings.Join(f[1:len(f)-1], " ")
+	return slices.Contains([]string{"-HUP", "-SIGHUP", "-1", "-s HUP", "-s SIGHUP", "--signal HUP", "--signal=HUP"}, sig)
+}
+
+// unitRole is the flexlabel subcommand a unit's ExecStart runs.
+func unitRole(execStart string) string {
+	f := strings.Fields(execStart)
+	for i, a := range f {
+		if path.Base(a) == "flexlabel" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// checkUnit checks a systemd service unit. envFile is what the
+// EnvironmentFile sets (it overrides the unit's Environment=); shutdown is
+// the FLEXLABEL_SHUTDOWN_TIMEOUT it runs with unless either sets its own.
+func checkUnit(where, text string, envFile map[string]string, shutdown time.Duration) []string {
 	var p []string
 	u := unitSettings(text)
 	get := func(k string) string { return last(u["Service."+k]) }
@@ -1024,6 +1219,53 @@ func checkUnit(where, text string, shutdown time.Duration) []string {
 	}
 	if user := get("User"); get("DynamicUser") != "yes" && isRootUser(user) {
 		p = append(p, fmt.Sprintf("%s: needs DynamicUser=yes or a dedicated non-root User=, got User=%q", where, user))
+	}
+
+	reload := u["Service.ExecReload"]
+	switch unitRole(get("ExecStart")) {
+	case "serve":
+		if !slices.ContainsFunc(reload, reloadSendsHUP) {
+			p = append(p, fmt.Sprintf("%s: serve needs ExecReload=/bin/kill -HUP $MAINPID (systemctl reload re-reads the tokens file), got %q", where, reload))
+		}
+		file, ok := envFile[tokensFileVar]
+		if !ok {
+			file = env[tokensFileVar]
+		}
+		p = append(p, checkUnitTokensFile(where, u, file)...)
+	default:
+		if slices.ContainsFunc(reload, reloadSendsHUP) {
+			p = append(p, fmt.Sprintf("%s: ExecReload sends SIGHUP, which only serve handles: any other flexlabel process exits on it", where))
+		}
+	}
+	return p
+}
+
+// checkUnitTokensFile checks that a serve unit's FLEXLABEL_API_TOKENS_FILE
+// (file) is a path the sandboxed service can read again whenever it
+// changes.
+func checkUnitTokensFile(where string, u map[string][]string, file string) []string {
+	get := func(k string) string { return last(u["Service."+k]) }
+	switch {
+	case file == "":
+		return []string{fmt.Sprintf("%s: serve needs %s (Environment= or the EnvironmentFile), e.g. /etc/flexlabel/api-tokens", where, tokensFileVar)}
+	case strings.Contains(file, "CREDENTIALS_DIRECTORY") || strings.HasPrefix(file, "%d") || strings.HasPrefix(file, "/run/credentials/"):
+		return []string{fmt.Sprintf("%s: %s %s is a credential: systemd copies it once at start, so a rotated token would not be seen before a restart; point it at the file itself", where, tokensFileVar, file)}
+	case !path.IsAbs(file):
+		return []string{fmt.Sprintf("%s: %s %q must be an absolute path", where, tokensFileVar, file)}
+	}
+	var p []string
+	for dir, setting := range map[string]string{"/tmp/": "PrivateTmp", "/var/tmp/": "PrivateTmp", "/home/": "ProtectHome", "/root/": "ProtectHome", "/run/user/": "ProtectHome"} {
+		if strings.HasPrefix(file, dir) && get(setting) != "" && get(setting) != "no" {
+			p = append(p, fmt.Sprintf("%s: %s %s is hidden from the service by %s=%s", where, tokensFileVar, file, setting, get(setting)))
+		}
+	}
+	for _, inaccessible := range strings.Fields(strings.Join(u["Service.InaccessiblePaths"], " ")) {
+		if d := path.Clean(strings.TrimLeft(inaccessible, "-+")); file == d || strings.HasPrefix(file, d+"/") {
+			p = append(p, fmt.Sprintf("%s: %s %s is under InaccessiblePaths=%s", where, tokensFileVar, file, inaccessible))
+		}
+	}
+	if get("DynamicUser") == "yes" && strings.TrimSpace(strings.Join(u["Service.SupplementaryGroups"], " ")) == "" {
+		p = append(p, fmt.Sprintf("%s: with DynamicUser=yes the service's uid changes at every start, so %s %s must be readable through a static group: set SupplementaryGroups= (the file root:GROUP, mode 0640)", where, tokensFileVar, file))
 	}
 	return p
 }
@@ -1119,6 +1361,12 @@ func TestCompose(t *testing.T) {
 	}
 	read := func(p string) ([]byte, error) { return os.ReadFile(filepath.Clean(p)) }
 	report(t, checkCompose("compose.yaml", docs[0], read, defaultShutdown(t)))
+	// The tokens file's secret comes from deploy/secrets/, which git ignores.
+	for _, local := range []string{".env", "secrets/"} {
+		if !slices.Contains(strings.Fields(readFile(t, ".gitignore")), local) {
+			t.Errorf(".gitignore: must ignore %s (local secrets for compose.yaml)", local)
+		}
+	}
 }
 
 func TestKubernetes(t *testing.T) {
@@ -1185,8 +1433,15 @@ func TestSystemdUnits(t *testing.T) {
 			t.Errorf("%s missing", want)
 		}
 	}
+	envFile := envFileVars(envText)
 	for _, u := range units {
-		report(t, checkUnit(u, readFile(t, u), shutdown))
+		report(t, checkUnit(u, readFile(t, u), envFile, shutdown))
+	}
+	// The env example tells how the tokens file is installed.
+	for _, want := range []string{tokensFileVar, "/etc/flexlabel/api-tokens", "0640", "flexlabel-api-tokens", "docs/OPERATIONS.md#rotating-an-api-token"} {
+		if !strings.Contains(envText, want) {
+			t.Errorf("systemd/flexlabel.env.example: does not mention %q (how the tokens file is installed)", want)
+		}
 	}
 }
 
@@ -1317,8 +1572,10 @@ func TestDockerfile(t *testing.T) {
 	if len(users) == 0 || isRootUser(users[len(users)-1][1]) {
 		t.Errorf("Dockerfile: the final image must run as a non-root USER (65532), got %v", users)
 	}
-	if !strings.Contains(readFile(t, "Dockerfile.dockerignore"), "deploy/.env") {
-		t.Error("Dockerfile.dockerignore: must keep deploy/.env out of the build context")
+	for _, local := range []string{"deploy/.env", "deploy/secrets"} {
+		if !slices.Contains(strings.Fields(readFile(t, "Dockerfile.dockerignore")), local) {
+			t.Errorf("Dockerfile.dockerignore: must keep %s out of the build context", local)
+		}
 	}
 }
 
@@ -1542,7 +1799,7 @@ Environment="FLEXFORWARD_TOKEN=tok_live_abc" FLEXLABEL_SHUTDOWN_TIMEOUT=40s
 TimeoutStopSec=40
 User=root
 `
-	wantProblems(t, checkUnit("bad.service", unit, 30*time.Second),
+	wantProblems(t, checkUnit("bad.service", unit, nil, 30*time.Second),
 		"Environment=FLEXFORWARD_TOKEN inlines a secret",
 		"EnvironmentFile=/etc/flexlabel/flexlabel.env missing",
 		"TimeoutStopSec 40s is not above FLEXLABEL_SHUTDOWN_TIMEOUT 40s",
@@ -1569,6 +1826,184 @@ func TestParseSystemdSpan(t *testing.T) {
 	for _, in := range []string{"", "infinity", "45 parsecs", "soon"} {
 		if _, err := parseSystemdSpan(in); err == nil {
 			t.Errorf("parseSystemdSpan(%q) accepted", in)
+		}
+	}
+}
+
+// The tokens-file wiring: each case breaks one thing in the committed
+// manifests, and the checker must name it.
+
+// servePod returns the committed manifests with the serve Deployment's pod
+// spec and container, to be changed by a test.
+func servePod(t *testing.T) (objs []k8sObject, spec, container map[string]any) {
+	t.Helper()
+	objs = k8sObjects(loadYAML(t))
+	for _, o := range objs {
+		if s, _, ok := podSpec(o); ok && o.Name() == "flexlabel-serve" {
+			return objs, s, asMap(asList(s["containers"])[0])
+		}
+	}
+	t.Fatal("no Deployment flexlabel-serve")
+	return nil, nil, nil
+}
+
+func setEnv(c map[string]any, name, value string) {
+	var env []any
+	for _, e := range asList(c["env"]) {
+		if str(dig(e, "name")) != name {
+			env = append(env, e)
+		}
+	}
+	if value != "" {
+		env = append(env, map[string]any{"name": name, "value": value})
+	}
+	c["env"] = env
+}
+
+func TestCheckKubernetesTokensFileRejects(t *testing.T) {
+	mount := func(c map[string]any) map[string]any { return asMap(asList(c["volumeMounts"])[0]) }
+	secretVol := func(spec map[string]any) map[string]any { return asMap(dig(asList(spec["volumes"])[0], "secret")) }
+	for name, tc := range map[string]struct {
+		change func(objs []k8sObject, spec, c map[string]any)
+		want   string
+	}{
+		"no tokens file": {func(_ []k8sObject, _, c map[string]any) { setEnv(c, tokensFileVar, "") },
+			"serve needs FLEXLABEL_API_TOKENS_FILE"},
+		"relative path": {func(_ []k8sObject, _, c map[string]any) { setEnv(c, tokensFileVar, "api-tokens") },
+			`FLEXLABEL_API_TOKENS_FILE "api-tokens" must be an absolute path`},
+		"file outside the mount": {func(_ []k8sObject, _, c map[string]any) { setEnv(c, tokensFileVar, "/run/api-tokens") },
+			"FLEXLABEL_API_TOKENS_FILE /run/api-tokens is in no volumeMount"},
+		"subPath mount": {func(_ []k8sObject, _, c map[string]any) {
+			mount(c)["mountPath"], mount(c)["subPath"] = "/etc/flexlabel/api-tokens", "api-tokens"
+			setEnv(c, tokensFileVar, "/etc/flexlabel/api-tokens/api-tokens")
+		}, "uses subPath: a Secret update never reaches a subPath mount"},
+		"writable mount": {func(_ []k8sObject, _, c map[string]any) { delete(mount(c), "readOnly") },
+			"the mount at /etc/flexlabel must be readOnly: true"},
+		"from a ConfigMap": {func(_ []k8sObject, spec, _ map[string]any) {
+			spec["volumes"] = []any{map[string]any{"name": "api-tokens", "configMap": map[string]any{"name": "flexlabel"}}}
+		}, `volume "api-tokens" holding FLEXLABEL_API_TOKENS_FILE is not a secret volume`},
+		"undocumented Secret": {func(_ []k8sObject, spec, _ map[string]any) { secretVol(spec)["secretName"] = "tokens" },
+			`mounts the Secret "tokens", which no Secret under deploy/ documents`},
+		"file not among the items": {func(_ []k8sObject, _, c map[string]any) { setEnv(c, tokensFileVar, "/etc/flexlabel/tokens") },
+			"no item of volume \"api-tokens\" has path tokens"},
+		"no mode": {func(_ []k8sObject, spec, _ map[string]any) { delete(secretVol(spec), "defaultMode") },
+			"defaultMode must be set"},
+		"world-readable": {func(_ []k8sObject, spec, _ map[string]any) { secretVol(spec)["defaultMode"] = 0o644 },
+			"mode 0644 lets other users read the tokens"},
+		"item mode world-readable": {func(_ []k8sObject, spec, _ map[string]any) {
+			asMap(asList(secretVol(spec)["items"])[0])["mode"] = 0o444
+		}, "mode 0444 lets other users read the tokens"},
+		"no fsGroup": {func(_ []k8sObject, spec, _ map[string]any) { delete(asMap(spec["securityContext"]), "fsGroup") },
+			"the non-root process cannot read the tokens"},
+		"tokens in the ConfigMap": {func(objs []k8sObject, _, _ map[string]any) {
+			for _, o := range objs {
+				if o.Kind() == "ConfigMap" {
+					asMap(o.Doc["data"])["api-tokens"] = "# shop A\nproducer  0123456789abcdef0123  shop-a-\n"
+				}
+			}
+		}, "ConfigMap/flexlabel: api-tokens holds API tokens"},
+		"a token variable in the ConfigMap": {func(objs []k8sObject, _, _ map[string]any) {
+			for _, o := range objs {
+				if o.Kind() == "ConfigMap" {
+					asMap(o.Doc["data"])["SHOP_A_TOKEN"] = "0123456789abcdef0123"
+				}
+			}
+		}, "ConfigMap/flexlabel: SHOP_A_TOKEN holds API tokens"},
+		"FLEXLABEL_API_TOKENS from elsewhere": {func(_ []k8sObject, _, c map[string]any) { setEnv(c, "FLEXLABEL_API_TOKENS", "0123456789abcdef0123") },
+			"container serve: FLEXLABEL_API_TOKENS has a literal value"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			objs, spec, c := servePod(t)
+			tc.change(objs, spec, c)
+			wantProblems(t, checkKubernetes(objs, 30*time.Second), tc.want)
+		})
+	}
+}
+
+func TestCheckComposeTokensFileRejects(t *testing.T) {
+	load := func(t *testing.T) (doc, serve map[string]any) {
+		docs := loadYAML(t)["compose.yaml"]
+		return docs[0], asMap(dig(docs[0], "services", "serve"))
+	}
+	for name, tc := range map[string]struct {
+		change func(doc, serve map[string]any)
+		want   string
+	}{
+		"no tokens file": {func(_, s map[string]any) { delete(asMap(s["environment"]), tokensFileVar) },
+			"services.serve: serve needs FLEXLABEL_API_TOKENS_FILE"},
+		"interpolated path": {func(_, s map[string]any) {
+			asMap(s["environment"])[tokensFileVar] = "${FLEXLABEL_API_TOKENS_FILE:-/run/secrets/api-tokens}"
+		}, "FLEXLABEL_API_TOKENS_FILE must be a literal absolute path"},
+		"no secret": {func(_, s map[string]any) { delete(s, "secrets") },
+			"FLEXLABEL_API_TOKENS_FILE /run/secrets/api-tokens is the target of no secret of the service"},
+		"short syntax elsewhere": {func(_, s map[string]any) { s["secrets"] = []any{"other"} },
+			"is the target of no secret of the service"},
+		"undefined secret": {func(d, _ map[string]any) { delete(asMap(d["secrets"]), "api-tokens") },
+			`secret "api-tokens" is not defined under the top-level secrets:`},
+		"secret from the environment": {func(d, _ map[string]any) {
+			asMap(d["secrets"])["api-tokens"] = map[string]any{"environment": "FLEXLABEL_API_TOKENS"}
+		}, `secret "api-tokens" must come from a file under ./secrets/`},
+		"file outside secrets/": {func(d, _ map[string]any) {
+			asMap(d["secrets"])["api-tokens"] = map[string]any{"file": "./api-tokens"}
+		}, `file "./api-tokens" must be under ./secrets/`},
+		"from a volume too": {func(_, s map[string]any) { s["volumes"] = []any{"./tokens:/run/secrets:ro"} },
+			"comes from volume /run/secrets"},
+		"from a config": {func(_, s map[string]any) {
+			s["configs"] = []any{map[string]any{"source": "tokens", "target": "/run/secrets/api-tokens"}}
+		}, "comes from configs:"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc, serve := load(t)
+			tc.change(doc, serve)
+			read := func(p string) ([]byte, error) { return os.ReadFile(filepath.Clean(p)) }
+			wantProblems(t, checkCompose("compose.yaml", doc, read, 30*time.Second), tc.want)
+		})
+	}
+}
+
+func TestCheckUnitTokensFileRejects(t *testing.T) {
+	serve := readFile(t, "systemd/flexlabel-serve.service")
+	worker := readFile(t, "systemd/flexlabel-worker.service")
+	const reload = "ExecReload=/bin/kill -HUP $MAINPID\n"
+	if !strings.Contains(serve, reload) {
+		t.Fatalf("systemd/flexlabel-serve.service: no line %q to change", reload)
+	}
+	for name, tc := range map[string]struct {
+		unit    string
+		envFile map[string]string
+		want    string
+	}{
+		"no ExecReload": {strings.Replace(serve, reload, "", 1), nil,
+			"serve needs ExecReload=/bin/kill -HUP $MAINPID"},
+		"reload with TERM": {strings.Replace(serve, reload, "ExecReload=/bin/kill -TERM $MAINPID\n", 1), nil,
+			"serve needs ExecReload=/bin/kill -HUP $MAINPID"},
+		"worker reloads with HUP": {strings.Replace(worker, "[Service]\n", "[Service]\n"+reload, 1), nil,
+			"ExecReload sends SIGHUP, which only serve handles"},
+		"tokens file unset by the env file": {serve, map[string]string{tokensFileVar: ""},
+			"serve needs FLEXLABEL_API_TOKENS_FILE"},
+		"tokens file in /tmp": {serve, map[string]string{tokensFileVar: "/tmp/api-tokens"},
+			"FLEXLABEL_API_TOKENS_FILE /tmp/api-tokens is hidden from the service by PrivateTmp=yes"},
+		"tokens file in /root": {serve, map[string]string{tokensFileVar: "/root/api-tokens"},
+			"is hidden from the service by ProtectHome=yes"},
+		"tokens file as a credential": {serve, map[string]string{tokensFileVar: "/run/credentials/flexlabel-serve.service/api-tokens"},
+			"is a credential: systemd copies it once at start"},
+		"tokens file inaccessible": {strings.Replace(serve, "[Service]\n", "[Service]\nInaccessiblePaths=-/etc/flexlabel\n", 1), nil,
+			"is under InaccessiblePaths=-/etc/flexlabel"},
+		"no group for the dynamic user": {strings.Replace(serve, "SupplementaryGroups=flexlabel-api-tokens\n", "", 1), nil,
+			"must be readable through a static group: set SupplementaryGroups="},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantProblems(t, checkUnit("unit", tc.unit, tc.envFile, 30*time.Second), tc.want)
+		})
+	}
+	for _, cmd := range []string{"/bin/kill -HUP $MAINPID", "/usr/bin/kill -s HUP ${MAINPID}", "kill -SIGHUP $MAINPID"} {
+		if !reloadSendsHUP(cmd) {
+			t.Errorf("reloadSendsHUP(%q) = false, want true", cmd)
+		}
+	}
+	for _, cmd := range []string{"/bin/kill -HUP", "/bin/kill -USR1 $MAINPID", "/usr/local/bin/flexlabel reload"} {
+		if reloadSendsHUP(cmd) {
+			t.Errorf("reloadSendsHUP(%q) = true, want false", cmd)
 		}
 	}
 }

@@ -15,6 +15,11 @@
 //     *PASSWORD*) is written inline: Kubernetes reads them through
 //     secretKeyRef, compose through ${...} interpolation, systemd from an
 //     EnvironmentFile outside the repository;
+//   - serve's API tokens file (FLEXLABEL_API_TOKENS_FILE) can change under a
+//     running serve: a Secret volume mounted without subPath in Kubernetes
+//     (never a ConfigMap), a compose secret from the git-ignored
+//     deploy/secrets/, a group-readable file and ExecReload=SIGHUP in
+//     systemd;
 //   - pods have liveness and readiness probes on the port the process
 //     listens on, run as non-root with a read-only root filesystem and no
 //     capabilities, and are covered by a PodDisruptionBudget;
