@@ -147,11 +147,11 @@ type page struct {
 	// (as the API's request log names it) and its scope, so an operator
 	// rotating a token sees which one the browser presents.
 	Caller, Scope string
-	CSRF     string
-	Tokens   bool // the tokens page exists (and Operator may see it)
-	Counts   queue.Counts
-	Reasons  []queue.Reason
-	Data     any
+	CSRF          string
+	Tokens        bool // the tokens page exists (and Operator may see it)
+	Counts        queue.Counts
+	Reasons       []queue.Reason
+	Data          any
 }
 
 // render reads the counts for the bar and renders page name.
