@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -299,4 +300,32 @@ func TestDeadLetters_Keys_ContentTypes(t *testing.T) {
 	}
 	left, _ := e.listKeys("")
 	require.Len(t, left, 4, "nothing was done")
+}
+
+// TestDeadLetters_Keys_ChunkedBody: a body of unknown length (chunked) is
+// read as a body, and an empty one as none.
+func TestDeadLetters_Keys_ChunkedBody(t *testing.T) {
+	t.Parallel()
+	e := filterEnv(t)
+	// A reader of unknown length: the client sends it chunked.
+	r := e.do(http.MethodPost, "/v1/dead-letters/redrive?dryRun=true", struct{ io.Reader }{keysBody("fa-1", "fb-1")}, "Content-Type", "application/json")
+	require.Equal(t, http.StatusOK, r.code, "%s", r.body)
+	require.JSONEq(t, `{"dryRun":true,"matched":2}`, string(r.body))
+	r = e.do(http.MethodPost, "/v1/dead-letters/redrive?dryRun=true", struct{ io.Reader }{keysBody("fa-1")})
+	require.Equal(t, http.StatusUnsupportedMediaType, r.code, "a chunked body needs its Content-Type: %s", r.body)
+	r = e.do(http.MethodPost, "/v1/dead-letters/redrive?all=true&dryRun=true", struct{ io.Reader }{strings.NewReader("")})
+	require.Equal(t, http.StatusOK, r.code, "%s", r.body)
+	require.JSONEq(t, `{"dryRun":true,"matched":4}`, string(r.body))
+}
+
+// TestDeadLetters_Keys_RedisFailsPartWay_503WithResults: the answer says
+// which keys were done before Redis went away.
+func TestDeadLetters_Keys_RedisFailsPartWay_503WithResults(t *testing.T) {
+	t.Parallel()
+	e := filterEnv(t)
+	// Each discard runs one script: the second fails.
+	e.rdb.AddHook(&failNth{name: "evalsha", n: 2})
+	r := e.do(http.MethodPost, "/v1/dead-letters/discard", keysBody("fa-1", "fa-2", "zz-1"), "Content-Type", "application/json")
+	require.Equal(t, http.StatusServiceUnavailable, r.code, "%s", r.body)
+	require.JSONEq(t, `{"results":[{"idempotencyKey":"fa-1","done":true}],"discarded":1,"failed":0,"error":"`+unavailable+`"}`, string(r.body))
 }
