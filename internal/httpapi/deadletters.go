@@ -340,8 +340,10 @@ func (h *Handler) actOnSelection(w http.ResponseWriter, r *http.Request, verb st
 		writeJSON(w, http.StatusOK, dryRunResponse{DryRun: true, Matched: n})
 		return
 	}
+	// Named keys answer each key's result; a filter's snapshot only counts.
+	named := keys != nil
 	var results []queue.OpResult
-	if keys != nil {
+	if named {
 		results = make([]queue.OpResult, 0, len(keys))
 	} else {
 		var err error
@@ -350,7 +352,6 @@ func (h *Handler) actOnSelection(w http.ResponseWriter, r *http.Request, verb st
 			return
 		}
 	}
-	named := results != nil
 	done, failed := 0, 0
 	err := each(r.Context(), keys, func(o queue.OpResult) error {
 		if o.Done {
