@@ -28,7 +28,7 @@ func TestAPI_IsTheProducersAndTheOperators(t *testing.T) {
 		"Name", "Options", "Ping", "Redis", "States", "Status", "URLs",
 	}, methods(reflect.TypeFor[*queue.Queue]()))
 	require.Equal(t, []string{
-		"Count", "CountByReason", "CountMatching", "Discard", "DiscardEach", "Each", "EachMatching", "Export", "Get", "Keys", "KeysMatching", "List",
-		"NewKeyLine", "Redrive", "RedriveEach",
+		"Count", "CountByReason", "CountMatching", "Discard", "DiscardEach", "Each", "EachMatching", "Export", "ExportMatching", "Get", "Keys", "KeysMatching", "List",
+		"NewKeyLine", "Options", "Redrive", "RedriveEach",
 	}, methods(reflect.TypeFor[*queue.DeadLetters]()))
 }

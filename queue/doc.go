@@ -48,5 +48,9 @@
 // issue ErrBadCursor; Redrive and Discard give each key an OpResult whose
 // OpCode says redriven, discarded, not dead, or changed meanwhile.
 // RedriveEach and DiscardEach stream those results for a whole reason
-// (Keys), so no caller splits keys into chunks of its own.
+// (Keys), so no caller splits keys into chunks of its own. A selection by key
+// prefix, reason, queue and failure time is a Filter, which ParseFilter reads
+// from each front end's parameters (naming them in its errors) and
+// DeadLetters.Options turns into the ListOptions of CountMatching,
+// KeysMatching, EachMatching and ExportMatching.
 package queue

@@ -42,11 +42,17 @@ func CheckExport(reason Reason, newKeys bool) error {
 // It stops at the first error of Redis or of fn, returning the summary of
 // what was done before it.
 func (d *DeadLetters) Export(ctx context.Context, reason Reason, newKeys bool, fn func(line []byte) error) (ExportSummary, error) {
+	return d.ExportMatching(ctx, ListOptions{Reason: reason}, newKeys, fn)
+}
+
+// ExportMatching is Export of the dead letters o's filter selects (as
+// EachMatching): newKeys needs o.Reason courier_rejected.
+func (d *DeadLetters) ExportMatching(ctx context.Context, o ListOptions, newKeys bool, fn func(line []byte) error) (ExportSummary, error) {
 	var sum ExportSummary
-	if err := CheckExport(reason, newKeys); err != nil {
+	if err := CheckExport(o.Reason, newKeys); err != nil {
 		return sum, err
 	}
-	err := d.Each(ctx, reason, func(dl *DeadLetter) error {
+	err := d.EachMatching(ctx, o, func(dl *DeadLetter) error {
 		var line []byte
 		if newKeys {
 			nk, err := d.NewKeyLine(ctx, dl.IdempotencyKey)

@@ -25,27 +25,54 @@ func (a *app) dlqCmd() *cobra.Command {
 	return cmd
 }
 
-// parseReason reads --reason ("" for every reason).
-func parseReason(s string) (queue.Reason, error) {
-	r, err := queue.ParseReason(s)
-	if err != nil {
-		return "", fmt.Errorf("--reason: unknown reason %q (want one of %v)", s, queue.Reasons)
+// filterFlags are the dead-letter filter of dlq list, redrive, discard and
+// export: the console's filter and the HTTP API's query parameters.
+type filterFlags struct{ prefix, reason, queue, since, until string }
+
+// filterParams are the flags' names, as queue.ParseFilter names them in
+// errors.
+var filterParams = queue.FilterParams{KeyPrefix: "--prefix", Reason: "--reason", Queue: "--queue", Since: "--since", Until: "--until"}
+
+// add defines the flags on cmd; of says what they select ("only", "every
+// dead letter").
+func (f *filterFlags) add(cmd *cobra.Command, of string) {
+	cmd.Flags().StringVar(&f.reason, "reason", "", of+" of this reason: "+strings.Join(queue.ReasonNames(), ", "))
+	cmd.Flags().StringVar(&f.prefix, "prefix", "", of+" whose key starts with this (a whole key is a prefix of itself)")
+	cmd.Flags().StringVar(&f.queue, "queue", "", of+" of this queue: "+queue.Interactive.String()+" or "+queue.Bulk.String())
+	cmd.Flags().StringVar(&f.since, "since", "", of+" whose last failure is at or after this time (RFC 3339, or 2026-01-31T14:00 in UTC)")
+	cmd.Flags().StringVar(&f.until, "until", "", of+" whose last failure is before this time (as --since)")
+}
+
+// parse checks the flags (queue.ParseFilter), naming each bad one.
+func (f *filterFlags) parse() (queue.Filter, error) {
+	v := map[string]string{filterParams.KeyPrefix: f.prefix, filterParams.Reason: f.reason, filterParams.Queue: f.queue,
+		filterParams.Since: f.since, filterParams.Until: f.until}
+	return queue.ParseFilter(filterParams, func(name string) string { return v[name] })
+}
+
+// flags are the filter flags given, as typed, for messages.
+func (f *filterFlags) flags() string {
+	var out []string
+	for _, p := range [][2]string{{"--reason", f.reason}, {"--prefix", f.prefix}, {"--queue", f.queue}, {"--since", f.since}, {"--until", f.until}} {
+		if p[1] != "" {
+			out = append(out, p[0]+" "+p[1])
+		}
 	}
-	return r, nil
+	return strings.Join(out, " ")
 }
 
 func (a *app) dlqListCmd() *cobra.Command {
 	var (
-		reason string
+		ff     filterFlags
 		limit  int
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "list [--reason R] [--limit N] [--json]",
+		Use:   "list [--reason R] [--prefix P] [--queue Q] [--since T] [--until T] [--limit N] [--json]",
 		Short: "List dead letters, oldest failure first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reason, err := parseReason(reason)
+			f, err := ff.parse()
 			if err != nil {
 				return err
 			}
@@ -57,7 +84,10 @@ func (a *app) dlqListCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			page, _, err := d.q.DeadLetters().List(cmd.Context(), queue.ListOptions{Reason: reason, Limit: limit})
+			dl := d.q.DeadLetters()
+			o := dl.Options(f)
+			o.Limit = limit
+			page, _, err := dl.List(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -70,7 +100,7 @@ func (a *app) dlqListCmd() *cobra.Command {
 				}
 				return nil
 			}
-			total, err := d.q.DeadLetters().Count(cmd.Context(), reason)
+			total, err := dl.CountMatching(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -87,7 +117,7 @@ func (a *app) dlqListCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "only this reason: "+fmt.Sprint(queue.Reasons))
+	ff.add(cmd, "only dead letters")
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most N entries")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	return cmd
@@ -216,7 +246,7 @@ func oneLine(s string) string {
 func (a *app) dlqActCmd(verb string) *cobra.Command {
 	var (
 		all, yes, dryRun bool
-		reason           string
+		ff               filterFlags
 		asJSON           bool
 	)
 	short := "Put dead letters back on their queue under the same key"
@@ -225,34 +255,35 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 	}
 	past := map[string]string{"redrive": "redriven", "discard": "discarded"}[verb]
 	cmd := &cobra.Command{
-		Use:   verb + " (KEY...|--all|--reason R) [--yes] [--dry-run] [--json]",
+		Use:   verb + " (KEY...|--all|FILTER) [--yes] [--dry-run] [--json]",
 		Short: short,
 		Long: short + ".\n\n" +
-			"Named keys are acted on at once. --all and --reason act on a snapshot of the matching dead letters:\n" +
+			"FILTER is any of --reason, --prefix, --queue, --since and --until, combined (the console's filter).\n" +
+			"Named keys are acted on at once. --all and a filter act on a snapshot of the matching dead letters:\n" +
 			"on a terminal they first ask for confirmation with the count (answer y); elsewhere (a script, a pipe)\n" +
 			"they need --yes, and refuse (exit 2) without it. --dry-run only prints how many would be " + past + ".",
 		RunE: func(cmd *cobra.Command, keys []string) error {
-			reason, err := parseReason(reason)
+			f, err := ff.parse()
 			if err != nil {
 				return err
 			}
 			sel := 0
-			for _, b := range []bool{len(keys) > 0, all, reason != ""} {
+			for _, b := range []bool{len(keys) > 0, all, !f.Empty()} {
 				if b {
 					sel++
 				}
 			}
 			if sel != 1 {
-				return errors.New(verb + ": name keys, or --all, or --reason R (exactly one)")
+				return errors.New(verb + ": name keys, or --all, or a filter (--reason, --prefix, --queue, --since, --until) (exactly one)")
 			}
 			bulk := len(keys) == 0
 			if dryRun && !bulk {
-				return errors.New("--dry-run: only with --all or --reason R; named keys are " + past + " as named")
+				return errors.New("--dry-run: only with --all or --reason R (or another filter); named keys are " + past + " as named")
 			}
 			if bulk && !dryRun && !yes && !isTerminal(a.stdin) {
 				sel := "--all"
-				if reason != "" {
-					sel = "--reason " + string(reason)
+				if !f.Empty() {
+					sel = ff.flags()
 				}
 				return fmt.Errorf("%s %s: refusing without confirmation, and stdin is no terminal to ask on: pass --yes to %s without asking, or --dry-run to see how many it would %s",
 					verb, sel, verb, verb)
@@ -262,23 +293,24 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 				return err
 			}
 			defer d.Close()
+			dl := d.q.DeadLetters()
 			if dryRun {
-				n, err := d.q.DeadLetters().Count(cmd.Context(), reason)
+				n, err := dl.CountMatching(cmd.Context(), dl.Options(f))
 				if err != nil {
 					return err
 				}
 				if asJSON {
 					return newJSONLines(a.stdout).write(dryRunResult{DryRun: true, Matched: n})
 				}
-				_, err = fmt.Fprintf(a.stdout, "would %s %s (%s); nothing done (--dry-run)\n", verb, deadLetters(n), selection(reason))
+				_, err = fmt.Fprintf(a.stdout, "would %s %s (%s); nothing done (--dry-run)\n", verb, deadLetters(n), selection(f))
 				return err
 			}
 			if bulk {
-				if keys, err = d.q.DeadLetters().Keys(cmd.Context(), reason); err != nil {
+				if keys, err = dl.KeysMatching(cmd.Context(), dl.Options(f)); err != nil {
 					return err
 				}
 				if !yes && len(keys) > 0 {
-					q := fmt.Sprintf("%s %s (%s)?", strings.ToUpper(verb[:1])+verb[1:], deadLetters(int64(len(keys))), selection(reason))
+					q := fmt.Sprintf("%s %s (%s)?", strings.ToUpper(verb[:1])+verb[1:], deadLetters(int64(len(keys))), selection(f))
 					ok, err := a.confirm(q)
 					if err != nil {
 						return err
@@ -288,9 +320,9 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 					}
 				}
 			}
-			act := d.q.DeadLetters().RedriveEach
+			act := dl.RedriveEach
 			if verb == "discard" {
-				act = d.q.DeadLetters().DiscardEach
+				act = dl.DiscardEach
 			}
 			done, failed := 0, 0
 			out := newJSONLines(a.stdout)
@@ -321,20 +353,20 @@ func (a *app) dlqActCmd(verb string) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every dead letter")
-	cmd.Flags().StringVar(&reason, "reason", "", "every dead letter of this reason")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "with --all or --reason: "+verb+" without asking for confirmation (needed when stdin is no terminal)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "with --all or --reason: print how many dead letters would be "+past+", and change nothing")
+	ff.add(cmd, "every dead letter")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "with --all or a filter: "+verb+" without asking for confirmation (needed when stdin is no terminal)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "with --all or a filter: print how many dead letters would be "+past+", and change nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON result per key (with --dry-run: one {\"dryRun\":true,\"matched\":N} object)")
 	return cmd
 }
 
 func (a *app) dlqExportCmd() *cobra.Command {
 	var (
-		reason  string
+		ff      filterFlags
 		newKeys bool
 	)
 	cmd := &cobra.Command{
-		Use:   "export [--reason R] [--new-keys]",
+		Use:   "export [--reason R] [--prefix P] [--queue Q] [--since T] [--until T] [--new-keys]",
 		Short: "Write dead letters as NDJSON that `flexlabel enqueue` accepts as it is",
 		Long: "Each line is the original request with the failure alongside in \"" + queue.DeadLetterField + "\",\n" +
 			"a field enqueue ignores; fix the lines and pipe them back into `flexlabel enqueue`.\n\n" +
@@ -344,11 +376,11 @@ func (a *app) dlqExportCmd() *cobra.Command {
 			"Exporting again gives the same new keys, and leaves out the lines whose new key is already enqueued.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reason, err := parseReason(reason)
+			f, err := ff.parse()
 			if err != nil {
 				return err
 			}
-			if err := queue.CheckExport(reason, newKeys); err != nil {
+			if err := queue.CheckExport(f.Reason, newKeys); err != nil {
 				return errors.New("--new-keys: needs --reason " + string(queue.ReasonCourierRejected) +
 					": only a courier rejection keeps the old key from ever making a label; other dead letters are redriven or fixed under their key")
 			}
@@ -357,7 +389,8 @@ func (a *app) dlqExportCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			sum, err := d.q.DeadLetters().Export(cmd.Context(), reason, newKeys, func(line []byte) error {
+			dl := d.q.DeadLetters()
+			sum, err := dl.ExportMatching(cmd.Context(), dl.Options(f), newKeys, func(line []byte) error {
 				_, err := a.stdout.Write(append(line, '\n'))
 				return err
 			})
@@ -374,7 +407,7 @@ func (a *app) dlqExportCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "only this reason")
+	ff.add(cmd, "only dead letters")
 	cmd.Flags().BoolVar(&newKeys, "new-keys", false, "give each line a new key derived from the old one (KEY-rN); needs --reason courier_rejected")
 	return cmd
 }

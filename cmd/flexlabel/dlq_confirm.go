@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -50,12 +52,29 @@ func (a *app) confirm(question string) (bool, error) {
 	return false, nil
 }
 
-// selection names what --all or --reason R selected, for messages.
-func selection(reason queue.Reason) string {
-	if reason == "" {
+// selection names what --all or a filter selected, for messages: "every
+// reason", or the filter's parts ("reason auth, key starting with "shop-a-"").
+func selection(f queue.Filter) string {
+	var parts []string
+	if f.Reason != "" {
+		parts = append(parts, "reason "+string(f.Reason))
+	}
+	if f.KeyPrefix != "" {
+		parts = append(parts, "key starting with "+strconv.Quote(f.KeyPrefix))
+	}
+	if f.Lane != "" {
+		parts = append(parts, "queue "+f.Lane)
+	}
+	if !f.Since.IsZero() {
+		parts = append(parts, "failed since "+f.Since.Format(time.RFC3339))
+	}
+	if !f.Until.IsZero() {
+		parts = append(parts, "failed before "+f.Until.Format(time.RFC3339))
+	}
+	if len(parts) == 0 {
 		return "every reason"
 	}
-	return "reason " + string(reason)
+	return strings.Join(parts, ", ")
 }
 
 // deadLetters is "1 dead letter" or "N dead letters".

@@ -59,6 +59,7 @@ func TestDLQ_CLIAndHTTP_SameExportAndDryRun(t *testing.T) {
 		{"", ""},
 		{"--reason auth", "?reason=auth"},
 		{"--reason courier_rejected --new-keys", "?reason=courier_rejected&newKeys=true"},
+		{"--prefix auth- --queue interactive --since 2000-01-01", "?prefix=auth-&queue=interactive&since=2000-01-01"},
 	} {
 		r := c.run(t, "", append([]string{"dlq", "export"}, strings.Fields(tc.cli)...)...)
 		require.Equal(t, 0, r.code, r.stderr)
@@ -71,6 +72,8 @@ func TestDLQ_CLIAndHTTP_SameExportAndDryRun(t *testing.T) {
 	for _, tc := range []struct{ cli, http string }{
 		{"discard --all", "discard?all=true"},
 		{"redrive --reason auth", "redrive?reason=auth"},
+		{"discard --prefix auth-1", "discard?prefix=auth-1"},
+		{"redrive --queue interactive --until 2999-01-01T00:00:00Z", "redrive?queue=interactive&until=2999-01-01T00:00:00Z"},
 	} {
 		r := c.run(t, "", append([]string{"dlq"}, append(strings.Fields(tc.cli), "--dry-run", "--json")...)...)
 		require.Equal(t, 0, r.code, r.stderr)

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -122,23 +124,30 @@ func principalOf(r *http.Request) auth.Principal {
 var formTypes = []string{"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 
 // checkContentType returns next behind the route's content-type rule: a
-// route with a body takes only bodyTypes; a bodyless route that changes
-// state refuses the form types. A refusal is 415 naming what is accepted.
-func checkContentType(method string, bodyTypes []string, next http.Handler) http.Handler {
-	if bodyTypes == nil && (method == http.MethodGet || method == http.MethodHead) {
+// route with a body takes only its types; a bodyless route that changes
+// state refuses the form types; a route whose body is optional is served
+// as bodyless without a body, and takes only its types with one. A refusal
+// is 415 naming what is accepted.
+func checkContentType(method string, rule bodyRule, next http.Handler) http.Handler {
+	if rule.types == nil && (method == http.MethodGet || method == http.MethodHead) {
 		return next
 	}
-	want := "must be " + strings.Join(bodyTypes, " or ")
-	if bodyTypes == nil {
+	want := "must be " + strings.Join(rule.types, " or ")
+	switch {
+	case rule.types == nil:
 		want = "must be none or application/json (this operation takes no body; the types of HTML forms are refused)"
+	case rule.optional:
+		want = "must be " + strings.Join(rule.types, " or ") + " with a body, or none without one (the types of HTML forms are refused)"
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw := r.Header.Get("Content-Type")
 		mt, _, err := mime.ParseMediaType(raw)
+		bodyless := rule.types == nil || rule.optional && !hasBody(r)
+
 		var ok bool
 		switch {
-		case bodyTypes != nil:
-			ok = err == nil && slices.Contains(bodyTypes, mt)
+		case !bodyless:
+			ok = err == nil && slices.Contains(rule.types, mt)
 		case raw == "":
 			ok = true
 		default:
@@ -154,4 +163,20 @@ func checkContentType(method string, bodyTypes []string, next http.Handler) http
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hasBody reports whether a request has a body of at least one byte. A
+// body of unknown length (chunked) is peeked at, and r.Body then reads
+// from the peeked start.
+func hasBody(r *http.Request) bool {
+	if r.ContentLength >= 0 {
+		return r.ContentLength > 0
+	}
+	br := bufio.NewReader(r.Body)
+	_, err := br.Peek(1)
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, r.Body}
+	return err == nil
 }

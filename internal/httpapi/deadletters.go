@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,12 +21,13 @@ type listResponse struct {
 	Total       int64             `json:"total"`
 }
 
-// listDeadLetters is GET /v1/dead-letters?reason=&limit=&cursor=: a page of
-// dead letters, oldest failure first, with the cursor of the next page (null
-// at the end) and the total of the reason (or all).
+// listDeadLetters is GET /v1/dead-letters?reason=&prefix=&queue=&since=&until=&limit=&cursor=:
+// a page of the dead letters the filter selects, oldest failure first, with
+// the cursor of the next page (null at the end) and how many the filter
+// selects in all.
 func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	reason, ok := parseReason(w, q.Get("reason"))
+	f, ok := parseFilter(w, r)
 	if !ok {
 		return
 	}
@@ -36,7 +40,10 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	page, next, err := h.q.DeadLetters().List(r.Context(), queue.ListOptions{Reason: reason, Limit: limit, Cursor: q.Get("cursor")})
+	dl := h.q.DeadLetters()
+	o := dl.Options(f)
+	o.Limit, o.Cursor = limit, q.Get("cursor")
+	page, next, err := dl.List(r.Context(), o)
 	if errors.Is(err, queue.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, "cursor: not a cursor this API returned; pass nextCursor as it is")
 		return
@@ -45,7 +52,7 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, r, err)
 		return
 	}
-	total, err := h.q.DeadLetters().Count(r.Context(), reason)
+	total, err := dl.CountMatching(r.Context(), o)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -60,15 +67,34 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// parseReason reads the reason parameter ("" for every reason), or answers
-// 400 and returns false.
-func parseReason(w http.ResponseWriter, s string) (queue.Reason, bool) {
-	reason, err := queue.ParseReason(s)
+// filterParams are the API's names of a dead-letter filter's query
+// parameters.
+var filterParams = queue.FilterParams{KeyPrefix: "prefix", Reason: "reason", Queue: "queue", Since: "since", Until: "until"}
+
+// filterNames are filterParams in the order messages list them.
+var filterNames = []string{filterParams.Reason, filterParams.KeyPrefix, filterParams.Queue, filterParams.Since, filterParams.Until}
+
+// parseFilter reads the dead-letter filter of the query (queue.ParseFilter),
+// or answers 400 naming every bad parameter and returns false.
+func parseFilter(w http.ResponseWriter, r *http.Request) (queue.Filter, bool) {
+	f, err := queue.ParseFilter(filterParams, r.URL.Query().Get)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("reason: unknown dead-letter reason %q (want one of %s)", s, reasonList()))
-		return "", false
+		writeError(w, http.StatusBadRequest, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return f, false
 	}
-	return reason, true
+	return f, true
+}
+
+// filterGiven lists the filter parameters the query gives, in filterNames'
+// order.
+func filterGiven(r *http.Request) []string {
+	var given []string
+	for _, n := range filterNames {
+		if r.URL.Query().Get(n) != "" {
+			given = append(given, n)
+		}
+	}
+	return given
 }
 
 func reasonList() string { return strings.Join(queue.ReasonNames(), ", ") }
@@ -134,44 +160,48 @@ func (h *Handler) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
 }
 
 // redriveResponse is the answer of POST /v1/dead-letters/redrive; on 503 it
-// also carries the error and what was done before Redis failed.
+// also carries the error and what was done before Redis failed. Results
+// (one per key) is there when the request named keys.
 type redriveResponse struct {
-	Error    string `json:"error,omitempty"`
-	Redriven int    `json:"redriven"`
-	Failed   int    `json:"failed"`
+	Error    string           `json:"error,omitempty"`
+	Results  []queue.OpResult `json:"results,omitempty"`
+	Redriven int              `json:"redriven"`
+	Failed   int              `json:"failed"`
 }
 
 // discardResponse is the answer of POST /v1/dead-letters/discard, as
 // redriveResponse.
 type discardResponse struct {
-	Error     string `json:"error,omitempty"`
-	Discarded int    `json:"discarded"`
-	Failed    int    `json:"failed"`
+	Error     string           `json:"error,omitempty"`
+	Results   []queue.OpResult `json:"results,omitempty"`
+	Discarded int              `json:"discarded"`
+	Failed    int              `json:"failed"`
 }
 
-// dryRunResponse is the answer of a redrive or discard by reason with
-// dryRun=true: how many dead letters it would act on.
+// dryRunResponse is the answer of a redrive or discard with dryRun=true:
+// how many dead letters it would act on.
 type dryRunResponse struct {
 	DryRun  bool  `json:"dryRun"`
 	Matched int64 `json:"matched"`
 }
 
-// redriveDeadLetters is POST /v1/dead-letters/redrive?reason=R (or
-// ?all=true): redrive a snapshot of every dead letter of a reason, so the
-// walk ends even when the jobs die again at once. Keys that cannot be
-// redriven (discarded or redriven meanwhile) count as failed.
+// redriveDeadLetters is POST /v1/dead-letters/redrive: redrive the keys of
+// the body, or a snapshot of every dead letter the filter selects (or of all
+// with all=true), so the walk ends even when the jobs die again at once.
+// Keys that cannot be redriven (discarded or redriven meanwhile) count as
+// failed.
 func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
-	h.actOnReason(w, r, "redrive", h.q.DeadLetters().RedriveEach, func(done, failed int, err string) any {
-		return redriveResponse{Error: err, Redriven: done, Failed: failed}
+	h.actOnSelection(w, r, "redrive", h.q.DeadLetters().RedriveEach, func(res []queue.OpResult, done, failed int, err string) any {
+		return redriveResponse{Error: err, Results: res, Redriven: done, Failed: failed}
 	})
 }
 
-// discardDeadLetters is POST /v1/dead-letters/discard?reason=R (or
-// ?all=true): discard a snapshot of every dead letter of a reason, as
-// redriveDeadLetters redrives them.
+// discardDeadLetters is POST /v1/dead-letters/discard: discard the keys of
+// the body, or a snapshot of every dead letter the filter selects (or all),
+// as redriveDeadLetters redrives them.
 func (h *Handler) discardDeadLetters(w http.ResponseWriter, r *http.Request) {
-	h.actOnReason(w, r, "discard", h.q.DeadLetters().DiscardEach, func(done, failed int, err string) any {
-		return discardResponse{Error: err, Discarded: done, Failed: failed}
+	h.actOnSelection(w, r, "discard", h.q.DeadLetters().DiscardEach, func(res []queue.OpResult, done, failed int, err string) any {
+		return discardResponse{Error: err, Results: res, Discarded: done, Failed: failed}
 	})
 }
 
@@ -190,11 +220,60 @@ func boolParam(w http.ResponseWriter, r *http.Request, name string) (v, ok bool)
 	return v, true
 }
 
-// actOnReason is a redrive or discard of every dead letter of a reason (or
-// all): it reads reason, all and dryRun, and answers the summary that
-// summary makes of the counts (with the error on 503).
-func (h *Handler) actOnReason(w http.ResponseWriter, r *http.Request, verb string,
-	each func(context.Context, []string, func(queue.OpResult) error) error, summary func(done, failed int, err string) any,
+// maxSelectedKeys is how many keys one redrive or discard body may name.
+const maxSelectedKeys = 1000
+
+// keysBody is the body of a redrive or discard of named keys.
+type keysBody struct {
+	Keys []string `json:"keys"`
+}
+
+// readKeys reads the optional body {"keys":[...]}: the keys, without
+// repeats, in their order; nil when there is no body. It answers 400 (or
+// 413, 415) itself and returns false when the body is bad, naming the field.
+func readKeys(w http.ResponseWriter, r *http.Request) ([]string, bool) {
+	raw, code, msg := readBody(w, r, 1<<20, "1 MiB")
+	if code != 0 {
+		writeError(w, code, msg)
+		return nil, false
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, true
+	}
+	var b keysBody
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, "body: want {\"keys\":[\"KEY\",...]}: "+err.Error())
+		return nil, false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body: want one JSON object {\"keys\":[...]}, got more after it")
+		return nil, false
+	}
+	if len(b.Keys) == 0 || len(b.Keys) > maxSelectedKeys {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("keys: give 1 to %d keys, got %d", maxSelectedKeys, len(b.Keys)))
+		return nil, false
+	}
+	keys := make([]string, 0, len(b.Keys))
+	for i, k := range b.Keys {
+		if msg := checkKey(k); msg != "" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("keys[%d]: %s", i, msg))
+			return nil, false
+		}
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, true
+}
+
+// actOnSelection is a redrive or discard of a selection: the keys of the
+// body, or every dead letter the filter selects, or all of them (all=true);
+// exactly one of the three. It reads dryRun too, and answers the summary
+// that summary makes of the results (with the error on 503).
+func (h *Handler) actOnSelection(w http.ResponseWriter, r *http.Request, verb string,
+	each func(context.Context, []string, func(queue.OpResult) error) error, summary func(res []queue.OpResult, done, failed int, err string) any,
 ) {
 	all, ok := boolParam(w, r, "all")
 	if !ok {
@@ -204,50 +283,90 @@ func (h *Handler) actOnReason(w http.ResponseWriter, r *http.Request, verb strin
 	if !ok {
 		return
 	}
-	switch reason := r.URL.Query().Get("reason"); {
-	case reason != "" && all:
-		writeError(w, http.StatusBadRequest, "reason and all=true exclude each other; pass one")
-		return
-	case reason == "" && !all:
-		writeError(w, http.StatusBadRequest, "reason: required (one of "+reasonList()+"), or all=true to "+verb+" every dead letter")
-		return
-	}
-	reason, ok := parseReason(w, r.URL.Query().Get("reason"))
+	f, ok := parseFilter(w, r)
 	if !ok {
 		return
 	}
-	down := func(err error, done, failed int) {
+	keys, ok := readKeys(w, r)
+	if !ok {
+		return
+	}
+	given := filterGiven(r)
+	clash := given
+	if all {
+		clash = append(slices.Clone(given), "all=true")
+	}
+	switch {
+	case keys != nil && len(clash) > 0:
+		writeError(w, http.StatusBadRequest, "keys: a body of keys excludes "+strings.Join(clash, ", ")+
+			" in the query; name keys, or select by the query, not both")
+		return
+	case len(given) > 0 && all:
+		writeError(w, http.StatusBadRequest, strings.Join(given, ", ")+" and all=true exclude each other; pass a filter, or all=true for every dead letter")
+		return
+	case keys == nil && len(given) == 0 && !all:
+		writeError(w, http.StatusBadRequest, "reason: required, or another filter ("+strings.Join(filterNames[1:], ", ")+
+			"), a body {\"keys\":[...]}, or all=true to "+verb+" every dead letter (reasons: "+reasonList()+")")
+		return
+	}
+	dl := h.q.DeadLetters()
+	down := func(err error, res []queue.OpResult, done, failed int) {
 		// A summary all the same: of what was done before Redis failed
 		// (nothing, if counting or listing the keys failed).
 		h.queueDown(w, r, err)
-		writeJSON(w, http.StatusServiceUnavailable, summary(done, failed, unavailableMessage))
+		writeJSON(w, http.StatusServiceUnavailable, summary(res, done, failed, unavailableMessage))
 	}
-	if dryRun {
-		n, err := h.q.DeadLetters().Count(r.Context(), reason)
+	switch {
+	case dryRun && keys != nil:
+		states, err := h.q.States(r.Context(), keys)
 		if err != nil {
-			down(err, 0, 0)
+			down(err, nil, 0, 0)
+			return
+		}
+		n := int64(0)
+		for _, s := range states {
+			if s == queue.StateDead {
+				n++
+			}
+		}
+		writeJSON(w, http.StatusOK, dryRunResponse{DryRun: true, Matched: n})
+		return
+	case dryRun:
+		n, err := dl.CountMatching(r.Context(), dl.Options(f))
+		if err != nil {
+			down(err, nil, 0, 0)
 			return
 		}
 		writeJSON(w, http.StatusOK, dryRunResponse{DryRun: true, Matched: n})
 		return
 	}
-	keys, err := h.q.DeadLetters().Keys(r.Context(), reason)
-	if err != nil {
-		down(err, 0, 0)
-		return
+	// Named keys answer each key's result; a filter's snapshot only counts.
+	named := keys != nil
+	var results []queue.OpResult
+	if named {
+		results = make([]queue.OpResult, 0, len(keys))
+	} else {
+		var err error
+		if keys, err = dl.KeysMatching(r.Context(), dl.Options(f)); err != nil {
+			down(err, nil, 0, 0)
+			return
+		}
 	}
 	done, failed := 0, 0
-	err = each(r.Context(), keys, func(o queue.OpResult) error {
+	err := each(r.Context(), keys, func(o queue.OpResult) error {
 		if o.Done {
 			done++
 		} else {
 			failed++
 		}
+		if named {
+			results = append(results, o)
+		}
 		return nil
 	})
 	if err != nil {
-		down(err, done, failed)
+		down(err, results, done, failed)
 		return
 	}
-	writeJSON(w, http.StatusOK, summary(done, failed, ""))
+	writeJSON(w, http.StatusOK, summary(results, done, failed, ""))
 }

@@ -24,14 +24,14 @@ type exportError struct {
 // letters may outlast, so each line extends it.
 const exportWriteWindow = 30 * time.Second
 
-// exportDeadLetters is POST /v1/dead-letters/export?reason=R[&newKeys=true]:
-// the dead letters' requests as NDJSON, the very lines `flexlabel dlq
+// exportDeadLetters is POST /v1/dead-letters/export?reason=&prefix=&queue=&since=&until=[&newKeys=true]:
+// the requests of the dead letters the filter selects (all without one) as NDJSON, the very lines `flexlabel dlq
 // export` prints (queue.DeadLetters.Export). POST, as newKeys records each
 // new key in its dead letter. The status waits for the first line, so a
 // Redis failure before it is a plain 503; after it, the stream ends with an
 // exportError line.
 func (h *Handler) exportDeadLetters(w http.ResponseWriter, r *http.Request) {
-	reason, ok := parseReason(w, r.URL.Query().Get("reason"))
+	f, ok := parseFilter(w, r)
 	if !ok {
 		return
 	}
@@ -39,7 +39,7 @@ func (h *Handler) exportDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if errors.Is(queue.CheckExport(reason, newKeys), queue.ErrNewKeyReason) {
+	if errors.Is(queue.CheckExport(f.Reason, newKeys), queue.ErrNewKeyReason) {
 		writeError(w, http.StatusBadRequest, "newKeys: needs reason="+string(queue.ReasonCourierRejected)+
 			": only a courier rejection keeps the old key from ever making a label; other dead letters are redriven or fixed under their key")
 		return
@@ -55,7 +55,8 @@ func (h *Handler) exportDeadLetters(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	}
 	var writeErr error
-	sum, err := h.q.DeadLetters().Export(r.Context(), reason, newKeys, func(line []byte) error {
+	dl := h.q.DeadLetters()
+	sum, err := dl.ExportMatching(r.Context(), dl.Options(f), newKeys, func(line []byte) error {
 		if !started {
 			start()
 		}

@@ -87,7 +87,7 @@ func New(cfg Config) (*Handler, error) {
 	h.healthz, h.readyz = Health(h.ready, h.log)
 	h.routes = h.table()
 	for _, rt := range h.routes {
-		h.Handle(rt.method+" "+rt.path, checkContentType(rt.method, rt.bodyTypes, rt.serve), rt.scopes...)
+		h.Handle(rt.method+" "+rt.path, checkContentType(rt.method, rt.body, rt.serve), rt.scopes...)
 	}
 	return h, nil
 }

@@ -323,9 +323,21 @@ func pathSegment(key string) string {
 // hide that the client cut or built it wrong.
 func pathKey(w http.ResponseWriter, r *http.Request) (string, bool) {
 	key := r.PathValue("key")
-	if n := utf8.RuneCountInString(key); n > queue.MaxKeyLen {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("key: must be at most %d characters (the idempotencyKey limit), got %d", queue.MaxKeyLen, n))
+	if msg := checkKey(key); msg != "" {
+		writeError(w, http.StatusBadRequest, "key: "+msg)
 		return "", false
 	}
 	return key, true
+}
+
+// checkKey is the check of a key a request names (in its path, or in a
+// body of keys): what is wrong with it, or "" if nothing is.
+func checkKey(key string) string {
+	if key == "" {
+		return "must not be empty"
+	}
+	if n := utf8.RuneCountInString(key); n > queue.MaxKeyLen {
+		return fmt.Sprintf("must be at most %d characters (the idempotencyKey limit), got %d", queue.MaxKeyLen, n)
+	}
+	return ""
 }

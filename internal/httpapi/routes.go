@@ -23,11 +23,20 @@ type route struct {
 	// scopes are those of which a token needs one; auth.Public alone
 	// serves the route without a token.
 	scopes []auth.Scope
-	// bodyTypes are the media types the body may have, for a route that
-	// takes one; nil for a bodyless route, which (when it changes state)
-	// refuses only the types a cross-site form can send.
-	bodyTypes []string
-	serve     http.HandlerFunc
+	// body is what the route takes as a body (checkContentType).
+	body  bodyRule
+	serve http.HandlerFunc
+}
+
+// bodyRule is what a route takes as a body.
+type bodyRule struct {
+	// types are the media types a body may have; nil for a bodyless
+	// route, which (when it changes state) refuses only the types a
+	// cross-site form can send.
+	types []string
+	// optional: the body may be left out, and the route is then served as
+	// a bodyless one; a body there must be of types.
+	optional bool
 }
 
 // The scopes of the routes.
@@ -39,10 +48,14 @@ var (
 	operator         = []auth.Scope{auth.Operator}
 )
 
-// The body types of the enqueue routes.
+// The body rules of the routes.
 var (
-	jsonBody  = []string{"application/json"}
-	batchBody = []string{"application/json", "application/x-ndjson", "application/jsonl", "application/ndjson"}
+	noBody    = bodyRule{}
+	jsonBody  = bodyRule{types: []string{"application/json"}}
+	batchBody = bodyRule{types: []string{"application/json", "application/x-ndjson", "application/jsonl", "application/ndjson"}}
+	// optionalJSON: a redrive or discard selects by its query, or by a
+	// body of keys.
+	optionalJSON = bodyRule{types: []string{"application/json"}, optional: true}
 )
 
 // table is every route the API serves, in one place: New mounts exactly
@@ -52,17 +65,17 @@ func (h *Handler) table() []route {
 	return []route{
 		{http.MethodPost, "/v1/labels", producer, jsonBody, h.createLabel},
 		{http.MethodPost, "/v1/labels/batch", producer, batchBody, h.createLabels},
-		{http.MethodGet, "/v1/labels/{key}", producerOrViewer, nil, h.getLabel},
-		{http.MethodGet, "/v1/dead-letters", viewer, nil, h.listDeadLetters},
-		{http.MethodPost, "/v1/dead-letters/redrive", operator, nil, h.redriveDeadLetters},
-		{http.MethodPost, "/v1/dead-letters/discard", operator, nil, h.discardDeadLetters},
-		{http.MethodPost, "/v1/dead-letters/export", operator, nil, h.exportDeadLetters},
-		{http.MethodGet, "/v1/dead-letters/{key}", viewer, nil, h.getDeadLetter},
-		{http.MethodDelete, "/v1/dead-letters/{key}", operator, nil, h.discardDeadLetter},
-		{http.MethodPost, "/v1/dead-letters/{key}/redrive", operator, nil, h.redriveDeadLetter},
-		{http.MethodGet, "/healthz", public, nil, h.healthz},
-		{http.MethodGet, "/readyz", public, nil, h.readyz},
-		{http.MethodGet, "/openapi.yaml", public, nil, h.openapi},
+		{http.MethodGet, "/v1/labels/{key}", producerOrViewer, noBody, h.getLabel},
+		{http.MethodGet, "/v1/dead-letters", viewer, noBody, h.listDeadLetters},
+		{http.MethodPost, "/v1/dead-letters/redrive", operator, optionalJSON, h.redriveDeadLetters},
+		{http.MethodPost, "/v1/dead-letters/discard", operator, optionalJSON, h.discardDeadLetters},
+		{http.MethodPost, "/v1/dead-letters/export", operator, noBody, h.exportDeadLetters},
+		{http.MethodGet, "/v1/dead-letters/{key}", viewer, noBody, h.getDeadLetter},
+		{http.MethodDelete, "/v1/dead-letters/{key}", operator, noBody, h.discardDeadLetter},
+		{http.MethodPost, "/v1/dead-letters/{key}/redrive", operator, noBody, h.redriveDeadLetter},
+		{http.MethodGet, "/healthz", public, noBody, h.healthz},
+		{http.MethodGet, "/readyz", public, noBody, h.readyz},
+		{http.MethodGet, "/openapi.yaml", public, noBody, h.openapi},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -190,7 +191,11 @@ func TestBodylessActions_FormContentTypes_415(t *testing.T) {
 		} {
 			r := e.do(p.method, p.path, bytes.NewReader([]byte("a=b")), "Content-Type", ct)
 			require.Equal(t, http.StatusUnsupportedMediaType, r.code, "%s %s %s", p.method, p.path, ct)
-			require.Equal(t, fmt.Sprintf("Content-Type: must be none or application/json (this operation takes no body; the types of HTML forms are refused), got %q", ct), r.errorMessage(t))
+			want := "must be none or application/json (this operation takes no body; the types of HTML forms are refused)"
+			if strings.HasPrefix(p.path, "/v1/dead-letters/redrive?") {
+				want = "must be application/json with a body, or none without one (the types of HTML forms are refused)"
+			}
+			require.Equal(t, fmt.Sprintf("Content-Type: %s, got %q", want, ct), r.errorMessage(t))
 		}
 	}
 	n, err := e.q.DeadLetters().Count(context.Background(), "")

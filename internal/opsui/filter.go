@@ -2,8 +2,6 @@ package opsui
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,54 +22,25 @@ type filter struct {
 	since, until time.Time
 }
 
-// timeLayouts are the times since and until accept: a browser's
-// datetime-local input, and RFC 3339.
-var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"}
-
-func parseTime(name, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	for _, l := range timeLayouts {
-		if t, err := time.ParseInLocation(l, s, time.UTC); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%s: want a time like 2026-01-31T14:00 (UTC) or RFC 3339, got %q", name, s)
-}
+// filterParams are the console's names of the filter's parameters.
+var filterParams = queue.FilterParams{KeyPrefix: "q", Reason: "reason", Queue: "queue", Since: "since", Until: "until"}
 
 // parseFilter reads a filter from a query or form, naming the parameter
-// that is wrong.
+// that is wrong (queue.ParseFilter, the API's and the CLI's parsing too).
 func parseFilter(v url.Values) (filter, error) {
-	f := filter{Q: strings.TrimSpace(v.Get("q")), Lane: v.Get("queue"), Since: v.Get("since"), Until: v.Get("until")}
-	var errs []error
-	reason, err := queue.ParseReason(v.Get("reason"))
-	if err != nil {
-		errs = append(errs, fmt.Errorf("reason: unknown reason %q (want one of %v)", v.Get("reason"), queue.Reasons))
-	}
-	f.Reason = reason
-	if f.Lane != "" && f.Lane != queue.Interactive.String() && f.Lane != queue.Bulk.String() {
-		errs = append(errs, fmt.Errorf("queue: want %s or %s, got %q", queue.Interactive, queue.Bulk, f.Lane))
-	}
-	if f.since, err = parseTime("since", f.Since); err != nil {
-		errs = append(errs, err)
-	}
-	if f.until, err = parseTime("until", f.Until); err != nil {
-		errs = append(errs, err)
-	}
-	return f, errors.Join(errs...)
+	qf, err := queue.ParseFilter(filterParams, func(name string) string {
+		if name == filterParams.KeyPrefix {
+			return strings.TrimSpace(v.Get(name))
+		}
+		return v.Get(name)
+	})
+	f := filter{Q: qf.KeyPrefix, Reason: qf.Reason, Lane: qf.Lane, Since: v.Get("since"), Until: v.Get("until"), since: qf.Since, until: qf.Until}
+	return f, err
 }
 
 // options is the filter as the queue takes it.
 func (f filter) options(q *queue.Queue) queue.ListOptions {
-	o := queue.ListOptions{Reason: f.Reason, KeyPrefix: f.Q, Since: f.since, Until: f.until}
-	switch f.Lane {
-	case queue.Interactive.String():
-		o.Queue = q.Name(queue.Interactive)
-	case queue.Bulk.String():
-		o.Queue = q.Name(queue.Bulk)
-	}
-	return o
+	return q.DeadLetters().Options(queue.Filter{KeyPrefix: f.Q, Reason: f.Reason, Lane: f.Lane, Since: f.since, Until: f.until})
 }
 
 // Empty reports whether the filter selects every dead letter.
