@@ -134,7 +134,7 @@ func NewClient(o ClientOptions) *http.Client {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil
-	t.DialContext = guardedDial(o.AllowPrivate)
+	t.DialContext = guardedDial(o.AllowPrivate, nil)
 	return &http.Client{
 		Transport: &guardedTransport{next: t, allowPrivate: o.AllowPrivate},
 		Timeout:   o.Timeout,
@@ -170,13 +170,18 @@ func closeBody(r *http.Request) {
 
 // guardedDial dials like net/http's default, checking in Control every IP
 // the dialer tries (each of a name's addresses, for Happy Eyeballs).
-func guardedDial(allowPrivate bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// Tests pass hosts, a stand-in for DNS: a name in it is dialed at its IP,
+// which Control then judges as it would a resolved address.
+func guardedDial(allowPrivate bool, hosts map[string]string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
+		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
 		}
 		hostIsLoopback := isLoopbackHost(host)
+		if ip, ok := hosts[host]; ok {
+			addr = net.JoinHostPort(ip, port)
+		}
 		d := net.Dialer{
 			Timeout:   30 * time.Second,
 			KeepAlive: 30 * time.Second,
