@@ -47,6 +47,8 @@ func TestCheckURL(t *testing.T) {
 		{"https://[fe80::1%25eth0]/h", false, webhook.ErrAddressRefused},
 		{"https://[::ffff:10.0.0.1]/h", false, webhook.ErrAddressRefused},
 		{"https://[64:ff9b::a00:1]/h", false, webhook.ErrAddressRefused},
+		{"https://[::ffff:100.64.0.1]/h", false, webhook.ErrAddressRefused},
+		{"https://[64:ff9b::5db8:d70e]/h", false, nil}, // NAT64 of a public address
 		{"https://0.0.0.0/h", true, webhook.ErrAddressRefused}, // never, even allowed
 		{"https://224.0.0.1/h", true, webhook.ErrAddressRefused},
 		{"https://[::]/h", true, webhook.ErrAddressRefused},
@@ -170,6 +172,12 @@ func TestNewClient_RefusedURL_NotSent(t *testing.T) {
 	_, err = post(allowed, "https://10.0.0.1:"+port+"/h")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, webhook.ErrAddressRefused)
+}
+
+// A proxy would connect on the client's behalf, past the dial check.
+func TestNewClient_NoProxyFromEnvironment(t *testing.T) {
+	t.Parallel()
+	require.False(t, webhook.UsesProxy(webhook.NewClient(webhook.ClientOptions{})))
 }
 
 func TestNewClient_Redirect_NotFollowed(t *testing.T) {

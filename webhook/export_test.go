@@ -9,3 +9,8 @@ func NewClientResolving(o ClientOptions, hosts map[string]string) *http.Client {
 	c.Transport.(*guardedTransport).next.(*http.Transport).DialContext = guardedDial(o.AllowPrivate, hosts)
 	return c
 }
+
+// UsesProxy reports whether c's transport would send through a proxy.
+func UsesProxy(c *http.Client) bool {
+	return c.Transport.(*guardedTransport).next.(*http.Transport).Proxy != nil
+}
