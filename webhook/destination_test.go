@@ -48,7 +48,7 @@ func TestCheckURL(t *testing.T) {
 		{"https://[::ffff:10.0.0.1]/h", false, webhook.ErrAddressRefused},
 		{"https://[64:ff9b::a00:1]/h", false, webhook.ErrAddressRefused},
 		{"https://[::ffff:100.64.0.1]/h", false, webhook.ErrAddressRefused},
-		{"https://[64:ff9b::5db8:d70e]/h", false, nil}, // NAT64 of a public address
+		{"https://[64:ff9b::5db8:d70e]/h", false, nil},         // NAT64 of a public address
 		{"https://0.0.0.0/h", true, webhook.ErrAddressRefused}, // never, even allowed
 		{"https://224.0.0.1/h", true, webhook.ErrAddressRefused},
 		{"https://[::]/h", true, webhook.ErrAddressRefused},
