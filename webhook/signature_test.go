@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,4 +191,14 @@ func TestSign_TimestampIsUnixSeconds(t *testing.T) {
 	t.Parallel()
 	h := webhook.Sign(body, sent.Add(999*time.Millisecond), secret)
 	require.True(t, strings.HasPrefix(h, "t="+strconv.FormatInt(sent.Unix(), 10)+","), h)
+}
+
+// docs/WEBHOOKS.md gives other languages a test vector; it must be what
+// Sign produces.
+func TestSign_DocsTestVector(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/WEBHOOKS.md")
+	require.NoError(t, err)
+	require.Contains(t, string(doc), "secret `whsec_example`, `t` `1800000000`, body `{\"id\":\"evt_1\"}`")
+	require.Contains(t, string(doc), "Flexlabel-Signature: "+webhook.Sign([]byte(`{"id":"evt_1"}`), time.Unix(1_800_000_000, 0), "whsec_example")+"\n")
 }
