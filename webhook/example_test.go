@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,7 +169,7 @@ func ExampleNewClient() {
 
 	client := webhook.NewClient(webhook.ClientOptions{Timeout: 10 * time.Second})
 	body := []byte(`{"id":"evt_1","type":"label.completed"}`)
-	req, _ := http.NewRequest(http.MethodPost, receiver.URL, strings.NewReader(string(body)))
+	req, _ := http.NewRequest(http.MethodPost, receiver.URL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(webhook.SignatureHeader, webhook.Sign(body, time.Now(), "whsec_example"))
 	resp, err := client.Do(req)
