@@ -79,10 +79,20 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"FLEXLABEL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	Queue              string        `env:"FLEXLABEL_QUEUE" envDefault:"flexlabel"`
 
+	// Webhook endpoints (issue 15, part A). The signing key derives every
+	// endpoint's secret (internal/hooks.Keyring); without it webhooks are
+	// off. AllowPrivate lets endpoints point into the internal network.
+	WebhookSigningKey   Secret `env:"FLEXLABEL_WEBHOOK_SIGNING_KEY"`
+	WebhookAllowPrivate bool   `env:"FLEXLABEL_WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
+
 	// RedisOptions is REDIS_URL parsed; set by Parse. It holds the Redis
 	// password, so String, LogValue and JSON leave it out.
 	RedisOptions *redis.Options `env:"-" json:"-"`
 }
+
+// MinWebhookSigningKey is the shortest FLEXLABEL_WEBHOOK_SIGNING_KEY
+// accepted, in bytes: the key of HMAC-SHA256 should be as long as its output.
+const MinWebhookSigningKey = 32
 
 // MinResultRetention is the shortest FLEXLABEL_RESULT_RETENTION accepted.
 const MinResultRetention = 72 * time.Hour
@@ -161,6 +171,10 @@ func Parse(environ map[string]string) (*Config, error) {
 		check("FLEXLABEL_LOG_LEVEL", true, fmt.Sprintf("must be debug, info, warn or error, got %q", cfg.LogLevel))
 	}
 	check("FLEXLABEL_LOG_FORMAT", cfg.LogFormat != "json" && cfg.LogFormat != "text", fmt.Sprintf("must be json or text, got %q", cfg.LogFormat))
+	// Webhook endpoints (issue 15, part A).
+	cfg.WebhookSigningKey = Secret(strings.TrimSpace(string(cfg.WebhookSigningKey)))
+	check("FLEXLABEL_WEBHOOK_SIGNING_KEY", cfg.WebhookSigningKey != "" && len(cfg.WebhookSigningKey) < MinWebhookSigningKey,
+		fmt.Sprintf("must be at least %d bytes (e.g. openssl rand -base64 48), got %d", MinWebhookSigningKey, len(cfg.WebhookSigningKey)))
 	check("FLEXLABEL_QUEUE", !validQueueName(cfg.Queue), fmt.Sprintf("must be 1-64 letters, digits, '-' or '_', got %q", cfg.Queue))
 	if len(problems) > 0 {
 		sort.Strings(problems)
