@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flexlabel/flexlabel/internal/auth"
+	"github.com/flexlabel/flexlabel/internal/hooks"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -31,6 +32,10 @@ type Config struct {
 	// Logger receives one line per request and operational errors.
 	// Default: discard.
 	Logger *slog.Logger
+	// Endpoints are the webhook endpoints (/v1/webhook-endpoints); nil
+	// when FLEXLABEL_WEBHOOK_SIGNING_KEY is unset, and those routes then
+	// answer 409 naming it.
+	Endpoints *hooks.Endpoints
 	// Ready reports whether the service can serve (GET /readyz).
 	// Default: Queue.Ping.
 	Ready func(ctx context.Context) error
@@ -39,6 +44,7 @@ type Config struct {
 // Handler serves the API. It is safe for concurrent use.
 type Handler struct {
 	q      *queue.Queue
+	hooks  *hooks.Endpoints // nil: webhooks off
 	log    *slog.Logger
 	ready  func(context.Context) error
 	tokens *auth.Set // nil: serving without authentication
@@ -59,7 +65,7 @@ func New(cfg Config) (*Handler, error) {
 			return nil, errors.New("httpapi: an API token is empty")
 		}
 	}
-	h := &Handler{q: cfg.Queue, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
+	h := &Handler{q: cfg.Queue, hooks: cfg.Endpoints, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
 	switch {
 	case cfg.TokenSet != nil && len(cfg.Tokens) > 0:
 		return nil, errors.New("httpapi: Config.Tokens and Config.TokenSet exclude each other; put every token in the set")

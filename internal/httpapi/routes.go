@@ -54,7 +54,8 @@ var (
 	jsonBody  = bodyRule{types: []string{"application/json"}}
 	batchBody = bodyRule{types: []string{"application/json", "application/x-ndjson", "application/jsonl", "application/ndjson"}}
 	// optionalJSON: a redrive or discard selects by its query, or by a
-	// body of keys.
+	// body of keys; a webhook endpoint's disable and rotate-secret take
+	// optional settings.
 	optionalJSON = bodyRule{types: []string{"application/json"}, optional: true}
 )
 
@@ -73,6 +74,13 @@ func (h *Handler) table() []route {
 		{http.MethodGet, "/v1/dead-letters/{key}", viewer, noBody, h.getDeadLetter},
 		{http.MethodDelete, "/v1/dead-letters/{key}", operator, noBody, h.discardDeadLetter},
 		{http.MethodPost, "/v1/dead-letters/{key}/redrive", operator, noBody, h.redriveDeadLetter},
+		{http.MethodPost, "/v1/webhook-endpoints", operator, jsonBody, h.createWebhookEndpoint},
+		{http.MethodGet, "/v1/webhook-endpoints", operator, noBody, h.listWebhookEndpoints},
+		{http.MethodGet, "/v1/webhook-endpoints/{id}", operator, noBody, h.getWebhookEndpoint},
+		{http.MethodPatch, "/v1/webhook-endpoints/{id}", operator, jsonBody, h.updateWebhookEndpoint},
+		{http.MethodDelete, "/v1/webhook-endpoints/{id}", operator, noBody, h.deleteWebhookEndpoint},
+		{http.MethodPost, "/v1/webhook-endpoints/{id}/disable", operator, optionalJSON, h.disableWebhookEndpoint},
+		{http.MethodPost, "/v1/webhook-endpoints/{id}/rotate-secret", operator, optionalJSON, h.rotateWebhookEndpointSecret},
 		{http.MethodGet, "/healthz", public, noBody, h.healthz},
 		{http.MethodGet, "/readyz", public, noBody, h.readyz},
 		{http.MethodGet, "/openapi.yaml", public, noBody, h.openapi},
