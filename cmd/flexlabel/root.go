@@ -49,6 +49,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.devCmd(),
 		a.serveCmd(),
 		a.doctorCmd(),
+		a.webhooksCmd(),
 	)
 	addFlagCompletions(root)
 	return root

@@ -51,6 +51,14 @@ changes and on SIGHUP):
   GET    /v1/dead-letters/{key}          viewer    one dead letter, with its request
   DELETE /v1/dead-letters/{key}          operator  discard one dead letter
   POST   /v1/dead-letters/{key}/redrive  operator  redrive one dead letter
+  POST   /v1/webhook-endpoints           operator  subscribe a webhook endpoint; answers its secret, once
+  GET    /v1/webhook-endpoints           operator  every webhook endpoint (no secrets)
+  GET    /v1/webhook-endpoints/{id}      operator  one webhook endpoint
+  PATCH  /v1/webhook-endpoints/{id}      operator  change url, events, keyPrefix, enabled
+  DELETE /v1/webhook-endpoints/{id}      operator  delete a webhook endpoint
+  POST   /v1/webhook-endpoints/{id}/disable        operator  disable one, with a reason
+  POST   /v1/webhook-endpoints/{id}/rotate-secret  operator  a new secret; the old one stays valid 24h
+  (the webhook routes answer 409 without FLEXLABEL_WEBHOOK_SIGNING_KEY)
   *      /ui/...                         viewer    the operator UI (a browser logs in with basic auth)
   GET    /metrics                        metrics   only with FLEXLABEL_METRICS_AUTH=true
 
@@ -149,6 +157,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, tokens *config.APIT
 			slog.String("redis", cfg.RedisAddr()),
 			slog.String("queue", cfg.Queue),
 			slog.Bool("auth", set != nil),
+			slog.Bool("webhooks", cfg.WebhookSigningKey != ""),
 			slog.Int("env_tokens", len(tokens.Env)),
 			slog.Int("file_tokens", len(tokens.File)))
 		if set == nil {
@@ -222,12 +231,19 @@ func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger,
 // newHTTPHandler is the HTTP face of serve and dev: the producers' API, the
 // metrics (unauthenticated like most scrape targets, as they hold no
 // secrets, unless metricsAuth: FLEXLABEL_METRICS_AUTH, then scope metrics),
+// the webhook endpoints (when d.cfg has FLEXLABEL_WEBHOOK_SIGNING_KEY; the
+// routes answer 409 naming it otherwise),
 // and the operator UI (scope viewer when uiAuth; otherwise open to everyone
 // as httpapi.Anonymous, which dev allows on a loopback address only). A nil
 // tokens serves without authentication (allowUnauthenticated).
 func newHTTPHandler(d *deps, tokens *auth.Set, allowUnauthenticated, uiAuth, metricsAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
+	eps, err := webhookEndpoints(d.cfg, d.rdb)
+	if err != nil {
+		return nil, err
+	}
 	h, err := httpapi.New(httpapi.Config{
 		Queue:                d.q,
+		Endpoints:            eps,
 		TokenSet:             tokens,
 		AllowUnauthenticated: allowUnauthenticated,
 		Logger:               log,
