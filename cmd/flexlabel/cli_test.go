@@ -127,6 +127,9 @@ func TestCompletion_FlagValues_EverywhereTheFlagExists(t *testing.T) {
 	var walk func(path []string, c *cobra.Command)
 	walk = func(path []string, c *cobra.Command) {
 		for name, values := range want {
+			if name == "reason" && c.CommandPath() == "flexlabel webhooks disable" {
+				continue // free text there, not a dead-letter reason
+			}
 			if c.LocalFlags().Lookup(name) != nil {
 				found[name]++
 				args := append(slices.Clone(path), "--"+name, "")

@@ -370,6 +370,8 @@ func (a *app) webhooksDisableCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, shown as its disabled reason (default \""+hooks.DisabledByOperator+"\")")
+	// Free text: not the dead-letter reasons flagValues offers for --reason.
+	_ = cmd.RegisterFlagCompletionFunc("reason", cobra.NoFileCompletions)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the endpoint as one JSON object")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -206,6 +207,9 @@ func TestWebhookCLI_CompletesEventTypes(t *testing.T) {
 	require.NotContains(t, got, "label.dead,label.dead", "a type given is not offered again")
 	got, _ = completions("webhooks", "update", "we_X", "--events", "")
 	require.Len(t, got, len(hooks.EventTypes()))
+	got, directive = completions("webhooks", "disable", "we_X", "--reason", "")
+	require.Empty(t, got, "a disabled reason is free text, not a dead-letter reason")
+	require.Equal(t, ":4", directive)
 }
 
 // TestWebhookServe_RoutesWiredToTheSigningKey: serve manages endpoints
@@ -258,4 +262,34 @@ func TestWebhookServe_RoutesWiredToTheSigningKey(t *testing.T) {
 	code, body := post(t, base)
 	require.Equal(t, http.StatusConflict, code)
 	require.Contains(t, body["error"], "FLEXLABEL_WEBHOOK_SIGNING_KEY")
+}
+
+// TestWebhookDev_GeneratesASigningKey: dev, with its in-process Redis,
+// turns webhooks on with a generated key and says so in its banner.
+func TestWebhookDev_GeneratesASigningKey(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb queuetest.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev"}, map[string]string{"FLEXLABEL_HTTP_ADDR": addr}, strings.NewReader(""), &out, &errb)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	base := "http://" + addr
+	waitHealthy(t, base, 15*time.Second, &errb)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "flexlabel dev is running") }, 15*time.Second, 20*time.Millisecond)
+	token := regexp.MustCompile(`dev-producer-[0-9a-f]+`).FindString(out.String())
+	require.NotEmpty(t, token, out.String())
+	require.Regexp(t, `Webhooks\s+`+regexp.QuoteMeta(base)+`/v1/webhook-endpoints\s+\(signing key generated; for the CLI: FLEXLABEL_WEBHOOK_SIGNING_KEY=dev-webhook-signing-key-[0-9a-f]{32}\)`, out.String())
+
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/webhook-endpoints", strings.NewReader(`{"url":"http://127.0.0.1:9/hook"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	require.NotContains(t, errb.String(), "dev-webhook-signing-key-", "the key is in the banner only, not the log")
 }
