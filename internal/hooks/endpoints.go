@@ -485,8 +485,13 @@ func (e *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 
 // Disable disables endpoint id with reason, shown to operators (automatic
 // disabling after failing deliveries calls it); its events stay
-// redeliverable. ErrNotFound if there is no such endpoint.
+// redeliverable. A reason longer than MaxReasonLen is cut there (it may
+// quote a receiver's answer), not refused. ErrNotFound if there is no such
+// endpoint.
 func (e *Endpoints) Disable(ctx context.Context, id, reason string) error {
+	if utf8.RuneCountInString(reason) > MaxReasonLen {
+		reason = string([]rune(reason)[:MaxReasonLen-1]) + "…"
+	}
 	off := false
 	_, err := e.Update(ctx, id, Patch{Enabled: &off, Reason: &reason})
 	return err

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -242,6 +243,13 @@ func TestEndpoints_Disable_ReasonShown_StillMatching(t *testing.T) {
 	require.Len(t, ts, 1)
 	require.False(t, ts[0].Enabled)
 	require.NotEmpty(t, ts[0].Secrets)
+
+	// A long reason (one quoting a receiver's answer) is cut, not refused.
+	require.NoError(t, e.eps.Disable(ctx, ep.ID, "HTTP 500: "+strings.Repeat("é", 600)))
+	got, err = e.eps.Get(ctx, ep.ID)
+	require.NoError(t, err)
+	require.Equal(t, hooks.MaxReasonLen, utf8.RuneCountInString(got.DisabledReason))
+	require.True(t, strings.HasSuffix(got.DisabledReason, "é…"))
 }
 
 func TestEndpoints_Matching_ByEventsAndKeyPrefix(t *testing.T) {

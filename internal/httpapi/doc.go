@@ -41,6 +41,13 @@
 // answers 404 with the status JSON (state "unknown") for an unknown key, so
 // clients parse one shape there too.
 //
+// Operators manage webhook endpoints under /v1/webhook-endpoints (scope
+// operator), a thin face of hooks.Endpoints (Config.Endpoints): bad fields
+// are a 400 whose "details" name each, and the secret appears only in the
+// answers of creation and rotate-secret. Without a signing key
+// (Config.Endpoints nil) those routes answer 409 naming
+// FLEXLABEL_WEBHOOK_SIGNING_KEY, since retrying cannot help.
+//
 // Every error is JSON with "error", including those net/http answers
 // before a handler runs (a bad escape in the path, headers too large):
 // serve wraps its listener in Listener, which swaps net/http's plain-text
