@@ -160,13 +160,21 @@ func NewEndpoints(rdb redis.UniversalClient, namespace string, keys Keyring, opt
 	return e, nil
 }
 
+// The endpoints' keys (see Endpoints).
 func (e *Endpoints) setKey() string         { return e.ns + "hook:eps" }
 func (e *Endpoints) onKey() string          { return e.ns + "hook:on" }
 func (e *Endpoints) epKey(id string) string { return e.ns + "hook:ep:" + id }
+
+// validID tells an id Create could have made; any other is not found
+// without asking Redis, and never names another key.
 func validID(id string) bool {
 	return strings.HasPrefix(id, IDPrefix) && len(id) <= 64 && !strings.ContainsAny(id, ": \t\r\n")
 }
-func ms(t time.Time) string                    { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// ms is a time as stored: Unix milliseconds.
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// joinEvents is an events list as stored: comma-separated ("" for all).
 func joinEvents(ev []webhook.EventType) string { return strings.Join(strs(ev), ",") }
 
 func strs(ev []webhook.EventType) []string {
