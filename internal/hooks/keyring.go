@@ -55,7 +55,7 @@ func (k Keyring) Secret(endpointID string, gen int64) string {
 		panic("hooks: Keyring not made by NewKeyring")
 	}
 	m := hmac.New(sha256.New, k.key)
-	io.WriteString(m, "flexlabel/webhook/v1/"+endpointID+"/"+strconv.FormatInt(gen, 10))
+	_, _ = io.WriteString(m, "flexlabel/webhook/v1/"+endpointID+"/"+strconv.FormatInt(gen, 10))
 	return webhook.SecretPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
