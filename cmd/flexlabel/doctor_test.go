@@ -73,7 +73,7 @@ func TestDoctor_RedisRightAndTokenAccepted_ExitsZero(t *testing.T) {
 	text := runDoctor(t, env)
 	require.Equal(t, 0, text.code, text.stderr)
 	require.Contains(t, text.stdout, "No problems found.")
-	require.Contains(t, text.stdout, "FLEXFORWARD_TOKEN           [redacted]")
+	require.Regexp(t, `(?m)^  FLEXFORWARD_TOKEN +\[redacted\]$`, text.stdout, "the token's line, aligned with the longest name")
 }
 
 func TestDoctor_RedisWrongAndTokenRefused_SaysWhatToDo(t *testing.T) {
