@@ -79,6 +79,11 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"FLEXLABEL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	Queue              string        `env:"FLEXLABEL_QUEUE" envDefault:"flexlabel"`
 
+	// Webhooks, part B (issue 15): events.
+	// WebhookDocumentWait is how long label.completed waits for the label's
+	// document URL; default worker.DefaultDocumentWait, set by Parse.
+	WebhookDocumentWait time.Duration `env:"FLEXLABEL_WEBHOOK_DOCUMENT_WAIT"`
+
 	// RedisOptions is REDIS_URL parsed; set by Parse. It holds the Redis
 	// password, so String, LogValue and JSON leave it out.
 	RedisOptions *redis.Options `env:"-" json:"-"`
@@ -86,6 +91,10 @@ type Config struct {
 
 // MinResultRetention is the shortest FLEXLABEL_RESULT_RETENTION accepted.
 const MinResultRetention = 72 * time.Hour
+
+// MaxWebhookDocumentWait bounds FLEXLABEL_WEBHOOK_DOCUMENT_WAIT: an order
+// system waiting longer than this to hear of its label is not helped.
+const MaxWebhookDocumentWait = time.Hour
 
 // Parse reads the configuration from environ (a map, so tests never read the
 // real environment; nil means an empty environment) and validates it,
@@ -100,7 +109,8 @@ func Parse(environ map[string]string) (*Config, error) {
 	// The retry policy's defaults are the worker's and the queue's own
 	// constants, so the numbers are written once; an unset (or empty)
 	// variable leaves them in place, as envDefault would.
-	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax}
+	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax,
+		WebhookDocumentWait: worker.DefaultDocumentWait}
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
 		problems = append(problems, parseErrors(err)...)
 	}
@@ -161,6 +171,8 @@ func Parse(environ map[string]string) (*Config, error) {
 		check("FLEXLABEL_LOG_LEVEL", true, fmt.Sprintf("must be debug, info, warn or error, got %q", cfg.LogLevel))
 	}
 	check("FLEXLABEL_LOG_FORMAT", cfg.LogFormat != "json" && cfg.LogFormat != "text", fmt.Sprintf("must be json or text, got %q", cfg.LogFormat))
+	check("FLEXLABEL_WEBHOOK_DOCUMENT_WAIT", cfg.WebhookDocumentWait <= 0 || cfg.WebhookDocumentWait > MaxWebhookDocumentWait,
+		fmt.Sprintf("must be positive and at most %s, got %s", MaxWebhookDocumentWait, cfg.WebhookDocumentWait))
 	check("FLEXLABEL_QUEUE", !validQueueName(cfg.Queue), fmt.Sprintf("must be 1-64 letters, digits, '-' or '_', got %q", cfg.Queue))
 	if len(problems) > 0 {
 		sort.Strings(problems)
