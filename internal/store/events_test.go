@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
@@ -400,4 +402,44 @@ func TestSweepDocumentWaits_ConcurrentSweepersSendOnce(t *testing.T) {
 	require.Equal(t, n, total)
 	require.Len(t, h.events(t), n)
 	require.Zero(t, h.rdb.ZCard(ctx, "fl:"+h.ns+":hook:await").Val())
+}
+
+// Every event type's envelope is what the OpenAPI document's WebhookEvent
+// says, checked by kin-openapi.
+func TestEvent_MatchesTheOpenAPIWebhookEvent(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../httpapi/openapi.yaml")
+	require.NoError(t, err)
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(b)
+	require.NoError(t, err)
+	schema := doc.Components.Schemas["WebhookEvent"]
+	require.NotNil(t, schema)
+	require.NotNil(t, doc.Webhooks["labelEvent"], "the webhooks section names the event")
+
+	ctx := context.Background()
+	h := newHookEnv(t, true, time.Minute)
+	require.NoError(t, h.wst.Complete(ctx, h.job(t, "k1"), created("lbl-1")))
+	_, err = h.wst.SweepDocumentWaits(ctx, time.Now().Add(time.Hour), 10)
+	require.NoError(t, err)
+	require.NoError(t, h.wst.SetURLs(ctx, map[string]string{"k1": "https://d/1"}))
+	require.NoError(t, h.wst.DeadLetter(ctx, h.job(t, "k2"), dead))
+	_, err = h.st.Redrive(ctx, "k2")
+	require.NoError(t, err)
+	queuetest.Dequeue(t, h.rdb, h.q.Name(queue.Bulk), "k2")
+	require.NoError(t, h.wst.DeadLetter(ctx, h.job(t, "k3"), dead))
+	_, err = h.st.Discard(ctx, "k3")
+	require.NoError(t, err)
+
+	evs := h.events(t)
+	seen := map[webhook.EventType]bool{}
+	for _, ev := range evs {
+		body, err := json.Marshal(ev)
+		require.NoError(t, err)
+		var v any
+		require.NoError(t, json.Unmarshal(body, &v))
+		require.NoError(t, schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()), "%s", body)
+		seen[ev.Type] = true
+	}
+	require.Len(t, seen, 5, "every type sent: %v", seen)
 }
