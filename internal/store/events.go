@@ -196,10 +196,10 @@ func (st *Store) SweepDocumentWaits(ctx context.Context, now time.Time, limit in
 	keys, err := st.rdb.ZRangeByScore(ctx, st.awaitKey(), &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
 	}).Result()
-	if err != nil || len(keys) == 0 {
-		if err != nil {
-			return 0, fmt.Errorf("queue: reading labels waiting for their document: %w", err)
-		}
+	if err != nil {
+		return 0, fmt.Errorf("queue: reading labels waiting for their document: %w", err)
+	}
+	if len(keys) == 0 {
 		return 0, nil
 	}
 	cmds, err := runPipelined(ctx, st.rdb, sweepScript, len(keys), func(i int) ([]string, []any) {
