@@ -6,11 +6,13 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/flexapi"
@@ -24,19 +26,22 @@ import (
 // which reads the events recorded.
 type hookEnv struct {
 	*env
-	wst *store.Store // the worker's store: DocumentWait set
+	wst  *store.Store // the worker's store: DocumentWait set
+	cmds *cmdLog      // what the env's client sends, when asked
 }
 
 func newHookEnv(t *testing.T, on bool, wait time.Duration) *hookEnv {
 	t.Helper()
 	e := newEnv(t)
+	cmds := &cmdLog{}
+	e.rdb.AddHook(cmds)
 	o := e.q.Options()
 	wst, err := store.New(e.rdb, store.Options{Namespace: o.Namespace, MaxRetry: o.MaxRetry, DocumentWait: wait})
 	require.NoError(t, err)
 	if on {
 		queuetest.WebhooksOn(t, e.rdb, e.ns)
 	}
-	return &hookEnv{env: e, wst: wst}
+	return &hookEnv{env: e, wst: wst, cmds: cmds}
 }
 
 // events returns the events recorded so far, oldest first, from the
@@ -242,50 +247,59 @@ func TestEvents_HooksOff_NothingRecorded(t *testing.T) {
 	require.False(t, queuetest.Registered(t, h.rdb, queuetest.WebhookQueue(h.ns)))
 }
 
-// Each outcome and its event come from one script: after each call, both
-// are there; with webhooks off (above), neither event nor task.
+// Each outcome and its event come from one script: after each call both
+// are there (with webhooks off, above, neither event nor task), and the call
+// sent Redis no write but the script's — reads, then one EVALSHA per key —
+// so no crash can fall between the outcome and its event.
 func TestEvents_OutcomeAndEventWrittenTogether(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cases := []struct {
-		name string
-		want webhook.EventType
-		act  func(t *testing.T, h *hookEnv) // the call under test, after setup
+		name  string
+		want  webhook.EventType
+		setup func(t *testing.T, h *hookEnv)
+		call  func(h *hookEnv) error // the call under test
 		// outcome checks the outcome the same call recorded
 		outcome func(t *testing.T, h *hookEnv)
 	}{
 		{"completed", webhook.LabelCompleted, func(t *testing.T, h *hookEnv) {
 			require.NoError(t, h.wst.Complete(ctx, h.job(t, "k"), created("lbl")))
 			require.Empty(t, h.events(t))
-			require.NoError(t, h.wst.SetURLs(ctx, map[string]string{"k": "https://d/1"}))
+		}, func(h *hookEnv) error {
+			return h.wst.SetURLs(ctx, map[string]string{"k": "https://d/1"})
 		}, func(t *testing.T, h *hookEnv) {
 			require.Equal(t, []string{"https://d/1"}, must(h.q.URLs(ctx, []string{"k"})))
 		}},
 		{"completed-after-wait", webhook.LabelCompleted, func(t *testing.T, h *hookEnv) {
 			require.NoError(t, h.wst.Complete(ctx, h.job(t, "k"), created("lbl")))
+		}, func(h *hookEnv) error {
 			_, err := h.wst.SweepDocumentWaits(ctx, time.Now().Add(2*time.Hour), 10)
-			require.NoError(t, err)
+			return err
 		}, func(t *testing.T, h *hookEnv) {
 			require.Equal(t, "1", h.rdb.HGet(ctx, queuetest.RecordKey(h.ns, "k"), "hw").Val(), "label.document is owed")
 		}},
 		{"dead", webhook.LabelDead, func(t *testing.T, h *hookEnv) {
-			require.NoError(t, h.wst.DeadLetter(ctx, h.job(t, "k"), dead))
+			h.job(t, "k")
+		}, func(h *hookEnv) error {
+			return h.wst.DeadLetter(ctx, queuetest.Job(t, h.q, "k", "", queue.Bulk), dead)
 		}, func(t *testing.T, h *hookEnv) {
 			require.True(t, h.rdb.HExists(ctx, queuetest.DeadLetterHash(h.ns), "k").Val())
 		}},
 		{"redriven", webhook.LabelRedriven, func(t *testing.T, h *hookEnv) {
 			require.NoError(t, h.wst.DeadLetter(ctx, h.job(t, "k"), dead))
 			h.drop(t)
+		}, func(h *hookEnv) error {
 			_, err := h.st.Redrive(ctx, "k")
-			require.NoError(t, err)
+			return err
 		}, func(t *testing.T, h *hookEnv) {
 			require.Equal(t, "queued", h.rdb.HGet(ctx, queuetest.RecordKey(h.ns, "k"), "st").Val())
 		}},
 		{"discarded", webhook.LabelDiscarded, func(t *testing.T, h *hookEnv) {
 			require.NoError(t, h.wst.DeadLetter(ctx, h.job(t, "k"), dead))
 			h.drop(t)
+		}, func(h *hookEnv) error {
 			_, err := h.st.Discard(ctx, "k")
-			require.NoError(t, err)
+			return err
 		}, func(t *testing.T, h *hookEnv) {
 			require.Zero(t, h.rdb.Exists(ctx, queuetest.RecordKey(h.ns, "k")).Val())
 		}},
@@ -294,7 +308,13 @@ func TestEvents_OutcomeAndEventWrittenTogether(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHookEnv(t, true, time.Hour)
-			tc.act(t, h)
+			tc.setup(t, h)
+			sent := h.cmds.during(func() { require.NoError(t, tc.call(h)) })
+			require.Equal(t, 1, count(sent, "evalsha")+count(sent, "eval"), "one script: %v", sent)
+			for _, c := range sent {
+				require.Contains(t, []string{"evalsha", "eval", "script", "hget", "hmget", "lrange", "zrangebyscore"}, c,
+					"the call writes nothing outside its script: %v", sent)
+			}
 			tc.outcome(t, h)
 			evs := h.events(t)
 			require.Len(t, evs, 1)
@@ -302,6 +322,69 @@ func TestEvents_OutcomeAndEventWrittenTogether(t *testing.T) {
 			require.EqualValues(t, 1, h.rdb.Exists(ctx, queuetest.EventKey(h.ns, evs[0].ID)).Val())
 			require.True(t, queuetest.Registered(t, h.rdb, queuetest.WebhookQueue(h.ns)))
 		})
+	}
+}
+
+func count(names []string, name string) int {
+	n := 0
+	for _, s := range names {
+		if s == name {
+			n++
+		}
+	}
+	return n
+}
+
+// cmdLog is a go-redis hook that records the names of the commands sent
+// while it is on.
+type cmdLog struct {
+	mu    sync.Mutex
+	on    bool
+	names []string
+}
+
+// add records cmds once sent, leaving out a script run refused with
+// NOSCRIPT (it did nothing; go-redis then loads or EVALs the script).
+func (l *cmdLog) add(cmds ...redis.Cmder) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.on {
+		for _, c := range cmds {
+			if err := c.Err(); err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				l.names = append(l.names, c.Name())
+			}
+		}
+	}
+}
+
+// during returns the commands sent while fn ran.
+func (l *cmdLog) during(fn func()) []string {
+	l.mu.Lock()
+	l.on, l.names = true, nil
+	l.mu.Unlock()
+	fn()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.on = false
+	return l.names
+}
+
+func (l *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (l *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil && cmd.Err() == nil {
+			cmd.SetErr(err) // as the client does once hooks return
+		}
+		l.add(cmd)
+		return err
+	}
+}
+func (l *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		l.add(cmds...)
+		return err
 	}
 }
 
