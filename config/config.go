@@ -85,6 +85,11 @@ type Config struct {
 	WebhookSigningKey   Secret `env:"FLEXLABEL_WEBHOOK_SIGNING_KEY"`
 	WebhookAllowPrivate bool   `env:"FLEXLABEL_WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
 
+	// Webhooks, part B (issue 15): events.
+	// WebhookDocumentWait is how long label.completed waits for the label's
+	// document URL; default worker.DefaultDocumentWait, set by Parse.
+	WebhookDocumentWait time.Duration `env:"FLEXLABEL_WEBHOOK_DOCUMENT_WAIT"`
+
 	// RedisOptions is REDIS_URL parsed; set by Parse. It holds the Redis
 	// password, so String, LogValue and JSON leave it out.
 	RedisOptions *redis.Options `env:"-" json:"-"`
@@ -96,6 +101,10 @@ const MinWebhookSigningKey = 32
 
 // MinResultRetention is the shortest FLEXLABEL_RESULT_RETENTION accepted.
 const MinResultRetention = 72 * time.Hour
+
+// MaxWebhookDocumentWait bounds FLEXLABEL_WEBHOOK_DOCUMENT_WAIT: an order
+// system waiting longer than this to hear of its label is not helped.
+const MaxWebhookDocumentWait = time.Hour
 
 // Parse reads the configuration from environ (a map, so tests never read the
 // real environment; nil means an empty environment) and validates it,
@@ -110,7 +119,8 @@ func Parse(environ map[string]string) (*Config, error) {
 	// The retry policy's defaults are the worker's and the queue's own
 	// constants, so the numbers are written once; an unset (or empty)
 	// variable leaves them in place, as envDefault would.
-	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax}
+	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax,
+		WebhookDocumentWait: worker.DefaultDocumentWait}
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
 		problems = append(problems, parseErrors(err)...)
 	}
@@ -175,6 +185,8 @@ func Parse(environ map[string]string) (*Config, error) {
 	cfg.WebhookSigningKey = Secret(strings.TrimSpace(string(cfg.WebhookSigningKey)))
 	check("FLEXLABEL_WEBHOOK_SIGNING_KEY", cfg.WebhookSigningKey != "" && len(cfg.WebhookSigningKey) < MinWebhookSigningKey,
 		fmt.Sprintf("must be at least %d bytes (e.g. openssl rand -base64 48), got %d", MinWebhookSigningKey, len(cfg.WebhookSigningKey)))
+	check("FLEXLABEL_WEBHOOK_DOCUMENT_WAIT", cfg.WebhookDocumentWait <= 0 || cfg.WebhookDocumentWait > MaxWebhookDocumentWait,
+		fmt.Sprintf("must be positive and at most %s, got %s", MaxWebhookDocumentWait, cfg.WebhookDocumentWait))
 	check("FLEXLABEL_QUEUE", !validQueueName(cfg.Queue), fmt.Sprintf("must be 1-64 letters, digits, '-' or '_', got %q", cfg.Queue))
 	if len(problems) > 0 {
 		sort.Strings(problems)

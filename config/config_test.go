@@ -66,6 +66,7 @@ func TestParse_EmptyEnvironment_Defaults(t *testing.T) {
 	require.Equal(t, time.Second, cfg.RetryBase)
 	require.Equal(t, 10*time.Minute, cfg.RetryMax)
 	require.Equal(t, 168*time.Hour, cfg.ResultRetention)
+	require.Equal(t, 60*time.Second, cfg.WebhookDocumentWait)
 	require.Equal(t, 30*time.Second, cfg.APITimeout)
 	require.Equal(t, 8.0, cfg.RateLimit)
 	require.Equal(t, ":8080", cfg.HTTPAddr)
@@ -121,7 +122,10 @@ func TestParse_Overrides(t *testing.T) {
 		"FLEXLABEL_LOG_FORMAT":       "text",
 		"FLEXLABEL_SHUTDOWN_TIMEOUT": "1m",
 		"FLEXLABEL_QUEUE":            "labels-eu_1",
+
+		"FLEXLABEL_WEBHOOK_DOCUMENT_WAIT": "5s",
 	})
+	require.Equal(t, 5*time.Second, cfg.WebhookDocumentWait)
 	require.Equal(t, "tok", cfg.FlexForwardToken.Reveal())
 	require.Equal(t, "cache.internal:6390", cfg.RedisOptions.Addr)
 	require.Equal(t, 3, cfg.RedisOptions.DB)
@@ -248,6 +252,10 @@ func TestParse_Validation(t *testing.T) {
 		{"FLEXLABEL_LOG_LEVEL", "verbose", "debug, info, warn or error"},
 		{"FLEXLABEL_LOG_LEVEL", "warn", ""},
 		{"FLEXLABEL_LOG_FORMAT", "logfmt", "json or text"},
+		{"FLEXLABEL_WEBHOOK_DOCUMENT_WAIT", "0s", "positive and at most 1h0m0s"},
+		{"FLEXLABEL_WEBHOOK_DOCUMENT_WAIT", "61m", "positive and at most 1h0m0s"},
+		{"FLEXLABEL_WEBHOOK_DOCUMENT_WAIT", "soon", "cannot be parsed as time.Duration"},
+		{"FLEXLABEL_WEBHOOK_DOCUMENT_WAIT", "5s", ""},
 		{"FLEXLABEL_QUEUE", "", ""}, // empty means the default
 		{"FLEXLABEL_QUEUE", "a:b", "letters, digits"},
 		{"FLEXLABEL_QUEUE", strings.Repeat("q", 65), "letters, digits"},

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -55,7 +56,14 @@ func cpuPer(n int, d ...time.Duration) time.Duration {
 // canned created label and anything else with an empty label list. It stands
 // in for a remote API whose CPU is not this machine's, which net/http's server
 // (as heavy per request as the client) would not.
-func instantAPI(tb testing.TB) string {
+func instantAPI(tb testing.TB) string { return instantAPIServing(tb, false) }
+
+// instantAPIWithDocuments is instantAPI whose labels each have an id of
+// their own and a document: GET /labels/{ids} answers a URL for each, so
+// the worker stores every label's document URL, as against the real API.
+func instantAPIWithDocuments(tb testing.TB) string { return instantAPIServing(tb, true) }
+
+func instantAPIServing(tb testing.TB, documents bool) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -67,6 +75,27 @@ func instantAPI(tb testing.TB) string {
 		return []byte("HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 	}
 	createdResp, listResp := resp("201 Created", created), resp("200 OK", list)
+	var nextID atomic.Int64
+	answer := func(post bool, path []byte) []byte {
+		switch {
+		case !documents && post:
+			return createdResp
+		case !documents:
+			return listResp
+		case post:
+			id := "lbl-" + strconv.FormatInt(nextID.Add(1), 10)
+			return resp("201 Created", strings.Replace(created, "7d3c0f0e-0000-4000-8000-000000000001", id, 1))
+		}
+		ids := strings.Split(strings.TrimPrefix(string(path), "/labels/"), ",")
+		docs := make([]string, len(ids))
+		for i, id := range ids {
+			docs[i] = `{"id":"` + id + `","url":"https://docs.example/` + id + `.pdf"}`
+		}
+		if len(ids) == 1 {
+			return resp("200 OK", docs[0])
+		}
+		return resp("200 OK", `{"labels":[`+strings.Join(docs, ",")+`]}`)
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -82,6 +111,10 @@ func instantAPI(tb testing.TB) string {
 						return
 					}
 					post := bytes.HasPrefix(line, []byte("POST "))
+					var path []byte
+					if f := bytes.Fields(line); len(f) >= 2 {
+						path = append(path, f[1]...)
+					}
 					n := 0
 					for {
 						h, err := r.ReadSlice('\n')
@@ -98,11 +131,7 @@ func instantAPI(tb testing.TB) string {
 					if _, err := r.Discard(n); err != nil {
 						return
 					}
-					out := listResp
-					if post {
-						out = createdResp
-					}
-					if _, err := c.Write(out); err != nil {
+					if _, err := c.Write(answer(post, path)); err != nil {
 						return
 					}
 				}

@@ -281,6 +281,71 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 	}
 }
 
+// BenchmarkEventsOverhead measures what recording webhook events (issue 15)
+// costs the label pipeline: the drain of BenchmarkPipelineThroughput with
+// hook:on set, so that every label's outcome script also records its
+// label.completed event and asynq task (nobody consumes them), against the
+// same drain without it, in alternating rounds on the same Redis; the
+// median round's ratio is reported (goal ≈ 1: no round trip is added). The
+// instant API here answers each label's document URL, so every label's
+// event is recorded, as in production.
+func BenchmarkEventsOverhead(b *testing.B) {
+	const n, rounds = 10000, 5
+	for range b.N {
+		e := newBenchEnv(b, 5)
+		e.url = instantAPIWithDocuments(b)
+		ns := e.q.Options().Namespace
+		webhooks := queuetest.WebhookQueue(ns)
+		type round struct {
+			off, on       float64 // labels per second
+			offCPU, onCPU time.Duration
+			events        int64
+		}
+		var rs []round
+		for r := range rounds {
+			var rd round
+			off := func() {
+				require.NoError(b, e.rdb.Del(context.Background(), queuetest.WebhooksOnKey(ns)).Err())
+				rd.off, rd.offCPU = e.drain(b, fmt.Sprintf("evoff%d", r), n)
+			}
+			on := func() {
+				before := queuetest.Pending(b, e.rdb, webhooks)
+				queuetest.WebhooksOn(b, e.rdb, ns)
+				rd.on, rd.onCPU = e.drain(b, fmt.Sprintf("evon%d", r), n)
+				// Every label's event is recorded once its URL is stored;
+				// the last URL batches trail the drain by up to their window.
+				deadline := time.Now().Add(30 * time.Second)
+				for rd.events = queuetest.Pending(b, e.rdb, webhooks) - before; rd.events < n && time.Now().Before(deadline); {
+					time.Sleep(100 * time.Millisecond)
+					rd.events = queuetest.Pending(b, e.rdb, webhooks) - before
+				}
+				require.NoError(b, e.rdb.Del(context.Background(), queuetest.WebhooksOnKey(ns)).Err())
+			}
+			// Alternate which goes first, so neither always runs on the
+			// Redis the other has just filled.
+			if r%2 == 0 {
+				off()
+				on()
+			} else {
+				on()
+				off()
+			}
+			b.Logf("round %d: %.0f labels/s recording events vs %.0f without: ratio %.2f; CPU (this process and Redis) %s per label vs %s; %d events recorded for %d labels",
+				r+1, rd.on, rd.off, rd.on/rd.off, rd.onCPU.Round(time.Microsecond), rd.offCPU.Round(time.Microsecond), rd.events, n)
+			rs = append(rs, rd)
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].on/rs[i].off < rs[j].on/rs[j].off })
+		m := rs[len(rs)/2]
+		b.ReportMetric(m.off, "labels/s_without_events")
+		b.ReportMetric(m.on, "labels/s_with_events")
+		b.ReportMetric(m.on/m.off, "ratio")
+		b.ReportMetric(float64(m.onCPU)/float64(m.offCPU), "cpu_ratio")
+		b.Logf("median of %d rounds: recording events %.0f labels/s vs %.0f without: ratio %.2f (rounds %.2f–%.2f); CPU per label %s vs %s (ratio %.2f)",
+			rounds, m.on, m.off, m.on/m.off, rs[0].on/rs[0].off, rs[len(rs)-1].on/rs[len(rs)-1].off,
+			m.onCPU.Round(time.Microsecond), m.offCPU.Round(time.Microsecond), float64(m.onCPU)/float64(m.offCPU))
+	}
+}
+
 // drain enqueues n bulk labels, starts one worker of concurrency 50 and
 // returns labels/s until the n-th label is recorded, and the CPU (this
 // process and Redis) per label. Like the baseline's handler counter, the

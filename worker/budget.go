@@ -41,7 +41,7 @@ func NewBudget(q *queue.Queue, rate float64) (*Budget, error) {
 // worker with the budget out of the way (up to 1e6/s, the budget script's
 // microsecond resolution).
 func newBudget(q *queue.Queue, rate float64) (*Budget, error) {
-	st, err := storeOf(q)
+	st, err := storeOf(q, 0)
 	if err != nil {
 		return nil, err
 	}

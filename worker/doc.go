@@ -23,5 +23,8 @@
 // The worker records what it decided (the attempt with the slot, a failure,
 // the label, the dead letter, document URLs) through internal/store, on the
 // store of the queue it is given (Config.Queue's Redis client and options):
-// that bookkeeping is no part of package queue's API.
+// that bookkeeping is no part of package queue's API. With webhooks on, the
+// same writes record the outcomes' events (issue 15); the worker's one
+// addition is a sweeper (sweep.go) that sends label.completed for labels
+// whose document URL did not come within Config.DocumentWait.
 package worker

@@ -15,6 +15,10 @@ import (
 	"github.com/flexlabel/flexlabel/queue"
 )
 
+// DefaultDocumentWait is the default of Config.DocumentWait and of
+// FLEXLABEL_WEBHOOK_DOCUMENT_WAIT.
+const DefaultDocumentWait = store.DefaultDocumentWait
+
 // LabelAPI is the part of the Flex Forward API the worker calls;
 // *flexapi.Client implements it.
 type LabelAPI interface {
@@ -67,6 +71,13 @@ type Config struct {
 	// labels (each worker batches its own labels).
 	URLBatchWindow time.Duration
 	URLBatchSize   int
+
+	// DocumentWait is how long, with webhooks on, a created label's
+	// label.completed event waits for its document URL before it is sent
+	// without it (label.document follows when the URL comes); default
+	// store.DefaultDocumentWait (60s). The worker sweeps for labels whose
+	// wait has run out.
+	DocumentWait time.Duration
 }
 
 // Observer receives what the worker does, for metrics. Implementations must
@@ -94,6 +105,7 @@ type Worker struct {
 	st     *store.Store    // the queue's records: the worker's bookkeeping
 	srvs   []*asynq.Server // interactive, bulk
 	urls   *urlBatcher
+	sweep  *documentSweeper
 }
 
 // New validates cfg and returns a Worker ready to Start.
@@ -122,7 +134,8 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.InteractiveConcurrency <= 0 {
 		cfg.InteractiveConcurrency = max(2, cfg.Concurrency/4)
 	}
-	st, err := storeOf(cfg.Queue)
+	def(&cfg.DocumentWait, DefaultDocumentWait)
+	st, err := storeOf(cfg.Queue, cfg.DocumentWait)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +162,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, st: st,
 		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax}}
 	w.urls = newURLBatcher(w)
+	w.sweep = newDocumentSweeper(w)
 	// Two asynq servers, one per lane: each dequeues from one queue only (no
 	// wasted round trip on an empty queue), and interactive jobs have slots
 	// of their own. Priority for the API itself is the Budget's: while an
@@ -202,6 +216,7 @@ func (w *Worker) Start() error {
 			return fmt.Errorf("worker: starting: %w", err)
 		}
 	}
+	w.sweep.start()
 	w.log.Info("worker started",
 		slog.Int("concurrency", w.cfg.Concurrency),
 		slog.Int("interactive_concurrency", w.cfg.InteractiveConcurrency),
@@ -211,8 +226,9 @@ func (w *Worker) Start() error {
 }
 
 // Shutdown stops taking jobs, lets in-flight calls finish within the
-// shutdown timeout (asynq requeues any still running), and flushes pending
-// document-URL fetches.
+// shutdown timeout (asynq requeues any still running), flushes pending
+// document-URL fetches, and stops sweeping for labels whose document wait
+// ran out (another worker, or this one's next start, sweeps them).
 func (w *Worker) Shutdown() {
 	w.log.Info("worker stopping", slog.Duration("shutdown_timeout", w.cfg.ShutdownTimeout))
 	var wg sync.WaitGroup
@@ -222,6 +238,7 @@ func (w *Worker) Shutdown() {
 	}
 	wg.Wait()
 	w.urls.stop()
+	w.sweep.stop()
 	w.log.Info("worker stopped")
 }
 
@@ -466,7 +483,8 @@ func (a asynqLogger) Fatal(args ...any) {
 
 // storeOf is the store of q's namespace and options: the worker does its
 // bookkeeping there, which package queue does not offer.
-func storeOf(q *queue.Queue) (*store.Store, error) {
+func storeOf(q *queue.Queue, documentWait time.Duration) (*store.Store, error) {
 	o := q.Options()
-	return store.New(q.Redis(), store.Options{Namespace: o.Namespace, MaxRetry: o.MaxRetry, TaskTimeout: o.TaskTimeout, Retention: o.Retention})
+	return store.New(q.Redis(), store.Options{Namespace: o.Namespace, MaxRetry: o.MaxRetry, TaskTimeout: o.TaskTimeout,
+		Retention: o.Retention, DocumentWait: documentWait})
 }

@@ -37,6 +37,12 @@ type opts struct {
 	maxRetry int
 	rate     float64
 	metrics  worker.Observer // nil: none
+	// webhooks turns event recording on before the worker starts;
+	// documentWait is the worker's DocumentWait (0: its default).
+	webhooks     bool
+	documentWait time.Duration
+	// api, when set, wraps the client of the fake API.
+	api func(worker.LabelAPI) worker.LabelAPI
 }
 
 func start(t *testing.T, o opts) *harness {
@@ -57,9 +63,16 @@ func start(t *testing.T, o opts) *harness {
 	require.NoError(t, err)
 	budget, err := worker.NewBudget(q, o.rate)
 	require.NoError(t, err)
+	var labelAPI worker.LabelAPI = api
+	if o.api != nil {
+		labelAPI = o.api(api)
+	}
+	if o.webhooks {
+		queuetest.WebhooksOn(t, rdb, ns)
+	}
 	logs := &queuetest.Buffer{}
 	w, err := worker.New(worker.Config{
-		Queue: q, API: api, Budget: budget,
+		Queue: q, API: labelAPI, Budget: budget,
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Concurrency:     4,
 		MaxRetry:        o.maxRetry,
@@ -68,6 +81,7 @@ func start(t *testing.T, o opts) *harness {
 		ShutdownTimeout: 5 * time.Second,
 		URLBatchWindow:  100 * time.Millisecond,
 		Metrics:         o.metrics,
+		DocumentWait:    o.documentWait,
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())

@@ -64,6 +64,7 @@ func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log 
 		RetryBase:       cfg.RetryBase,
 		RetryMax:        cfg.RetryMax,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		DocumentWait:    cfg.WebhookDocumentWait,
 	})
 	if err != nil {
 		return nil, err

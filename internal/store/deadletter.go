@@ -328,7 +328,8 @@ func (c OpCode) String() string {
 
 // Discard drops the dead letter of k for good and frees the key.
 func (st *Store) Discard(ctx context.Context, k string) (OpCode, error) {
-	n, err := discardScript.Run(ctx, st.rdb, []string{st.recordKey(k), st.dlqKey(), st.dlqIndexKey()}, k, st.dlqReasonPrefix()).Int()
+	n, err := discardScript.Run(ctx, st.rdb, []string{st.recordKey(k), st.dlqKey(), st.dlqIndexKey(), st.hookOnKey()},
+		append([]any{k, st.dlqReasonPrefix()}, st.eventArgs(time.Now())...)...).Int()
 	if err != nil {
 		return 0, fmt.Errorf("queue: discard %q: %w", k, err)
 	}
@@ -356,6 +357,7 @@ func (st *Store) Redrive(ctx context.Context, k string) (OpCode, error) {
 	}
 	args := []any{k, indexMember(d.FailedAt, k), st.dlqReasonPrefix(), msg, now.UnixNano(), now.UnixMilli(),
 		first.UnixMilli(), int64(failuresTTL / time.Second)}
+	args = append(args, st.eventArgs(now)...)
 	for _, a := range d.History {
 		b, err := json.Marshal(a)
 		if err != nil {
@@ -364,7 +366,7 @@ func (st *Store) Redrive(ctx context.Context, k string) (OpCode, error) {
 		args = append(args, b)
 	}
 	n, err := redriveScript.Run(ctx, st.rdb,
-		[]string{st.recordKey(k), st.dlqKey(), st.dlqIndexKey(), asynqAllQueues, st.failuresKey(k)},
+		[]string{st.recordKey(k), st.dlqKey(), st.dlqIndexKey(), asynqAllQueues, st.failuresKey(k), st.hookOnKey()},
 		args...).Int()
 	if err != nil {
 		return 0, fmt.Errorf("queue: redrive %q: %w", k, err)

@@ -14,6 +14,13 @@
 // only, so an importer of queue (the HTTP handler included) cannot write a
 // job's outcome.
 //
+// Webhook events (issue 15; events.go) are written by the same scripts that
+// record the outcomes causing them — Complete's wait for the document URL,
+// SetURLs, DeadLetter, Redrive, Discard, and SweepDocumentWaits, which the
+// worker runs for labels whose URL is late — when fl:<ns>:hook:on exists:
+// an event hash and an asynq task on the webhook queue (WebhookQueue),
+// read back as the receiver's envelope with Event.
+//
 // The types both sides show (Lane, Outcome, State, JobStatus, Label,
 // Reason, DeadLetter, …) are defined here, with the Redis encoding they are
 // read from; queue re-exports them with aliases. Pipelines of a script go

@@ -59,8 +59,10 @@ func (st *Store) SetURLs(ctx context.Context, urls map[string]string) error {
 	for key := range urls {
 		keys = append(keys, key)
 	}
+	now := time.Now()
 	_, err := runPipelined(ctx, st.rdb, setURLScript, len(keys), func(i int) ([]string, []any) {
-		return []string{st.recordKey(keys[i])}, []any{urls[keys[i]]}
+		return []string{st.recordKey(keys[i]), st.hookOnKey(), st.awaitKey()},
+			append([]any{urls[keys[i]], keys[i]}, st.eventArgs(now)...)
 	})
 	if err != nil {
 		return fmt.Errorf("queue: storing document URLs: %w", err)
@@ -96,6 +98,9 @@ func (st *Store) fail(ctx context.Context, j *Job, now time.Time, msg, entry str
 }
 
 // Complete records the created label; the record is kept for the retention.
+// With webhooks on, the label then waits for its document URL (SetURLs)
+// for Options.DocumentWait before label.completed is sent
+// (SweepDocumentWaits sends it without the URL).
 func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 	deref := func(p *string) string {
 		if p == nil {
@@ -104,7 +109,9 @@ func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 		return *p
 	}
 	secs := int64(st.opts.Retention / time.Second)
-	err := completeScript.Run(ctx, st.rdb, []string{st.recordKey(j.Key), st.failuresKey(j.Key)}, secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber)).Err()
+	until := time.Now().Add(st.opts.DocumentWait).UnixMilli()
+	err := completeScript.Run(ctx, st.rdb, []string{st.recordKey(j.Key), st.failuresKey(j.Key), st.hookOnKey(), st.awaitKey()},
+		secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber), j.Key, until).Err()
 	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
 	}
@@ -179,9 +186,15 @@ func (st *Store) DeadLetter(ctx context.Context, j *Job, f Failure) error {
 	if err != nil {
 		return err
 	}
+	// label.dead's data shows the DeadLetterInfo alone, as status does.
+	info, err := json.Marshal(d.DeadLetterInfo)
+	if err != nil {
+		return err
+	}
+	args := append([]any{j.Key, string(f.Reason), entry, indexMember(now, j.Key), st.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli(), info},
+		st.eventArgs(now)...)
 	err = deadLetterScript.Run(ctx, st.rdb,
-		[]string{st.recordKey(j.Key), st.dlqKey(), st.dlqIndexKey(), st.failuresKey(j.Key)},
-		j.Key, string(f.Reason), entry, indexMember(now, j.Key), st.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli()).Err()
+		[]string{st.recordKey(j.Key), st.dlqKey(), st.dlqIndexKey(), st.failuresKey(j.Key), st.hookOnKey()}, args...).Err()
 	if err != nil {
 		return fmt.Errorf("queue: dead-lettering %q: %w", j.Key, err)
 	}

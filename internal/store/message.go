@@ -6,8 +6,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// asynq v0.26.0 Redis layout. Only this package knows it (this file and
-// scripts.go); tests ask queuetest.
+// asynq v0.26.0 Redis layout. Only this package knows it (this file, and
+// the scripts of scripts.go and events.go); tests ask queuetest.
 const asynqAllQueues = "asynq:queues"
 
 func asynqTaskKeyPrefix(q string) string { return "asynq:{" + q + "}:t:" }

@@ -16,6 +16,8 @@ import "github.com/redis/go-redis/v9"
 //	url document URL                  rs  dead-letter reason
 //	dm  dead-letter index member      sb, sa  the new key `dlq export
 //	                                  --new-keys` gave it, and when (ms)
+//	hw  label.completed was sent without the document URL: its arrival
+//	    sends label.document (events.go)
 //
 // A job's failure history (list fl:<ns>:f:<key>, one FailedAttempt JSON per
 // entry, the last HistoryLimit) exists only while a job that has failed is
@@ -99,12 +101,19 @@ return f
 `)
 
 // completeScript records a created label and starts the retention clock.
-// A null courier number is stored as an absent field.
+// A null courier number is stored as an absent field. With webhooks on, a
+// label completed now (not again) waits for its document URL in the waiting
+// set until ARGV[7]: setURLScript or, past it, sweepScript sends
+// label.completed.
 //
-// KEYS[1] record  KEYS[2] failure history
+// KEYS[1] record  KEYS[2] failure history  KEYS[3] hook:on  KEYS[4] waiting set
 // ARGV[1] retention seconds  ARGV[2] id  ARGV[3] status
 // ARGV[4] courier order number or ”  ARGV[5] tracking number or ”
+// ARGV[6] key  ARGV[7] end of the wait, Unix ms
 var completeScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 and redis.call('HGET', KEYS[1], 'st') ~= 'completed' then
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+end
 if redis.call('HEXISTS', KEYS[1], 'ff') == 1 then redis.call('DEL', KEYS[2]) end
 redis.call('HSET', KEYS[1], 'st', 'completed', 'li', ARGV[2], 'ls', ARGV[3])
 redis.call('HDEL', KEYS[1], 'e', 'rs', 'dm', 'ff', 'lo', 'lt')
@@ -133,13 +142,18 @@ return 1
 `)
 
 // deadLetterScript moves a job to the dead-letter queue. The entry carries
-// the failure history (read by the caller), so the history list goes.
+// the failure history (read by the caller), so the history list goes. With
+// webhooks on, a job dying now (not again) sends label.dead, whose data
+// carries ARGV[10] as its deadLetter.
 //
 // KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index  KEYS[4] failure history
+// KEYS[5] hook:on
 // ARGV[1] key  ARGV[2] reason  ARGV[3] entry JSON  ARGV[4] index member
 // ARGV[5] reason index prefix  ARGV[6] error  ARGV[7] hash  ARGV[8] queue  ARGV[9] now ms
-var deadLetterScript = redis.NewScript(`
-local old = redis.call('HMGET', KEYS[1], 'dm', 'rs')
+// ARGV[10] DeadLetterInfo JSON  ARGV[11…18] eventArgs
+var deadLetterScript = eventScript(`
+local on = redis.call('EXISTS', KEYS[5]) == 1
+local old = redis.call('HMGET', KEYS[1], 'dm', 'rs', 'st')
 if old[1] then
   redis.call('ZREM', KEYS[3], old[1])
   if old[2] then redis.call('ZREM', ARGV[5] .. old[2], old[1]) end
@@ -153,6 +167,7 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], 0, ARGV[4])
 redis.call('ZADD', ARGV[5] .. ARGV[2], 0, ARGV[4])
 redis.call('DEL', KEYS[4])
+if on and old[3] ~= 'dead' then emit(11, 'label.dead', ARGV[1], snapshot(KEYS[1], false, ARGV[10])) end
 return 1
 `)
 
@@ -161,16 +176,17 @@ return 1
 // It checks the dead letter is still the one the caller read (index member).
 // The job keeps its attempt count (a), and gets its first failure time (ff)
 // and failure history back from the dead letter, so that dying again adds
-// to them.
+// to them. With webhooks on it sends label.redriven.
 //
 // KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index  KEYS[4] asynq:queues
-// KEYS[5] failure history
+// KEYS[5] failure history  KEYS[6] hook:on
 // ARGV[1] key  ARGV[2] expected member  ARGV[3] reason index prefix
 // ARGV[4] asynq msg  ARGV[5] now ns  ARGV[6] now ms  ARGV[7] first failure ms
-// ARGV[8] history TTL seconds  ARGV[9…] the history, FailedAttempt JSON each
+// ARGV[8] history TTL seconds  ARGV[9…16] eventArgs
+// ARGV[17…] the history, FailedAttempt JSON each
 // Returns 1 when redriven, 0 when the key is not dead, 2 when its dead
 // letter is another one than the caller read (it died again meanwhile).
-var redriveScript = redis.NewScript(`
+var redriveScript = eventScript(`
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
 if f[1] ~= 'dead' then return 0 end
 if f[4] ~= ARGV[2] then return 2 end
@@ -187,20 +203,41 @@ redis.call('SADD', KEYS[4], q)
 redis.call('HDEL', KEYS[1], 'rs', 'dm', 'e')
 redis.call('HSET', KEYS[1], 'st', 'queued', 't', ARGV[6], 'ff', ARGV[7])
 redis.call('DEL', KEYS[5])
-if #ARGV >= 9 then
-  redis.call('RPUSH', KEYS[5], unpack(ARGV, 9))
+if #ARGV >= 17 then
+  redis.call('RPUSH', KEYS[5], unpack(ARGV, 17))
   redis.call('EXPIRE', KEYS[5], ARGV[8])
+end
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  emit(9, 'label.redriven', ARGV[1], snapshot(KEYS[1], 'pending', false))
 end
 return 1
 `)
 
-// discardScript drops a dead letter for good and frees its key.
+// discardScript drops a dead letter for good and frees its key. With
+// webhooks on it first sends label.discarded, whose data is the key as it
+// was (dead, with its deadLetter): once discarded, the key is unknown. The
+// snapshot's dead letter drops the request and history, which the event
+// does not show, so that an event stays small.
 //
-// KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index
-// ARGV[1] key  ARGV[2] reason index prefix
-var discardScript = redis.NewScript(`
+// KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index  KEYS[4] hook:on
+// ARGV[1] key  ARGV[2] reason index prefix  ARGV[3…10] eventArgs
+var discardScript = eventScript(`
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
 if f[1] ~= 'dead' then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local dl = redis.call('HGET', KEYS[2], ARGV[1])
+  if dl then
+    local ok, d = pcall(cjson.decode, dl)
+    if ok and type(d) == 'table' then
+      d.request = nil
+      d.history = nil
+      dl = cjson.encode(d)
+    else
+      dl = false
+    end
+  end
+  emit(3, 'label.discarded', ARGV[1], snapshot(KEYS[1], false, dl))
+end
 redis.call('HDEL', KEYS[2], ARGV[1])
 if f[4] then
   redis.call('ZREM', KEYS[3], f[4])
@@ -231,10 +268,23 @@ return 'ok'
 `)
 
 // setURLScript stores a label's document URL if the record still exists.
-var setURLScript = redis.NewScript(`
+// With webhooks on, the URL of a label waiting for it sends
+// label.completed; the URL of one whose label.completed went without it
+// (hw) sends label.document.
+//
+// KEYS[1] record  KEYS[2] hook:on  KEYS[3] waiting set
+// ARGV[1] URL  ARGV[2] key  ARGV[3…10] eventArgs
+var setURLScript = eventScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'url', ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if redis.call('ZREM', KEYS[3], ARGV[2]) == 1 then
+    emit(3, 'label.completed', ARGV[2], snapshot(KEYS[1]))
+  elseif redis.call('HDEL', KEYS[1], 'hw') == 1 then
+    emit(3, 'label.document', ARGV[2], snapshot(KEYS[1]))
+  end
+end
 return 1
 `)
 
-var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, supersedeScript, setURLScript}
+var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, supersedeScript, setURLScript, sweepScript}

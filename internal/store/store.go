@@ -51,6 +51,11 @@ type Options struct {
 	// Retention is how long a completed job's record (and label) is kept.
 	// Default 168h.
 	Retention time.Duration
+	// DocumentWait is how long, with webhooks on, a completed label's
+	// label.completed event waits for the document URL before it is sent
+	// without (label.document follows). Only the worker's store uses it.
+	// Default DefaultDocumentWait.
+	DocumentWait time.Duration
 }
 
 // Store reads and writes one namespace's records, dead letters, budget and
@@ -83,6 +88,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = 168 * time.Hour
+	}
+	if opts.DocumentWait <= 0 {
+		opts.DocumentWait = DefaultDocumentWait
 	}
 	st := &Store{rdb: rdb, opts: opts, ns: "fl:" + opts.Namespace + ":"}
 	st.budgetKeys = [3]string{st.ns + "budget", st.ns + "pause", st.ns + "iwait"}

@@ -2,6 +2,7 @@ package queuetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/hibiken/asynq"
@@ -16,11 +17,30 @@ import (
 func ownPrefix(ns string) string { return "fl:" + ns + ":" }
 
 // KeyPatterns returns KEYS patterns that together match every key of
-// namespace ns: flexlabel's own and asynq's of its two queues (ns and
-// ns-bulk).
+// namespace ns: flexlabel's own and asynq's of its three queues (ns,
+// ns-bulk and ns-webhooks).
 func KeyPatterns(ns string) []string {
-	return append([]string{ownPrefix(ns) + "*"}, AsynqKeyPatterns(ns, ns+"-bulk")...)
+	return append([]string{ownPrefix(ns) + "*"}, AsynqKeyPatterns(ns, ns+"-bulk", WebhookQueue(ns))...)
 }
+
+// WebhookQueue is the asynq queue of namespace ns's webhook tasks.
+func WebhookQueue(ns string) string { return ns + "-webhooks" }
+
+// WebhooksOnKey is the key whose existence turns the recording of webhook
+// events on in namespace ns (the endpoints' side sets it).
+func WebhooksOnKey(ns string) string { return ownPrefix(ns) + "hook:on" }
+
+// WebhooksOn turns event recording on in namespace ns, as creating an
+// endpoint does.
+func WebhooksOn(tb testing.TB, rdb redis.UniversalClient, ns string) {
+	tb.Helper()
+	if err := rdb.Set(context.Background(), WebhooksOnKey(ns), "1", 0).Err(); err != nil {
+		tb.Fatalf("queuetest: turning webhooks on: %v", err)
+	}
+}
+
+// EventKey is the key of event id in namespace ns.
+func EventKey(ns, id string) string { return ownPrefix(ns) + "hook:ev:" + id }
 
 // RecordKey is the key of the job record of key in namespace ns.
 func RecordKey(ns, key string) string { return ownPrefix(ns) + "k:" + key }
@@ -64,6 +84,17 @@ func Pending(tb testing.TB, rdb redis.UniversalClient, queue string) int64 {
 		tb.Fatalf("queuetest: counting pending tasks of %s: %v", queue, err)
 	}
 	return n
+}
+
+// PendingIDs returns the ids of queue's pending tasks, oldest first.
+func PendingIDs(tb testing.TB, rdb redis.UniversalClient, queue string) []string {
+	tb.Helper()
+	ids, err := rdb.LRange(context.Background(), asynqQueuePrefix(queue)+":pending", 0, -1).Result()
+	if err != nil {
+		tb.Fatalf("queuetest: listing pending tasks of %s: %v", queue, err)
+	}
+	slices.Reverse(ids) // asynq pushes on the left and pops on the right
+	return ids
 }
 
 // Dequeue takes task id off queue's pending list, as an asynq server does

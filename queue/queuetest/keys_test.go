@@ -25,6 +25,7 @@ func TestKeyHelpers_NameWhatTheStoreWrote(t *testing.T) {
 	_, err = q.EnqueueLine(ctx, queuetest.RequestJSON("k1", ""), queue.Bulk)
 	require.NoError(t, err)
 	st := queuetest.Store(t, q)
+	queuetest.WebhooksOn(t, rdb, ns)
 	j := queuetest.Job(t, q, "k1", "", queue.Bulk)
 	require.NoError(t, st.FailAttempt(ctx, j, store.Failure{HTTPStatus: 500, Message: "boom", Attempts: 1}))
 
@@ -42,4 +43,12 @@ func TestKeyHelpers_NameWhatTheStoreWrote(t *testing.T) {
 	require.Contains(t, keys, queuetest.RecordKey(ns, "k1"))
 	require.Contains(t, keys, queuetest.DeadLetterHash(ns))
 	require.Contains(t, keys, "asynq:{"+ns+"-bulk}:t:k1", "asynq's keys of the bulk queue are covered")
+
+	// The dead letter's event: its hash and its task on the webhook queue.
+	ids := queuetest.PendingIDs(t, rdb, queuetest.WebhookQueue(ns))
+	require.Len(t, ids, 1)
+	require.True(t, queuetest.Registered(t, rdb, queuetest.WebhookQueue(ns)))
+	require.Contains(t, keys, queuetest.EventKey(ns, ids[0]))
+	require.Contains(t, keys, queuetest.WebhooksOnKey(ns))
+	require.Contains(t, keys, "asynq:{"+queuetest.WebhookQueue(ns)+"}:t:"+ids[0], "asynq's keys of the webhook queue are covered")
 }

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flexlabel/flexlabel/webhook"
+)
+
+// This file is the store's side of webhooks (issue 15, events): the scripts
+// that record an outcome (scripts.go) also record its event, in the same
+// step, when webhooks are on. An event is a hash (fl:<ns>:hook:ev:<id>,
+// fields below) and an asynq task of type EventTaskType on the webhook queue
+// whose payload and TaskID are the event id; the delivery side (package
+// internal/hooks) fans it out to endpoints and reads the event with Event.
+//
+// Event fields: ty type, k idempotency key, sq per-key sequence, ca created
+// at (Unix ms), d the snapshot of the key's status as of the event (see
+// snapshotLua).
+//
+// Webhooks are on while the key fl:<ns>:hook:on exists (the endpoints' side
+// sets it when an endpoint is created and deletes it with the last one);
+// without it every script pays one EXISTS and writes nothing more.
+
+// EventTaskType is the asynq task type of a recorded event: its payload is
+// the event id, as is its TaskID.
+const EventTaskType = "webhook:event"
+
+// EventRetention is how long an event is kept: past the 3-day default of
+// delivery retries, with a day's margin for redelivery by an operator.
+const EventRetention = 4 * 24 * time.Hour
+
+// sequenceTTL is how long a key's event sequence counter outlives the key's
+// last event. It is kept apart from the record, which a discard deletes, so
+// that a key's sequence keeps growing across redrives, discards and a new
+// job under the same key; a key silent for longer starts again at 1.
+const sequenceTTL = 30 * 24 * time.Hour
+
+// DefaultDocumentWait is the default of Options.DocumentWait, and so of the
+// worker's and of FLEXLABEL_WEBHOOK_DOCUMENT_WAIT.
+const DefaultDocumentWait = 60 * time.Second
+
+// eventTaskRetry and eventTaskTimeout are the event task's asynq MaxRetry
+// and timeout: fanning an event out is a few Redis writes, so its retries
+// only cover Redis being away; delivery retries are the delivery tasks'.
+const (
+	eventTaskRetry   = 25
+	eventTaskTimeout = time.Minute
+)
+
+// ErrEventNotFound is Event's answer for an event that expired
+// (EventRetention) or never was. It matches ErrNotFound under errors.Is too.
+var ErrEventNotFound error = eventNotFound{}
+
+type eventNotFound struct{}
+
+func (eventNotFound) Error() string        { return "queue: event not found (expired, or never recorded)" }
+func (eventNotFound) Is(target error) bool { return target == ErrNotFound }
+
+// WebhookQueue is the asynq queue of webhook tasks: Namespace+"-webhooks".
+func (st *Store) WebhookQueue() string { return st.opts.Namespace + "-webhooks" }
+
+func (st *Store) hookOnKey() string           { return st.ns + "hook:on" }
+func (st *Store) awaitKey() string            { return st.ns + "hook:await" }
+func (st *Store) eventKey(id string) string   { return st.ns + "hook:ev:" + id }
+func (st *Store) sequenceKey(k string) string { return st.ns + "hook:seq:" + k }
+
+// eventIDEncoding writes 16 random bytes as 26 lower-case characters.
+var eventIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newEventID returns "evt_" and 26 random characters (128 bits).
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return "evt_" + eventIDEncoding.EncodeToString(b[:])
+}
+
+// eventArgs are the eight ARGV a script that may record an event takes, at
+// the position its emit calls name: key prefix, webhook queue, event TTL and
+// sequence TTL (seconds), a fresh event id, the asynq task message of that
+// id, and now in ms and ns. They are built for every call, hooks on or not:
+// the script alone knows, and asking first would cost a round trip.
+func (st *Store) eventArgs(now time.Time) []any {
+	id := newEventID()
+	q := st.WebhookQueue()
+	msg := taskMessage{
+		Type: EventTaskType, Payload: []byte(id), ID: id, Queue: q,
+		Retry: eventTaskRetry, TimeoutSec: int64(eventTaskTimeout / time.Second),
+	}.encode()
+	return []any{st.ns, q, int64(EventRetention / time.Second), int64(sequenceTTL / time.Second),
+		id, msg, now.UnixMilli(), now.UnixNano()}
+}
+
+// eventLua is prepended to every script that records events.
+//
+// emit(b, ty, key, snap) records event type ty of key with snapshot snap,
+// taking its arguments from ARGV[b…b+7] (eventArgs): it counts the key's
+// sequence, writes the event hash, and creates the asynq task the way
+// asynq's own enqueue does (task hash, pending list, set of queues).
+//
+// snapshot(rec, ts, dl) is what statusScript would answer for the record
+// now — with ts as asynq's task state and dl as the dead letter — as JSON.
+//
+// Why a snapshot taken by the script and not JSON built by the caller: the
+// script sees the record exactly as the outcome left it, in the same atomic
+// step, so the event's data is the key's status at that instant even when
+// the key changes right after (dead, then redriven at once: the dead event
+// still says dead), and fields the caller does not hold (the attempt count,
+// when it was enqueued) are right. Event turns it into the JobStatus JSON
+// with the same parseStatus as GET /v1/labels/{key}, so the two cannot
+// drift apart.
+const eventLua = `
+local function emit(b, ty, key, snap)
+  local p, q, id = ARGV[b], ARGV[b+1], ARGV[b+4]
+  local sk = p .. 'hook:seq:' .. key
+  local seq = redis.call('INCR', sk)
+  redis.call('EXPIRE', sk, ARGV[b+3])
+  local ek = p .. 'hook:ev:' .. id
+  redis.call('HSET', ek, 'ty', ty, 'k', key, 'sq', seq, 'ca', ARGV[b+6], 'd', snap)
+  redis.call('EXPIRE', ek, ARGV[b+2])
+  local qp = 'asynq:{' .. q .. '}:'
+  redis.call('HSET', qp .. 't:' .. id, 'msg', ARGV[b+5], 'state', 'pending', 'pending_since', ARGV[b+7])
+  redis.call('LPUSH', qp .. 'pending', id)
+  redis.call('SADD', 'asynq:queues', q)
+end
+local function snapshot(rec, ts, dl)
+  local f = redis.call('HMGET', rec, 'st', 'q', 'a', 'e', 'li', 'url', 'rs', 't', 'ls', 'lo', 'lt')
+  return cjson.encode({f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], ts or false, dl or false, f[9], f[10], f[11]})
+end
+`
+
+// eventScript is a script that records events: eventLua, then body.
+func eventScript(body string) *redis.Script { return redis.NewScript(eventLua + body) }
+
+// Event returns the event id as the envelope a receiver gets, and the
+// idempotency key it is about; ErrEventNotFound (which matches ErrNotFound)
+// once it has expired.
+func (st *Store) Event(ctx context.Context, id string) (webhook.Event, string, error) {
+	f, err := st.rdb.HMGet(ctx, st.eventKey(id), "ty", "k", "sq", "ca", "d").Result()
+	if err != nil {
+		return webhook.Event{}, "", fmt.Errorf("queue: reading event %q: %w", id, err)
+	}
+	get := func(i int) string { s, _ := f[i].(string); return s }
+	if get(0) == "" {
+		return webhook.Event{}, "", fmt.Errorf("%w: %q", ErrEventNotFound, id)
+	}
+	key := get(1)
+	seq, err1 := strconv.ParseInt(get(2), 10, 64)
+	ms, err2 := strconv.ParseInt(get(3), 10, 64)
+	var snap []any
+	err3 := json.Unmarshal([]byte(get(4)), &snap)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return webhook.Event{}, "", fmt.Errorf("queue: corrupt event %q", id)
+	}
+	data, err := json.Marshal(parseStatus(key, snap))
+	if err != nil {
+		return webhook.Event{}, "", err
+	}
+	return webhook.Event{
+		ID: id, Type: webhook.EventType(get(0)), CreatedAt: time.UnixMilli(ms).UTC(),
+		APIVersion: webhook.APIVersion, Sequence: seq, Data: data,
+	}, key, nil
+}
+
+// sweepScript sends label.completed without a document URL for a key whose
+// wait (Options.DocumentWait) has run out, and marks the record (hw) so
+// that the URL, when it comes, sends label.document. It removes the key
+// from the waiting set whatever it finds, so one sweeper alone acts on it.
+//
+// KEYS[1] record  KEYS[2] hook:on  KEYS[3] waiting set
+// ARGV[1] key  ARGV[2] now ms  ARGV[3…10] eventArgs
+// Returns 1 when it recorded the event.
+var sweepScript = eventScript(`
+local s = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if not s or tonumber(s) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'st') ~= 'completed' then return 0 end
+redis.call('HSET', KEYS[1], 'hw', '1')
+emit(3, 'label.completed', ARGV[1], snapshot(KEYS[1]))
+return 1
+`)
+
+// SweepDocumentWaits sends label.completed for up to limit labels whose
+// document URL did not arrive within Options.DocumentWait of their
+// completion, and returns how many it sent. Any number of workers may sweep
+// at once: each label's event is sent by one of them.
+func (st *Store) SweepDocumentWaits(ctx context.Context, now time.Time, limit int) (int, error) {
+	keys, err := st.rdb.ZRangeByScore(ctx, st.awaitKey(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return 0, fmt.Errorf("queue: reading labels waiting for their document: %w", err)
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	cmds, err := runPipelined(ctx, st.rdb, sweepScript, len(keys), func(i int) ([]string, []any) {
+		return []string{st.recordKey(keys[i]), st.hookOnKey(), st.awaitKey()},
+			append([]any{keys[i], now.UnixMilli()}, st.eventArgs(now)...)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue: sending label.completed without document: %w", err)
+	}
+	sent := 0
+	for _, c := range cmds {
+		if n, _ := c.Int(); n == 1 {
+			sent++
+		}
+	}
+	return sent, nil
+}
