@@ -301,7 +301,7 @@ func (d *Deliverer) deliver(ctx context.Context, t *asynq.Task) error {
 // checkDisable disables endpoint ep after a failed attempt when its
 // failures have lasted DisableAfter, or at once when it answered 410.
 func (d *Deliverer) checkDisable(ctx context.Context, ep string, v verdict, now time.Time) {
-	since, err := d.dlog.failing(ctx, ep, now, 2*d.cfg.DisableAfter+d.cfg.RetryMax)
+	since, err := d.dlog.failing(ctx, ep, now, d.cfg.DisableAfter+d.cfg.RetryFor)
 	if err != nil {
 		d.log.Warn("webhook: recording the endpoint's failure", slog.String("endpoint", ep), slog.String("error", err.Error()))
 		return
@@ -381,8 +381,18 @@ func scrubURL(err error, u string) string {
 // asynqLogger feeds asynq's own log lines into slog.
 type asynqLogger struct{ l *slog.Logger }
 
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), slog.String("component", "asynq")) }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), slog.String("component", "asynq")) }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), slog.String("component", "asynq")) }
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq")) }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq")) }
+func (a asynqLogger) Debug(args ...any) {
+	a.l.Debug(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (a asynqLogger) Info(args ...any) {
+	a.l.Info(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (a asynqLogger) Warn(args ...any) {
+	a.l.Warn(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (a asynqLogger) Error(args ...any) {
+	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
+}
