@@ -18,7 +18,9 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/auth"
+	"github.com/flexlabel/flexlabel/internal/hooks"
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/webhook"
 	"github.com/flexlabel/flexlabel/worker"
 )
 
@@ -79,6 +81,12 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"FLEXLABEL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	Queue              string        `env:"FLEXLABEL_QUEUE" envDefault:"flexlabel"`
 
+	// Webhook delivery (issue 15, part C); defaults are hooks.Default*, set by Parse.
+	WebhookConcurrency  int           `env:"FLEXLABEL_WEBHOOK_CONCURRENCY"`
+	WebhookTimeout      time.Duration `env:"FLEXLABEL_WEBHOOK_TIMEOUT"`
+	WebhookRetryFor     time.Duration `env:"FLEXLABEL_WEBHOOK_RETRY_FOR"`
+	WebhookDisableAfter time.Duration `env:"FLEXLABEL_WEBHOOK_DISABLE_AFTER"`
+
 	// RedisOptions is REDIS_URL parsed; set by Parse. It holds the Redis
 	// password, so String, LogValue and JSON leave it out.
 	RedisOptions *redis.Options `env:"-" json:"-"`
@@ -100,7 +108,9 @@ func Parse(environ map[string]string) (*Config, error) {
 	// The retry policy's defaults are the worker's and the queue's own
 	// constants, so the numbers are written once; an unset (or empty)
 	// variable leaves them in place, as envDefault would.
-	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax}
+	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax,
+		WebhookConcurrency: hooks.DefaultConcurrency, WebhookTimeout: webhook.DefaultTimeout,
+		WebhookRetryFor: hooks.DefaultRetryFor, WebhookDisableAfter: hooks.DefaultDisableAfter}
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
 		problems = append(problems, parseErrors(err)...)
 	}
@@ -162,6 +172,11 @@ func Parse(environ map[string]string) (*Config, error) {
 	}
 	check("FLEXLABEL_LOG_FORMAT", cfg.LogFormat != "json" && cfg.LogFormat != "text", fmt.Sprintf("must be json or text, got %q", cfg.LogFormat))
 	check("FLEXLABEL_QUEUE", !validQueueName(cfg.Queue), fmt.Sprintf("must be 1-64 letters, digits, '-' or '_', got %q", cfg.Queue))
+	// Webhook delivery (issue 15, part C).
+	check("FLEXLABEL_WEBHOOK_CONCURRENCY", cfg.WebhookConcurrency < 1 || cfg.WebhookConcurrency > 1000, fmt.Sprintf("must be between 1 and 1000, got %d", cfg.WebhookConcurrency))
+	check("FLEXLABEL_WEBHOOK_TIMEOUT", cfg.WebhookTimeout <= 0 || cfg.WebhookTimeout > 5*time.Minute, fmt.Sprintf("must be positive and at most 5m, got %s", cfg.WebhookTimeout))
+	check("FLEXLABEL_WEBHOOK_RETRY_FOR", cfg.WebhookRetryFor <= 0 || cfg.WebhookRetryFor > hooks.DefaultLogTTL, fmt.Sprintf("must be positive and at most %s (how long the delivery log is kept), got %s", hooks.DefaultLogTTL, cfg.WebhookRetryFor))
+	check("FLEXLABEL_WEBHOOK_DISABLE_AFTER", cfg.WebhookDisableAfter <= 0, fmt.Sprintf("must be positive, got %s", cfg.WebhookDisableAfter))
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return nil, &Error{Problems: problems}
