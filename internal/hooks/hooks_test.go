@@ -127,8 +127,8 @@ type receiver struct {
 	secrets []string
 	mu      sync.Mutex
 	behave  func(w http.ResponseWriter, r *http.Request, id string, n int) bool // false: it wrote nothing, answer 200
-	arrived map[string][][]byte // bodies by event id
-	ok      map[string]int      // 2xx answers by event id
+	arrived map[string][][]byte                                                 // bodies by event id
+	ok      map[string]int                                                      // 2xx answers by event id
 	badSig  int
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flexlabel/flexlabel/internal/auth"
+	"github.com/flexlabel/flexlabel/internal/hooks"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	// Ready reports whether the service can serve (GET /readyz).
 	// Default: Queue.Ping.
 	Ready func(ctx context.Context) error
+	// Deliveries is the webhook delivery log (issue 15); nil while webhooks
+	// are off, when its routes answer 503 naming FLEXLABEL_WEBHOOK_SIGNING_KEY.
+	Deliveries *hooks.Log
 }
 
 // Handler serves the API. It is safe for concurrent use.
@@ -45,6 +49,7 @@ type Handler struct {
 	cop    *http.CrossOriginProtection
 	mux    *http.ServeMux
 	routes []route
+	hooks  *hooks.Log
 
 	healthz, readyz http.HandlerFunc // GET /healthz and /readyz (Health)
 }
@@ -59,7 +64,7 @@ func New(cfg Config) (*Handler, error) {
 			return nil, errors.New("httpapi: an API token is empty")
 		}
 	}
-	h := &Handler{q: cfg.Queue, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
+	h := &Handler{q: cfg.Queue, log: cfg.Logger, ready: cfg.Ready, hooks: cfg.Deliveries, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
 	switch {
 	case cfg.TokenSet != nil && len(cfg.Tokens) > 0:
 		return nil, errors.New("httpapi: Config.Tokens and Config.TokenSet exclude each other; put every token in the set")

@@ -73,6 +73,11 @@ func (h *Handler) table() []route {
 		{http.MethodGet, "/v1/dead-letters/{key}", viewer, noBody, h.getDeadLetter},
 		{http.MethodDelete, "/v1/dead-letters/{key}", operator, noBody, h.discardDeadLetter},
 		{http.MethodPost, "/v1/dead-letters/{key}/redrive", operator, noBody, h.redriveDeadLetter},
+		// webhook delivery log and redelivery (issue 15, part C)
+		{http.MethodGet, "/v1/webhook-endpoints/{id}/deliveries", operator, noBody, h.listEndpointDeliveries},
+		{http.MethodPost, "/v1/webhook-endpoints/{id}/redeliver", operator, noBody, h.redeliverEndpoint},
+		{http.MethodGet, "/v1/webhook-events/{id}/deliveries", operator, noBody, h.listEventDeliveries},
+		{http.MethodPost, "/v1/webhook-events/{id}/redeliver", operator, noBody, h.redeliverEvent},
 		{http.MethodGet, "/healthz", public, noBody, h.healthz},
 		{http.MethodGet, "/readyz", public, noBody, h.readyz},
 		{http.MethodGet, "/openapi.yaml", public, noBody, h.openapi},

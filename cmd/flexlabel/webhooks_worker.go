@@ -1,0 +1,74 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flexlabel/flexlabel/config"
+	"github.com/flexlabel/flexlabel/internal/hooks"
+)
+
+// webhookSetup is what webhook delivery needs beyond the configuration
+// (issue 15): the endpoints (part A) and the events (part B).
+type webhookSetup struct {
+	Endpoints    hooks.EndpointSource
+	Events       hooks.EventSource
+	AllowPrivate bool // FLEXLABEL_WEBHOOK_ALLOW_PRIVATE
+}
+
+// webhookSources returns the sources delivery reads, or nil when webhooks
+// are off (FLEXLABEL_WEBHOOK_SIGNING_KEY unset).
+//
+// JOIN (issue 15): a placeholder on part C's branch. The coordinator
+// replaces its body with part A's hooks.NewEndpoints(d.rdb, cfg.Queue,
+// keyring from FLEXLABEL_WEBHOOK_SIGNING_KEY), part B's store (the
+// queue's *store.Store has Event) and part A's AllowPrivate setting.
+func (a *app) webhookSources(_ *config.Config, _ *deps) (*webhookSetup, error) {
+	return nil, nil
+}
+
+// hooksConfig is delivery's configuration from the environment's.
+func hooksConfig(cfg *config.Config, rdb redis.UniversalClient, s *webhookSetup, log *slog.Logger, obs hooks.Observer) hooks.Config {
+	return hooks.Config{
+		Redis:           rdb,
+		Namespace:       cfg.Queue,
+		Endpoints:       s.Endpoints,
+		Events:          s.Events,
+		Logger:          log,
+		Metrics:         obs,
+		Concurrency:     cfg.WebhookConcurrency,
+		Timeout:         cfg.WebhookTimeout,
+		AllowPrivate:    s.AllowPrivate,
+		RetryFor:        cfg.WebhookRetryFor,
+		DisableAfter:    cfg.WebhookDisableAfter,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	}
+}
+
+// startWebhooks starts webhook delivery beside the label worker: its own
+// asynq server on the "<namespace>-webhooks" queue with
+// FLEXLABEL_WEBHOOK_CONCURRENCY slots, apart from the label lanes' slots and
+// their rate budget. It returns nil (and says so) when webhooks are off.
+func (a *app) startWebhooks(cfg *config.Config, d *deps, log *slog.Logger, obs hooks.Observer) (*hooks.Deliverer, error) {
+	s, err := a.webhookSources(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		log.Info("webhooks off: FLEXLABEL_WEBHOOK_SIGNING_KEY is not set; no webhook is delivered")
+		return nil, nil
+	}
+	return startDeliverer(hooksConfig(cfg, d.rdb, s, log, obs))
+}
+
+func startDeliverer(c hooks.Config) (*hooks.Deliverer, error) {
+	dl, err := hooks.NewDeliverer(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := dl.Start(); err != nil {
+		return nil, err
+	}
+	return dl, nil
+}
