@@ -49,6 +49,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.devCmd(),
 		a.serveCmd(),
 		a.doctorCmd(),
+		a.webhooksCmd(), // JOIN (issue 15): part A's webhooks command replaces part C's minimal parent
 	)
 	addFlagCompletions(root)
 	return root

@@ -226,8 +226,13 @@ func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger,
 // as httpapi.Anonymous, which dev allows on a loopback address only). A nil
 // tokens serves without authentication (allowUnauthenticated).
 func newHTTPHandler(d *deps, tokens *auth.Set, allowUnauthenticated, uiAuth, metricsAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
+	dlog, err := deliveryLog(d)
+	if err != nil {
+		return nil, err
+	}
 	h, err := httpapi.New(httpapi.Config{
 		Queue:                d.q,
+		Deliveries:           dlog,
 		TokenSet:             tokens,
 		AllowUnauthenticated: allowUnauthenticated,
 		Logger:               log,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,11 +22,21 @@ type webhookSetup struct {
 // are off (FLEXLABEL_WEBHOOK_SIGNING_KEY unset).
 //
 // JOIN (issue 15): a placeholder on part C's branch. The coordinator
-// replaces its body with part A's hooks.NewEndpoints(d.rdb, cfg.Queue,
+// replaces its body with part A's hooks.NewEndpoints(d.rdb, d.cfg.Queue,
 // keyring from FLEXLABEL_WEBHOOK_SIGNING_KEY), part B's store (the
 // queue's *store.Store has Event) and part A's AllowPrivate setting.
-func (a *app) webhookSources(_ *config.Config, _ *deps) (*webhookSetup, error) {
+func webhookSources(_ *deps) (*webhookSetup, error) {
 	return nil, nil
+}
+
+// deliveryLog is the webhook delivery log serve and the CLI read, or nil
+// while webhooks are off.
+func deliveryLog(d *deps) (*hooks.Log, error) {
+	s, err := webhookSources(d)
+	if err != nil || s == nil {
+		return nil, err
+	}
+	return hooks.NewLog(d.rdb, d.cfg.Queue, hooks.LogOptions{TaskTimeout: d.cfg.WebhookTimeout + time.Minute}), nil
 }
 
 // hooksConfig is delivery's configuration from the environment's.
@@ -43,6 +54,7 @@ func hooksConfig(cfg *config.Config, rdb redis.UniversalClient, s *webhookSetup,
 		RetryFor:        cfg.WebhookRetryFor,
 		DisableAfter:    cfg.WebhookDisableAfter,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Log:             hooks.LogOptions{TaskTimeout: cfg.WebhookTimeout + time.Minute},
 	}
 }
 
@@ -51,7 +63,7 @@ func hooksConfig(cfg *config.Config, rdb redis.UniversalClient, s *webhookSetup,
 // FLEXLABEL_WEBHOOK_CONCURRENCY slots, apart from the label lanes' slots and
 // their rate budget. It returns nil (and says so) when webhooks are off.
 func (a *app) startWebhooks(cfg *config.Config, d *deps, log *slog.Logger, obs hooks.Observer) (*hooks.Deliverer, error) {
-	s, err := a.webhookSources(cfg, d)
+	s, err := webhookSources(d)
 	if err != nil {
 		return nil, err
 	}
