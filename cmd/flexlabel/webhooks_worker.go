@@ -25,7 +25,9 @@ type webhookSetup struct {
 // replaces its body with part A's hooks.NewEndpoints(d.rdb, d.cfg.Queue,
 // keyring from FLEXLABEL_WEBHOOK_SIGNING_KEY), part B's store (the
 // queue's *store.Store has Event) and part A's AllowPrivate setting.
-func webhookSources(_ *deps) (*webhookSetup, error) {
+//
+// A variable so that a (sequential) test can give fakes.
+var webhookSources = func(_ *deps) (*webhookSetup, error) {
 	return nil, nil
 }
 
