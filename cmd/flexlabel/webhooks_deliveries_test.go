@@ -150,4 +150,3 @@ func TestWebhookDelivery_CLIRefusesBadFlags(t *testing.T) {
 		require.Contains(t, r.stderr, tc.want, "%v", tc.args)
 	}
 }
-
