@@ -51,6 +51,10 @@ changes and on SIGHUP):
   GET    /v1/dead-letters/{key}          viewer    one dead letter, with its request
   DELETE /v1/dead-letters/{key}          operator  discard one dead letter
   POST   /v1/dead-letters/{key}/redrive  operator  redrive one dead letter
+  GET    /v1/webhook-endpoints/{id}/deliveries  operator  an endpoint's delivery log
+  POST   /v1/webhook-endpoints/{id}/redeliver   operator  redeliver its failed deliveries ?since=T
+  GET    /v1/webhook-events/{id}/deliveries     operator  an event's deliveries
+  POST   /v1/webhook-events/{id}/redeliver      operator  redeliver one event
   *      /ui/...                         viewer    the operator UI (a browser logs in with basic auth)
   GET    /metrics                        metrics   only with FLEXLABEL_METRICS_AUTH=true
 
