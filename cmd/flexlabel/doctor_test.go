@@ -73,7 +73,7 @@ func TestDoctor_RedisRightAndTokenAccepted_ExitsZero(t *testing.T) {
 	text := runDoctor(t, env)
 	require.Equal(t, 0, text.code, text.stderr)
 	require.Contains(t, text.stdout, "No problems found.")
-	require.Contains(t, text.stdout, "FLEXFORWARD_TOKEN           [redacted]")
+	require.Regexp(t, `(?m)^\s+FLEXFORWARD_TOKEN\s+\[redacted\]$`, text.stdout) // the column widens with the longest variable name
 }
 
 func TestDoctor_RedisWrongAndTokenRefused_SaysWhatToDo(t *testing.T) {
