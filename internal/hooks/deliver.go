@@ -286,9 +286,6 @@ func (d *Deliverer) deliver(ctx context.Context, t *asynq.Task) error {
 	latency := time.Duration(a.LatencyMs) * time.Millisecond
 	d.obs.WebhookDelivery(v.result, latency)
 	if v.result == ResultDelivered {
-		if err := d.dlog.succeeded(ctx, tg.ID); err != nil {
-			d.log.Warn("webhook: clearing the endpoint's failures", slog.String("endpoint", tg.ID), slog.String("error", err.Error()))
-		}
 		return nil
 	}
 	d.checkDisable(ctx, tg.ID, v, a.At)

@@ -180,10 +180,15 @@ func (l *Log) setResult(ctx context.Context, ev, ep, result, reason string) erro
 // it has none: the retry window counts from it.
 func (l *Log) runStart(ctx context.Context, ev, ep string, now time.Time) (time.Time, error) {
 	d := l.dKey(ev, ep)
-	if _, err := l.rdb.HSetNX(ctx, d, "first", now.UnixMilli()).Result(); err != nil {
+	var first *redis.StringCmd
+	if _, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSetNX(ctx, d, "first", now.UnixMilli())
+		first = p.HGet(ctx, d, "first")
+		return nil
+	}); err != nil {
 		return time.Time{}, fmt.Errorf("hooks: reading delivery: %w", err)
 	}
-	ms, err := l.rdb.HGet(ctx, d, "first").Int64()
+	ms, err := first.Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("hooks: reading delivery: %w", err)
 	}
@@ -191,7 +196,8 @@ func (l *Log) runStart(ctx context.Context, ev, ep string, now time.Time) (time.
 }
 
 // recordAttempt appends a to the delivery's history and sets its result,
-// in one transaction.
+// in one transaction; a delivered one also ends the endpoint's run of
+// failures.
 func (l *Log) recordAttempt(ctx context.Context, ev webhook.Event, ep string, a Attempt) error {
 	d, h := l.dKey(ev.ID, ep), l.hKey(ev.ID, ep)
 	b, err := json.Marshal(a)
@@ -208,6 +214,9 @@ func (l *Log) recordAttempt(ctx context.Context, ev webhook.Event, ep string, a 
 		p.LTrim(ctx, h, 0, int64(l.attempts-1))
 		p.Expire(ctx, h, l.ttl)
 		l.index(ctx, p, ev.ID, ep, a.At)
+		if a.Result == ResultDelivered {
+			p.Del(ctx, l.streakKey(ep))
+		}
 		return nil
 	})
 	if err != nil {
@@ -229,11 +238,6 @@ func (l *Log) failing(ctx context.Context, ep string, now time.Time, keep time.D
 		return time.Time{}, fmt.Errorf("hooks: recording failure: %w", err)
 	}
 	return time.UnixMilli(ms), nil
-}
-
-// succeeded ends endpoint ep's run of failures.
-func (l *Log) succeeded(ctx context.Context, ep string) error {
-	return l.rdb.Del(ctx, l.streakKey(ep)).Err()
 }
 
 // get reads one delivery; ok false when it is not recorded.

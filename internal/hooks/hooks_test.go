@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,7 +189,7 @@ func (rc *receiver) arrivals(id string) [][]byte {
 // harness is a Deliverer on real Redis with fast retries, and a way to
 // record events as part B's scripts do (a webhook:event task).
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	rdb redis.UniversalClient
 	ns  string
@@ -210,7 +211,7 @@ func (o *countObserver) WebhookDelivery(result string, _ time.Duration) {
 	o.n[result]++
 }
 
-func newHarness(t *testing.T, eps *fakeEndpoints, tweak func(*Config)) *harness {
+func newHarness(t testing.TB, eps *fakeEndpoints, tweak func(*Config)) *harness {
 	t.Helper()
 	rdb := redis.NewClient(queuetest.Redis(t))
 	t.Cleanup(func() { rdb.Close() })
@@ -363,7 +364,8 @@ func TestDeliver_410_DisablesEndpointAndRedeliverSendsAgain(t *testing.T) {
 	h.start()
 	h.record(ids[0])
 	h.waitResult(ids[0], "ep1", ResultFailed)
-	require.Contains(t, eps.reason("ep1"), "410")
+	// The endpoint is disabled right after the attempt is recorded.
+	require.Eventually(t, func() bool { return strings.Contains(eps.reason("ep1"), "410 Gone") }, 30*time.Second, 5*time.Millisecond)
 	h.record(ids[1])
 	d := h.waitResult(ids[1], "ep1", ResultSkipped)
 	require.Equal(t, reasonDisabled, d.Reason)
