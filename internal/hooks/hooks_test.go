@@ -316,6 +316,10 @@ func TestDeliver_FlakyReceiver_EveryEventArrivesOnceSigned(t *testing.T) {
 	d := h.waitResult(ids[0], "ep1", ResultDelivered)
 	require.Equal(t, http.StatusInternalServerError, d.History[2].Status)
 	require.Equal(t, http.StatusNoContent, d.LastStatus)
+	d = h.waitResult(ids[1], "ep1", ResultDelivered)
+	require.Equal(t, http.StatusTooManyRequests, d.History[1].Status)
+	d = h.waitResult(ids[2], "ep1", ResultDelivered)
+	require.Contains(t, d.History[1].Error, "Timeout", "a receiver slower than the timeout is a network error")
 	d = h.waitResult(ids[3], "ep1", ResultDelivered)
 	require.NotEmpty(t, d.History[1].Error, "a dropped connection is recorded as a network error")
 	require.NotContains(t, d.History[1].Error, rc.srv.URL, "the endpoint's URL is not in the log")
@@ -502,5 +506,17 @@ func TestClassify(t *testing.T) {
 		t.Run(strconv.Itoa(c.status)+"/"+c.h.Get("Retry-After"), func(t *testing.T) {
 			require.Equal(t, c.want, classify(c.status, c.netErr, c.h, now))
 		})
+	}
+}
+
+func TestRetryDelay_RetryAfterWinsOverBackoff(t *testing.T) {
+	t.Parallel()
+	d := &Deliverer{cfg: Config{RetryBase: time.Second, RetryMax: time.Minute}}
+	task := asynq.NewTask(TaskDeliver, nil)
+	require.Equal(t, 42*time.Second, d.retryDelay(3, &retryError{after: 42 * time.Second, err: io.EOF}, task))
+	for n := range 10 {
+		got := d.retryDelay(n, &retryError{err: io.EOF}, task)
+		require.GreaterOrEqual(t, got, time.Duration(0))
+		require.LessOrEqual(t, got, min(time.Minute, time.Second<<n), "attempt %d: exponential from RetryBase, capped at RetryMax", n)
 	}
 }
