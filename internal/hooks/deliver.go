@@ -247,6 +247,10 @@ func (d *Deliverer) deliver(ctx context.Context, t *asynq.Task) error {
 	if !tg.Enabled {
 		return d.skip(ctx, p, reasonDisabled)
 	}
+	if !signable(tg.Secrets) {
+		// Never sent unsigned: webhook.Sign refuses, and a receiver could not authenticate it.
+		return fmt.Errorf("hooks: endpoint %s has no signing secret: %w", tg.ID, asynq.SkipRetry)
+	}
 	ev, _, err := d.cfg.Events.Event(ctx, p.Event)
 	if errors.Is(err, store.ErrNotFound) {
 		if err := d.dlog.setResult(ctx, p.Event, p.Endpoint, ResultFailed, reasonExpired); err != nil {
@@ -318,6 +322,16 @@ func (d *Deliverer) checkDisable(ctx context.Context, ep string, v verdict, now 
 		return
 	}
 	d.log.Warn("webhook endpoint disabled; its events stay redeliverable", slog.String("endpoint", ep), slog.String("reason", reason))
+}
+
+// signable reports whether secrets can sign a delivery: at least one, none empty.
+func signable(secrets []string) bool {
+	for _, s := range secrets {
+		if s == "" {
+			return false
+		}
+	}
+	return len(secrets) > 0
 }
 
 func (d *Deliverer) skip(ctx context.Context, p deliverPayload, reason string) error {
