@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -365,7 +366,12 @@ func (d *Deliverer) send(ctx context.Context, tg Target, ev webhook.Event, body 
 	resp, err := d.client.Do(req)
 	if err != nil {
 		s.LatencyMs = time.Since(start).Milliseconds()
-		s.netErr = errors.New(scrubURL(err, tg.URL))
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			s.netErr = errors.New("timeout: no answer within " + d.cfg.Timeout.String())
+		} else {
+			s.netErr = errors.New(scrubURL(err, tg.URL))
+		}
 		return s
 	}
 	defer resp.Body.Close()

@@ -130,25 +130,30 @@ func (l *Log) exists(ctx context.Context, ev, ep string) (bool, error) {
 	return n > 0, err
 }
 
-// create records a delivery with result unless one exists (HSETNX, so a
-// delivery that already ran keeps its result), and indexes it.
-func (l *Log) create(ctx context.Context, ev webhook.Event, ep, result, reason string, now time.Time) error {
+// claim records the fan-out's delivery of ev to ep with result (pending,
+// or skipped with reason) unless one is recorded already, in one round
+// trip, and returns whether it is new and the result now recorded. A
+// delivery that already ran keeps its result (HSETNX).
+func (l *Log) claim(ctx context.Context, ev webhook.Event, ep, result, reason string, now time.Time) (bool, string, error) {
 	d := l.dKey(ev.ID, ep)
+	var isNew *redis.BoolCmd
+	var got *redis.StringCmd
 	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSetNX(ctx, d, "result", result)
+		isNew = p.HSetNX(ctx, d, "result", result)
+		got = p.HGet(ctx, d, "result")
 		p.HSetNX(ctx, d, "created", now.UnixMilli())
-		p.HSet(ctx, d, "event", ev.ID, "endpoint", ep, "type", string(ev.Type))
 		if reason != "" {
-			p.HSet(ctx, d, "reason", reason)
+			p.HSetNX(ctx, d, "reason", reason)
 		}
+		p.HSet(ctx, d, "event", ev.ID, "endpoint", ep, "type", string(ev.Type))
 		p.Expire(ctx, d, l.ttl)
 		l.index(ctx, p, ev.ID, ep, now)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("hooks: recording delivery: %w", err)
+		return false, "", fmt.Errorf("hooks: recording delivery: %w", err)
 	}
-	return nil
+	return isNew.Val(), got.Val(), nil
 }
 
 func (l *Log) index(ctx context.Context, p redis.Pipeliner, ev, ep string, now time.Time) {

@@ -39,8 +39,8 @@ type deliverPayload struct {
 
 // fanOut handles TaskEvent: one deliver task per matching enabled
 // endpoint, a skipped delivery per disabled one. A retried fan-out (a
-// crash midway) enqueues nothing twice: an endpoint whose delivery is
-// already recorded is passed over, and a task id already taken is success.
+// crash midway) sends nothing twice: an endpoint whose delivery ran is
+// passed over, and a task id already taken is success.
 func (d *Deliverer) fanOut(ctx context.Context, t *asynq.Task) error {
 	id := string(t.Payload())
 	ev, key, err := d.cfg.Events.Event(ctx, id)
@@ -57,26 +57,24 @@ func (d *Deliverer) fanOut(ctx context.Context, t *asynq.Task) error {
 	}
 	now := time.Now()
 	for _, tg := range targets {
-		ok, err := d.dlog.exists(ctx, ev.ID, tg.ID)
-		if err != nil {
-			return fmt.Errorf("hooks: fan-out of event %s: %w", id, err)
-		}
-		if ok {
-			continue
-		}
+		result, reason := ResultPending, ""
 		if !tg.Enabled {
-			if err := d.dlog.create(ctx, ev, tg.ID, ResultSkipped, reasonDisabled, now); err != nil {
-				return err
-			}
+			result, reason = ResultSkipped, reasonDisabled
+		}
+		// The record first, then the task: a crash between them leaves a
+		// pending delivery, which the retried fan-out enqueues (an id
+		// already taken is success); any other result means it ran.
+		isNew, got, err := d.dlog.claim(ctx, ev, tg.ID, result, reason, now)
+		if err != nil {
+			return err
+		}
+		if isNew && got == ResultSkipped {
 			d.obs.WebhookDelivery(ResultSkipped, 0)
+		}
+		if got != ResultPending {
 			continue
 		}
 		if err := d.dlog.enqueue(ctx, ev.ID, tg.ID, ""); err != nil {
-			return err
-		}
-		// After the task: a crash between the two leaves a task whose
-		// delivery records itself; HSETNX keeps a result it already wrote.
-		if err := d.dlog.create(ctx, ev, tg.ID, ResultPending, "", now); err != nil {
 			return err
 		}
 	}

@@ -322,7 +322,7 @@ func TestDeliver_FlakyReceiver_EveryEventArrivesOnceSigned(t *testing.T) {
 	d = h.waitResult(ids[1], "ep1", ResultDelivered)
 	require.Equal(t, http.StatusTooManyRequests, d.History[1].Status)
 	d = h.waitResult(ids[2], "ep1", ResultDelivered)
-	require.Contains(t, d.History[1].Error, "Timeout", "a receiver slower than the timeout is a network error")
+	require.Equal(t, "timeout: no answer within 300ms", d.History[1].Error, "a receiver slower than the timeout is a network error")
 	d = h.waitResult(ids[3], "ep1", ResultDelivered)
 	require.NotEmpty(t, d.History[1].Error, "a dropped connection is recorded as a network error")
 	require.NotContains(t, d.History[1].Error, rc.srv.URL, "the endpoint's URL is not in the log")
@@ -451,12 +451,22 @@ func TestFanOut_Retried_EnqueuesOncePerEndpoint_SkipsDisabled(t *testing.T) {
 	task := asynq.NewTask(TaskEvent, []byte(ids[0]))
 	require.NoError(t, h.d.fanOut(h.ctx, task))
 	require.NoError(t, h.d.fanOut(h.ctx, task))
-	// A fan-out that crashed after enqueueing but before recording: the
-	// retry finds the task id taken, which is success.
+	// A fan-out that crashed after recording on1's delivery but before
+	// enqueueing it: the retry enqueues it.
+	insp := asynq.NewInspectorFromRedisClient(h.rdb)
+	require.NoError(t, insp.DeleteTask(QueueName(h.ns), ids[0]+".on1"))
+	// A record lost with its task still there: the task id is taken, which is success.
 	require.NoError(t, h.rdb.Del(h.ctx, h.d.Log().dKey(ids[0], "on2")).Err())
 	require.NoError(t, h.d.fanOut(h.ctx, task))
+	// A delivery that ran is not sent again.
+	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[0], "on1", ResultDelivered, ""))
+	require.NoError(t, insp.DeleteTask(QueueName(h.ns), ids[0]+".on1"))
+	require.NoError(t, h.d.fanOut(h.ctx, task))
+	require.Zero(t, h.taskState(ids[0]+".on1"), "a delivered delivery is not enqueued again")
+	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[0], "on1", ResultPending, ""))
+	require.NoError(t, h.d.fanOut(h.ctx, task))
 
-	pending, err := asynq.NewInspectorFromRedisClient(h.rdb).ListPendingTasks(QueueName(h.ns))
+	pending, err := insp.ListPendingTasks(QueueName(h.ns))
 	require.NoError(t, err)
 	var got []string
 	for _, ti := range pending {
