@@ -18,7 +18,9 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/auth"
+	"github.com/flexlabel/flexlabel/internal/hooks"
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/webhook"
 	"github.com/flexlabel/flexlabel/worker"
 )
 
@@ -90,6 +92,12 @@ type Config struct {
 	// document URL; default worker.DefaultDocumentWait, set by Parse.
 	WebhookDocumentWait time.Duration `env:"FLEXLABEL_WEBHOOK_DOCUMENT_WAIT"`
 
+	// Webhook delivery (issue 15, part C); defaults are hooks.Default*, set by Parse.
+	WebhookConcurrency  int           `env:"FLEXLABEL_WEBHOOK_CONCURRENCY"`
+	WebhookTimeout      time.Duration `env:"FLEXLABEL_WEBHOOK_TIMEOUT"`
+	WebhookRetryFor     time.Duration `env:"FLEXLABEL_WEBHOOK_RETRY_FOR"`
+	WebhookDisableAfter time.Duration `env:"FLEXLABEL_WEBHOOK_DISABLE_AFTER"`
+
 	// RedisOptions is REDIS_URL parsed; set by Parse. It holds the Redis
 	// password, so String, LogValue and JSON leave it out.
 	RedisOptions *redis.Options `env:"-" json:"-"`
@@ -120,7 +128,10 @@ func Parse(environ map[string]string) (*Config, error) {
 	// constants, so the numbers are written once; an unset (or empty)
 	// variable leaves them in place, as envDefault would.
 	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax,
-		WebhookDocumentWait: worker.DefaultDocumentWait}
+		WebhookDocumentWait: worker.DefaultDocumentWait,
+
+		WebhookConcurrency: hooks.DefaultConcurrency, WebhookTimeout: webhook.DefaultTimeout,
+		WebhookRetryFor: hooks.DefaultRetryFor, WebhookDisableAfter: hooks.DefaultDisableAfter}
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
 		problems = append(problems, parseErrors(err)...)
 	}
@@ -188,6 +199,11 @@ func Parse(environ map[string]string) (*Config, error) {
 	check("FLEXLABEL_WEBHOOK_DOCUMENT_WAIT", cfg.WebhookDocumentWait <= 0 || cfg.WebhookDocumentWait > MaxWebhookDocumentWait,
 		fmt.Sprintf("must be positive and at most %s, got %s", MaxWebhookDocumentWait, cfg.WebhookDocumentWait))
 	check("FLEXLABEL_QUEUE", !validQueueName(cfg.Queue), fmt.Sprintf("must be 1-64 letters, digits, '-' or '_', got %q", cfg.Queue))
+	// Webhook delivery (issue 15, part C).
+	check("FLEXLABEL_WEBHOOK_CONCURRENCY", cfg.WebhookConcurrency < 1 || cfg.WebhookConcurrency > 1000, fmt.Sprintf("must be between 1 and 1000, got %d", cfg.WebhookConcurrency))
+	check("FLEXLABEL_WEBHOOK_TIMEOUT", cfg.WebhookTimeout <= 0 || cfg.WebhookTimeout > 5*time.Minute, fmt.Sprintf("must be positive and at most 5m, got %s", cfg.WebhookTimeout))
+	check("FLEXLABEL_WEBHOOK_RETRY_FOR", cfg.WebhookRetryFor <= 0 || cfg.WebhookRetryFor > hooks.DefaultLogTTL, fmt.Sprintf("must be positive and at most %s (how long the delivery log is kept), got %s", hooks.DefaultLogTTL, cfg.WebhookRetryFor))
+	check("FLEXLABEL_WEBHOOK_DISABLE_AFTER", cfg.WebhookDisableAfter <= 0, fmt.Sprintf("must be positive, got %s", cfg.WebhookDisableAfter))
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return nil, &Error{Problems: problems}

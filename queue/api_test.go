@@ -24,7 +24,7 @@ func methods(t reflect.Type) []string {
 func TestAPI_IsTheProducersAndTheOperators(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, []string{
-		"Counts", "DeadLetters", "Enqueue", "EnqueueLine", "EnqueueLines", "EnqueueMany", "History", "LoadScripts",
+		"Counts", "DeadLetters", "Enqueue", "EnqueueLine", "EnqueueLines", "EnqueueMany", "Event", "History", "LoadScripts",
 		"Name", "Options", "Ping", "Redis", "States", "Status", "URLs",
 	}, methods(reflect.TypeFor[*queue.Queue]()))
 	require.Equal(t, []string{

@@ -145,6 +145,13 @@ func (a *app) dev(ctx context.Context, seed int) error {
 		return err
 	}
 	defer w.Shutdown()
+	hooksDl, err := a.startWebhooks(cfg, d, log, rec)
+	if err != nil {
+		return err
+	}
+	if hooksDl != nil {
+		defer hooksDl.Shutdown()
+	}
 
 	// Seed before serving, so the banner comes last and can say what was seeded.
 	var seeded *seedSummary

@@ -59,6 +59,10 @@ changes and on SIGHUP):
   POST   /v1/webhook-endpoints/{id}/disable        operator  disable one, with a reason
   POST   /v1/webhook-endpoints/{id}/rotate-secret  operator  a new secret; the old one stays valid 24h
   (the webhook routes answer 409 without FLEXLABEL_WEBHOOK_SIGNING_KEY)
+  GET    /v1/webhook-endpoints/{id}/deliveries  operator  an endpoint's delivery log
+  POST   /v1/webhook-endpoints/{id}/redeliver   operator  redeliver its failed deliveries ?since=T
+  GET    /v1/webhook-events/{id}/deliveries     operator  an event's deliveries
+  POST   /v1/webhook-events/{id}/redeliver      operator  redeliver one event
   *      /ui/...                         viewer    the operator UI (a browser logs in with basic auth)
   GET    /metrics                        metrics   only with FLEXLABEL_METRICS_AUTH=true
 
@@ -238,12 +242,14 @@ func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger,
 // tokens serves without authentication (allowUnauthenticated).
 func newHTTPHandler(d *deps, tokens *auth.Set, allowUnauthenticated, uiAuth, metricsAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
 	eps, err := webhookEndpoints(d.cfg, d.rdb)
+	dlog, err := deliveryLog(d)
 	if err != nil {
 		return nil, err
 	}
 	h, err := httpapi.New(httpapi.Config{
 		Queue:                d.q,
 		Endpoints:            eps,
+		Deliveries:           dlog,
 		TokenSet:             tokens,
 		AllowUnauthenticated: allowUnauthenticated,
 		Logger:               log,

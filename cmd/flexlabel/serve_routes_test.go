@@ -54,7 +54,7 @@ func TestServeHelp_SaysWhichRoutesNeedAToken(t *testing.T) {
 			n++
 		}
 	}
-	require.Equal(t, 20, n)
+	require.Equal(t, 24, n) // 13, and issue 15: seven endpoint routes (part A), four delivery-log routes (part C)
 	require.Regexp(t, `(?m)^\s+\*\s+/ui/`, tokenPart)
 	require.Regexp(t, `(?m)^\s+GET\s+/metrics\s+metrics\s+only with FLEXLABEL_METRICS_AUTH=true`, tokenPart)
 	require.Regexp(t, `(?m)^\s+GET\s+/metrics\s+.*unless FLEXLABEL_METRICS_AUTH=true`, publicPart)

@@ -118,7 +118,7 @@ func cutLast(s, sep string) (string, string) {
 func (a *app) webhooksCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "webhooks",
-		Short: "Manage webhook endpoints: add, list, show, update, disable, enable, delete, rotate-secret",
+		Short: "Manage webhook endpoints (add, list, show, update, disable, enable, delete, rotate-secret) and their deliveries (deliveries, redeliver)",
 		Long: `Manage the endpoints flexlabel pushes signed events to (as /v1/webhook-endpoints
 does). Needs FLEXLABEL_WEBHOOK_SIGNING_KEY, the same value serve and the worker
 have: endpoint secrets are derived from it, never stored. An endpoint's secret
@@ -126,6 +126,7 @@ is printed by add and rotate-secret only.`,
 	}
 	cmd.AddCommand(a.webhooksAddCmd(), a.webhooksListCmd(), a.webhooksShowCmd(), a.webhooksUpdateCmd(),
 		a.webhooksDisableCmd(), a.webhooksEnableCmd(), a.webhooksDeleteCmd(), a.webhooksRotateCmd())
+	cmd.AddCommand(webhooksDeliveryCmds(a)...)
 	return cmd
 }
 

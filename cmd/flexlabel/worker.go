@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -99,13 +100,25 @@ func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	hooksDl, err := a.startWebhooks(cfg, d, log, rec)
+	if err != nil {
+		w.Shutdown()
+		return err
+	}
 	log.Info("flexlabel worker running",
 		slog.String("api", cfg.FlexForwardBaseURL),
 		slog.String("redis", cfg.RedisAddr()),
 		slog.Float64("rate_limit", cfg.RateLimit))
 	<-ctx.Done()
 	start := time.Now()
+	// Labels and webhooks stop together, each within FLEXLABEL_SHUTDOWN_TIMEOUT.
+	var wg sync.WaitGroup
+	if hooksDl != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); hooksDl.Shutdown() }()
+	}
 	w.Shutdown()
+	wg.Wait()
 	log.Info("flexlabel worker exited", slog.Duration("shutdown", time.Since(start)))
 	return nil
 }

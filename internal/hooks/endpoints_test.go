@@ -20,8 +20,6 @@ import (
 	"github.com/flexlabel/flexlabel/webhook"
 )
 
-func TestMain(m *testing.M) { queuetest.Main(m) }
-
 const signingKey = "test-signing-key-0123456789abcdefghijklmnop"
 
 type env struct {

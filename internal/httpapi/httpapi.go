@@ -39,6 +39,9 @@ type Config struct {
 	// Ready reports whether the service can serve (GET /readyz).
 	// Default: Queue.Ping.
 	Ready func(ctx context.Context) error
+	// Deliveries is the webhook delivery log (issue 15); nil while webhooks
+	// are off, when its routes answer 503 naming FLEXLABEL_WEBHOOK_SIGNING_KEY.
+	Deliveries *hooks.Log
 }
 
 // Handler serves the API. It is safe for concurrent use.
@@ -51,6 +54,8 @@ type Handler struct {
 	cop    *http.CrossOriginProtection
 	mux    *http.ServeMux
 	routes []route
+	// deliveries is the webhook delivery log; nil: webhooks off.
+	dlog *hooks.Log
 
 	healthz, readyz http.HandlerFunc // GET /healthz and /readyz (Health)
 }
@@ -65,7 +70,7 @@ func New(cfg Config) (*Handler, error) {
 			return nil, errors.New("httpapi: an API token is empty")
 		}
 	}
-	h := &Handler{q: cfg.Queue, hooks: cfg.Endpoints, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
+	h := &Handler{q: cfg.Queue, hooks: cfg.Endpoints, dlog: cfg.Deliveries, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
 	switch {
 	case cfg.TokenSet != nil && len(cfg.Tokens) > 0:
 		return nil, errors.New("httpapi: Config.Tokens and Config.TokenSet exclude each other; put every token in the set")

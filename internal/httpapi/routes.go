@@ -81,6 +81,11 @@ func (h *Handler) table() []route {
 		{http.MethodDelete, "/v1/webhook-endpoints/{id}", operator, noBody, h.deleteWebhookEndpoint},
 		{http.MethodPost, "/v1/webhook-endpoints/{id}/disable", operator, optionalJSON, h.disableWebhookEndpoint},
 		{http.MethodPost, "/v1/webhook-endpoints/{id}/rotate-secret", operator, optionalJSON, h.rotateWebhookEndpointSecret},
+		// webhook delivery log and redelivery (issue 15, part C)
+		{http.MethodGet, "/v1/webhook-endpoints/{id}/deliveries", operator, noBody, h.listEndpointDeliveries},
+		{http.MethodPost, "/v1/webhook-endpoints/{id}/redeliver", operator, noBody, h.redeliverEndpoint},
+		{http.MethodGet, "/v1/webhook-events/{id}/deliveries", operator, noBody, h.listEventDeliveries},
+		{http.MethodPost, "/v1/webhook-events/{id}/redeliver", operator, noBody, h.redeliverEvent},
 		{http.MethodGet, "/healthz", public, noBody, h.healthz},
 		{http.MethodGet, "/readyz", public, noBody, h.readyz},
 		{http.MethodGet, "/openapi.yaml", public, noBody, h.openapi},

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flexlabel/flexlabel/internal/hooks"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -33,6 +34,9 @@ type Recorder struct {
 	deadLettered *prometheus.CounterVec
 	budgetWait   prometheus.Histogram
 	enqueues     *prometheus.CounterVec
+	// webhook delivery (issue 15)
+	hookDeliveries *prometheus.CounterVec
+	hookLatency    prometheus.Histogram
 }
 
 // NewRecorder registers the counters on reg.
@@ -68,8 +72,18 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 		enqueues: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flexlabel_enqueue_total", Help: "Enqueue outcomes by lane (interactive, bulk).",
 		}, []string{"lane", "outcome"}),
+		hookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_webhook_deliveries_total", Help: "Webhook deliveries by result: delivered, failed (not retried, or retries ran out), retrying (an attempt failed, another follows), skipped (endpoint disabled).",
+		}, []string{"result"}),
+		hookLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "flexlabel_webhook_delivery_duration_seconds", Help: "Duration of webhook delivery attempts, until the receiver's answer or the error.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
 	}
-	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues} {
+	for _, res := range []string{hooks.ResultDelivered, hooks.ResultFailed, hooks.ResultRetrying, hooks.ResultSkipped} {
+		r.hookDeliveries.WithLabelValues(res) // every result present from the start, at 0
+	}
+	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency} {
 		f(c)
 	}
 	return r
@@ -108,6 +122,15 @@ func (r *Recorder) DeadLettered(queueName string, reason queue.Reason) {
 // BudgetWait implements worker.Observer.
 func (r *Recorder) BudgetWait(d time.Duration) { r.budgetWait.Observe(d.Seconds()) }
 
+// WebhookDelivery implements hooks.Observer: one delivery result, and the
+// attempt's latency when there was an attempt (not for skipped).
+func (r *Recorder) WebhookDelivery(result string, latency time.Duration) {
+	r.hookDeliveries.WithLabelValues(result).Inc()
+	if result != hooks.ResultSkipped && result != hooks.ResultPending {
+		r.hookLatency.Observe(latency.Seconds())
+	}
+}
+
 // Enqueue counts one enqueue outcome; use it as queue.Options.OnEnqueue.
 func (r *Recorder) Enqueue(l queue.Lane, o queue.Outcome) {
 	r.enqueues.WithLabelValues(l.String(), string(o)).Inc()
@@ -121,6 +144,7 @@ type queueCollector struct {
 	jobs *prometheus.Desc
 	dead *prometheus.Desc
 	up   *prometheus.Desc
+	hook *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of flexlabel_jobs{queue,state},
@@ -142,6 +166,7 @@ func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 		jobs: prometheus.NewDesc("flexlabel_jobs", "Label jobs in asynq by queue and state; absent while Redis cannot be read.", []string{"queue", "state"}, nil),
 		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by reason; absent while Redis cannot be read.", []string{"reason"}, nil),
 		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if every Redis read of this scrape succeeded, else 0.", nil, nil),
+		hook: prometheus.NewDesc("flexlabel_webhook_backlog", "Webhook tasks waiting on the webhooks queue (pending, scheduled and retry); absent while Redis cannot be read.", []string{"queue"}, nil),
 	}
 }
 
@@ -149,6 +174,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.jobs
 	ch <- c.dead
 	ch <- c.up
+	ch <- c.hook
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -181,6 +207,17 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), name, state)
 		}
+	}
+	// The webhooks queue (issue 15): its backlog, what receivers owe.
+	hq := hooks.QueueName(c.q.Name(queue.Interactive))
+	switch info, err := c.insp.GetQueueInfo(hq); {
+	case err == nil:
+		ch <- prometheus.MustNewConstMetric(c.hook, prometheus.GaugeValue, float64(info.Pending+info.Scheduled+info.Retry), hq)
+	case queueNotFound(err):
+		ch <- prometheus.MustNewConstMetric(c.hook, prometheus.GaugeValue, 0, hq)
+	default:
+		up = 0
+		c.log.Warn("metrics: reading queue", slog.String("queue", hq), slog.String("error", err.Error()))
 	}
 	if counts, err := c.q.DeadLetters().CountByReason(ctx); err != nil {
 		up = 0

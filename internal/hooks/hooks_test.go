@@ -1,0 +1,547 @@
+package hooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
+	"github.com/flexlabel/flexlabel/webhook"
+)
+
+func TestMain(m *testing.M) { queuetest.Main(m) }
+
+// fakeEndpoints stands in for part A's *Endpoints.
+type fakeEndpoints struct {
+	mu       sync.Mutex
+	targets  map[string]Target
+	reasons  map[string]string
+	matching []string // ids Matching answers, in order
+}
+
+func newFakeEndpoints(ts ...Target) *fakeEndpoints {
+	f := &fakeEndpoints{targets: map[string]Target{}, reasons: map[string]string{}}
+	for _, t := range ts {
+		f.targets[t.ID] = t
+		f.matching = append(f.matching, t.ID)
+	}
+	return f
+}
+
+func (f *fakeEndpoints) Matching(_ context.Context, _ webhook.EventType, _ string) ([]Target, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Target
+	for _, id := range f.matching {
+		out = append(out, f.targets[id])
+	}
+	return out, nil
+}
+
+func (f *fakeEndpoints) Target(_ context.Context, id string) (Target, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.targets[id]
+	if !ok {
+		return Target{}, ErrNotFound
+	}
+	return t, nil
+}
+
+func (f *fakeEndpoints) Disable(_ context.Context, id, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.targets[id]
+	t.Enabled = false
+	f.targets[id] = t
+	f.reasons[id] = reason
+	return nil
+}
+
+func (f *fakeEndpoints) setEnabled(id string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.targets[id]
+	t.Enabled = on
+	f.targets[id] = t
+}
+
+func (f *fakeEndpoints) reason(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reasons[id]
+}
+
+// fakeEvents stands in for part B's *store.Store.
+type fakeEvents struct {
+	mu  sync.Mutex
+	evs map[string]webhook.Event
+}
+
+func (f *fakeEvents) Event(_ context.Context, id string) (webhook.Event, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ev, ok := f.evs[id]
+	if !ok {
+		return webhook.Event{}, "", fmt.Errorf("event %s: %w", id, store.ErrNotFound)
+	}
+	return ev, "key-" + id, nil
+}
+
+func (f *fakeEvents) add(n int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.evs == nil {
+		f.evs = map[string]webhook.Event{}
+	}
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("evt_%026d", len(f.evs)+1)
+		f.evs[id] = webhook.Event{ID: id, Type: webhook.LabelCompleted,
+			CreatedAt: time.Date(2026, 12, 2, 10, 0, i, 123456789, time.UTC), APIVersion: webhook.APIVersion,
+			Sequence: 1, Data: json.RawMessage(`{"idempotencyKey":"key-` + id + `","state":"completed"}`)}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// receiver is a real HTTP receiver: it verifies every request's signature
+// with each of secrets and answers what behave says for the n-th arrival
+// (from 1) of an event id.
+type receiver struct {
+	t       *testing.T
+	srv     *httptest.Server
+	secrets []string
+	mu      sync.Mutex
+	behave  func(w http.ResponseWriter, r *http.Request, id string, n int) bool // false: it wrote nothing, answer 200
+	arrived map[string][][]byte                                                 // bodies by event id
+	ok      map[string]int                                                      // 2xx answers by event id
+	badSig  int
+}
+
+func newReceiver(t *testing.T, secrets ...string) *receiver {
+	rc := &receiver{t: t, secrets: secrets, arrived: map[string][][]byte{}, ok: map[string]int{}}
+	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	for _, s := range rc.secrets {
+		if webhook.Verify(r.Header.Get(webhook.SignatureHeader), body, s, 0, time.Now()) != nil {
+			rc.mu.Lock()
+			rc.badSig++
+			rc.mu.Unlock()
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+	}
+	var ev webhook.Event
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID != r.Header.Get("Flexlabel-Event-Id") ||
+		r.Header.Get("Content-Type") != "application/json" {
+		http.Error(w, "bad event", http.StatusBadRequest)
+		return
+	}
+	rc.mu.Lock()
+	rc.arrived[ev.ID] = append(rc.arrived[ev.ID], body)
+	n := len(rc.arrived[ev.ID])
+	behave := rc.behave
+	rc.mu.Unlock()
+	if behave != nil && behave(w, r, ev.ID, n) {
+		return
+	}
+	rc.mu.Lock()
+	rc.ok[ev.ID]++
+	rc.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rc *receiver) setBehave(f func(w http.ResponseWriter, r *http.Request, id string, n int) bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.behave = f
+}
+
+func (rc *receiver) arrivals(id string) [][]byte {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([][]byte(nil), rc.arrived[id]...)
+}
+
+// harness is a Deliverer on real Redis with fast retries, and a way to
+// record events as part B's scripts do (a webhook:event task).
+type harness struct {
+	t   testing.TB
+	ctx context.Context
+	rdb redis.UniversalClient
+	ns  string
+	eps *fakeEndpoints
+	evs *fakeEvents
+	d   *Deliverer
+	cli *asynq.Client
+	obs *countObserver
+}
+
+type countObserver struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (o *countObserver) WebhookDelivery(result string, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.n[result]++
+}
+
+func newHarness(t testing.TB, eps *fakeEndpoints, tweak func(*Config)) *harness {
+	t.Helper()
+	rdb := redis.NewClient(queuetest.Redis(t))
+	t.Cleanup(func() { rdb.Close() })
+	h := &harness{t: t, ctx: context.Background(), rdb: rdb, ns: queuetest.Prefix(t), eps: eps, evs: &fakeEvents{},
+		cli: asynq.NewClientFromRedisClient(rdb), obs: &countObserver{n: map[string]int{}}}
+	cfg := Config{Redis: rdb, Namespace: h.ns, Endpoints: eps, Events: h.evs, Metrics: h.obs,
+		Timeout: 300 * time.Millisecond, RetryBase: time.Millisecond, RetryMax: time.Millisecond,
+		TaskCheckInterval: 10 * time.Millisecond, DelayedTaskCheckInterval: 20 * time.Millisecond,
+		ShutdownTimeout: time.Second}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	d, err := NewDeliverer(cfg)
+	require.NoError(t, err)
+	h.d = d
+	return h
+}
+
+func (h *harness) start() {
+	require.NoError(h.t, h.d.Start())
+	h.t.Cleanup(h.d.Shutdown)
+}
+
+// record enqueues the fan-out of each event as part B's script does.
+func (h *harness) record(ids ...string) {
+	for _, id := range ids {
+		_, err := h.cli.Enqueue(asynq.NewTask(TaskEvent, []byte(id)), asynq.Queue(QueueName(h.ns)), asynq.TaskID(id))
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			require.NoError(h.t, err)
+		}
+	}
+}
+
+// waitResult polls the delivery log until ev's delivery to ep has result.
+func (h *harness) waitResult(ev, ep, result string) Delivery {
+	h.t.Helper()
+	var last Delivery
+	require.Eventually(h.t, func() bool {
+		d, ok, err := h.d.Log().get(h.ctx, ev, ep)
+		last = d
+		return err == nil && ok && d.Result == result
+	}, 60*time.Second, 10*time.Millisecond, "delivery %s.%s never became %s (last: %+v)", ev, ep, result, &last)
+	return last
+}
+
+// taskState is the state of a task on the webhooks queue, 0 while there
+// is none (polled from Eventually's goroutine, so it must not fail the test).
+func (h *harness) taskState(id string) asynq.TaskState {
+	info, err := asynq.NewInspectorFromRedisClient(h.rdb).GetTaskInfo(QueueName(h.ns), id)
+	if err != nil {
+		return 0
+	}
+	return info.State
+}
+
+func TestDeliver_FlakyReceiver_EveryEventArrivesOnceSigned(t *testing.T) {
+	t.Parallel()
+	secrets := []string{webhook.NewSecret(), webhook.NewSecret()} // a rotation: both must verify
+	rc := newReceiver(t, secrets...)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL + "/hook", Secrets: secrets, Enabled: true})
+	h := newHarness(t, eps, nil)
+	ids := h.evs.add(5)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	rc.setBehave(func(w http.ResponseWriter, r *http.Request, id string, n int) bool {
+		switch {
+		case id == ids[0] && n <= 2:
+			w.WriteHeader(http.StatusInternalServerError)
+		case id == ids[1] && n == 1:
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		case id == ids[2] && n == 1: // slower than the timeout
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		case id == ids[3] && n == 1: // the connection drops without an answer
+			conn, _, err := w.(http.Hijacker).Hijack()
+			require.NoError(t, err)
+			conn.Close()
+		case id == ids[4] && n == 1:
+			w.WriteHeader(http.StatusRequestTimeout)
+		default:
+			return false
+		}
+		return true
+	})
+	h.start()
+	h.record(ids...)
+	h.record(ids[0]) // part B's task is recorded once; a second record is a conflict, not a second event
+	for _, id := range ids {
+		d := h.waitResult(id, "ep1", ResultDelivered)
+		got := rc.arrivals(id)
+		require.GreaterOrEqual(t, len(got), 2, "event %s was meant to fail once first", id)
+		for _, b := range got {
+			require.Equal(t, got[0], b, "every attempt of %s carries the same bytes", id)
+		}
+		require.Equal(t, len(got), d.Attempts)
+		require.Equal(t, ResultDelivered, d.History[0].Result)
+		require.Equal(t, ResultRetrying, d.History[len(d.History)-1].Result)
+	}
+	rc.mu.Lock()
+	require.Zero(t, rc.badSig)
+	rc.mu.Unlock()
+	d := h.waitResult(ids[0], "ep1", ResultDelivered)
+	require.Equal(t, http.StatusInternalServerError, d.History[2].Status)
+	require.Equal(t, http.StatusNoContent, d.LastStatus)
+	d = h.waitResult(ids[1], "ep1", ResultDelivered)
+	require.Equal(t, http.StatusTooManyRequests, d.History[1].Status)
+	d = h.waitResult(ids[2], "ep1", ResultDelivered)
+	require.Equal(t, "timeout: no answer within 300ms", d.History[1].Error, "a receiver slower than the timeout is a network error")
+	d = h.waitResult(ids[3], "ep1", ResultDelivered)
+	require.NotEmpty(t, d.History[1].Error, "a dropped connection is recorded as a network error")
+	require.NotContains(t, d.History[1].Error, rc.srv.URL, "the endpoint's URL is not in the log")
+	require.Empty(t, eps.reason("ep1"), "a receiver that recovers is not disabled")
+}
+
+func TestDeliver_4xx_FailedWithoutRetry(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, nil)
+	ids := h.evs.add(1)
+	rc.setBehave(func(w http.ResponseWriter, _ *http.Request, _ string, _ int) bool {
+		http.Error(w, "unknown order", http.StatusUnprocessableEntity)
+		return true
+	})
+	h.start()
+	h.record(ids...)
+	d := h.waitResult(ids[0], "ep1", ResultFailed)
+	require.Eventually(t, func() bool { return h.taskState(ids[0]+".ep1") == asynq.TaskStateArchived }, 30*time.Second, 10*time.Millisecond)
+	require.Len(t, rc.arrivals(ids[0]), 1, "a 422 is not retried")
+	require.Equal(t, 1, d.Attempts)
+	require.Equal(t, http.StatusUnprocessableEntity, d.LastStatus)
+	require.Equal(t, "unknown order\n", d.History[0].Response)
+	require.Empty(t, eps.reason("ep1"), "one 4xx does not disable an endpoint")
+}
+
+func TestDeliver_410_DisablesEndpointAndRedeliverSendsAgain(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, nil)
+	ids := h.evs.add(2)
+	gone := true
+	var mu sync.Mutex
+	rc.setBehave(func(w http.ResponseWriter, _ *http.Request, _ string, _ int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if gone {
+			w.WriteHeader(http.StatusGone)
+		}
+		return gone
+	})
+	h.start()
+	h.record(ids[0])
+	h.waitResult(ids[0], "ep1", ResultFailed)
+	// The endpoint is disabled right after the attempt is recorded.
+	require.Eventually(t, func() bool { return strings.Contains(eps.reason("ep1"), "410 Gone") }, 30*time.Second, 5*time.Millisecond)
+	h.record(ids[1])
+	d := h.waitResult(ids[1], "ep1", ResultSkipped)
+	require.Equal(t, reasonDisabled, d.Reason)
+	require.Empty(t, rc.arrivals(ids[1]), "a disabled endpoint is not sent to")
+
+	// The receiver is back and the operator enables the endpoint again:
+	// both events are redelivered.
+	mu.Lock()
+	gone = false
+	mu.Unlock()
+	eps.setEnabled("ep1", true)
+	n, err := h.d.Log().RedeliverEndpoint(h.ctx, "ep1", time.Time{})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	for _, id := range ids {
+		h.waitResult(id, "ep1", ResultDelivered)
+	}
+	// Redelivering one delivered event sends it again.
+	n, err = h.d.Log().RedeliverEvent(h.ctx, ids[1], "")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Eventually(t, func() bool { return len(rc.arrivals(ids[1])) == 2 }, 30*time.Second, 10*time.Millisecond)
+	h.waitResult(ids[1], "ep1", ResultDelivered)
+	_, err = h.d.Log().RedeliverEvent(h.ctx, "evt_unknown", "")
+	require.ErrorIs(t, err, ErrNoDeliveries)
+}
+
+func TestDeliver_FailingForDisableAfter_DisablesEndpoint(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, func(c *Config) { c.DisableAfter = time.Millisecond })
+	ids := h.evs.add(1)
+	rc.setBehave(func(w http.ResponseWriter, _ *http.Request, _ string, _ int) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	h.start()
+	h.record(ids...)
+	d := h.waitResult(ids[0], "ep1", ResultSkipped)
+	require.Contains(t, eps.reason("ep1"), "every delivery failed since")
+	require.Contains(t, eps.reason("ep1"), "HTTP 503")
+	require.GreaterOrEqual(t, d.Attempts, 2)
+	require.Equal(t, reasonDisabled, d.Reason)
+	require.Equal(t, 1, h.obs.n[ResultSkipped])
+}
+
+func TestDeliver_RetryWindowRunsOut_Failed(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, func(c *Config) { c.RetryFor = 50 * time.Millisecond })
+	ids := h.evs.add(1)
+	rc.setBehave(func(w http.ResponseWriter, _ *http.Request, _ string, _ int) bool {
+		w.WriteHeader(http.StatusBadGateway)
+		return true
+	})
+	h.start()
+	h.record(ids...)
+	d := h.waitResult(ids[0], "ep1", ResultFailed)
+	require.Contains(t, d.LastError, "giving up")
+	require.Eventually(t, func() bool { return h.taskState(ids[0]+".ep1") == asynq.TaskStateArchived }, 30*time.Second, 10*time.Millisecond)
+	require.Empty(t, eps.reason("ep1"), "DisableAfter (24h) has not passed")
+}
+
+func TestFanOut_Retried_EnqueuesOncePerEndpoint_SkipsDisabled(t *testing.T) {
+	t.Parallel()
+	eps := newFakeEndpoints(
+		Target{ID: "on1", URL: "https://a.example/h", Secrets: []string{"whsec_x"}, Enabled: true},
+		Target{ID: "on2", URL: "https://b.example/h", Secrets: []string{"whsec_y"}, Enabled: true},
+		Target{ID: "off", URL: "https://c.example/h", Secrets: []string{"whsec_z"}, Enabled: false})
+	h := newHarness(t, eps, nil) // not started: the tasks stay pending
+	ids := h.evs.add(1)
+	task := asynq.NewTask(TaskEvent, []byte(ids[0]))
+	require.NoError(t, h.d.fanOut(h.ctx, task))
+	require.NoError(t, h.d.fanOut(h.ctx, task))
+	// A fan-out that crashed after recording on1's delivery but before
+	// enqueueing it: the retry enqueues it.
+	insp := asynq.NewInspectorFromRedisClient(h.rdb)
+	require.NoError(t, insp.DeleteTask(QueueName(h.ns), ids[0]+".on1"))
+	// A record lost with its task still there: the task id is taken, which is success.
+	require.NoError(t, h.rdb.Del(h.ctx, h.d.Log().dKey(ids[0], "on2")).Err())
+	require.NoError(t, h.d.fanOut(h.ctx, task))
+	// A delivery that ran is not sent again.
+	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[0], "on1", ResultDelivered, ""))
+	require.NoError(t, insp.DeleteTask(QueueName(h.ns), ids[0]+".on1"))
+	require.NoError(t, h.d.fanOut(h.ctx, task))
+	require.Zero(t, h.taskState(ids[0]+".on1"), "a delivered delivery is not enqueued again")
+	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[0], "on1", ResultPending, ""))
+	require.NoError(t, h.d.fanOut(h.ctx, task))
+
+	pending, err := insp.ListPendingTasks(QueueName(h.ns))
+	require.NoError(t, err)
+	var got []string
+	for _, ti := range pending {
+		require.Equal(t, TaskDeliver, ti.Type)
+		got = append(got, ti.ID)
+	}
+	require.ElementsMatch(t, []string{ids[0] + ".on1", ids[0] + ".on2"}, got)
+	ds, err := h.d.Log().ForEvent(h.ctx, ids[0])
+	require.NoError(t, err)
+	results := map[string]string{}
+	for _, d := range ds {
+		results[d.Endpoint] = d.Result
+	}
+	require.Equal(t, map[string]string{"on1": ResultPending, "on2": ResultPending, "off": ResultSkipped}, results)
+	require.Equal(t, 1, h.obs.n[ResultSkipped])
+	list, err := h.d.Log().ForEndpoint(h.ctx, "off", time.Time{}, 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+
+	// An expired event has nothing to fan out.
+	require.NoError(t, h.d.fanOut(h.ctx, asynq.NewTask(TaskEvent, []byte("evt_gone"))))
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	hdr := func(v string) http.Header { return http.Header{"Retry-After": {v}} }
+	for _, c := range []struct {
+		status int
+		netErr error
+		h      http.Header
+		want   verdict
+	}{
+		{200, nil, nil, verdict{result: ResultDelivered}},
+		{204, nil, nil, verdict{result: ResultDelivered}},
+		{0, io.ErrUnexpectedEOF, nil, verdict{result: ResultRetrying, why: io.ErrUnexpectedEOF.Error()}},
+		{500, nil, nil, verdict{result: ResultRetrying, why: "HTTP 500"}},
+		{503, nil, hdr("120"), verdict{result: ResultRetrying, retryAfter: 2 * time.Minute, why: "HTTP 503"}},
+		{408, nil, nil, verdict{result: ResultRetrying, why: "HTTP 408"}},
+		{429, nil, hdr("7"), verdict{result: ResultRetrying, retryAfter: 7 * time.Second, why: "HTTP 429"}},
+		{429, nil, hdr(now.Add(90 * time.Second).Format(http.TimeFormat)), verdict{result: ResultRetrying, retryAfter: 90 * time.Second, why: "HTTP 429"}},
+		{429, nil, hdr("999999"), verdict{result: ResultRetrying, retryAfter: MaxRetryAfter, why: "HTTP 429"}},
+		{429, nil, hdr("soon"), verdict{result: ResultRetrying, why: "HTTP 429"}},
+		{429, nil, hdr(now.Add(-time.Minute).Format(http.TimeFormat)), verdict{result: ResultRetrying, why: "HTTP 429"}},
+		{410, nil, nil, verdict{result: ResultFailed, gone: true, why: "HTTP 410: the receiver asked to stop deliveries"}},
+		{400, nil, nil, verdict{result: ResultFailed, why: "HTTP 400 (not retried)"}},
+		{404, nil, hdr("5"), verdict{result: ResultFailed, why: "HTTP 404 (not retried)"}},
+		{301, nil, nil, verdict{result: ResultFailed, why: "HTTP 301 (not retried)"}},
+	} {
+		t.Run(strconv.Itoa(c.status)+"/"+c.h.Get("Retry-After"), func(t *testing.T) {
+			require.Equal(t, c.want, classify(c.status, c.netErr, c.h, now))
+		})
+	}
+}
+
+func TestRetryDelay_RetryAfterWinsOverBackoff(t *testing.T) {
+	t.Parallel()
+	d := &Deliverer{cfg: Config{RetryBase: time.Second, RetryMax: time.Minute}}
+	task := asynq.NewTask(TaskDeliver, nil)
+	require.Equal(t, 42*time.Second, d.retryDelay(3, &retryError{after: 42 * time.Second, err: io.EOF}, task))
+	for n := range 10 {
+		got := d.retryDelay(n, &retryError{err: io.EOF}, task)
+		require.GreaterOrEqual(t, got, time.Duration(0))
+		require.LessOrEqual(t, got, min(time.Minute, time.Second<<n), "attempt %d: exponential from RetryBase, capped at RetryMax", n)
+	}
+}
+
+func TestDeliver_NoSecret_NeverSentUnsigned(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Enabled: true})
+	h := newHarness(t, eps, nil)
+	ids := h.evs.add(1)
+	h.start()
+	h.record(ids...)
+	require.Eventually(t, func() bool { return h.taskState(ids[0]+".ep1") == asynq.TaskStateArchived }, 30*time.Second, 10*time.Millisecond)
+	require.Empty(t, rc.arrivals(ids[0]), "nothing was sent unsigned")
+}

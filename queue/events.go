@@ -1,0 +1,21 @@
+package queue
+
+import (
+	"context"
+
+	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/webhook"
+)
+
+// ErrEventNotFound is the answer of Event for an event that does not
+// exist or has expired (store.EventRetention after it was recorded). It
+// matches ErrNotFound too.
+var ErrEventNotFound = store.ErrEventNotFound
+
+// Event returns a recorded webhook event (issue 15) — the envelope whose
+// data is the key's status as of the event — and the idempotency key it is
+// about. Events are recorded by the same scripts as the outcomes that cause
+// them, while at least one webhook endpoint exists.
+func (q *Queue) Event(ctx context.Context, id string) (webhook.Event, string, error) {
+	return q.st.Event(ctx, id)
+}
