@@ -236,12 +236,16 @@ func runHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger,
 // metrics (unauthenticated like most scrape targets, as they hold no
 // secrets, unless metricsAuth: FLEXLABEL_METRICS_AUTH, then scope metrics),
 // the webhook endpoints (when d.cfg has FLEXLABEL_WEBHOOK_SIGNING_KEY; the
-// routes answer 409 naming it otherwise),
+// routes answer 409 naming it otherwise, and the console's webhook pages
+// say so),
 // and the operator UI (scope viewer when uiAuth; otherwise open to everyone
 // as httpapi.Anonymous, which dev allows on a loopback address only). A nil
 // tokens serves without authentication (allowUnauthenticated).
 func newHTTPHandler(d *deps, tokens *auth.Set, allowUnauthenticated, uiAuth, metricsAuth bool, reg *prometheus.Registry, log *slog.Logger) (*httpapi.Handler, error) {
 	eps, err := webhookEndpoints(d.cfg, d.rdb)
+	if err != nil {
+		return nil, err
+	}
 	dlog, err := deliveryLog(d)
 	if err != nil {
 		return nil, err
@@ -262,7 +266,9 @@ func newHTTPHandler(d *deps, tokens *auth.Set, allowUnauthenticated, uiAuth, met
 	} else {
 		h.Handle("GET /metrics", metrics.Handler(reg), auth.Public)
 	}
-	var uiOpts []opsui.Option
+	// The console shows the same endpoints and delivery log as the API
+	// (nil while webhooks are off: its pages say so).
+	uiOpts := []opsui.Option{opsui.WithWebhooks(eps, dlog)}
 	if tokens != nil {
 		uiOpts = append(uiOpts, opsui.WithTokens(tokens))
 	}

@@ -177,6 +177,10 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 	if !h.authorise(w, r) {
 		return
 	}
+	if isHookAction(r.PostForm.Get("action")) {
+		h.confirmHook(w, r)
+		return
+	}
 	a, err := parseAction(r.PostForm)
 	if err != nil {
 		h.problem(w, r, http.StatusBadRequest, err.Error())
@@ -201,6 +205,10 @@ const actWait = 10 * time.Second
 
 func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	if !h.authorise(w, r) {
+		return
+	}
+	if isHookAction(r.PostForm.Get("action")) {
+		h.actHook(w, r)
 		return
 	}
 	a, err := parseAction(r.PostForm)
@@ -356,6 +364,21 @@ type Result struct {
 }
 
 const maxFailures = 100
+
+// verbs are the Title and Past of each action's verb, for the result page.
+var verbs = map[string][2]string{
+	"redrive":   {"Redrive", "redriven"},
+	"discard":   {"Discard", "discarded"},
+	"redeliver": {"Redeliver", "queued for delivery again"},
+	"enable":    {"Enable", "enabled"},
+	"disable":   {"Disable", "disabled"},
+}
+
+// Title is the result's verb as a heading ("Redrive").
+func (r Result) Title() string { return verbs[r.Verb][0] }
+
+// Past is what became of what was done ("redriven").
+func (r Result) Past() string { return verbs[r.Verb][1] }
 
 func (r *run) record(res queue.OpResult) {
 	r.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/internal/auth"
+	"github.com/flexlabel/flexlabel/internal/hooks"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
@@ -57,6 +58,10 @@ type Handler struct {
 	csrfKey [32]byte
 	runs    runs
 	tokens  *auth.Set // the API's live tokens, for /ui/tokens; nil: not shown
+	// eps and dlog are the webhook endpoints and their delivery log, for
+	// /ui/webhooks (webhooks.go); nil while webhooks are off.
+	eps  *hooks.Endpoints
+	dlog *hooks.Log
 }
 
 // Option configures the UI.
@@ -101,6 +106,10 @@ func New(q *queue.Queue, log *slog.Logger, opts ...Option) *Handler {
 	h.mux.HandleFunc("POST /ui/act", h.act)
 	h.mux.HandleFunc("GET /ui/result", h.result)
 	h.mux.Handle("GET /ui/tokens", needs(auth.Operator, http.HandlerFunc(h.tokensPage)))
+	// Endpoints' URLs and the events' payloads are operators' business.
+	h.mux.Handle("GET /ui/webhooks", needs(auth.Operator, http.HandlerFunc(h.webhooksPage)))
+	h.mux.Handle("GET /ui/webhooks/endpoint", needs(auth.Operator, http.HandlerFunc(h.webhookEndpointPage)))
+	h.mux.Handle("GET /ui/webhooks/event", needs(auth.Operator, http.HandlerFunc(h.webhookEventPage)))
 	// asynqmon shows each task's payload, the request with its personal
 	// fields, so it is for the scopes that may see them.
 	h.mux.Handle("/ui/queues/", needs(auth.Operator, h.mon))
