@@ -32,11 +32,11 @@ var principals = map[string]auth.Principal{
 	"producer": {ID: "tok-producer", Scope: auth.Producer},
 }
 
-// serve serves the UI of q; requests without X-Test-As reach it without a
-// principal.
-func serve(t *testing.T, q *queue.Queue) *httptest.Server {
+// serve serves the UI of q with opts; requests without X-Test-As reach it
+// without a principal.
+func serve(t *testing.T, q *queue.Queue, opts ...opsui.Option) *httptest.Server {
 	t.Helper()
-	h := opsui.New(q, slog.New(slog.DiscardHandler))
+	h := opsui.New(q, slog.New(slog.DiscardHandler), opts...)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := principals[r.Header.Get("X-Test-As")]; ok {
 			r = r.WithContext(auth.NewContext(r.Context(), p))
