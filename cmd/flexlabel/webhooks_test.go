@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -256,12 +257,34 @@ func TestWebhookServe_RoutesWiredToTheSigningKey(t *testing.T) {
 	require.Equal(t, ep["id"], endpointOf(t, r.stdout)["id"])
 	require.NotContains(t, logs.String(), ep["secret"].(string))
 	require.NotContains(t, logs.String(), testWebhookKey)
+	code, page := consolePage(t, base, "/ui/webhooks")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, `<tr data-endpoint="`+ep["id"].(string)+`">`, "the console lists serve's endpoints")
+	require.NotContains(t, page, ep["secret"].(string))
 
 	off := newCLI(t)
 	base, _ = serve(t, off)
 	code, body := post(t, base)
 	require.Equal(t, http.StatusConflict, code)
 	require.Contains(t, body["error"], "FLEXLABEL_WEBHOOK_SIGNING_KEY")
+	code, page = consolePage(t, base, "/ui/webhooks")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, "Webhooks are off: this serve process has no FLEXLABEL_WEBHOOK_SIGNING_KEY")
+}
+
+// consolePage fetches a console page as the operator token of the webhook
+// tests.
+func consolePage(t *testing.T, base, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("ops", "operator-token-0123456789abcdef")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }
 
 // TestWebhookDev_GeneratesASigningKey: dev, with its in-process Redis,
