@@ -10,7 +10,10 @@
 // dead-letter queue with search by key or key prefix and filters by reason,
 // queue and failure time, and /ui/label?key=K any key: its state, label,
 // and for a dead one its failure history and request. GET /ui/export
-// streams the current filter as `flexlabel dlq export` lines.
+// streams the current filter as `flexlabel dlq export` lines. With
+// WithWebhooks, /ui/webhooks lists the webhook endpoints and links each
+// one's delivery log and each event's deliveries (webhooks.go), operators
+// only.
 //
 // Who sees what comes from the auth.Principal the API's authentication
 // puts in each request's context: scope viewer reads the pages, without the
@@ -18,7 +21,9 @@
 // asynqmon, the action forms and the export. A request without a principal
 // gets 403.
 //
-// Actions (actions.go) go through the queue's dead-letter operations, which
+// Actions (actions.go; the webhook ones, redeliver and enable or disable an
+// endpoint, in webhooks.go through hooks' operations) go through the
+// queue's dead-letter operations, which
 // keep flexlabel's records and asynq's tasks consistent — asynqmon stays
 // read-only for that reason. Each is an action form posting to a
 // confirmation page with the dry-run count, whose form posts to /ui/act with
