@@ -8,9 +8,13 @@ import (
 )
 
 // ErrEventNotFound is the answer of Event for an event that does not
-// exist or has expired (store.EventRetention after it was recorded). It
-// matches ErrNotFound too.
+// exist or has expired (EventRetention after it was recorded). It matches
+// ErrNotFound too.
 var ErrEventNotFound = store.ErrEventNotFound
+
+// EventRetention is how long a webhook event is kept, and so can be
+// redelivered (the console says so).
+const EventRetention = store.EventRetention
 
 // Event returns a recorded webhook event (issue 15) — the envelope whose
 // data is the key's status as of the event — and the idempotency key it is

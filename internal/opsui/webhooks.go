@@ -48,6 +48,10 @@ const hooksOff = "Webhooks are off: this serve process has no FLEXLABEL_WEBHOOK_
 // endpointDeliveries is how many deliveries the endpoint page shows.
 const endpointDeliveries = 100
 
+// retention says how long the log keeps a delivery and the store an
+// event, as the pages tell operators (serve keeps both defaults).
+var retention = struct{ LogDays, EventDays int }{int(hooks.DefaultLogTTL / (24 * time.Hour)), int(queue.EventRetention / (24 * time.Hour))}
+
 // responseShown is how much of a receiver's answer a table cell shows; the
 // event page shows what the log kept.
 const responseShown = 200
@@ -163,6 +167,7 @@ type endpointPageData struct {
 	Deliveries []deliveryView
 	Limit      int
 	Since      string // the redeliver form's default: a day ago
+	Kept       struct{ LogDays, EventDays int }
 }
 
 func (h *Handler) webhookEndpointPage(w http.ResponseWriter, r *http.Request) {
@@ -190,7 +195,7 @@ func (h *Handler) webhookEndpointPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	d := endpointPageData{E: viewEndpoint(e), Deliveries: []deliveryView{}, Limit: endpointDeliveries,
+	d := endpointPageData{E: viewEndpoint(e), Deliveries: []deliveryView{}, Limit: endpointDeliveries, Kept: retention,
 		Since: time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05")}
 	for _, dl := range ds {
 		key, err := h.eventKey(ctx, dl.Event)
@@ -213,6 +218,7 @@ type eventPageData struct {
 	Envelope string // the event, indented
 	// Deliveries are the event's, one per endpoint, oldest first.
 	Deliveries []deliveryView
+	Kept       struct{ LogDays, EventDays int }
 }
 
 func (h *Handler) webhookEventPage(w http.ResponseWriter, r *http.Request) {
@@ -226,7 +232,7 @@ func (h *Handler) webhookEventPage(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusBadRequest, "id: required (the webhook event to show, evt_…)")
 		return
 	}
-	d := eventPageData{ID: id, Deliveries: []deliveryView{}}
+	d := eventPageData{ID: id, Deliveries: []deliveryView{}, Kept: retention}
 	ev, key, err := h.q.Event(ctx, id)
 	switch {
 	case err == nil:
