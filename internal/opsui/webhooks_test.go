@@ -222,6 +222,7 @@ func TestUI_Webhooks_PagesShowEndpointsDeliveriesAndEvents(t *testing.T) {
 		require.Contains(t, rowOf(t, body, "data-event", d.Event), `<span class="state state-delivered">delivered</span>`)
 	}
 	contains(t, body, `<code>other-1</code>`)
+	contains(t, body, "The log keeps a delivery 7 days after its last write, an event 4 days.")
 	contains(t, body, `data-action="webhook-disable"`)
 
 	// One event's deliveries, to each endpoint.
