@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/internal/hooks"
@@ -84,9 +85,9 @@ func TestChaosWebhookSIGKILL(t *testing.T) {
 	require.Zero(t, rcv.acceptedKeys(), "nothing was acknowledged before the kill")
 
 	e.startWorker("worker-2", workerEnv...)
-	var got int
-	require.Eventually(t, func() bool { got = rcv.acceptedKeys(); return got == labels }, 150*time.Second, 100*time.Millisecond,
-		"waiting for every label's event to be acknowledged after the kill; got %d of %d", &got, labels)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, labels, rcv.acceptedKeys(), "keys whose label.completed was acknowledged after the kill")
+	}, 150*time.Second, 100*time.Millisecond)
 	allIn := time.Since(killedAt)
 
 	st := rcv.check(t, keys)
