@@ -191,48 +191,65 @@ func BenchmarkBudgetUtilisation(b *testing.B) {
 	for _, workers := range []int{1, 3, 8} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			for range b.N {
-				const rate, labels = 10, 150
 				e := newBenchEnv(b, 5)
-				e.startWorkers(b, workers, 10, rate)
-				ks := keys("budget", labels)
-				e.enqueue(b, ks, queue.Bulk)
-				e.waitCompleted(b, ks, 60*time.Second)
-				time.Sleep(3500 * time.Millisecond) // let the last URL batches go (3 s window)
-				l := e.fake.Ledger()
-				secs := make([]int64, 0, len(l.CallsPerSecond))
-				for s := range l.CallsPerSecond {
-					secs = append(secs, s)
-				}
-				slices.Sort(secs)
-				over := 0
-				for _, s := range secs {
-					if l.CallsPerSecond[s] > rate+1 {
-						over++
-					}
-				}
-				// Busy seconds: those strictly between the first and the last
-				// second with a label creation (both partial). Seconds after
-				// the last creation hold only trailing document-URL batches:
-				// no demand, so not busy.
-				var first, last int64 = 1 << 62, 0
-				for s := range l.CreateCallsPerSecond {
-					first, last = min(first, s), max(last, s)
-				}
-				busy, calls := 0, 0
-				for s := first + 1; s < last; s++ {
-					busy++
-					calls += l.CallsPerSecond[s]
-				}
-				util := float64(calls) / float64(busy) / rate
-				createShare := float64(l.CreateCalls) / float64(l.TotalCalls)
-				b.ReportMetric(util, "utilisation")
-				b.ReportMetric(float64(over), "windows_over_budget+1")
-				b.ReportMetric(createShare, "create_share_of_calls")
-				b.Logf("workers=%d: %.1f calls/s while busy on a budget of %d/s (utilisation %.3f), %d one-second windows over %d, %.0f%% of calls created labels (%d creates, %d total)",
-					workers, util*rate, rate, util, over, rate+1, 100*createShare, l.CreateCalls, l.TotalCalls)
+				e.startWorkers(b, workers, 10, budgetRate)
+				m := e.measureBudget(b, "budget")
+				b.ReportMetric(m.util, "utilisation")
+				b.ReportMetric(float64(m.over), "windows_over_budget+1")
+				b.ReportMetric(m.createShare(), "create_share_of_calls")
+				b.Logf("workers=%d: %s", workers, m)
 			}
 		})
 	}
+}
+
+// The budget and run size of the budget benchmarks.
+const budgetRate, budgetLabels = 10, 150
+
+// budgetRun is what measureBudget saw of one run on the fake API's ledger.
+type budgetRun struct {
+	util           float64 // calls per busy second ÷ budgetRate
+	over           int     // one-second windows with more than budgetRate+1 calls
+	creates, calls int
+}
+
+func (m budgetRun) createShare() float64 { return float64(m.creates) / float64(m.calls) }
+
+func (m budgetRun) String() string {
+	return fmt.Sprintf("%.1f calls/s while busy on a budget of %d/s (utilisation %.3f), %d one-second windows over %d, %.0f%% of calls created labels (%d creates, %d total)",
+		m.util*budgetRate, budgetRate, m.util, m.over, budgetRate+1, 100*m.createShare(), m.creates, m.calls)
+}
+
+// measureBudget enqueues budgetLabels bulk labels for the started workers,
+// waits for them, and measures the budget's use from the fake API's ledger.
+// Utilisation counts every call (creations and document-URL batches) in the
+// busy seconds: those strictly between the first and the last second with a
+// label creation (both partial). Seconds after the last creation hold only
+// trailing document-URL batches: no demand, so not busy.
+func (e *benchEnv) measureBudget(b *testing.B, prefix string) budgetRun {
+	b.Helper()
+	ks := keys(prefix, budgetLabels)
+	e.enqueue(b, ks, queue.Bulk)
+	e.waitCompleted(b, ks, 60*time.Second)
+	time.Sleep(3500 * time.Millisecond) // let the last URL batches go (3 s window)
+	l := e.fake.Ledger()
+	m := budgetRun{creates: l.CreateCalls, calls: l.TotalCalls}
+	for _, n := range l.CallsPerSecond {
+		if n > budgetRate+1 {
+			m.over++
+		}
+	}
+	var first, last int64 = 1 << 62, 0
+	for s := range l.CreateCallsPerSecond {
+		first, last = min(first, s), max(last, s)
+	}
+	busy, calls := 0, 0
+	for s := first + 1; s < last; s++ {
+		busy++
+		calls += l.CallsPerSecond[s]
+	}
+	m.util = float64(calls) / float64(busy) / budgetRate
+	return m
 }
 
 // BenchmarkPipelineThroughput drains labels through one worker against an

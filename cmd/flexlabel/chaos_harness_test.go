@@ -264,8 +264,13 @@ type chaosCLIResult struct {
 // run runs one flexlabel command to completion; it is safe to call from any
 // goroutine (it never fails the test).
 func (e *chaosEnv) run(stdin string, args ...string) (chaosCLIResult, error) {
+	return e.runEnv(nil, stdin, args...)
+}
+
+// runEnv is run with variables beyond baseEnv's.
+func (e *chaosEnv) runEnv(extraEnv []string, stdin string, args ...string) (chaosCLIResult, error) {
 	cmd := exec.Command(e.bin, args...)
-	cmd.Env = e.baseEnv()
+	cmd.Env = append(e.baseEnv(), extraEnv...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
