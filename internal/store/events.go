@@ -67,10 +67,12 @@ func (eventNotFound) Is(target error) bool { return target == ErrNotFound }
 // WebhookQueue is the asynq queue of webhook tasks: Namespace+"-webhooks".
 func (st *Store) WebhookQueue() string { return st.opts.Namespace + "-webhooks" }
 
-func (st *Store) hookOnKey() string           { return st.ns + "hook:on" }
-func (st *Store) awaitKey() string            { return st.ns + "hook:await" }
-func (st *Store) eventKey(id string) string   { return st.ns + "hook:ev:" + id }
-func (st *Store) sequenceKey(k string) string { return st.ns + "hook:seq:" + k }
+func (st *Store) hookOnKey() string         { return st.ns + "hook:on" }
+func (st *Store) awaitKey() string          { return st.ns + "hook:await" }
+func (st *Store) eventKey(id string) string { return st.ns + "hook:ev:" + id }
+
+// The per-key sequence counters, P+"hook:seq:"+key, are named by the
+// scripts themselves (eventLua), which build them from the prefix.
 
 // eventIDEncoding writes 16 random bytes as 26 lower-case characters.
 var eventIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
