@@ -11,15 +11,22 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/internal/httpapi"
 	"github.com/flexlabel/flexlabel/internal/metrics"
 )
 
-// serveOps serves /metrics, /healthz and /readyz for a worker on addr. The
-// returned func stops the server.
-func serveOps(ctx context.Context, addr string, d *deps, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+// serveOps serves /metrics, /healthz and /readyz for a worker on addr. With
+// metricsTokens set (FLEXLABEL_METRICS_AUTH), /metrics needs one of them
+// with scope metrics, as serve's does; health stays open. The returned func
+// stops the server.
+func serveOps(ctx context.Context, addr string, d *deps, reg *prometheus.Registry, metricsTokens *auth.Set, log *slog.Logger) (func(), error) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(reg))
+	var m http.Handler = metrics.Handler(reg)
+	if metricsTokens != nil {
+		m = httpapi.RequireScope(metricsTokens, auth.Metrics, m)
+	}
+	mux.Handle("GET /metrics", m)
 	healthz, readyz := httpapi.Health(d.q.Ping, nil)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", readyz)

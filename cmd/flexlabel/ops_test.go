@@ -24,7 +24,7 @@ func TestServeOps_ReadyzIsTheAPIs(t *testing.T) {
 	q, err := queue.New(rdb, queue.Options{Namespace: "ops"})
 	require.NoError(t, err)
 	addr := freeAddr(t)
-	stop, err := serveOps(context.Background(), addr, &deps{q: q, rdb: rdb}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	stop, err := serveOps(context.Background(), addr, &deps{q: q, rdb: rdb}, prometheus.NewRegistry(), nil, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(stop)
 

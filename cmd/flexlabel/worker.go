@@ -12,6 +12,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/internal/metrics"
 	"github.com/flexlabel/flexlabel/worker"
 )
@@ -86,7 +87,11 @@ func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logge
 	// The health endpoints come first, so they answer while the worker
 	// waits for Redis (/readyz 503 until Redis answers).
 	if cfg.MetricsAddr != "" {
-		stop, err := serveOps(ctx, cfg.MetricsAddr, d, reg, log)
+		tokens, err := metricsTokens(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		stop, err := serveOps(ctx, cfg.MetricsAddr, d, reg, tokens, log)
 		if err != nil {
 			return err
 		}
@@ -140,4 +145,34 @@ func checkTokenAtStart(ctx context.Context, cfg *config.Config, log *slog.Logger
 			slog.String("api", cfg.FlexForwardBaseURL), slog.String("error", err.Error()))
 	}
 	return nil
+}
+
+// metricsTokens is the token set the worker's /metrics checks under
+// FLEXLABEL_METRICS_AUTH=true (nil when false): the API's tokens, from
+// FLEXLABEL_API_TOKENS and FLEXLABEL_API_TOKENS_FILE, the file re-read when
+// it changes, as serve does (the worker takes no SIGHUP). A Prometheus
+// scraper gets a "metrics" line. Without any token the setting could only
+// refuse every scrape, so it is a configuration error.
+func metricsTokens(ctx context.Context, cfg *config.Config, log *slog.Logger) (*auth.Set, error) {
+	if !cfg.MetricsAuth {
+		return nil, nil
+	}
+	loaded, err := cfg.LoadAPITokens()
+	if err != nil {
+		return nil, err
+	}
+	all := loaded.All()
+	if len(all) == 0 {
+		return nil, &config.Error{Problems: []string{
+			"FLEXLABEL_METRICS_AUTH: is true, but the worker has no token to check on FLEXLABEL_METRICS_ADDR; set FLEXLABEL_API_TOKENS or FLEXLABEL_API_TOKENS_FILE (a \"metrics TOKEN\" line for Prometheus), or FLEXLABEL_METRICS_AUTH=false"}}
+	}
+	set, err := auth.NewSet(all)
+	if err != nil {
+		return nil, &config.Error{Problems: []string{"FLEXLABEL_API_TOKENS: " + err.Error()}}
+	}
+	if cfg.APITokensFile != "" {
+		w := &auth.Watcher{Path: cfg.APITokensFile, Fixed: loaded.Env, Set: set, Log: log, Loaded: loaded.FileSum}
+		go w.Run(ctx)
+	}
+	return set, nil
 }

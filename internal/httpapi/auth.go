@@ -180,3 +180,30 @@ func hasBody(r *http.Request) bool {
 	}{br, r.Body}
 	return err == nil
 }
+
+// RequireScope serves next only to a request whose token, looked up in
+// tokens, has scope; otherwise it answers as the API does: 401 with the
+// Bearer and Basic challenges for no token or an unknown one, 403 naming
+// the scope for one that lacks it. It is for listeners outside the API's
+// Handler — the worker's metrics listener under FLEXLABEL_METRICS_AUTH.
+func RequireScope(tokens *auth.Set, scope auth.Scope, next http.Handler) http.Handler {
+	lacks := "this token lacks scope " + string(scope)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := credential(r)
+		var p auth.Principal
+		if ok {
+			p, ok = tokens.Lookup(tok)
+		}
+		if !ok {
+			w.Header().Add("WWW-Authenticate", `Bearer realm="flexlabel"`)
+			w.Header().Add("WWW-Authenticate", `Basic realm="flexlabel", charset="UTF-8"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		if !p.Has(scope) {
+			writeError(w, http.StatusForbidden, lacks)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+	})
+}
