@@ -280,16 +280,7 @@ func (q *Queue) EnqueueMany(ctx context.Context, reqs []*flexapi.LabelRequest, l
 	for i, req := range reqs {
 		lines[i] = prepare(req, validate(req))
 	}
-	results, err := q.EnqueueLines(ctx, lines, lane, OutcomeOnly)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range lines {
-		if p.refusal != nil {
-			q.observe(lane, Invalid)
-		}
-	}
-	return results, nil
+	return q.EnqueueLines(ctx, lines, lane, OutcomeOnly)
 }
 
 // EnqueueLines enqueues parsed requests in one pipelined round trip, in
@@ -297,9 +288,9 @@ func (q *Queue) EnqueueMany(ctx context.Context, reqs []*flexapi.LabelRequest, l
 // exactly as if enqueued one by one. Results are in input order, a refusal
 // answered in its place without touching Redis; detail says how much a
 // result tells. Re-running a batch that failed part-way is safe (enqueue is
-// idempotent). OnEnqueue observes the outcome of each request it enqueues;
-// refusals are counted by whoever made them (Enqueue, EnqueueLine,
-// EnqueueMany), not here.
+// idempotent). OnEnqueue observes the outcome of every line, refusals
+// (invalid) included, once the batch is answered: a batch Redis did not
+// take is not counted.
 func (q *Queue) EnqueueLines(ctx context.Context, lines []Parsed, lane Lane, detail ResultDetail) ([]Result, error) {
 	results := make([]Result, len(lines))
 	idx := make([]int, 0, len(lines)) // the lines to enqueue
@@ -313,20 +304,20 @@ func (q *Queue) EnqueueLines(ctx context.Context, lines []Parsed, lane Lane, det
 			idx = append(idx, i)
 		}
 	}
+	if len(idx) > 0 {
+		replies, err := q.st.Enqueue(ctx, lane, len(idx), func(n int) *store.Job { return &lines[idx[n]].job })
+		if err != nil {
+			return nil, err
+		}
+		for n, i := range idx {
+			results[i] = enqueueResult(lines[i].job.Key, replies[n])
+		}
+	}
+	for i := range results {
+		q.observe(lane, results[i].Outcome)
+	}
 	if len(idx) == 0 {
 		return results, nil
-	}
-	replies, err := q.st.Enqueue(ctx, lane, len(idx), func(n int) *store.Job { return &lines[idx[n]].job })
-	if err != nil {
-		return nil, err
-	}
-	for n, i := range idx {
-		results[i] = enqueueResult(lines[i].job.Key, replies[n])
-	}
-	if q.opts.OnEnqueue != nil {
-		for _, i := range idx {
-			q.opts.OnEnqueue(lane, results[i].Outcome)
-		}
 	}
 	if detail == WithJobState {
 		if err := q.decorate(ctx, results); err != nil {
