@@ -169,9 +169,8 @@ func startRecipe(t *testing.T, e recipeEnv, r redisRecipe) (rdb *redis.Client, e
 	var log queuetest.Buffer
 	cmd := exec.Command(bin, e.args(t, r, port)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
-	require.NoError(t, cmd.Start(), "%s", r)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	done, err := queuetest.StartChild(cmd) // killed with the test binary, too
+	require.NoError(t, err, "%s", r)
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
 	rdb = redis.NewClient(&redis.Options{
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Username: recipeUser, Password: recipePassword,
