@@ -118,7 +118,17 @@ type ClientOptions struct {
 	AllowPrivate bool
 	// Timeout bounds each request; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// MaxIdleConnsPerHost is how many idle connections to one receiver
+	// are kept for reuse; 0 means DefaultMaxIdleConnsPerHost. Go's own
+	// default (2) makes parallel deliveries to one receiver open — and,
+	// over TLS, handshake — a connection for nearly every request.
+	MaxIdleConnsPerHost int
 }
+
+// DefaultMaxIdleConnsPerHost is ClientOptions.MaxIdleConnsPerHost's
+// default: more than the delivery slots one receiver is likely to hold at
+// once.
+const DefaultMaxIdleConnsPerHost = 32
 
 // NewClient returns the HTTP client deliveries are sent with. Before each
 // request it applies CheckURL to the request's URL; on each connection it
@@ -132,8 +142,12 @@ func NewClient(o ClientOptions) *http.Client {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil
+	t.MaxIdleConnsPerHost = o.MaxIdleConnsPerHost
 	t.DialContext = guardedDial(o.AllowPrivate, nil)
 	return &http.Client{
 		Transport: &guardedTransport{next: t, allowPrivate: o.AllowPrivate},

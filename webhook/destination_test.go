@@ -253,3 +253,41 @@ func (r *countingReader) Read(p []byte) (int, error) {
 	r.n += int64(len(p))
 	return len(p), nil
 }
+
+// Parallel deliveries to one receiver reuse their connections: after the
+// first round, no new ones are opened (Go's default of 2 idle connections
+// per host would open one for nearly every request of 10 in parallel).
+func TestNewClient_ParallelDeliveries_ReuseConnections(t *testing.T) {
+	t.Parallel()
+	const parallel, rounds = 10, 20
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := webhook.NewClient(webhook.ClientOptions{})
+	for range rounds {
+		done := make(chan error, parallel)
+		for range parallel {
+			go func() {
+				resp, err := c.Post(srv.URL, "application/json", bytes.NewReader(body))
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				done <- err
+			}()
+		}
+		for range parallel {
+			require.NoError(t, <-done)
+		}
+	}
+	require.LessOrEqual(t, conns.Load(), int64(parallel), "%d connections for %d requests, at most %d in parallel", conns.Load(), parallel*rounds, parallel)
+}

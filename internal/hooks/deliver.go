@@ -120,8 +120,11 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 	def(&cfg.DelayedTaskCheckInterval, time.Second)
 	def(&cfg.Log.TaskTimeout, cfg.Timeout+time.Minute)
 	d := &Deliverer{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics,
-		dlog:   NewLog(cfg.Redis, cfg.Namespace, cfg.Log),
-		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout})}
+		dlog: NewLog(cfg.Redis, cfg.Namespace, cfg.Log),
+		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout,
+			// Every slot may be sending to one receiver: keep a connection
+			// per slot rather than reconnecting.
+			MaxIdleConnsPerHost: max(cfg.Concurrency, webhook.DefaultMaxIdleConnsPerHost)})}
 	d.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   map[string]int{QueueName(cfg.Namespace): 1},
