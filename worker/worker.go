@@ -462,7 +462,11 @@ func (j *jobLog) Info(msg string, a ...slog.Attr)  { j.log(slog.LevelInfo, msg, 
 func (j *jobLog) Warn(msg string, a ...slog.Attr)  { j.log(slog.LevelWarn, msg, a) }
 func (j *jobLog) Error(msg string, a ...slog.Attr) { j.log(slog.LevelError, msg, a) }
 
-// asynqLogger feeds asynq's own log lines into slog.
+// AsynqLogger feeds asynq's own log lines into l, marked component=asynq:
+// for every asynq server flexlabel runs (the label lanes here, webhook
+// delivery in internal/hooks).
+func AsynqLogger(l *slog.Logger) asynq.Logger { return asynqLogger{l} }
+
 type asynqLogger struct{ l *slog.Logger }
 
 func (a asynqLogger) Debug(args ...any) {

@@ -129,7 +129,7 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 		Concurrency:              cfg.Concurrency,
 		Queues:                   map[string]int{QueueName(cfg.Namespace): 1},
 		RetryDelayFunc:           d.retryDelay,
-		Logger:                   asynqLogger{cfg.Logger.With(slog.String("lane", "webhooks"))},
+		Logger:                   worker.AsynqLogger(cfg.Logger.With(slog.String("lane", "webhooks"))),
 		LogLevel:                 asynq.WarnLevel,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
@@ -396,23 +396,4 @@ func scrubURL(err error, u string) string {
 		}
 	}
 	return strings.ReplaceAll(msg, u, "[endpoint url]")
-}
-
-// asynqLogger feeds asynq's own log lines into slog.
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) {
-	a.l.Debug(fmt.Sprint(args...), slog.String("component", "asynq"))
-}
-func (a asynqLogger) Info(args ...any) {
-	a.l.Info(fmt.Sprint(args...), slog.String("component", "asynq"))
-}
-func (a asynqLogger) Warn(args ...any) {
-	a.l.Warn(fmt.Sprint(args...), slog.String("component", "asynq"))
-}
-func (a asynqLogger) Error(args ...any) {
-	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
-}
-func (a asynqLogger) Fatal(args ...any) {
-	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
 }
