@@ -14,6 +14,8 @@ import (
 // (GCRA with a burst of one, in Redis), plus a fleet-wide pause that a 429
 // sets. Interactive callers go first: while one waits, bulk callers hold
 // back, so a bulk run delays an order system's label by a slot or two.
+// Tracking polls come last (takeIdle): they take only slots no label
+// caller is waiting for.
 //
 // A job's way to its API call is one round trip: store.TakeSlot reads the
 // pause, takes the slot and counts the attempt in one script. Only the
@@ -99,6 +101,30 @@ func (b *Budget) take(ctx context.Context, lane queue.Lane, job *store.Job) (sto
 		}
 		if err := sleep(ctx, s.Wait); err != nil {
 			return s, time.Since(start), err
+		}
+	}
+}
+
+// takeIdle blocks until the caller may make one API call that no label
+// needs — a tracking poll: it is granted only while no interactive or bulk
+// caller is waiting, so it never delays a label. It returns how long it
+// waited, and fails only when ctx ends or Redis is unreachable.
+func (b *Budget) takeIdle(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	req := store.SlotRequest{Idle: true, Interval: b.interval}
+	for {
+		s, err := b.st.TakeSlot(ctx, req)
+		if err != nil {
+			return time.Since(start), fmt.Errorf("worker: rate budget: %w", err)
+		}
+		if s.Granted {
+			return time.Since(start), nil
+		}
+		if s.Wait <= 0 {
+			return time.Since(start), fmt.Errorf("worker: rate budget: no slot and no wait (%q)", s.Blocked)
+		}
+		if err := sleep(ctx, s.Wait); err != nil {
+			return time.Since(start), err
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/worker"
 )
 
 // Three worker servers share one budget of 10 calls/s: the fake API never
@@ -94,4 +96,54 @@ func TestBudget_429sAndWaitsDoNotConsumeAttempts(t *testing.T) {
 		require.Equal(t, queue.StateCompleted, s.State, "%s: %+v", s.IdempotencyKey, s.DeadLetter)
 	}
 	require.Equal(t, 6, e.fake.Ledger().RateLimited)
+}
+
+// Tracking polls (TakeIdle) take only slots no label caller waits for:
+// while bulk callers keep the budget busy, an idle caller gets nothing, and
+// it gets slots as soon as they stop.
+func TestBudget_IdleCallersTakeOnlyLeftoverSlots(t *testing.T) {
+	t.Parallel()
+	e := newBenchEnv(t, 5)
+	b := worker.NewBudgetUnbounded(e.q, 50)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var bulkGrants atomic.Int64
+	bulkDone := make(chan struct{})
+	go func() {
+		defer close(bulkDone)
+		for range 40 { // 0.8 s of the budget at 50/s
+			if _, err := b.Wait(ctx, queue.Bulk); err != nil {
+				t.Error(err)
+				return
+			}
+			bulkGrants.Add(1)
+		}
+	}()
+	require.Eventually(t, func() bool { return bulkGrants.Load() > 0 }, 5*time.Second, time.Millisecond)
+
+	var idleDuringBulk atomic.Int64
+	idleGranted := make(chan struct{})
+	go func() {
+		for {
+			if _, err := b.TakeIdle(ctx); err != nil {
+				return
+			}
+			select {
+			case <-bulkDone:
+				close(idleGranted)
+				return
+			default:
+				idleDuringBulk.Add(1)
+			}
+		}
+	}()
+	<-bulkDone
+	select {
+	case <-idleGranted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle caller got no slot after the bulk callers stopped")
+	}
+	require.EqualValues(t, 40, bulkGrants.Load())
+	require.Zero(t, idleDuringBulk.Load(), "an idle caller took a slot while bulk callers were waiting")
 }

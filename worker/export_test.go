@@ -1,6 +1,11 @@
 package worker
 
-import "github.com/flexlabel/flexlabel/queue"
+import (
+	"context"
+	"time"
+
+	"github.com/flexlabel/flexlabel/queue"
+)
 
 // NewBudgetUnbounded is newBudget for the benchmarks in package worker_test,
 // which take the budget out of the way with rates above MaxRate.
@@ -10,4 +15,12 @@ func NewBudgetUnbounded(q *queue.Queue, rate float64) *Budget {
 		panic(err)
 	}
 	return b
+}
+
+// TakeIdle is takeIdle for tests in package worker_test.
+func (b *Budget) TakeIdle(ctx context.Context) (time.Duration, error) { return b.takeIdle(ctx) }
+
+// Wait is wait for tests in package worker_test.
+func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
+	return b.wait(ctx, lane)
 }

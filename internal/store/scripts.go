@@ -79,8 +79,8 @@ return {'enqueued', 'queued', ARGV[2]}
 // statusScript reads a record, asynq's state of a queued task, and the dead
 // letter of a dead one, in one round trip.
 //
-// KEYS[1] record  KEYS[2] dlq hash  ARGV[1] key
-// Returns {st, q, a, e, li, url, rs, t, asynqState, deadLetterJSON, ls, lo, lt} or nil.
+// KEYS[1] record  KEYS[2] dlq hash  KEYS[3] tracking  ARGV[1] key
+// Returns {st, q, a, e, li, url, rs, t, asynqState, deadLetterJSON, ls, lo, lt, trackingJSON} or nil.
 var statusScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'a', 'e', 'li', 'url', 'rs', 't')
 if not f[1] then return nil end
@@ -97,6 +97,7 @@ f[10] = dl
 f[11] = l[1]
 f[12] = l[2]
 f[13] = l[3]
+f[14] = redis.call('GET', KEYS[3])
 return f
 `)
 

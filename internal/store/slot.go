@@ -16,6 +16,10 @@ import (
 // SlotRequest asks TakeSlot for one API call.
 type SlotRequest struct {
 	Lane Lane
+	// Idle asks for a slot that no label needs: it is granted only while
+	// no interactive or bulk caller is waiting (tracking polls use it), so
+	// work below the labels never delays one. Lane is then ignored.
+	Idle bool
 	// Interval is the budget's spacing of calls (1 / calls per second);
 	// zero takes no slot (count the attempt only).
 	Interval time.Duration
@@ -30,7 +34,8 @@ type Slot struct {
 	Granted bool
 	// Wait, when not granted, is how long until trying again makes sense,
 	// and Blocked says why: "pause" (a 429's fleet pause), "interactive"
-	// (a bulk caller holding back for an interactive one) or "budget".
+	// (a bulk caller holding back for an interactive one), "labels" (an
+	// idle caller holding back for a label caller) or "budget".
 	Wait    time.Duration
 	Blocked string
 	// State is the job's state: StateActive when granted, StateCompleted or
@@ -47,6 +52,7 @@ type Slot struct {
 const (
 	BlockedPause       = "pause"
 	BlockedInteractive = "interactive"
+	BlockedLabels      = "labels"
 	BlockedBudget      = "budget"
 )
 
@@ -57,15 +63,20 @@ const (
 // count, so that a job's way to its API call is one round trip. (It is
 // redis_rate's GCRA for burst 1, written out to share the round trip.)
 //
-// KEYS[1] next-slot key  KEYS[2] pause  KEYS[3] interactive-waiting  KEYS[4] record (optional)
-// ARGV[1] interval µs (0: no slot)  ARGV[2] 'i' interactive or 'b' bulk
+// A bulk caller marks the bulk-waiting key on every try and never clears it
+// (several bulk callers wait at once; the mark lapses two intervals after
+// the last one tried), so an idle caller sees a bulk run as waiting from
+// one slot to the next.
+//
+// KEYS[1] next-slot key  KEYS[2] pause  KEYS[3] interactive-waiting  KEYS[4] bulk-waiting  KEYS[5] record (optional)
+// ARGV[1] interval µs (0: no slot)  ARGV[2] 'i' interactive, 'b' bulk or 't' idle
 // ARGV[3] interactive-waiting TTL ms  ARGV[4] hash or ”  ARGV[5] queue  ARGV[6] now ms
 //
 // Returns {code, n, µs}: {'ok', attempt, grant time µs}; {'completed'|'dead', 0, 0};
 // {'missing', 0, 0} (no record and no hash: retry with the hash);
-// {'pause'|'interactive'|'budget', wait µs, 0}.
+// {'pause'|'interactive'|'labels'|'budget', wait µs, 0}.
 var takeSlotScript = redis.NewScript(`
-local rec = KEYS[4]
+local rec = KEYS[5]
 local st
 if rec then
   st = redis.call('HGET', rec, 'st')
@@ -79,8 +90,11 @@ if iv > 0 then
   if p > 0 then return {'pause', p * 1000, 0} end
   if ARGV[2] == 'i' then
     redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
-  elseif redis.call('EXISTS', KEYS[3]) == 1 then
-    return {'interactive', iv, 0}
+  elseif ARGV[2] == 't' then
+    if redis.call('EXISTS', KEYS[3], KEYS[4]) > 0 then return {'labels', iv, 0} end
+  else
+    redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
+    if redis.call('EXISTS', KEYS[3]) == 1 then return {'interactive', iv, 0} end
   end
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -120,9 +134,12 @@ func (st *Store) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
 }
 
 func (st *Store) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot, error) {
-	keys := append(make([]string, 0, 4), st.budgetKeys[:]...)
+	keys := append(make([]string, 0, 5), st.budgetKeys[:]...)
 	lane, qn := "b", ""
-	if r.Lane == Interactive {
+	switch {
+	case r.Idle:
+		lane = "t"
+	case r.Lane == Interactive:
 		lane = "i"
 	}
 	if r.Job != nil {
@@ -157,7 +174,7 @@ func (st *Store) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot
 		return Slot{State: StateDead}, nil
 	case "missing":
 		return Slot{Blocked: code}, nil
-	case BlockedPause, BlockedInteractive, BlockedBudget:
+	case BlockedPause, BlockedInteractive, BlockedLabels, BlockedBudget:
 		return Slot{Blocked: code, Wait: time.Duration(n) * time.Microsecond, State: StateActive}, nil
 	}
 	return Slot{}, fmt.Errorf("queue: taking a budget slot: unexpected reply %q", code)

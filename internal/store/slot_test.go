@@ -176,3 +176,36 @@ func TestTakeSlot_InteractiveGoesFirst(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.BlockedBudget, s.Blocked)
 }
+
+// An idle caller (tracking polls) gets a slot only while no label caller is
+// waiting: a bulk or interactive try marks the lane as waiting for two
+// intervals, granted or not, and the idle caller holds back meanwhile.
+func TestTakeSlot_IdleYieldsToLabelCallers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const interval = 10 * time.Millisecond
+	ctx := context.Background()
+	idle := store.SlotRequest{Idle: true, Interval: interval}
+	take := func(r store.SlotRequest) store.Slot {
+		t.Helper()
+		s, err := e.st.TakeSlot(ctx, r)
+		require.NoError(t, err)
+		return s
+	}
+	require.True(t, take(idle).Granted, "nobody waits: the idle caller gets the slot")
+
+	for _, lane := range []queue.Lane{queue.Bulk, queue.Interactive} {
+		time.Sleep(3 * interval) // the previous grant's spacing and marks lapse
+		require.True(t, take(idle).Granted, lane)
+		// A label caller tries (it may be granted or not; either way it
+		// is waiting for slots now).
+		take(store.SlotRequest{Lane: lane, Interval: interval})
+		s := take(idle)
+		require.False(t, s.Granted, lane)
+		require.Equal(t, store.BlockedLabels, s.Blocked, lane)
+		require.Positive(t, s.Wait, lane)
+		// Once label callers stop trying, the mark lapses.
+		time.Sleep(2*interval + 100*time.Millisecond)
+		require.True(t, take(idle).Granted, lane)
+	}
+}

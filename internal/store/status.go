@@ -58,6 +58,9 @@ type JobStatus struct {
 	Label          *Label          `json:"label"`
 	DeadLetter     *DeadLetterInfo `json:"deadLetter"`
 	EnqueuedAt     *time.Time      `json:"enqueuedAt,omitempty"`
+	// Tracking is the shipment's tracking as last polled; nil while the
+	// label is not yet polled (or not followed).
+	Tracking *Tracking `json:"tracking"`
 }
 
 // Status reports each key's state in one pipelined round trip, in order.
@@ -68,7 +71,7 @@ func (st *Store) Status(ctx context.Context, keys ...string) ([]JobStatus, error
 		return out, nil
 	}
 	cmds, err := runPipelined(ctx, st.rdb, statusScript, len(keys), func(i int) ([]string, []any) {
-		return []string{st.recordKey(keys[i]), st.dlqKey()}, []any{keys[i]}
+		return []string{st.recordKey(keys[i]), st.dlqKey(), st.trackingKey(keys[i])}, []any{keys[i]}
 	})
 	if err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("queue: status: %w", err)
@@ -105,6 +108,7 @@ func parseStatus(key string, v any) JobStatus {
 		t := time.UnixMilli(ms).UTC()
 		js.EnqueuedAt = &t
 	}
+	js.Tracking = parseTracking(get(13))
 	switch get(0) {
 	case stCompleted:
 		js.State = StateCompleted

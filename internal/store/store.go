@@ -65,7 +65,7 @@ type Store struct {
 	opts Options
 	ns   string // key prefix "fl:<namespace>:"
 	// the budget's keys, built once: every API call reads them
-	budgetKeys [3]string // next slot, pause, interactive waiting
+	budgetKeys [4]string // next slot, pause, interactive waiting, bulk waiting
 }
 
 // New returns a Store on rdb, with opts validated and their defaults filled
@@ -93,7 +93,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		opts.DocumentWait = DefaultDocumentWait
 	}
 	st := &Store{rdb: rdb, opts: opts, ns: "fl:" + opts.Namespace + ":"}
-	st.budgetKeys = [3]string{st.ns + "budget", st.ns + "pause", st.ns + "iwait"}
+	st.budgetKeys = [4]string{st.ns + "budget", st.ns + "pause", st.ns + "iwait", st.ns + "bwait"}
 	return st, nil
 }
 
