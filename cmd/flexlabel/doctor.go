@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/config"
@@ -126,8 +125,8 @@ func diagnose(ctx context.Context, cfg *config.Config) *doctorReport {
 }
 
 func diagnoseRedis(ctx context.Context, cfg *config.Config, r *doctorReport) {
-	r.Redis.Addr, r.Redis.DB = cfg.RedisAddr(), cfg.RedisOptions.DB
-	rdb := redis.NewClient(cfg.RedisOptions)
+	r.Redis.Addr, r.Redis.DB = cfg.RedisAddr(), cfg.RedisDB()
+	rdb := cfg.NewRedisClient()
 	defer rdb.Close()
 	q, err := queue.New(rdb, queue.Options{Namespace: cfg.Queue, MaxRetry: cfg.MaxRetry, Retention: cfg.ResultRetention})
 	if err != nil {
