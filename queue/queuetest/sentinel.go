@@ -45,8 +45,8 @@ type Topology struct {
 	nodes      []*RedisProcess // the primary first, at start
 	sentinels  []*sentinelProcess
 
-	mu        sync.Mutex
-	primary   *RedisProcess // the node the sentinels last named primary
+	mu         sync.Mutex
+	primary    *RedisProcess // the node the sentinels last named primary
 	oldPrimary *RedisProcess // the primary KillPrimary killed, until restarted
 }
 
