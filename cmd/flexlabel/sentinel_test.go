@@ -100,3 +100,78 @@ func TestSentinel_KillPrimary_EnqueuesFollowTheNewPrimary(t *testing.T) {
 	require.Equal(t, during, failed, "errors after the failover settled: %q", errs[during:])
 	require.Zero(t, readonly, "READONLY errors: the client wrote to a replica: %q", errs)
 }
+
+// doctor reports the topology it sees: through the Sentinel form the
+// primary the sentinels name, its replicas, every sentinel and the quorum;
+// and REDIS_URL pointing at a replica directly is a problem.
+func TestDoctor_SentinelTopology_Reported(t *testing.T) {
+	t.Parallel()
+	topo := queuetest.StartSentinels(t, 2)
+	// The replicas and the primary share persistence settings; doctor's
+	// other checks are covered elsewhere, so make them pass.
+	for _, addr := range append(topo.ReplicaAddrs(), topo.PrimaryAddr()) {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		require.NoError(t, c.ConfigSet(context.Background(), "appendonly", "yes").Err())
+		require.NoError(t, c.ConfigSet(context.Background(), "maxmemory-policy", "noeviction").Err())
+		require.NoError(t, c.Close())
+	}
+	// Passwords for Redis and for the sentinels (which, without
+	// requirepass, accept any): doctor uses both and prints neither.
+	const redisPW, sentPW = "redisPW-DOCTOR-do-not-print", "sentPW-DOCTOR-do-not-print"
+	u := strings.Replace(topo.URL(), "redis://", "redis://:"+redisPW+"@", 1) + "&sentinel_password=" + sentPW
+	env, _ := doctorEnv(t, u, doctorToken)
+	r := runDoctor(t, env, "--json")
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	for _, pw := range []string{redisPW, sentPW} {
+		require.NotContains(t, r.stdout+r.stderr, pw)
+	}
+	require.Contains(t, r.stdout, "redis://xxxxx:xxxxx@"+topo.SentinelAddrs()[0])
+	require.Contains(t, r.stdout, "sentinel_password=xxxxx")
+	rep := doctorJSON(t, r)
+	require.Empty(t, rep.Problems)
+	require.True(t, rep.Redis.Reachable)
+	require.Equal(t, "master", rep.Redis.Role)
+	require.Equal(t, topo.PrimaryAddr(), rep.Redis.Primary)
+	var replicas []string
+	for _, rp := range rep.Redis.Replicas {
+		replicas = append(replicas, rp.Addr)
+		require.Equal(t, "online", rp.State)
+	}
+	require.ElementsMatch(t, topo.ReplicaAddrs(), replicas)
+	s := rep.Redis.Sentinel
+	require.NotNil(t, s)
+	require.Equal(t, topo.MasterName(), s.MasterName)
+	require.Equal(t, 2, s.Quorum)
+	require.Equal(t, 3, s.Known)
+	var addrs []string
+	for _, n := range s.Sentinels {
+		require.True(t, n.Reachable, n.Error)
+		require.Equal(t, topo.PrimaryAddr(), n.Primary)
+		addrs = append(addrs, n.Addr)
+	}
+	require.Equal(t, topo.SentinelAddrs(), addrs)
+
+	text := runDoctor(t, env)
+	require.Equal(t, 0, text.code, text.stdout)
+	require.Regexp(t, `(?m)^  role +master$`, text.stdout)
+	require.Regexp(t, `(?m)^  replicas +2 \(`, text.stdout)
+	require.Regexp(t, `(?m)^  quorum +2 \(3 sentinels known\)$`, text.stdout)
+	require.Regexp(t, `(?m)^  sentinel `+topo.SentinelAddrs()[2]+` +primary `+topo.PrimaryAddr()+`$`, text.stdout)
+	for _, pw := range []string{redisPW, sentPW} {
+		require.NotContains(t, text.stdout+text.stderr, pw)
+	}
+
+	// A sentinel REDIS_URL names that does not answer is a problem.
+	dead := freeAddr(t)
+	env, _ = doctorEnv(t, topo.URL()+"&addr="+dead, doctorToken)
+	rep = doctorJSON(t, runDoctor(t, env, "--json"))
+	require.Len(t, rep.Problems, 1, "%q", rep.Problems)
+	require.Contains(t, rep.Problems[0], "Sentinel at "+dead+" did not answer")
+	require.False(t, rep.Redis.Sentinel.Sentinels[3].Reachable)
+
+	// A plain redis:// URL at a replica: writes would fail, doctor says so.
+	env, _ = doctorEnv(t, "redis://"+topo.ReplicaAddrs()[0]+"/0", doctorToken)
+	rep = doctorJSON(t, runDoctor(t, env, "--json"))
+	require.Equal(t, "slave", rep.Redis.Role)
+	require.Contains(t, strings.Join(rep.Problems, "\n"), "Redis at "+topo.ReplicaAddrs()[0]+" is a replica (of "+topo.PrimaryAddr()+"): every write fails with READONLY")
+}
