@@ -73,12 +73,16 @@ func StartSentinels(tb testing.TB, replicas int) *Topology {
 	tb.Helper()
 	bin, sentinelArgs := sentinelCommand(tb)
 	t := &Topology{tb: tb, masterName: "mymaster"}
-	primary := StartRedis(tb)
+	// Replicas sync at once rather than after the default 5s a primary
+	// waits for more replicas to share one transfer; any node may become
+	// the primary.
+	fast := []string{"--repl-diskless-sync-delay", "0"}
+	primary := StartRedis(tb, fast...)
 	t.nodes = append(t.nodes, primary)
 	t.primary = primary
 	for range replicas {
 		host, port, _ := net.SplitHostPort(primary.Addr())
-		t.nodes = append(t.nodes, StartRedis(tb, "--replicaof", host, port))
+		t.nodes = append(t.nodes, StartRedis(tb, append(fast, "--replicaof", host, port)...))
 	}
 	t.waitSynced(primary, replicas)
 	for i := range 3 {
