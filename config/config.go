@@ -98,9 +98,13 @@ type Config struct {
 	WebhookRetryFor     time.Duration `env:"FLEXLABEL_WEBHOOK_RETRY_FOR"`
 	WebhookDisableAfter time.Duration `env:"FLEXLABEL_WEBHOOK_DISABLE_AFTER"`
 
-	// RedisOptions is REDIS_URL parsed; set by Parse. It holds the Redis
-	// password, so String, LogValue and JSON leave it out.
-	RedisOptions *redis.Options `env:"-" json:"-"`
+	// RedisOptions is REDIS_URL parsed when it names one server; set by
+	// Parse, nil in the Sentinel form. RedisFailover is REDIS_URL parsed in
+	// the Sentinel form (it has master_name); nil otherwise. Exactly one is
+	// set. Both hold passwords, so String, LogValue and JSON leave them
+	// out. Build clients with NewRedisClient, not from these.
+	RedisOptions  *redis.Options         `env:"-" json:"-"`
+	RedisFailover *redis.FailoverOptions `env:"-" json:"-"`
 }
 
 // MinWebhookSigningKey is the shortest FLEXLABEL_WEBHOOK_SIGNING_KEY
@@ -163,10 +167,10 @@ func Parse(environ map[string]string) (*Config, error) {
 	} else if msg := checkBaseURL(cfg.FlexForwardBaseURL); msg != "" {
 		check("FLEXFORWARD_BASE_URL", true, msg)
 	}
-	if opts, msg := parseRedisURL(string(cfg.RedisURL)); msg != "" {
+	if opts, fo, msg := parseRedisURL(string(cfg.RedisURL)); msg != "" {
 		check("REDIS_URL", true, msg)
 	} else {
-		cfg.RedisOptions = opts
+		cfg.RedisOptions, cfg.RedisFailover = opts, fo
 	}
 	check("FLEXLABEL_CONCURRENCY", cfg.Concurrency < 1 || cfg.Concurrency > 1000, fmt.Sprintf("must be between 1 and 1000, got %d", cfg.Concurrency))
 	check("FLEXLABEL_MAX_RETRY", cfg.MaxRetry < 1, fmt.Sprintf("must be at least 1, got %d", cfg.MaxRetry))
@@ -324,7 +328,7 @@ func (c Config) fields() []field {
 		case Secret:
 			val = x.String()
 			if name == "REDIS_URL" {
-				val, _ = maskUserinfo(string(x))
+				val = MaskRedisURL(string(x))
 			}
 		case []Secret:
 			val = fmt.Sprintf("[%d tokens]", len(x))
@@ -397,24 +401,171 @@ func checkBaseURL(raw string) string {
 	return ""
 }
 
-// parseRedisURL parses REDIS_URL, or describes why it cannot. The
-// description never contains the URL's password: the failing URL is
-// diagnosed again on a copy whose user info is masked, and only that
-// diagnosis is reported.
-func parseRedisURL(raw string) (*redis.Options, string) {
-	const want = "must be redis://[user:password@]host:port/db, rediss://… or unix://…"
+// parseRedisURL parses REDIS_URL, or describes why it cannot: into
+// *redis.Options for one server, or *redis.FailoverOptions for the Sentinel
+// form (see parseFailoverURL). The description never contains a password:
+// the failing URL is diagnosed again on a copy whose secrets are masked
+// (MaskRedisURL), and only that diagnosis is reported.
+func parseRedisURL(raw string) (*redis.Options, *redis.FailoverOptions, string) {
+	if isFailoverURL(raw) {
+		fo, msg := parseFailoverURL(raw)
+		return nil, fo, msg
+	}
+	const want = "must be redis://[user:password@]host:port/db, rediss://…, unix://… or the Sentinel form redis://[user:password@]sentinel:port/db?master_name=NAME&addr=sentinel2:port…"
 	opts, err := redis.ParseURL(raw)
 	if err == nil {
-		return opts, ""
+		return opts, nil, ""
 	}
-	masked, hadUserinfo := maskUserinfo(raw)
+	masked := MaskRedisURL(raw)
 	if _, err := redis.ParseURL(masked); err != nil {
+		return nil, nil, want + " (" + err.Error() + ")"
+	}
+	if masked != raw {
+		return nil, nil, want + " (the user:password part is malformed; characters such as @ / : % # ? must be percent-encoded; not shown)"
+	}
+	return nil, nil, want
+}
+
+// isFailoverURL reports whether REDIS_URL is in the Sentinel form: the
+// presence of master_name selects it, as in go-redis's ParseFailoverURL.
+func isFailoverURL(raw string) bool {
+	_, query, ok := strings.Cut(raw, "?")
+	if !ok {
+		return false
+	}
+	for _, kv := range strings.Split(query, "&") {
+		if k, _, _ := strings.Cut(kv, "="); k == "master_name" {
+			return true
+		}
+	}
+	return false
+}
+
+// The credentials of the Sentinel form. go-redis's ParseFailoverURL reads
+// the URL's user info as the sentinels' credentials and the password
+// parameter as Redis's; flexlabel keeps user:password@ meaning Redis's own
+// credentials, as in the one-server form, so that adding master_name to a
+// working REDIS_URL does not move its password to the sentinels (which,
+// without requirepass, refuse an AUTH). The sentinels' credentials, when
+// they have any, are these parameters, which go-redis does not know.
+const (
+	paramSentinelUser     = "sentinel_username"
+	paramSentinelPassword = "sentinel_password"
+)
+
+// parseFailoverURL parses the Sentinel form of REDIS_URL:
+//
+//	redis[s]://[user:password@]SENTINEL1:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT&addr=…
+//	    [&sentinel_username=U][&sentinel_password=P]
+//
+// user:password (or go-redis's username= and password= parameters, not
+// both) authenticates to Redis: the primary and its replicas. The
+// sentinels' own credentials are sentinel_username and sentinel_password.
+// rediss:// turns TLS on for the sentinels and Redis alike, each
+// connection checking the certificate against the host it dials (go-redis
+// would check every one against the first sentinel's name). The other
+// parameters are go-redis's (dial_timeout, pool_size, …).
+func parseFailoverURL(raw string) (*redis.FailoverOptions, string) {
+	const want = "in the Sentinel form must be redis://[user:password@]sentinel:port/db?master_name=NAME&addr=sentinel2:port…, or rediss://…"
+	const encode = "characters such as & # % + in a password must be percent-encoded"
+	u, err := url.Parse(raw)
+	if err != nil {
+		masked := MaskRedisURL(raw)
+		if _, err := url.Parse(masked); err != nil {
+			return nil, want + " (" + err.Error() + ")"
+		}
+		return nil, want + " (a password is malformed; " + encode + "; not shown)"
+	}
+	q := u.Query()
+	secretParam := q.Has("password") || q.Has(paramSentinelPassword)
+	for _, k := range []string{"username", "password", paramSentinelUser, paramSentinelPassword, "master_name"} {
+		if len(q[k]) > 1 {
+			return nil, want + " (" + k + " is given more than once)"
+		}
+	}
+	user, pass := q.Get("username"), q.Get("password")
+	if u.User != nil {
+		if q.Has("username") || q.Has("password") {
+			return nil, want + " (Redis's credentials are given twice, as user:password@ and as username=/password=; give them once. user:password@ is Redis's own; the sentinels' go in sentinel_username= and sentinel_password=)"
+		}
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+	}
+	sentUser, sentPass := q.Get(paramSentinelUser), q.Get(paramSentinelPassword)
+	for _, k := range []string{"username", "password", paramSentinelUser, paramSentinelPassword} {
+		q.Del(k)
+	}
+	// What go-redis parses carries no secret, so its diagnosis may be
+	// shown; unless a password parameter was present, whose unencoded '&'
+	// would have split a piece of it off as a parameter of its own.
+	u.User, u.RawQuery = nil, q.Encode()
+	fo, err := redis.ParseFailoverURL(u.String())
+	switch {
+	case err != nil && secretParam:
+		return nil, want + " (a parameter is malformed; not shown, since REDIS_URL has a password parameter; " + encode + ")"
+	case err != nil:
 		return nil, want + " (" + err.Error() + ")"
+	case fo.MasterName == "":
+		return nil, want + " (master_name is empty: give the name the sentinels monitor, such as mymaster)"
 	}
-	if hadUserinfo {
-		return nil, want + " (the user:password part is malformed; characters such as @ / : % # ? must be percent-encoded; not shown)"
+	fo.Username, fo.Password = user, pass
+	fo.SentinelUsername, fo.SentinelPassword = sentUser, sentPass
+	if fo.TLSConfig != nil {
+		fo.TLSConfig.ServerName = ""
 	}
-	return nil, want
+	return fo, ""
+}
+
+// MaskRedisURL is REDIS_URL with its secrets masked, for printing: the user
+// info (maskUserinfo) and the values of the password and sentinel_password
+// parameters of the Sentinel form. A password parameter's value is masked
+// up to the next parameter flexlabel or go-redis knows, so a password with
+// an unencoded '&' is masked whole.
+func MaskRedisURL(raw string) string {
+	masked, _ := maskUserinfo(maskSecretParams(raw))
+	return masked
+}
+
+// knownParams are the REDIS_URL parameters that end a masked password
+// value: go-redis's (ParseURL and ParseFailoverURL) and flexlabel's own.
+var knownParams = map[string]bool{
+	"master_name": true, "addr": true, "db": true, "username": true, "password": true,
+	paramSentinelUser: true, paramSentinelPassword: true, "client_name": true, "protocol": true,
+	"route_by_latency": true, "route_by_latency_tolerance": true, "route_randomly": true, "replica_only": true,
+	"use_disconnected_replicas": true, "max_retries": true, "min_retry_backoff": true, "max_retry_backoff": true,
+	"dial_timeout": true, "dialer_retries": true, "dialer_retry_timeout": true, "read_timeout": true,
+	"write_timeout": true, "context_timeout_enabled": true, "pool_fifo": true, "pool_size": true,
+	"max_concurrent_dials": true, "min_idle_conns": true, "max_idle_conns": true, "max_active_conns": true,
+	"pipeline_pool_size": true, "pipeline_read_buffer_size": true, "pipeline_write_buffer_size": true,
+	"conn_max_lifetime": true, "conn_max_lifetime_jitter": true, "conn_max_idle_time": true,
+	"pool_timeout": true, "idle_timeout": true, "idle_check_frequency": true, "max_conn_age": true,
+	"disableIdentity": true, "identitySuffix": true, "unstable_resp3": true, "skip_verify": true,
+}
+
+// maskSecretParams replaces the values of the password parameters in the
+// raw query with "xxxxx", working on the string (like maskUserinfo) so it
+// also covers URLs that do not parse.
+func maskSecretParams(raw string) string {
+	head, query, ok := strings.Cut(raw, "?")
+	if !ok {
+		return raw
+	}
+	parts := strings.Split(query, "&")
+	out := make([]string, 0, len(parts))
+	inSecret := false
+	for _, kv := range parts {
+		k, _, hasValue := strings.Cut(kv, "=")
+		if inSecret && !(hasValue && knownParams[k]) {
+			continue // a piece of the password the unencoded '&' split off
+		}
+		inSecret = false
+		if k == "password" || k == paramSentinelPassword {
+			inSecret = true
+			kv = k + "=xxxxx"
+		}
+		out = append(out, kv)
+	}
+	return head + "?" + strings.Join(out, "&")
 }
 
 // maskUserinfo replaces everything between the scheme and the last '@' with
@@ -435,14 +586,42 @@ func maskUserinfo(raw string) (string, bool) {
 	return raw[:start] + "xxxxx:xxxxx" + raw[start+at:], true
 }
 
-// RedisAddr names the Redis server REDIS_URL points at, for messages and
-// logs: its address (host:port, or a socket path), never its credentials;
-// "?" before Parse filled it in.
+// RedisAddr names the Redis REDIS_URL points at, for messages and logs,
+// never with credentials: its address (host:port, or a socket path), or in
+// the Sentinel form "master NAME via sentinels HOST:PORT,…"; "?" before
+// Parse filled it in.
 func (c *Config) RedisAddr() string {
-	if c.RedisOptions == nil {
-		return "?"
+	switch {
+	case c.RedisFailover != nil:
+		return "master " + c.RedisFailover.MasterName + " via sentinels " + strings.Join(c.RedisFailover.SentinelAddrs, ",")
+	case c.RedisOptions != nil:
+		return c.RedisOptions.Addr
 	}
-	return c.RedisOptions.Addr
+	return "?"
+}
+
+// RedisDB is the Redis database number REDIS_URL selects.
+func (c *Config) RedisDB() int {
+	switch {
+	case c.RedisFailover != nil:
+		return c.RedisFailover.DB
+	case c.RedisOptions != nil:
+		return c.RedisOptions.DB
+	}
+	return 0
+}
+
+// NewRedisClient builds the one Redis client a process uses, for asynq and
+// flexlabel's own keys alike: for the Sentinel form go-redis's failover
+// client, which asks the sentinels for the primary, follows +switch-master
+// and drops its connections to a demoted primary, so every process talks
+// to the new primary after a failover without a restart. Both kinds are a
+// *redis.Client. It does not talk to Redis.
+func (c *Config) NewRedisClient() *redis.Client {
+	if c.RedisFailover != nil {
+		return redis.NewFailoverClient(c.RedisFailover)
+	}
+	return redis.NewClient(c.RedisOptions)
 }
 
 func validQueueName(s string) bool {

@@ -11,8 +11,14 @@
 // Secrets never leave the process by accident. Tokens are of type Secret,
 // which prints as [redacted] under every fmt verb, in slog and in JSON.
 // A Config formats (fmt, slog) through Config.String and Config.LogValue,
-// which show REDIS_URL with its password masked and leave out RedisOptions,
-// the parsed REDIS_URL that holds the password; json.Marshal skips it too.
-// Error messages never echo a token or the REDIS_URL password: a malformed
-// REDIS_URL is diagnosed on a copy whose user info is masked.
+// which show REDIS_URL with its passwords masked (MaskRedisURL) and leave out
+// RedisOptions and RedisFailover, the parsed REDIS_URL that holds them;
+// json.Marshal skips them too. Error messages never echo a token or a
+// REDIS_URL password: a malformed REDIS_URL is diagnosed on a copy whose
+// secrets are masked.
+//
+// REDIS_URL names one server (redis://, rediss://, unix://) or, when it has
+// a master_name parameter, a Redis Sentinel deployment in go-redis's
+// failover form. Config.NewRedisClient builds the one client a process
+// uses from either, so no command builds its own.
 package config

@@ -292,6 +292,11 @@ func composeSecretProblem(name, value string) string {
 	}
 	for _, m := range exprs {
 		if (m[2] == "-" || m[2] == ":-") && m[3] != "" {
+			if strings.Contains(value, "://") && !strings.Contains(m[3], "://") && !isSecretVar(m[1]) {
+				// A default for a part of a URL that is not its password,
+				// such as REDIS_URL's host (compose's sentinel profile).
+				continue
+			}
 			if strings.Contains(m[3], "://") {
 				if urlPassword(m[3]) != "" {
 					return "interpolation default carries a literal password"
@@ -435,7 +440,9 @@ func checkComposeRedis(where string, svc map[string]any, readFile func(string) (
 	settings := make(map[string]string)
 	var confPath string
 	for i, t := range toks {
-		if strings.HasSuffix(t, ".conf") && confPath == "" {
+		// The configuration file is redis-server's first argument (a
+		// replica's command also writes a replica.conf it includes).
+		if strings.HasSuffix(t, ".conf") && confPath == "" && i > 0 && path.Base(toks[i-1]) == "redis-server" {
 			confPath = t
 		}
 		if strings.HasPrefix(t, "--") && i+1 < len(toks) {
@@ -474,6 +481,30 @@ func checkComposeRedis(where string, svc map[string]any, readFile func(string) (
 	return append(p, checkRedisSettings(where+" (effective)", get)...)
 }
 
+// isSentinelService reports whether a compose service runs Redis Sentinel.
+func isSentinelService(svc map[string]any) bool {
+	toks := commandTokens(svc["command"])
+	return slices.Contains(toks, "--sentinel") || slices.ContainsFunc(toks, func(t string) bool { return path.Base(t) == "redis-sentinel" })
+}
+
+// checkComposeSentinel checks a sentinel of the compose file's sentinel
+// profile: in that profile only, monitoring with a quorum of 2, and
+// authenticating with a password that comes from the environment.
+func checkComposeSentinel(where string, svc map[string]any) []string {
+	var p []string
+	if !slices.Contains(strList(svc["profiles"]), "sentinel") {
+		p = append(p, where+": a sentinel must be in the sentinel profile, so the default deployment stays one Redis")
+	}
+	cmd := strings.Join(strList(svc["command"]), "\n")
+	if !regexp.MustCompile(`(?m)^\s*sentinel monitor \S+ \S+ \d+ 2\s*$`).MatchString(cmd) {
+		p = append(p, where+": want sentinel monitor NAME HOST PORT 2 (a quorum of 2 of 3)")
+	}
+	if m := regexp.MustCompile(`(?m)^\s*sentinel auth-pass \S+ (\S+)`).FindStringSubmatch(cmd); m == nil || !strings.HasPrefix(m[1], "$$") {
+		p = append(p, where+": sentinel auth-pass must come from the environment ($$REDIS_PASSWORD), not a literal")
+	}
+	return p
+}
+
 func isFlexlabelService(svc map[string]any) bool {
 	return svc["build"] != nil || strings.Contains(str(svc["image"]), "flexlabel")
 }
@@ -496,7 +527,8 @@ func checkCompose(file string, doc map[string]any, readFile func(string) ([]byte
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	redis, workers, serve := 0, 0, 0
+	redis, workers, serve, replicas := 0, 0, 0, 0
+	var sentinels []string
 	for _, name := range names {
 		svc := asMap(services[name])
 		where := file + ": services." + name
@@ -517,8 +549,16 @@ func checkCompose(file string, doc map[string]any, readFile func(string) ([]byte
 		if len(strList(hc["test"])) == 0 || hc["disable"] == true {
 			p = append(p, where+": no healthcheck")
 		}
+		if isSentinelService(svc) {
+			sentinels = append(sentinels, name)
+			p = append(p, checkComposeSentinel(where, svc)...)
+			continue
+		}
 		if strings.HasPrefix(str(svc["image"]), "redis") {
 			redis++
+			if slices.Contains(strList(svc["profiles"]), "sentinel") {
+				replicas++
+			}
 			p = append(p, checkComposeRedis(where, svc, readFile)...)
 			continue
 		}
@@ -569,6 +609,12 @@ func checkCompose(file string, doc map[string]any, readFile func(string) ([]byte
 	}
 	if redis == 0 {
 		p = append(p, file+": no redis service")
+	}
+	if len(sentinels) > 0 && (len(sentinels) < 3 || len(sentinels)%2 == 0) {
+		p = append(p, fmt.Sprintf("%s: want an odd number of sentinels, at least 3, got %d", file, len(sentinels)))
+	}
+	if len(sentinels) > 0 && replicas == 0 {
+		p = append(p, file+": the sentinel profile has no Redis replica to promote")
 	}
 	if workers < 2 {
 		p = append(p, fmt.Sprintf("%s: want at least 2 worker replicas, got %d", file, workers))
@@ -1676,10 +1722,41 @@ services:
 		"want at least 2 worker replicas",
 	)
 
-	// Interpolated secrets are accepted.
+	// A sentinel profile needs three sentinels (here two), in the profile,
+	// with a quorum of 2 and an interpolated password, and a replica.
+	docs = mustDecode(t, `
+services:
+  redis:
+    image: redis:7-alpine
+    command: ["redis-server", "/etc/redis.conf"]
+    volumes: ["./good.conf:/etc/redis.conf:ro"]
+    healthcheck: {test: ["CMD", "redis-cli", "ping"]}
+  sentinel-1:
+    image: redis:7-alpine
+    command: ["sh", "-c", "sentinel monitor m redis 6379 1\nsentinel auth-pass m hunter2\nexec redis-server /tmp/s.conf --sentinel"]
+    healthcheck: {test: ["CMD", "redis-cli", "-p", "26379", "ping"]}
+  sentinel-2:
+    image: redis:7-alpine
+    profiles: [sentinel]
+    command: ["sh", "-c", "sentinel monitor m redis 6379 2\nsentinel auth-pass m $$REDIS_PASSWORD\nexec redis-sentinel /tmp/s.conf"]
+    healthcheck: {test: ["CMD", "redis-cli", "-p", "26379", "ping"]}
+`)
+	wantProblems(t, checkCompose("bad.yaml", docs[0], read, 30*time.Second),
+		"services.sentinel-1: a sentinel must be in the sentinel profile",
+		"services.sentinel-1: want sentinel monitor NAME HOST PORT 2",
+		"services.sentinel-1: sentinel auth-pass must come from the environment",
+		"want an odd number of sentinels, at least 3, got 2",
+		"the sentinel profile has no Redis replica to promote",
+		"want at least 2 worker replicas",
+		"no serve service",
+	)
+
+	// Interpolated secrets are accepted, and so are defaults for the parts
+	// of a URL that are not its password.
 	for name, v := range map[string]string{
 		"FLEXFORWARD_TOKEN": "${FLEXFORWARD_TOKEN:?set it}",
 		"REDIS_URL":         "redis://flexlabel:${REDIS_PASSWORD:?set it}@redis:6379/0",
+		"REDIS_URL ":        "redis://flexlabel:${REDIS_PASSWORD:?set it}@${REDIS_ENDPOINT:-redis:6379}/0${REDIS_ENDPOINT_PARAMS:-}",
 		"REDIS_PASSWORD":    "${REDIS_PASSWORD}",
 	} {
 		if msg := composeSecretProblem(name, v); msg != "" {

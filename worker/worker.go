@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/store"
@@ -423,6 +424,13 @@ func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *store.Job, f 
 // wait for asynq's crash recovery (one to two minutes) to run again. asynq
 // cannot retry its own bookkeeping after an outage (v0.26.0 cancels the
 // context it retries with), so this keeps a short outage short.
+//
+// A write refused with READONLY is waited for the same way: the server
+// answers but is a replica, which during a failover is the old primary (or a
+// managed endpoint not yet moved to the new one). go-redis has already
+// retried it, on fresh connections, and the failover client asks the
+// sentinels again; once the primary takes writes, the write goes through.
+// The outcome writes are safe to repeat (a completed job stays completed).
 func (w *Worker) record(ctx context.Context, log *jobLog, write func() error) error {
 	delay := 100 * time.Millisecond
 	for {
@@ -430,10 +438,10 @@ func (w *Worker) record(ctx context.Context, log *jobLog, write func() error) er
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		if w.st.Ping(ctx) == nil {
-			return err // Redis answers: not an outage, so waiting will not help
+		if !redis.IsReadOnlyError(err) && w.st.Ping(ctx) == nil {
+			return err // Redis answers and takes writes: not an outage, so waiting will not help
 		}
-		log.Warn("recording the outcome failed; retrying until Redis answers", slog.String("error", err.Error()))
+		log.Warn("recording the outcome failed; retrying until Redis takes it", slog.String("error", err.Error()))
 		if serr := sleep(ctx, delay); serr != nil {
 			return err
 		}

@@ -51,7 +51,7 @@ func (a *app) openQueueWith(ctx context.Context, cfg *config.Config, onEnqueue .
 // that they start while Redis is down and wait for it (waitForRedis); a
 // one-shot command uses openQueue and fails at once.
 func (a *app) connectQueue(cfg *config.Config, onEnqueue ...func(queue.Lane, queue.Outcome)) (*deps, error) {
-	rdb := redis.NewClient(cfg.RedisOptions)
+	rdb := cfg.NewRedisClient()
 	opts := queue.Options{
 		Namespace: cfg.Queue,
 		MaxRetry:  cfg.MaxRetry,

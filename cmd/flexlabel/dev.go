@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/config"
@@ -312,16 +311,13 @@ func aboutSample(r slog.Record) bool {
 }
 
 // redactedRedisURL is REDIS_URL for the banner: the in-process one as is, a
-// real one without its password.
+// real one with its secrets masked (config.MaskRedisURL, which also covers
+// the Sentinel form's password parameters).
 func redactedRedisURL(u string, real bool) string {
 	if !real {
 		return u
 	}
-	opts, err := redis.ParseURL(u)
-	if err != nil || opts.Password == "" {
-		return u
-	}
-	return strings.Replace(u, opts.Password, "REDACTED", 1)
+	return config.MaskRedisURL(u)
 }
 
 const samplePrefix = "sample-"

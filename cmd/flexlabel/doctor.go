@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +36,8 @@ func (a *app) doctorCmd() *cobra.Command {
 		Short: "Check the configuration, Redis and the Flex Forward token, and say what to fix",
 		Long: `Print where flexlabel points and whether that works: the configuration in effect
 (secrets masked), the Redis server (address, version, maxmemory-policy, AOF), the
+replication topology it sees (the server's role, the primary, its replicas with their
+lag, and in REDIS_URL's Sentinel form every sentinel, the master name and quorum), the
 namespace's queue sizes and dead letters, and the Flex Forward token, checked with
 one GET /couriers call. Each problem found is a line saying what to do.
 
@@ -90,6 +94,47 @@ type doctorRedis struct {
 	Version         string `json:"version,omitempty"`
 	MaxmemoryPolicy string `json:"maxmemoryPolicy,omitempty"`
 	AppendOnly      *bool  `json:"appendonly,omitempty"`
+	// Role is the replication role of the server flexlabel writes to, as
+	// INFO replication reports it: "master", or "slave" (a replica, which
+	// refuses writes with READONLY).
+	Role string `json:"role,omitempty"`
+	// Primary is the address of the primary: in the Sentinel form the one
+	// the sentinels name, otherwise Addr.
+	Primary string `json:"primary,omitempty"`
+	// Replicas are the replicas connected to the primary, as it reports them.
+	Replicas []doctorReplica `json:"replicas"`
+	// Sentinel is what the sentinels say, in the Sentinel form of REDIS_URL.
+	Sentinel *doctorSentinel `json:"sentinel,omitempty"`
+}
+
+// doctorReplica is one replica as the primary sees it.
+type doctorReplica struct {
+	Addr  string `json:"addr"`
+	State string `json:"state"` // "online" once in sync
+	// LagSeconds is the seconds since the replica last acknowledged;
+	// OffsetBehind is how many bytes of the replication stream it lacks.
+	LagSeconds   int   `json:"lagSeconds"`
+	OffsetBehind int64 `json:"offsetBehind"`
+}
+
+// doctorSentinel is the Sentinel deployment REDIS_URL names.
+type doctorSentinel struct {
+	MasterName string `json:"masterName"`
+	// Quorum is how many sentinels must agree the primary is down (from
+	// SENTINEL MASTER); Known is how many sentinels the first reachable one
+	// knows of, itself included.
+	Quorum    int              `json:"quorum"`
+	Known     int              `json:"known"`
+	Sentinels []doctorSentNode `json:"sentinels"`
+}
+
+// doctorSentNode is one sentinel REDIS_URL names.
+type doctorSentNode struct {
+	Addr      string `json:"addr"`
+	Reachable bool   `json:"reachable"`
+	// Primary is the primary's address this sentinel gives.
+	Primary string `json:"primary,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 type doctorQueue struct {
@@ -126,8 +171,14 @@ func diagnose(ctx context.Context, cfg *config.Config) *doctorReport {
 }
 
 func diagnoseRedis(ctx context.Context, cfg *config.Config, r *doctorReport) {
-	r.Redis.Addr, r.Redis.DB = cfg.RedisAddr(), cfg.RedisOptions.DB
-	rdb := redis.NewClient(cfg.RedisOptions)
+	r.Redis.Addr, r.Redis.DB = cfg.RedisAddr(), cfg.RedisDB()
+	r.Redis.Replicas = []doctorReplica{}
+	if cfg.RedisFailover != nil {
+		diagnoseSentinels(ctx, cfg.RedisFailover, r)
+	} else {
+		r.Redis.Primary = r.Redis.Addr
+	}
+	rdb := cfg.NewRedisClient()
 	defer rdb.Close()
 	q, err := queue.New(rdb, queue.Options{Namespace: cfg.Queue, MaxRetry: cfg.MaxRetry, Retention: cfg.ResultRetention})
 	if err != nil {
@@ -145,7 +196,9 @@ func diagnoseRedis(ctx context.Context, cfg *config.Config, r *doctorReport) {
 	if err != nil {
 		r.problem("Redis at %s refused INFO (%v): flexlabel cannot check its version, maxmemory-policy and AOF; allow INFO for this user", r.Redis.Addr, err)
 	} else {
-		checkRedisInfo(parseInfo(info), r)
+		m := parseInfo(info)
+		checkRedisInfo(m, r)
+		checkReplication(m, cfg.RedisFailover != nil, r)
 	}
 
 	insp := asynq.NewInspectorFromRedisClient(rdb)
@@ -213,6 +266,111 @@ func checkRedisInfo(info map[string]string, r *doctorReport) {
 	}
 }
 
+// checkReplication reads the replication role and the replicas from INFO:
+// a replica is a problem (every write fails with READONLY), and so is a
+// Sentinel deployment whose primary has no replica in sync to promote.
+func checkReplication(info map[string]string, sentinel bool, r *doctorReport) {
+	r.Redis.Role = info["role"]
+	if r.Redis.Role == "slave" {
+		r.problem("Redis at %s is a replica (of %s): every write fails with READONLY; point REDIS_URL at the primary (a managed service's primary endpoint), or use REDIS_URL's Sentinel form so flexlabel follows the primary", r.Redis.Addr, net.JoinHostPort(info["master_host"], info["master_port"]))
+		return
+	}
+	offset, _ := strconv.ParseInt(info["master_repl_offset"], 10, 64)
+	n, _ := strconv.Atoi(info["connected_slaves"])
+	online := 0
+	for i := range n {
+		rep := parseReplicaLine(info["slave"+strconv.Itoa(i)])
+		if rep.Offset >= 0 {
+			rep.OffsetBehind = max(offset-rep.Offset, 0)
+		}
+		if rep.State == "online" {
+			online++
+		}
+		r.Redis.Replicas = append(r.Redis.Replicas, rep.doctorReplica)
+	}
+	if sentinel && online == 0 {
+		r.problem("Redis's primary %s has no replica in sync: Sentinel has nothing to promote if it fails; start a replica (replicaof %s)", r.Redis.Primary, r.Redis.Primary)
+	}
+}
+
+type replicaLine struct {
+	doctorReplica
+	Offset int64
+}
+
+// parseReplicaLine reads INFO's "ip=…,port=…,state=online,offset=…,lag=…".
+func parseReplicaLine(line string) replicaLine {
+	kv := map[string]string{}
+	for _, f := range strings.Split(line, ",") {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			kv[k] = v
+		}
+	}
+	rep := replicaLine{Offset: -1}
+	rep.Addr, rep.State = net.JoinHostPort(kv["ip"], kv["port"]), kv["state"]
+	rep.LagSeconds, _ = strconv.Atoi(kv["lag"])
+	if o, err := strconv.ParseInt(kv["offset"], 10, 64); err == nil {
+		rep.Offset = o
+	}
+	return rep
+}
+
+// sentinelTimeout bounds each question doctor asks a sentinel.
+const sentinelTimeout = 3 * time.Second
+
+// diagnoseSentinels asks every sentinel REDIS_URL names for the primary and
+// the master's quorum: an unreachable sentinel, sentinels naming different
+// primaries, or fewer reachable sentinels than the quorum are problems.
+func diagnoseSentinels(ctx context.Context, fo *redis.FailoverOptions, r *doctorReport) {
+	s := &doctorSentinel{MasterName: fo.MasterName, Sentinels: []doctorSentNode{}}
+	r.Redis.Sentinel = s
+	primaries := map[string]bool{}
+	reachable := 0
+	for _, addr := range fo.SentinelAddrs {
+		node := doctorSentNode{Addr: addr}
+		sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Username: fo.SentinelUsername, Password: fo.SentinelPassword,
+			TLSConfig: fo.TLSConfig, DialTimeout: sentinelTimeout, ReadTimeout: sentinelTimeout, MaxRetries: -1})
+		qctx, cancel := context.WithTimeout(ctx, sentinelTimeout)
+		master, err := sc.Master(qctx, fo.MasterName).Result()
+		if err == nil {
+			var pa []string
+			if pa, err = sc.GetMasterAddrByName(qctx, fo.MasterName).Result(); err == nil && len(pa) == 2 {
+				node.Primary = net.JoinHostPort(pa[0], pa[1])
+			}
+		}
+		cancel()
+		_ = sc.Close()
+		if err != nil {
+			node.Error = err.Error()
+			r.problem("Sentinel at %s did not answer for master %q (%v): check that it runs, and REDIS_URL's master_name and sentinel credentials", addr, fo.MasterName, err)
+		} else {
+			node.Reachable = true
+			reachable++
+			primaries[node.Primary] = true
+			if s.Quorum == 0 {
+				s.Quorum, _ = strconv.Atoi(master["quorum"])
+				other, _ := strconv.Atoi(master["num-other-sentinels"])
+				s.Known = other + 1
+				if flags := master["flags"]; strings.Contains(flags, "s_down") || strings.Contains(flags, "o_down") {
+					r.problem("Sentinel at %s sees master %q down (flags %s): a failover is due or under way", addr, fo.MasterName, flags)
+				}
+			}
+		}
+		s.Sentinels = append(s.Sentinels, node)
+	}
+	switch {
+	case len(primaries) > 1:
+		r.problem("the sentinels name different primaries for %q (%s): a failover is under way, or they do not monitor the same Redis; run doctor again", fo.MasterName, strings.Join(slices.Sorted(maps.Keys(primaries)), ", "))
+	case len(primaries) == 1:
+		for p := range primaries {
+			r.Redis.Primary = p
+		}
+	}
+	if reachable > 0 && s.Quorum > 0 && s.Known < s.Quorum {
+		r.problem("Sentinel knows %d sentinel(s) for %q, fewer than its quorum %d: no failover can happen; run at least %d sentinels", s.Known, fo.MasterName, s.Quorum, max(3, s.Quorum))
+	}
+}
+
 // parseVersion reads major and minor of "7.0.15".
 func parseVersion(v string) (major, minor int, ok bool) {
 	parts := strings.SplitN(v, ".", 3)
@@ -277,6 +435,14 @@ func tokenRefusedMessage(cfg *config.Config, ae *flexapi.APIError) string {
 	return fmt.Sprintf("FLEXFORWARD_TOKEN: Flex Forward at %s answered 401 Unauthorized: the token is wrong, revoked, or for the other environment (FLEXFORWARD_ENV=%s); set a valid token (docs/OPERATIONS.md#dead-letters-after-a-token-rotation)", cfg.FlexForwardBaseURL, cfg.FlexForwardEnv)
 }
 
+// listSuffix is " (a; b)" for a non-empty list, "" otherwise.
+func listSuffix(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(items, "; ") + ")"
+}
+
 func (r *doctorReport) writeText(w io.Writer) error {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "Configuration (secrets masked)")
@@ -297,6 +463,25 @@ func (r *doctorReport) writeText(w io.Writer) error {
 			aof = map[bool]string{true: "yes", false: "no"}[*r.Redis.AppendOnly]
 		}
 		fmt.Fprintf(tw, "  version\t%s\n  maxmemory-policy\t%s\n  appendonly\t%s\n", r.Redis.Version, r.Redis.MaxmemoryPolicy, aof)
+		fmt.Fprintf(tw, "  role\t%s\n  primary\t%s\n", r.Redis.Role, r.Redis.Primary)
+		reps := make([]string, len(r.Redis.Replicas))
+		for i, rep := range r.Redis.Replicas {
+			reps[i] = fmt.Sprintf("%s %s, lag %ds, %d bytes behind", rep.Addr, rep.State, rep.LagSeconds, rep.OffsetBehind)
+		}
+		fmt.Fprintf(tw, "  replicas\t%d%s\n", len(reps), listSuffix(reps))
+	}
+	if s := r.Redis.Sentinel; s != nil {
+		fmt.Fprintln(tw, "\nSentinel")
+		fmt.Fprintf(tw, "  master name\t%s\n  quorum\t%d (%d sentinels known)\n", s.MasterName, s.Quorum, s.Known)
+		for _, n := range s.Sentinels {
+			state := "primary " + n.Primary
+			if !n.Reachable {
+				state = "unreachable: " + n.Error
+			}
+			fmt.Fprintf(tw, "  sentinel %s\t%s\n", n.Addr, state)
+		}
+	}
+	if r.Redis.Reachable {
 		fmt.Fprintf(tw, "\nNamespace %s\n", r.Namespace)
 		fmt.Fprintln(tw, "  queue\tlane\tpending\tscheduled\tretry\tactive")
 		for _, q := range r.Queues {

@@ -188,3 +188,41 @@ func TestCheckRedisInfo(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckReplication(t *testing.T) {
+	t.Parallel()
+	primary := map[string]string{"role": "master", "connected_slaves": "2", "master_repl_offset": "1000",
+		"slave0": "ip=10.0.0.2,port=6379,state=online,offset=1000,lag=0",
+		"slave1": "ip=10.0.0.3,port=6380,state=wait_bgsave,offset=0,lag=3"}
+	tests := []struct {
+		name     string
+		info     map[string]string
+		sentinel bool
+		replicas []doctorReplica
+		problem  string // "" for none
+	}{
+		{"primary with replicas", primary, true, []doctorReplica{
+			{Addr: "10.0.0.2:6379", State: "online"},
+			{Addr: "10.0.0.3:6380", State: "wait_bgsave", LagSeconds: 3, OffsetBehind: 1000},
+		}, ""},
+		{"standalone", map[string]string{"role": "master", "connected_slaves": "0"}, false, nil, ""},
+		{"sentinel without a replica in sync", map[string]string{"role": "master", "connected_slaves": "1", "slave0": "ip=h,port=1,state=send_bulk,offset=-1,lag=0"}, true,
+			[]doctorReplica{{Addr: "h:1", State: "send_bulk"}}, "has no replica in sync"},
+		{"a replica", map[string]string{"role": "slave", "master_host": "10.0.0.1", "master_port": "6379"}, false, nil, "is a replica (of 10.0.0.1:6379): every write fails with READONLY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := doctorReport{Redis: doctorRedis{Addr: "redis:6379", Primary: "redis:6379"}}
+			checkReplication(tt.info, tt.sentinel, &r)
+			require.Equal(t, tt.info["role"], r.Redis.Role)
+			require.Equal(t, tt.replicas, r.Redis.Replicas)
+			if tt.problem == "" {
+				require.Empty(t, r.Problems)
+				return
+			}
+			require.Len(t, r.Problems, 1)
+			require.Contains(t, r.Problems[0], tt.problem)
+		})
+	}
+}

@@ -38,4 +38,11 @@
 // appendonly). Without redis-server it skips the test (or fails it under
 // FLEXLABEL_TEST_NO_FALLBACK=1): miniredis cannot lose data the way a killed
 // server does.
+//
+// StartSentinels is for failover tests: a Topology of one primary, replicas
+// of it and three sentinels (redis-sentinel, or redis-server --sentinel),
+// real processes on their own ports with short Sentinel timeouts, so that
+// KillPrimary, WaitFailover and RestartOldPrimaryAsReplica play a failover
+// in a few seconds; URL is REDIS_URL in its Sentinel form. It skips or fails
+// without redis-server as StartRedis does.
 package queuetest
