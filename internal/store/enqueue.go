@@ -64,5 +64,10 @@ func (st *Store) Enqueue(ctx context.Context, lane Lane, n int, job func(i int) 
 			out[i].State = StateDead
 		}
 	}
+	if err != nil {
+		// Every script ran: the batch's acknowledgement failed (too few
+		// replicas), so none of it is acknowledged.
+		return nil, fmt.Errorf("queue: enqueue batch: %w", err)
+	}
 	return out, nil
 }

@@ -18,7 +18,9 @@ const linkTimeout = 15 * time.Second
 // StartReplica starts a redis-server for the calling test alone that
 // replicates primaryAddr (host:port, such as StartRedis's Addr; replication
 // needs TCP, so not the private server's socket), and returns once its link
-// to the primary is up (INFO replication: master_link_status:up). args are
+// to the primary is up (INFO replication: master_link_status:up). It sets
+// the primary's repl-diskless-sync-delay to 0, so the sync starts at once
+// rather than after Redis's default 5s. args are
 // extra redis-server arguments, as for StartRedis. The replica stops when
 // the test ends; Pause and Resume freeze it (SIGSTOP, SIGCONT) so that it
 // stops acknowledging its primary's writes, as a replica that hangs or is
@@ -28,6 +30,14 @@ func StartReplica(tb testing.TB, primaryAddr string, args ...string) *RedisProce
 	host, port, err := net.SplitHostPort(primaryAddr)
 	if err != nil {
 		tb.Fatalf("queuetest: StartReplica: primary address %q: %v", primaryAddr, err)
+	}
+	// Redis 7 delays a diskless full sync by 5s to batch replicas; a test
+	// starts them one at a time.
+	prim := redis.NewClient(&redis.Options{Addr: primaryAddr})
+	err = prim.ConfigSet(context.Background(), "repl-diskless-sync-delay", "0").Err()
+	_ = prim.Close()
+	if err != nil {
+		tb.Fatalf("queuetest: StartReplica: primary %s: %v", primaryAddr, err)
 	}
 	r := StartRedis(tb, append([]string{"--replicaof", host, port}, args...)...)
 	r.WaitLinkUp()
