@@ -150,6 +150,6 @@ func TestDeadLetters_MinReplicas_ReplicaDown_RedriveDiscardOutcomes(t *testing.T
 func TestReplicaError_IsTooFewReplicas(t *testing.T) {
 	err := fmt.Errorf("enqueue: %w", &queue.ReplicaError{Acked: 1, Want: 2, Timeout: time.Second})
 	require.True(t, errors.Is(err, queue.ErrTooFewReplicas))
-	require.EqualError(t, err, "enqueue: queue: 1 of 2 Redis replicas acknowledged the write within 1s; "+
+	require.EqualError(t, err, "enqueue: 1 of 2 Redis replicas acknowledged the write within 1s; "+
 		"the primary has it but a failover could lose it; retrying is safe (writes are idempotent)")
 }

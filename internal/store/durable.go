@@ -46,7 +46,7 @@ type ReplicaError struct {
 }
 
 func (e *ReplicaError) Error() string {
-	return fmt.Sprintf("queue: %d of %d Redis replicas acknowledged the write within %s; "+
+	return fmt.Sprintf("%d of %d Redis replicas acknowledged the write within %s; "+
 		"the primary has it but a failover could lose it; retrying is safe (writes are idempotent)",
 		e.Acked, e.Want, e.Timeout)
 }
