@@ -433,14 +433,18 @@ func parseRedisURL(raw string) (*redis.Options, string) {
 	return nil, want
 }
 
-// redisReadTimeout is the read timeout a client built from opts uses (go-redis's
-// default 3s for 0), or 0 for none (or no opts).
+// GoRedisReadTimeout is go-redis's read timeout for a REDIS_URL without
+// read_timeout (a test checks it against go-redis).
+const GoRedisReadTimeout = 5 * time.Second
+
+// redisReadTimeout is the read timeout a client built from opts uses
+// (GoRedisReadTimeout for 0), or 0 for none (or no opts).
 func redisReadTimeout(opts *redis.Options) time.Duration {
 	switch {
 	case opts == nil || opts.ReadTimeout < 0:
 		return 0
 	case opts.ReadTimeout == 0:
-		return 3 * time.Second
+		return GoRedisReadTimeout
 	}
 	return opts.ReadTimeout
 }

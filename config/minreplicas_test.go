@@ -4,7 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/config"
 )
 
 func TestParse_MinReplicas_DefaultsOff(t *testing.T) {
@@ -31,9 +34,9 @@ func TestParse_MinReplicas_Validation(t *testing.T) {
 		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS": "16"}, "", ""},
 		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT": "0s"}, "FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT", "positive"},
 		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT": "soon"}, "FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT", "cannot be parsed as time.Duration"},
-		// The WAIT runs in a pipeline, under the client's read timeout (3s by default).
-		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT": "3s"}, "FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT", "below REDIS_URL's read_timeout (3s), got 3s"},
-		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT": "2900ms"}, "", ""},
+		// The WAIT runs in a pipeline, under the client's read timeout (5s by default).
+		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT": "5s"}, "FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT", "below REDIS_URL's read_timeout (5s), got 5s"},
+		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT": "4900ms"}, "", ""},
 		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT": "1s", "REDIS_URL": "redis://r:6379/0?read_timeout=500ms"},
 			"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT", "below REDIS_URL's read_timeout (500ms), got 1s"},
 		{map[string]string{"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT": "10s", "REDIS_URL": "redis://r:6379/0?read_timeout=-1"}, "", ""},
@@ -50,4 +53,12 @@ func TestParse_MinReplicas_Validation(t *testing.T) {
 			require.Contains(t, problemFor(t, cerr, tt.variable), tt.want)
 		})
 	}
+}
+
+// The default the validation assumes is go-redis's own.
+func TestGoRedisReadTimeout_IsGoRedisDefault(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	t.Cleanup(func() { c.Close() })
+	require.Equal(t, c.Options().ReadTimeout, config.GoRedisReadTimeout)
 }

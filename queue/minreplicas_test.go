@@ -27,7 +27,7 @@ type replicated struct {
 }
 
 const (
-	upTimeout   = 2 * time.Second // below go-redis's 3s read timeout
+	upTimeout   = 2 * time.Second // below go-redis's 5s read timeout
 	downTimeout = 100 * time.Millisecond
 )
 
@@ -152,4 +152,21 @@ func TestReplicaError_IsTooFewReplicas(t *testing.T) {
 	require.True(t, errors.Is(err, queue.ErrTooFewReplicas))
 	require.EqualError(t, err, "enqueue: 1 of 2 Redis replicas acknowledged the write within 1s; "+
 		"the primary has it but a failover could lose it; retrying is safe (writes are idempotent)")
+}
+
+// New refuses MinReplicas out of range and a ReplicaTimeout the client's
+// read timeout would cut short (the WAIT runs in a pipeline).
+func TestNew_MinReplicas_Validates(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	t.Cleanup(func() { rdb.Close() })
+	_, err := queue.New(rdb, queue.Options{MinReplicas: -1})
+	require.ErrorContains(t, err, "MinReplicas must be between 0 and 16, got -1")
+	_, err = queue.New(rdb, queue.Options{MinReplicas: 17})
+	require.ErrorContains(t, err, "MinReplicas must be between 0 and 16, got 17")
+	_, err = queue.New(rdb, queue.Options{MinReplicas: 1, ReplicaTimeout: 5 * time.Second})
+	require.ErrorContains(t, err, "ReplicaTimeout (5s) must be below the Redis client's read timeout (5s)")
+	q, err := queue.New(rdb, queue.Options{MinReplicas: 1})
+	require.NoError(t, err)
+	require.Equal(t, queue.DefaultReplicaTimeout, q.Options().ReplicaTimeout)
 }
