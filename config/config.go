@@ -81,6 +81,13 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"FLEXLABEL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	Queue              string        `env:"FLEXLABEL_QUEUE" envDefault:"flexlabel"`
 
+	// Durable acknowledgements (issue 18): an enqueue, and each outcome the
+	// worker records, is acknowledged once Redis's WAIT counts this many
+	// replicas holding it; 0 is off. The timeout bounds each WAIT; default
+	// queue.DefaultReplicaTimeout, set by Parse.
+	RedisMinReplicas        int           `env:"FLEXLABEL_REDIS_MIN_REPLICAS" envDefault:"0"`
+	RedisMinReplicasTimeout time.Duration `env:"FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT"`
+
 	// Webhook endpoints (issue 15, part A). The signing key derives every
 	// endpoint's secret (internal/hooks.Keyring); without it webhooks are
 	// off. AllowPrivate lets endpoints point into the internal network.
@@ -132,7 +139,7 @@ func Parse(environ map[string]string) (*Config, error) {
 	// constants, so the numbers are written once; an unset (or empty)
 	// variable leaves them in place, as envDefault would.
 	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax,
-		WebhookDocumentWait: worker.DefaultDocumentWait,
+		WebhookDocumentWait: worker.DefaultDocumentWait, RedisMinReplicasTimeout: queue.DefaultReplicaTimeout,
 
 		WebhookConcurrency: hooks.DefaultConcurrency, WebhookTimeout: webhook.DefaultTimeout,
 		WebhookRetryFor: hooks.DefaultRetryFor, WebhookDisableAfter: hooks.DefaultDisableAfter}
@@ -171,6 +178,15 @@ func Parse(environ map[string]string) (*Config, error) {
 		check("REDIS_URL", true, msg)
 	} else {
 		cfg.RedisOptions, cfg.RedisFailover = opts, fo
+	}
+	check("FLEXLABEL_REDIS_MIN_REPLICAS", cfg.RedisMinReplicas < 0 || cfg.RedisMinReplicas > queue.MaxMinReplicas,
+		fmt.Sprintf("must be between 0 (off) and %d, got %d", queue.MaxMinReplicas, cfg.RedisMinReplicas))
+	check("FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT", cfg.RedisMinReplicasTimeout <= 0,
+		fmt.Sprintf("must be positive, got %s", cfg.RedisMinReplicasTimeout))
+	if rt := redisReadTimeout(cfg.RedisOptions); rt > 0 && cfg.RedisMinReplicasTimeout >= rt {
+		// The WAIT runs in a pipeline, under the client's read timeout.
+		check("FLEXLABEL_REDIS_MIN_REPLICAS_TIMEOUT", true,
+			fmt.Sprintf("must be below REDIS_URL's read_timeout (%s), got %s", rt, cfg.RedisMinReplicasTimeout))
 	}
 	check("FLEXLABEL_CONCURRENCY", cfg.Concurrency < 1 || cfg.Concurrency > 1000, fmt.Sprintf("must be between 1 and 1000, got %d", cfg.Concurrency))
 	check("FLEXLABEL_MAX_RETRY", cfg.MaxRetry < 1, fmt.Sprintf("must be at least 1, got %d", cfg.MaxRetry))
@@ -566,6 +582,22 @@ func maskSecretParams(raw string) string {
 		out = append(out, kv)
 	}
 	return head + "?" + strings.Join(out, "&")
+}
+
+// GoRedisReadTimeout is go-redis's read timeout for a REDIS_URL without
+// read_timeout (a test checks it against go-redis).
+const GoRedisReadTimeout = 5 * time.Second
+
+// redisReadTimeout is the read timeout a client built from opts uses
+// (GoRedisReadTimeout for 0), or 0 for none (or no opts).
+func redisReadTimeout(opts *redis.Options) time.Duration {
+	switch {
+	case opts == nil || opts.ReadTimeout < 0:
+		return 0
+	case opts.ReadTimeout == 0:
+		return GoRedisReadTimeout
+	}
+	return opts.ReadTimeout
 }
 
 // maskUserinfo replaces everything between the scheme and the last '@' with

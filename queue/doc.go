@@ -19,6 +19,14 @@
 // its batch (package httpapi) and bulk runs (package bulkrun) are all that
 // path; a Go caller's raw *flexapi.LabelRequest is validated on the way in.
 //
+// Redis replicates asynchronously, so an enqueue the primary acknowledged
+// can be lost in a failover. Options.MinReplicas (FLEXLABEL_REDIS_MIN_REPLICAS)
+// makes every acknowledging write — each EnqueueLines batch (one WAIT for
+// the whole pipeline), a redrive, a discard — wait until that many replicas
+// have it; too few in time is an error wrapping ErrTooFewReplicas, which
+// front ends report as they report an unreachable Redis, and which is safe
+// to retry: the retry answers duplicate, or enqueues what was lost.
+//
 // The Redis side of all this — the key layout, the Lua scripts, asynq's task
 // encoding (a test checks it against asynq's own Inspector) and the worker's
 // bookkeeping — is package internal/store, which this package and the

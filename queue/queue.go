@@ -32,7 +32,31 @@ type Options struct {
 	// OnEnqueue, if set, observes every enqueue outcome (for metrics). It
 	// must be cheap and safe for concurrent use.
 	OnEnqueue func(Lane, Outcome)
+	// MinReplicas, when positive, acknowledges an enqueue (and a redrive or
+	// discard) only once Redis's WAIT counts this many replicas holding it;
+	// otherwise the call fails with an error wrapping ErrTooFewReplicas,
+	// which is safe to retry. The worker's store takes it from here too,
+	// for the outcomes it records. 0 (the default) does not wait.
+	MinReplicas int
+	// ReplicaTimeout bounds each wait for the replicas; it must be below
+	// the client's read timeout. Default DefaultReplicaTimeout.
+	ReplicaTimeout time.Duration
 }
+
+// ErrTooFewReplicas is wrapped by the error of a write fewer than
+// Options.MinReplicas replicas acknowledged in time (a *ReplicaError, which
+// says how many did). The write may be lost in a failover; retrying it is
+// safe, as after any Redis outage.
+var ErrTooFewReplicas = store.ErrTooFewReplicas
+
+// ReplicaError is the error of a write too few replicas acknowledged.
+type ReplicaError = store.ReplicaError
+
+// DefaultReplicaTimeout is the default of Options.ReplicaTimeout.
+const DefaultReplicaTimeout = store.DefaultReplicaTimeout
+
+// MaxMinReplicas is the largest Options.MinReplicas accepted.
+const MaxMinReplicas = store.MaxMinReplicas
 
 // Queue enqueues label jobs and operates on their records and dead letters.
 // It is safe for concurrent use.
@@ -44,12 +68,14 @@ type Queue struct {
 
 // New returns a Queue on rdb. It does not take ownership of rdb.
 func New(rdb redis.UniversalClient, opts Options) (*Queue, error) {
-	st, err := store.New(rdb, store.Options{Namespace: opts.Namespace, MaxRetry: opts.MaxRetry, TaskTimeout: opts.TaskTimeout, Retention: opts.Retention})
+	st, err := store.New(rdb, store.Options{Namespace: opts.Namespace, MaxRetry: opts.MaxRetry, TaskTimeout: opts.TaskTimeout, Retention: opts.Retention,
+		MinReplicas: opts.MinReplicas, ReplicaTimeout: opts.ReplicaTimeout})
 	if err != nil {
 		return nil, err
 	}
 	so := st.Options()
 	opts.Namespace, opts.MaxRetry, opts.TaskTimeout, opts.Retention = so.Namespace, so.MaxRetry, so.TaskTimeout, so.Retention
+	opts.ReplicaTimeout = so.ReplicaTimeout
 	return &Queue{st: st, opts: opts, dlq: DeadLetters{st: st}}, nil
 }
 

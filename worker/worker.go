@@ -418,8 +418,10 @@ func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *store.Job, f 
 	return deadLettered(string(f.Reason))
 }
 
-// record writes an outcome to Redis, and while Redis is unreachable keeps
-// trying within the job's own time (its context) rather than giving up: the
+// record writes an outcome to Redis, and while Redis is unreachable (or,
+// with FLEXLABEL_REDIS_MIN_REPLICAS, fewer replicas than that acknowledge
+// the write) keeps trying within the job's own time (its context) rather
+// than giving up: the
 // API call was made, and a job whose outcome is not recorded would otherwise
 // wait for asynq's crash recovery (one to two minutes) to run again. asynq
 // cannot retry its own bookkeeping after an outage (v0.26.0 cancels the
@@ -438,7 +440,11 @@ func (w *Worker) record(ctx context.Context, log *jobLog, write func() error) er
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		if !redis.IsReadOnlyError(err) && w.st.Ping(ctx) == nil {
+		// A replica as primary (READONLY, before the failover settles) or
+		// too few replicas acknowledging is an outage of the writes:
+		// waiting for them is what helps (every outcome script is
+		// idempotent, so writing again is safe).
+		if !redis.IsReadOnlyError(err) && !errors.Is(err, store.ErrTooFewReplicas) && w.st.Ping(ctx) == nil {
 			return err // Redis answers and takes writes: not an outage, so waiting will not help
 		}
 		log.Warn("recording the outcome failed; retrying until Redis takes it", slog.String("error", err.Error()))
@@ -498,5 +504,5 @@ func (a asynqLogger) Fatal(args ...any) {
 func storeOf(q *queue.Queue, documentWait time.Duration) (*store.Store, error) {
 	o := q.Options()
 	return store.New(q.Redis(), store.Options{Namespace: o.Namespace, MaxRetry: o.MaxRetry, TaskTimeout: o.TaskTimeout,
-		Retention: o.Retention, DocumentWait: documentWait})
+		Retention: o.Retention, DocumentWait: documentWait, MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout})
 }

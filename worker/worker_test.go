@@ -43,6 +43,12 @@ type opts struct {
 	documentWait time.Duration
 	// api, when set, wraps the client of the fake API.
 	api func(worker.LabelAPI) worker.LabelAPI
+	// redis, when set, is the Redis to use instead of queuetest's;
+	// minReplicas and replicaTimeout are the queue's durable
+	// acknowledgements (issue 18).
+	redis          *redis.Options
+	minReplicas    int
+	replicaTimeout time.Duration
 }
 
 func start(t *testing.T, o opts) *harness {
@@ -53,10 +59,14 @@ func start(t *testing.T, o opts) *harness {
 	if o.rate == 0 {
 		o.rate = 1000
 	}
-	rdb := redis.NewClient(queuetest.Redis(t))
+	ro := o.redis
+	if ro == nil {
+		ro = queuetest.Redis(t)
+	}
+	rdb := redis.NewClient(ro)
 	t.Cleanup(func() { rdb.Close() })
 	ns := queuetest.Prefix(t)
-	q, err := queue.New(rdb, queue.Options{Namespace: ns, MaxRetry: o.maxRetry})
+	q, err := queue.New(rdb, queue.Options{Namespace: ns, MaxRetry: o.maxRetry, MinReplicas: o.minReplicas, ReplicaTimeout: o.replicaTimeout})
 	require.NoError(t, err)
 	fake := flexapitest.NewTestServer(t, token)
 	api, err := flexapi.NewClient(fake.URL(), token, flexapi.WithTimeout(2*time.Second))

@@ -56,6 +56,9 @@ func (a *app) connectQueue(cfg *config.Config, onEnqueue ...func(queue.Lane, que
 		Namespace: cfg.Queue,
 		MaxRetry:  cfg.MaxRetry,
 		Retention: cfg.ResultRetention,
+
+		MinReplicas:    cfg.RedisMinReplicas,
+		ReplicaTimeout: cfg.RedisMinReplicasTimeout,
 	}
 	if len(onEnqueue) > 0 {
 		opts.OnEnqueue = onEnqueue[0]

@@ -314,7 +314,7 @@ func (h *Handler) actOnSelection(w http.ResponseWriter, r *http.Request, verb st
 		// A summary all the same: of what was done before Redis failed
 		// (nothing, if counting or listing the keys failed).
 		h.queueDown(w, r, err)
-		writeJSON(w, http.StatusServiceUnavailable, summary(res, done, failed, unavailableMessage))
+		writeJSON(w, http.StatusServiceUnavailable, summary(res, done, failed, unavailableText(err)))
 	}
 	switch {
 	case dryRun && keys != nil:

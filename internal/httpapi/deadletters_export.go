@@ -76,7 +76,7 @@ func (h *Handler) exportDeadLetters(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "export cut short: queue unavailable",
 			slog.Int("exported", sum.Exported), slog.String("error", err.Error()), slog.String("request_id", requestIDOf(r)))
-		b, _ := json.Marshal(exportError{Error: unavailableMessage, Exported: sum.Exported})
+		b, _ := json.Marshal(exportError{Error: unavailableText(err), Exported: sum.Exported})
 		_, _ = w.Write(append(b, '\n'))
 	case !started:
 		start() // nothing to export: an empty stream

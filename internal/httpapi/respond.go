@@ -3,9 +3,13 @@ package httpapi
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 const (
@@ -61,10 +65,24 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // sent: it names internal addresses.
 const unavailableMessage = "queue unavailable: Redis did not answer; retry the same request"
 
-// unavailable answers a failure to reach Redis: 503, retry in a second.
+// unavailableText is the error of a 503 for err: unavailableMessage, or,
+// for a write too few Redis replicas acknowledged (FLEXLABEL_REDIS_MIN_REPLICAS),
+// how many did: no address in it, and the same advice, since the write is
+// idempotent.
+func unavailableText(err error) string {
+	var re *queue.ReplicaError
+	if errors.As(err, &re) {
+		return fmt.Sprintf("queue unavailable: %d of %d Redis replicas acknowledged the write within %s; retry the same request (it is idempotent)",
+			re.Acked, re.Want, re.Timeout)
+	}
+	return unavailableMessage
+}
+
+// unavailable answers a failure to reach Redis (or enough of its
+// replicas): 503, retry in a second.
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	h.queueDown(w, r, err)
-	writeError(w, http.StatusServiceUnavailable, unavailableMessage)
+	writeError(w, http.StatusServiceUnavailable, unavailableText(err))
 }
 
 // queueDown logs a failure to reach Redis and sets Retry-After, for a 503

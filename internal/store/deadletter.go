@@ -328,7 +328,7 @@ func (c OpCode) String() string {
 
 // Discard drops the dead letter of k for good and frees the key.
 func (st *Store) Discard(ctx context.Context, k string) (OpCode, error) {
-	n, err := discardScript.Run(ctx, st.rdb, []string{st.recordKey(k), st.dlqKey(), st.dlqIndexKey(), st.hookOnKey()},
+	n, err := st.run(ctx, discardScript, []string{st.recordKey(k), st.dlqKey(), st.dlqIndexKey(), st.hookOnKey()},
 		append([]any{k, st.dlqReasonPrefix()}, st.eventArgs(time.Now())...)...).Int()
 	if err != nil {
 		return 0, fmt.Errorf("queue: discard %q: %w", k, err)
@@ -365,7 +365,7 @@ func (st *Store) Redrive(ctx context.Context, k string) (OpCode, error) {
 		}
 		args = append(args, b)
 	}
-	n, err := redriveScript.Run(ctx, st.rdb,
+	n, err := st.run(ctx, redriveScript,
 		[]string{st.recordKey(k), st.dlqKey(), st.dlqIndexKey(), asynqAllQueues, st.failuresKey(k), st.hookOnKey()},
 		args...).Int()
 	if err != nil {
@@ -448,7 +448,7 @@ func (st *Store) NewKeyLine(ctx context.Context, key string) (*NewKey, error) {
 			if err != nil {
 				return nil, err
 			}
-			res, err := supersedeScript.Run(ctx, st.rdb, []string{st.recordKey(nk), st.dlqKey(), st.recordKey(key)},
+			res, err := st.run(ctx, supersedeScript, []string{st.recordKey(nk), st.dlqKey(), st.recordKey(key)},
 				key, raw, b, nk, now.UnixMilli()).Text()
 			if err != nil {
 				return nil, fmt.Errorf("queue: giving %q a new key: %w", key, err)

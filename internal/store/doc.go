@@ -21,6 +21,14 @@
 // an event hash and an asynq task on the webhook queue (WebhookQueue),
 // read back as the receiver's envelope with Event.
 //
+// Durable acknowledgements (issue 18; durable.go): with Options.MinReplicas
+// set, the writes that acknowledge something — Enqueue, Redrive, Discard,
+// NewKeyLine's new key, and the worker's Complete, DeadLetter, SetURLs and
+// SweepDocumentWaits — end their pipeline with a barrier SET and WAIT on the
+// same connection (runPipelined's acker; Store.run for single scripts), and
+// fail with a *ReplicaError (ErrTooFewReplicas) when too few replicas have
+// them in time. Every such write is idempotent, so callers retry it.
+//
 // The types both sides show (Lane, Outcome, State, JobStatus, Label,
 // Reason, DeadLetter, …) are defined here, with the Redis encoding they are
 // read from; queue re-exports them with aliases. Pipelines of a script go

@@ -39,7 +39,7 @@ func (st *Store) Enqueue(ctx context.Context, lane Lane, n int, job func(i int) 
 		keys := []string{st.recordKey(j.Key), asynqTaskKey(qn, j.Key), asynqPendingKey(qn), st.dlqKey(), st.dlqIndexKey(), asynqAllQueues}
 		args := []any{j.Hash, qn, now.UnixMilli(), st.message(j.Key, qn, j.Payload), j.Key, now.UnixNano(), st.dlqReasonPrefix()}
 		return keys, args
-	})
+	}, st.acker())
 	if cmds == nil {
 		return nil, fmt.Errorf("queue: enqueue batch: %w", err)
 	}
@@ -63,6 +63,11 @@ func (st *Store) Enqueue(ctx context.Context, lane Lane, n int, job func(i int) 
 		case stDead:
 			out[i].State = StateDead
 		}
+	}
+	if err != nil {
+		// Every script ran: the batch's acknowledgement failed (too few
+		// replicas), so none of it is acknowledged.
+		return nil, fmt.Errorf("queue: enqueue batch: %w", err)
 	}
 	return out, nil
 }

@@ -207,7 +207,7 @@ func (st *Store) SweepDocumentWaits(ctx context.Context, now time.Time, limit in
 	cmds, err := runPipelined(ctx, st.rdb, sweepScript, len(keys), func(i int) ([]string, []any) {
 		return []string{st.recordKey(keys[i]), st.hookOnKey(), st.awaitKey()},
 			append([]any{keys[i], now.UnixMilli()}, st.eventArgs(now)...)
-	})
+	}, st.acker())
 	if err != nil {
 		return 0, fmt.Errorf("queue: sending label.completed without document: %w", err)
 	}

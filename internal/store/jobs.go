@@ -63,7 +63,7 @@ func (st *Store) SetURLs(ctx context.Context, urls map[string]string) error {
 	_, err := runPipelined(ctx, st.rdb, setURLScript, len(keys), func(i int) ([]string, []any) {
 		return []string{st.recordKey(keys[i]), st.hookOnKey(), st.awaitKey()},
 			append([]any{urls[keys[i]], keys[i]}, st.eventArgs(now)...)
-	})
+	}, st.acker())
 	if err != nil {
 		return fmt.Errorf("queue: storing document URLs: %w", err)
 	}
@@ -110,7 +110,7 @@ func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 	}
 	secs := int64(st.opts.Retention / time.Second)
 	until := time.Now().Add(st.opts.DocumentWait).UnixMilli()
-	err := completeScript.Run(ctx, st.rdb, []string{st.recordKey(j.Key), st.failuresKey(j.Key), st.hookOnKey(), st.awaitKey()},
+	err := st.run(ctx, completeScript, []string{st.recordKey(j.Key), st.failuresKey(j.Key), st.hookOnKey(), st.awaitKey()},
 		secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber), j.Key, until).Err()
 	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
@@ -193,7 +193,7 @@ func (st *Store) DeadLetter(ctx context.Context, j *Job, f Failure) error {
 	}
 	args := append([]any{j.Key, string(f.Reason), entry, indexMember(now, j.Key), st.dlqReasonPrefix(), f.Message, j.hash(), j.Queue, now.UnixMilli(), info},
 		st.eventArgs(now)...)
-	err = deadLetterScript.Run(ctx, st.rdb,
+	err = st.run(ctx, deadLetterScript,
 		[]string{st.recordKey(j.Key), st.dlqKey(), st.dlqIndexKey(), st.failuresKey(j.Key), st.hookOnKey()}, args...).Err()
 	if err != nil {
 		return fmt.Errorf("queue: dead-lettering %q: %w", j.Key, err)

@@ -17,21 +17,30 @@ import (
 // the script is loaded and just those runs go again, in order; what did
 // succeed is reported as it happened. This is the one recovery from NOSCRIPT
 // for pipelines: a single call uses Script.Run, which falls back to EVAL.
-func runPipelined(ctx context.Context, rdb redis.UniversalClient, script *redis.Script, n int, args func(i int) ([]string, []any)) ([]*redis.Cmd, error) {
+//
+// A write passes its store's acker (nil for reads, or with MinReplicas 0):
+// each round trip then ends with the barrier and WAIT (durable.go), one for
+// the whole batch, and runs whose writes too few replicas acknowledged make
+// the error a *ReplicaError, cmds still set.
+func runPipelined(ctx context.Context, rdb redis.UniversalClient, script *redis.Script, n int, args func(i int) ([]string, []any), ack *acker) ([]*redis.Cmd, error) {
 	cmds := make([]*redis.Cmd, n)
 	todo := make([]int, n) // runs still to do
 	for i := range todo {
 		todo[i] = i
 	}
+	var wait ackCmds // the last round trip's barrier and WAIT
 	for attempt := 0; len(todo) > 0; attempt++ {
 		pipe := rdb.Pipeline()
 		for _, i := range todo {
 			keys, argv := args(i)
 			cmds[i] = script.EvalSha(ctx, pipe, keys, argv...)
 		}
+		if ack != nil {
+			wait = ack.add(ctx, pipe)
+		}
 		_, err := pipe.Exec(ctx)
 		if err == nil {
-			return cmds, nil
+			return cmds, ack.check(wait)
 		}
 		var again []int
 		for _, i := range todo {
@@ -54,6 +63,11 @@ func runPipelined(ctx context.Context, rdb redis.UniversalClient, script *redis.
 		if err := c.Err(); err != nil {
 			return cmds, err
 		}
+	}
+	if ack != nil {
+		// The scripts ran; the barrier or WAIT failed, or WAIT counted
+		// too few replicas.
+		return cmds, ack.check(wait)
 	}
 	return cmds, nil
 }

@@ -72,7 +72,7 @@ func (st *Store) Status(ctx context.Context, keys ...string) ([]JobStatus, error
 	}
 	cmds, err := runPipelined(ctx, st.rdb, statusScript, len(keys), func(i int) ([]string, []any) {
 		return []string{st.recordKey(keys[i]), st.dlqKey(), st.trackingKey(keys[i])}, []any{keys[i]}
-	})
+	}, nil)
 	if err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("queue: status: %w", err)
 	}

@@ -56,6 +56,17 @@ type Options struct {
 	// without (label.document follows). Only the worker's store uses it.
 	// Default DefaultDocumentWait.
 	DocumentWait time.Duration
+	// MinReplicas, when positive, makes every write that acknowledges an
+	// enqueue, an operator's redrive or discard, or an outcome the worker
+	// records wait until Redis's WAIT counts this many replicas holding it
+	// (durable.go); fewer within ReplicaTimeout fail the write with an
+	// error wrapping ErrTooFewReplicas. 0 (the default) does not wait; at
+	// most MaxMinReplicas.
+	MinReplicas int
+	// ReplicaTimeout bounds each WAIT. It must stay below the Redis
+	// client's read timeout, which the pipeline ending in WAIT runs under.
+	// Default DefaultReplicaTimeout.
+	ReplicaTimeout time.Duration
 }
 
 // Store reads and writes one namespace's records, dead letters, budget and
@@ -91,6 +102,19 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	}
 	if opts.DocumentWait <= 0 {
 		opts.DocumentWait = DefaultDocumentWait
+	}
+	if opts.MinReplicas < 0 || opts.MinReplicas > MaxMinReplicas {
+		return nil, fmt.Errorf("queue: MinReplicas must be between 0 and %d, got %d", MaxMinReplicas, opts.MinReplicas)
+	}
+	if opts.ReplicaTimeout <= 0 {
+		opts.ReplicaTimeout = DefaultReplicaTimeout
+	}
+	if c, ok := rdb.(interface{ Options() *redis.Options }); ok && opts.MinReplicas > 0 {
+		// A WAIT longer than the read timeout would end in a timeout of
+		// the client's own, the connection dropped.
+		if rt := c.Options().ReadTimeout; rt > 0 && opts.ReplicaTimeout >= rt {
+			return nil, fmt.Errorf("queue: ReplicaTimeout (%s) must be below the Redis client's read timeout (%s)", opts.ReplicaTimeout, rt)
+		}
 	}
 	st := &Store{rdb: rdb, opts: opts, ns: "fl:" + opts.Namespace + ":"}
 	st.budgetKeys = [4]string{st.ns + "budget", st.ns + "pause", st.ns + "iwait", st.ns + "bwait"}
