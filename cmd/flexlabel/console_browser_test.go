@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
 	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/queue"
@@ -138,6 +139,46 @@ func TestBrowser_Console(t *testing.T) {
 		require.Contains(t, body, "dead")
 		require.Contains(t, body, "auth")
 		op.screenshot("label")
+	})
+
+	t.Run("TrackedLabelPage", func(t *testing.T) {
+		op.t = t
+		// Before its first poll the page says when it is due; after a
+		// poll it shows the checkpoints, newest first, the API's text
+		// as text (a hostile message runs nothing).
+		ns := c.env["FLEXLABEL_QUEUE"]
+		// Hours ahead, so that no tracking poller of the worker comes
+		// due meanwhile.
+		due := time.Now().Add(5 * time.Hour).Truncate(time.Second).UTC()
+		queuetest.ScheduleTracking(t, con.q.Redis(), ns, "br-ok-1", due)
+		op.open(con.url("/ui/label", "key", "br-ok-1"))
+		require.Equal(t, due.Format("2006-01-02 15:04:05.000Z"), op.text("#tracking-due"))
+		require.Contains(t, op.text("#tracking-state"), "Not polled yet")
+
+		const hostile = `<img src=x onerror="window.pwned=1">`
+		next := time.Date(2026, 12, 2, 19, 30, 0, 0, time.UTC)
+		queuetest.SetTracking(t, con.q.Redis(), ns, "br-ok-1", queue.Tracking{
+			Tag: flexapi.TagInTransit, Subtag: "InTransit_002", SubtagMessage: "Departed origin facility", TrackingNumber: "YT2412345678CN",
+			Checkpoints: []flexapi.Checkpoint{
+				{CheckpointTime: "2026-12-02T09:14:00+08:00", City: "Shenzhen", State: "GD", CountryRegion: "CN", Message: hostile, Tag: flexapi.TagInTransit},
+				{CheckpointTime: "2026-12-01T18:00:00+08:00", City: "Shenzhen", CountryRegion: "CN", Message: "Shipment information received", Tag: flexapi.TagInfoReceived},
+			},
+			CheckedAt: time.Date(2026, 12, 2, 18, 45, 0, 0, time.UTC), NextCheckAt: &next,
+		})
+		op.open(con.url("/ui/label", "key", "br-ok-1"))
+		require.Equal(t, "InTransit", op.text("#tracking-tag"))
+		require.Equal(t, "Departed origin facility (InTransit_002)", op.text("#tracking-subtag"))
+		require.Equal(t, "YT2412345678CN", op.text("#tracking-number"))
+		require.Equal(t, "2026-12-02 18:45:00.000Z", op.text("#tracking-checked"))
+		require.Equal(t, "2026-12-02 19:30:00.000Z", op.text("#tracking-next"))
+		op.requireCount(2, "#checkpoints tbody tr", "one row per checkpoint")
+		require.Equal(t, []string{"2026-12-02T09:14:00+08:00", "Shenzhen, GD, CN", "InTransit", hostile},
+			eval[[]string](op, `Array.from(document.querySelectorAll('#checkpoints tbody tr:first-child td')).map(function (td) { return td.textContent; })`),
+			"the newest checkpoint first, its message shown as text")
+		require.Equal(t, "Shipment information received", op.text("#checkpoints tbody tr:nth-child(2) td:last-child"))
+		op.requireCount(0, "#checkpoints img", "the message is no element")
+		require.True(t, eval[bool](op, `window.pwned === undefined`), "the message ran nothing")
+		op.screenshot("label-tracking")
 	})
 
 	t.Run("RedriveOneAndSeeItComplete", func(t *testing.T) {

@@ -44,6 +44,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.fakeapiCmd(),
 		a.enqueueCmd(),
 		a.statusCmd(),
+		a.trackCmd(),
 		a.dlqCmd(),
 		a.bulkCmd(),
 		a.devCmd(),

@@ -9,7 +9,8 @@
 // The landing page /ui/ shows the live counts, /ui/dead-letters the
 // dead-letter queue with search by key or key prefix and filters by reason,
 // queue and failure time, and /ui/label?key=K any key: its state, label,
-// and for a dead one its failure history and request. GET /ui/export
+// a completed label's tracking (its checkpoints newest first, or when its
+// first poll is due), and for a dead one its failure history and request. GET /ui/export
 // streams the current filter as `flexlabel dlq export` lines. With
 // WithWebhooks, /ui/webhooks lists the webhook endpoints and links each
 // one's delivery log and each event's deliveries (webhooks.go), operators

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/auth"
 	"github.com/flexlabel/flexlabel/internal/hooks"
 	"github.com/flexlabel/flexlabel/queue"
@@ -32,12 +33,43 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05.000Z")
 	},
-	"lane": laneOf,
+	"lane":     laneOf,
+	"place":    checkpointPlace,
+	"tagClass": tagClass,
 }).ParseFS(templates, "templates/*.html"))
 
 // labelURL is the label page of key: every key the console shows links
 // there.
 func labelURL(key string) string { return "/ui/label?key=" + url.QueryEscape(key) }
+
+// checkpointPlace is where a checkpoint happened: its city, state and
+// country, or its free-form location when it gives none of those.
+func checkpointPlace(cp flexapi.Checkpoint) string {
+	var parts []string
+	for _, p := range []string{cp.City, cp.State, cp.CountryRegion} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 && cp.Location != nil {
+		return *cp.Location
+	}
+	return strings.Join(parts, ", ")
+}
+
+// tagClass colours the tags that end or trouble a follow-up (the
+// attribute gets a fixed class, never the API's own text).
+func tagClass(tag string) string {
+	switch tag {
+	case flexapi.TagDelivered:
+		return " state-completed"
+	case flexapi.TagException:
+		return " state-dead"
+	case flexapi.TagCancelled:
+		return " state-skipped"
+	}
+	return ""
+}
 
 // sharedConn hands asynqmon the Redis client flexlabel already has, so the
 // UI needs no credentials of its own.

@@ -67,6 +67,9 @@ type labelPage struct {
 	// History is a live job's failed attempts (a dead one's are D's).
 	History []queue.FailedAttempt
 	Limit   int
+	// Due is when a completed label not polled yet gets its first
+	// tracking check (nil: none scheduled); a polled one has S.Tracking.
+	Due *time.Time
 }
 
 // label shows any key: its state, attempts, label, and when dead its
@@ -90,6 +93,12 @@ func (h *Handler) label(w http.ResponseWriter, r *http.Request) {
 	lp := labelPage{S: st[0], Limit: queue.HistoryLimit}
 	if !lp.S.State.Terminal() && lp.S.Attempts > 0 {
 		if lp.History, err = h.q.History(ctx, key); err != nil {
+			h.fail(w, err)
+			return
+		}
+	}
+	if lp.S.Label != nil && lp.S.Tracking == nil {
+		if lp.Due, err = h.q.TrackingDue(ctx, key); err != nil {
 			h.fail(w, err)
 			return
 		}
