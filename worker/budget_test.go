@@ -113,7 +113,7 @@ func TestBudget_IdleCallersTakeOnlyLeftoverSlots(t *testing.T) {
 	go func() {
 		defer close(bulkDone)
 		for range 40 { // 0.8 s of the budget at 50/s
-			if _, err := b.Wait(ctx, queue.Bulk); err != nil {
+			if _, err := worker.Wait(ctx, b, queue.Bulk); err != nil {
 				t.Error(err)
 				return
 			}
@@ -126,7 +126,7 @@ func TestBudget_IdleCallersTakeOnlyLeftoverSlots(t *testing.T) {
 	idleGranted := make(chan struct{})
 	go func() {
 		for {
-			if _, err := b.TakeIdle(ctx); err != nil {
+			if _, err := worker.TakeIdle(ctx, b); err != nil {
 				return
 			}
 			select {

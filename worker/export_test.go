@@ -17,10 +17,11 @@ func NewBudgetUnbounded(q *queue.Queue, rate float64) *Budget {
 	return b
 }
 
-// TakeIdle is takeIdle for tests in package worker_test.
-func (b *Budget) TakeIdle(ctx context.Context) (time.Duration, error) { return b.takeIdle(ctx) }
+// TakeIdle is b.takeIdle for tests in package worker_test (a function, not
+// a method: a Budget has no exported methods).
+func TakeIdle(ctx context.Context, b *Budget) (time.Duration, error) { return b.takeIdle(ctx) }
 
-// Wait is wait for tests in package worker_test.
-func (b *Budget) Wait(ctx context.Context, lane queue.Lane) (time.Duration, error) {
+// Wait is b.wait for tests in package worker_test.
+func Wait(ctx context.Context, b *Budget, lane queue.Lane) (time.Duration, error) {
 	return b.wait(ctx, lane)
 }
