@@ -56,6 +56,9 @@ type Options struct {
 	// without (label.document follows). Only the worker's store uses it.
 	// Default DefaultDocumentWait.
 	DocumentWait time.Duration
+	// Tracking says which completed labels are followed (tracking.go);
+	// only the worker's store uses it. The zero value follows none.
+	Tracking TrackingOptions
 }
 
 // Store reads and writes one namespace's records, dead letters, budget and
