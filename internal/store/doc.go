@@ -21,6 +21,11 @@
 // an event hash and an asynq task on the webhook queue (WebhookQueue),
 // read back as the receiver's envelope with Event.
 //
+// Tracking (issue 16; tracking.go): Complete schedules a followed label's
+// first check (Options.Tracking), and the worker's poller claims due checks
+// with ClaimTracking and writes each outcome — tracking, next check,
+// counts by tag, tracking.updated — with FinishTracking, in one script.
+//
 // The types both sides show (Lane, Outcome, State, JobStatus, Label,
 // Reason, DeadLetter, …) are defined here, with the Redis encoding they are
 // read from; queue re-exports them with aliases. Pipelines of a script go
