@@ -129,6 +129,9 @@ type tracker struct {
 
 	mu      sync.Mutex
 	running int
+	// inFlight counts the pollers between the due check and the end of a
+	// check: no more go for a slot than checks are due.
+	inFlight atomic.Int64
 	// busy is the EWMA of how long a check holds a poller once it has its
 	// slot (claim, call, write), in ns: the latency of Little's law.
 	busy atomic.Int64
@@ -271,18 +274,40 @@ func (t *tracker) poller() {
 			_ = sleep(t.ctx, min(wait, t.idleCheck()))
 			continue
 		}
-		if _, err := t.w.cfg.Budget.takeIdle(t.ctx); err != nil {
-			if t.ctx.Err() == nil {
-				_ = sleep(t.ctx, time.Second)
-			}
+		if !t.enter() {
+			_ = sleep(t.ctx, t.idleCheck())
 			continue
 		}
-		start := time.Now()
-		// From here the check runs to its end even when the worker stops:
-		// its slot is taken, and its claim would otherwise wait out the lease.
-		if t.checkOne() {
-			t.observeBusy(time.Since(start))
+		t.takeAndCheck()
+		t.inFlight.Add(-1)
+	}
+}
+
+// enter admits the poller to a check if fewer pollers of this worker are
+// at one than checks are due.
+func (t *tracker) enter() bool {
+	n := t.inFlight.Add(1)
+	due, err := t.w.st.DueTrackingChecks(t.ctx, time.Now())
+	if err != nil || n > due {
+		t.inFlight.Add(-1)
+		return false
+	}
+	return true
+}
+
+// takeAndCheck takes an idle slot and makes one due check.
+func (t *tracker) takeAndCheck() {
+	if _, err := t.w.cfg.Budget.takeIdle(t.ctx); err != nil {
+		if t.ctx.Err() == nil {
+			_ = sleep(t.ctx, time.Second)
 		}
+		return
+	}
+	start := time.Now()
+	// From here the check runs to its end even when the worker stops: its
+	// slot is taken, and its claim would otherwise wait out the lease.
+	if t.checkOne() {
+		t.observeBusy(time.Since(start))
 	}
 }
 

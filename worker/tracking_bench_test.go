@@ -39,6 +39,10 @@ type trackBenchEnv struct {
 }
 
 func newTrackBenchEnv(b *testing.B, due int) *trackBenchEnv {
+	return newTrackBenchEnvLatency(b, due, trackBenchLatency)
+}
+
+func newTrackBenchEnvLatency(b *testing.B, due int, latency time.Duration) *trackBenchEnv {
 	b.Helper()
 	rdb := redis.NewClient(queuetest.Redis(b))
 	b.Cleanup(func() { rdb.Close() })
@@ -52,7 +56,7 @@ func newTrackBenchEnv(b *testing.B, due int) *trackBenchEnv {
 	if due > 0 {
 		e.seedDue(b, ns, due)
 	}
-	fake.SetLatency(trackBenchLatency)
+	fake.SetLatency(latency)
 	return e
 }
 
@@ -200,13 +204,20 @@ func BenchmarkTracking_BulkRunWith100kDue(b *testing.B) {
 }
 
 // BenchmarkTracking_IdleBudget: with no labels, tracking polls use the
-// budget while due polls remain.
+// budget while due polls remain, whatever the API's latency: the pool is
+// sized from the budget and the latency observed (Little's law).
 func BenchmarkTracking_IdleBudget(b *testing.B) {
+	for _, latency := range []time.Duration{trackBenchLatency, time.Second} {
+		b.Run("api_"+latency.String(), func(b *testing.B) { benchIdleBudget(b, latency) })
+	}
+}
+
+func benchIdleBudget(b *testing.B, latency time.Duration) {
 	const run = 15 * time.Second
 	for range b.N {
-		e := newTrackBenchEnv(b, trackBenchDue)
+		e := newTrackBenchEnvLatency(b, trackBenchDue, latency)
 		w := e.start(b)
-		time.Sleep(2 * time.Second) // the pool sizes itself on the latency it sees
+		time.Sleep(3 * time.Second) // the pool sizes itself on the latency it sees
 		from := time.Now()
 		time.Sleep(run)
 		to := time.Now()
@@ -220,6 +231,6 @@ func BenchmarkTracking_IdleBudget(b *testing.B) {
 		b.ReportMetric(polls/trackBenchRate, "tracking_polls/s÷budget")
 		b.ReportMetric(late.Hours(), "max_lateness_h")
 		b.Logf("no labels, %d shipments due: %.2f tracking polls/s (%.3f of the budget of %.0f/s), fake API at %s; max lateness %s",
-			trackBenchDue, polls, polls/trackBenchRate, trackBenchRate, trackBenchLatency, late.Round(time.Second))
+			trackBenchDue, polls, polls/trackBenchRate, trackBenchRate, latency, late.Round(time.Second))
 	}
 }

@@ -156,6 +156,17 @@ func (st *Store) NextTrackingDue(ctx context.Context) (time.Time, bool, error) {
 	return time.UnixMilli(int64(z[0].Score)), true, nil
 }
 
+// DueTrackingChecks counts the checks due by now (O(log n)): a poller
+// takes a budget slot only while more are due than its pool has in flight,
+// so that pollers do not take slots for a check another one claims.
+func (st *Store) DueTrackingChecks(ctx context.Context, now time.Time) (int64, error) {
+	n, err := st.rdb.ZCount(ctx, st.trackingDueKey(), "-inf", strconv.FormatInt(now.UnixMilli(), 10)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("queue: counting due tracking checks: %w", err)
+	}
+	return n, nil
+}
+
 // TrackingClaim is a followed shipment claimed by one poller: until the
 // claim's lease ends, no other poller gets it, and FinishTracking writes
 // the poll's outcome only while the claim is still held.
