@@ -511,7 +511,7 @@ func TestServer_Tracking_JourneysProgress(t *testing.T) {
 			}
 		}
 	}
-	observe() // in real time: every journey has only begun
+	observe()                          // in real time: every journey has only begun
 	srv.SetTrackingSpeedup(3600 * 100) // an hour in 10 ms: 96 h in ~1 s
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
