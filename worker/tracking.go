@@ -385,7 +385,7 @@ func (t *tracker) check(ctx context.Context, log *slog.Logger, c *store.Tracking
 			log.Warn("could not set the fleet pause", slog.String("error", perr.Error()))
 		}
 		log.Warn("tracking: rate limited by the API; pausing the fleet", slog.Duration("retry_after", pause))
-		due := c.DueAt
+		due := c.DueAt.UTC()
 		return keep(c.Tracking, &due), TrackingPollRateLimited
 	case errors.As(err, &ae) && ae.StatusCode == 404:
 		log.Warn("tracking: the API does not know the label; no longer followed", slog.String("label_id", c.LabelID))
