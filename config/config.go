@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,6 +114,14 @@ type Config struct {
 	// out. Build clients with NewRedisClient, not from these.
 	RedisOptions  *redis.Options         `env:"-" json:"-"`
 	RedisFailover *redis.FailoverOptions `env:"-" json:"-"`
+
+	// Tracking follow-up (issue 16): every completed label whose key has
+	// the prefix is followed by GET /tracking/{id} for at most MaxAge after
+	// its creation; Speedup divides every cadence interval (tests, demos).
+	Tracking          string        `env:"FLEXLABEL_TRACKING" envDefault:"on"`
+	TrackingKeyPrefix string        `env:"FLEXLABEL_TRACKING_KEY_PREFIX"`
+	TrackingMaxAge    time.Duration `env:"FLEXLABEL_TRACKING_MAX_AGE"` // default worker.DefaultTrackingMaxAge, set by Parse
+	TrackingSpeedup   float64       `env:"FLEXLABEL_TRACKING_SPEEDUP" envDefault:"1"`
 }
 
 // MinWebhookSigningKey is the shortest FLEXLABEL_WEBHOOK_SIGNING_KEY
@@ -139,7 +149,7 @@ func Parse(environ map[string]string) (*Config, error) {
 	// constants, so the numbers are written once; an unset (or empty)
 	// variable leaves them in place, as envDefault would.
 	cfg := Config{MaxRetry: queue.DefaultMaxRetry, RetryBase: worker.DefaultRetryBase, RetryMax: worker.DefaultRetryMax,
-		WebhookDocumentWait: worker.DefaultDocumentWait, RedisMinReplicasTimeout: queue.DefaultReplicaTimeout,
+		WebhookDocumentWait: worker.DefaultDocumentWait, RedisMinReplicasTimeout: queue.DefaultReplicaTimeout, TrackingMaxAge: worker.DefaultTrackingMaxAge,
 
 		WebhookConcurrency: hooks.DefaultConcurrency, WebhookTimeout: webhook.DefaultTimeout,
 		WebhookRetryFor: hooks.DefaultRetryFor, WebhookDisableAfter: hooks.DefaultDisableAfter}
@@ -224,11 +234,39 @@ func Parse(environ map[string]string) (*Config, error) {
 	check("FLEXLABEL_WEBHOOK_TIMEOUT", cfg.WebhookTimeout <= 0 || cfg.WebhookTimeout > 5*time.Minute, fmt.Sprintf("must be positive and at most 5m, got %s", cfg.WebhookTimeout))
 	check("FLEXLABEL_WEBHOOK_RETRY_FOR", cfg.WebhookRetryFor <= 0 || cfg.WebhookRetryFor > hooks.DefaultLogTTL, fmt.Sprintf("must be positive and at most %s (how long the delivery log is kept), got %s", hooks.DefaultLogTTL, cfg.WebhookRetryFor))
 	check("FLEXLABEL_WEBHOOK_DISABLE_AFTER", cfg.WebhookDisableAfter <= 0, fmt.Sprintf("must be positive, got %s", cfg.WebhookDisableAfter))
+	// Tracking (issue 16).
+	check("FLEXLABEL_TRACKING", cfg.Tracking != "on" && cfg.Tracking != "off", fmt.Sprintf("must be on or off, got %q", cfg.Tracking))
+	check("FLEXLABEL_TRACKING_KEY_PREFIX", len(cfg.TrackingKeyPrefix) > 200, fmt.Sprintf("must be at most 200 bytes, got %d", len(cfg.TrackingKeyPrefix)))
+	check("FLEXLABEL_TRACKING_MAX_AGE", cfg.TrackingMaxAge <= 0, fmt.Sprintf("must be positive, got %s", cfg.TrackingMaxAge))
+	check("FLEXLABEL_TRACKING_SPEEDUP", !validSpeedup(cfg.TrackingSpeedup), fmt.Sprintf("must be a number of at least 1, got %v", cfg.TrackingSpeedup))
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return nil, &Error{Problems: problems}
 	}
 	return &cfg, nil
+}
+
+// TrackingOn reports FLEXLABEL_TRACKING=on.
+func (c *Config) TrackingOn() bool { return c.Tracking == "on" }
+
+func validSpeedup(f float64) bool { return f >= 1 && !math.IsInf(f, 0) }
+
+// TrackingSpeedup reads FLEXLABEL_TRACKING_SPEEDUP alone (default 1), for
+// commands that need nothing else of the configuration (`fakeapi`).
+func TrackingSpeedup(environ map[string]string) (float64, error) {
+	const name = "FLEXLABEL_TRACKING_SPEEDUP"
+	raw := strings.TrimSpace(environ[name])
+	if raw == "" {
+		return 1, nil
+	}
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil {
+		return 0, &Error{Problems: []string{name + ": cannot be parsed as float64"}}
+	}
+	if !validSpeedup(f) {
+		return 0, &Error{Problems: []string{fmt.Sprintf("%s: must be a number of at least 1, got %v", name, f)}}
+	}
+	return f, nil
 }
 
 // APITokens are the tokens serve accepts.

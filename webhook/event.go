@@ -21,8 +21,9 @@ const (
 	LabelRedriven EventType = "label.redriven"
 	// LabelDiscarded: an operator discarded a dead letter.
 	LabelDiscarded EventType = "label.discarded"
-	// TrackingUpdated is reserved for the tracking issue, which adds it and
-	// data.tracking; flexlabel does not send it yet.
+	// TrackingUpdated: a followed shipment's tracking changed — its first
+	// poll, a new tag or a new checkpoint (never a poll that found nothing
+	// new); data.tracking is the tracking as just polled.
 	TrackingUpdated EventType = "tracking.updated"
 )
 
@@ -38,7 +39,7 @@ const APIVersion = "v1"
 // and grows with each event of that key, so a receiver that keeps the highest
 // Sequence it has applied per key can ignore an older event arriving late.
 // Data is the same object GET /v1/labels/{key} returns (idempotencyKey,
-// state, label, deadLetter), kept raw so the envelope does not fix its shape.
+// state, label, deadLetter, tracking), kept raw so the envelope does not fix its shape.
 type Event struct {
 	ID         string          `json:"id"`
 	Type       EventType       `json:"type"`

@@ -27,4 +27,11 @@
 // same writes record the outcomes' events (issue 15); the worker's one
 // addition is a sweeper (sweep.go) that sends label.completed for labels
 // whose document URL did not come within Config.DocumentWait.
+//
+// With Config.Tracking on, a created label is also followed (tracking.go):
+// its first tracking check is scheduled with the label, and a small pool of
+// pollers, sized from the budget and the latency observed, polls
+// GET /tracking/{id} on the cadence of the API's tracking guide with budget
+// slots no label caller waits for (Budget.takeIdle), until Delivered,
+// Cancelled or the age limit.
 package worker

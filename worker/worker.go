@@ -79,6 +79,10 @@ type Config struct {
 	// store.DefaultDocumentWait (60s). The worker sweeps for labels whose
 	// wait has run out.
 	DocumentWait time.Duration
+
+	// Tracking configures the follow-up of created labels by
+	// GET /tracking/{id} (tracking.go); the zero value follows none.
+	Tracking TrackingConfig
 }
 
 // Observer receives what the worker does, for metrics. Implementations must
@@ -107,6 +111,7 @@ type Worker struct {
 	srvs   []*asynq.Server // interactive, bulk
 	urls   *urlBatcher
 	sweep  *documentSweeper
+	trk    *tracker // nil: tracking off
 }
 
 // New validates cfg and returns a Worker ready to Start.
@@ -140,6 +145,16 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := trackingDefaults(&cfg.Tracking); err != nil {
+		return nil, err
+	}
+	if cfg.Tracking.On { // Complete schedules the first checks
+		o := st.Options()
+		o.Tracking = cfg.Tracking.storeOptions()
+		if st, err = store.New(st.Redis(), o); err != nil {
+			return nil, err
+		}
+	}
 	queueMax := st.Options().MaxRetry
 	if cfg.MaxRetry == 0 {
 		cfg.MaxRetry = queueMax
@@ -164,6 +179,9 @@ func New(cfg Config) (*Worker, error) {
 		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax}}
 	w.urls = newURLBatcher(w)
 	w.sweep = newDocumentSweeper(w)
+	if w.trk, err = newTracker(w); err != nil {
+		return nil, err
+	}
 	// Two asynq servers, one per lane: each dequeues from one queue only (no
 	// wasted round trip on an empty queue), and interactive jobs have slots
 	// of their own. Priority for the API itself is the Budget's: while an
@@ -218,6 +236,9 @@ func (w *Worker) Start() error {
 		}
 	}
 	w.sweep.start()
+	if w.trk != nil {
+		w.trk.start()
+	}
 	w.log.Info("worker started",
 		slog.Int("concurrency", w.cfg.Concurrency),
 		slog.Int("interactive_concurrency", w.cfg.InteractiveConcurrency),
@@ -229,13 +250,18 @@ func (w *Worker) Start() error {
 // Shutdown stops taking jobs, lets in-flight calls finish within the
 // shutdown timeout (asynq requeues any still running), flushes pending
 // document-URL fetches, and stops sweeping for labels whose document wait
-// ran out (another worker, or this one's next start, sweeps them).
+// ran out (another worker, or this one's next start, sweeps them). Tracking
+// checks in flight finish; no new one starts.
 func (w *Worker) Shutdown() {
 	w.log.Info("worker stopping", slog.Duration("shutdown_timeout", w.cfg.ShutdownTimeout))
 	var wg sync.WaitGroup
 	for _, srv := range w.srvs {
 		wg.Add(1)
 		go func() { defer wg.Done(); srv.Shutdown() }()
+	}
+	if w.trk != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.trk.stop() }()
 	}
 	wg.Wait()
 	w.urls.stop()

@@ -105,7 +105,7 @@ func (a *app) dev(ctx context.Context, seed int) error {
 
 	// The fake Flex Forward API, with a token of its own.
 	apiToken := randomToken("dev-flexforward-")
-	fake := flexapitest.New(flexapitest.WithToken(apiToken, "dev"))
+	fake := flexapitest.New(flexapitest.WithToken(apiToken, "dev"), flexapitest.WithTrackingSpeedup(cfg.TrackingSpeedup))
 	fln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("fake API: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
 )
 
@@ -26,7 +27,9 @@ func (a *app) fakeapiCmd() *cobra.Command {
 Each --token is the bearer token of its own account (account-1, account-2, …).
 Service product code REJECT makes the courier reject a label (502),
 NOACCOUNT answers 404, INVALID 400, UNPROCESSABLE 422 and UNAVAILABLE 500
-(every time); ship-to postal codes 90001-90004 drive tracking.
+(every time); ship-to postal codes 90001-90005 drive tracking, a journey
+that starts when the label is created (FLEXLABEL_TRACKING_SPEEDUP=F makes it
+F times faster: 3600 turns an hour into a second).
 Faults can be switched and the call ledger read at run time under /_fake/
 (POST /_fake/faults, GET /_fake/ledger, POST /_fake/reset).`,
 		Args: cobra.NoArgs,
@@ -42,7 +45,11 @@ Faults can be switched and the call ledger read at run time under /_fake/
 			if latency < 0 || failFirst < 0 {
 				return errors.New("fakeapi: --latency and --fail-first must not be negative")
 			}
-			srv := flexapitest.New()
+			speedup, err := config.TrackingSpeedup(a.env)
+			if err != nil {
+				return err
+			}
+			srv := flexapitest.New(flexapitest.WithTrackingSpeedup(speedup))
 			for i, t := range tokens {
 				srv.AddToken(t, fmt.Sprintf("account-%d", i+1))
 			}

@@ -24,11 +24,17 @@ var fakeapiListening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+
 // command and returns what run returned.
 func startFakeapi(t *testing.T, args ...string) (string, *queuetest.Buffer, func() error) {
 	t.Helper()
+	return startFakeapiEnv(t, map[string]string{}, args...)
+}
+
+// startFakeapiEnv is startFakeapi with an environment.
+func startFakeapiEnv(t *testing.T, env map[string]string, args ...string) (string, *queuetest.Buffer, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &queuetest.Buffer{}, &queuetest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"fakeapi", "--addr", "127.0.0.1:0"}, args...), map[string]string{}, strings.NewReader(""), stdout, stderr)
+		done <- run(ctx, append([]string{"fakeapi", "--addr", "127.0.0.1:0"}, args...), env, strings.NewReader(""), stdout, stderr)
 	}()
 	stopped := false
 	var stopErr error
@@ -132,7 +138,7 @@ func TestFakeapi_ServesTheContractUntilCancelled(t *testing.T) {
 
 	tr, err := c.GetTracking(t.Context(), label.ID)
 	require.NoError(t, err)
-	require.Equal(t, flexapi.TagDelivered, tr.Tag)
+	require.Equal(t, flexapi.TagInfoReceived, tr.Tag, "a journey starts when its label is created")
 
 	_, err = c.GetLabel(t.Context(), "no-such-label")
 	require.ErrorIs(t, err, flexapi.ErrNotFound)
@@ -194,4 +200,26 @@ func TestFakeapi_RefusesBadFlags(t *testing.T) {
 			require.NoError(t, ctx.Err(), "refused at once, without serving")
 		})
 	}
+}
+
+// FLEXLABEL_TRACKING_SPEEDUP speeds the fake's tracking journeys up: with
+// 1e9, 90001's 96 hours to Delivered pass within a millisecond.
+func TestFakeapi_TrackingSpeedupFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	const token = "tok-cmd-secret"
+	url, _, _ := startFakeapiEnv(t, map[string]string{"FLEXLABEL_TRACKING_SPEEDUP": "1e9"}, "--token", token)
+	c, err := flexapi.NewClient(url, token)
+	require.NoError(t, err)
+	req, err := flexapi.ParseLabelRequest([]byte(fakeapiLabelBody))
+	require.NoError(t, err)
+	label, err := c.CreateLabel(t.Context(), req)
+	require.NoError(t, err)
+	time.Sleep(time.Millisecond)
+	tr, err := c.GetTracking(t.Context(), label.ID)
+	require.NoError(t, err)
+	require.Equal(t, flexapi.TagDelivered, tr.Tag)
+
+	err = run(t.Context(), []string{"fakeapi", "--token", token}, map[string]string{"FLEXLABEL_TRACKING_SPEEDUP": "0.5"},
+		strings.NewReader(""), &queuetest.Buffer{}, &queuetest.Buffer{})
+	require.ErrorContains(t, err, "FLEXLABEL_TRACKING_SPEEDUP: must be a number of at least 1")
 }

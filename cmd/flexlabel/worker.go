@@ -67,6 +67,8 @@ func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log 
 		RetryMax:        cfg.RetryMax,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		DocumentWait:    cfg.WebhookDocumentWait,
+		Tracking: worker.TrackingConfig{On: cfg.TrackingOn(), KeyPrefix: cfg.TrackingKeyPrefix,
+			MaxAge: cfg.TrackingMaxAge, Speedup: cfg.TrackingSpeedup},
 	})
 	if err != nil {
 		return nil, err

@@ -29,9 +29,13 @@
 // GET /labels/{id} takes a label UUID or the request's
 // order.customerOrderNumber, or a comma-separated batch of them; the document
 // URL points at /documents/{id}.pdf on the fake itself, served without a
-// token. GET /tracking/{id} simulates the sandbox: ship-to postal code 90001
-// is Delivered, 90002 Exception, 90003 InTransit, 90004 Cancelled, any other
-// InfoReceived. A label of another account answers 403. GET /products and
+// token. GET /tracking/{id} simulates the sandbox, a journey that starts
+// when the label is created and progresses by its ship-to postal code:
+// 90001 from InfoReceived through InTransit (picked up after 6 h) to
+// Delivered (96 h), 90002 the same to Exception, 90003 InTransit forever,
+// 90004 Cancelled (2 h), 90005 a tag flexapi does not know (6 h; Unknown to
+// a client), any other InfoReceived. WithTrackingSpeedup or
+// SetTrackingSpeedup divide the offsets (3600: an hour passes in a second). A label of another account answers 403. GET /products and
 // GET /couriers answer small fixed lists (/products needs ?courier=).
 //
 // # Faults

@@ -20,6 +20,10 @@ type Ledger struct {
 	TotalCalls    int `json:"totalCalls"`    // API calls
 	CreateCalls   int `json:"createCalls"`   // POST /labels calls
 	DocumentCalls int `json:"documentCalls"` // GET /documents/… (not API calls)
+	// TrackingCalls counts GET /tracking/{id} calls answered for a label of
+	// the caller's account; TrackingCallsPerLabel counts them by label id.
+	TrackingCalls         int            `json:"trackingCalls"`
+	TrackingCallsPerLabel map[string]int `json:"trackingCallsPerLabel"`
 
 	// CallsPerSecond counts API calls per Unix second of their arrival;
 	// CreateCallsPerSecond counts POST /labels calls only.
@@ -102,16 +106,17 @@ func maxValue[K comparable](m map[K]int) int {
 
 func newLedger() Ledger {
 	return Ledger{
-		CallsPerSecond:       make(map[int64]int),
-		CreateCallsPerSecond: make(map[int64]int),
-		CallsPerKey:          make(map[string]int),
-		CreatedPerKey:        make(map[string]int),
-		FailedPerKey:         make(map[string]int),
-		ReplaysPerKey:        make(map[string]int),
-		BodyMismatchesPerKey: make(map[string]int),
-		LabelsPerOrder:       make(map[string]int),
-		StatusCounts:         make(map[int]int),
-		Accounts:             make(map[string]AccountLedger),
+		CallsPerSecond:        make(map[int64]int),
+		CreateCallsPerSecond:  make(map[int64]int),
+		CallsPerKey:           make(map[string]int),
+		CreatedPerKey:         make(map[string]int),
+		FailedPerKey:          make(map[string]int),
+		ReplaysPerKey:         make(map[string]int),
+		BodyMismatchesPerKey:  make(map[string]int),
+		LabelsPerOrder:        make(map[string]int),
+		StatusCounts:          make(map[int]int),
+		TrackingCallsPerLabel: make(map[string]int),
+		Accounts:              make(map[string]AccountLedger),
 	}
 }
 
@@ -146,6 +151,7 @@ func (s *Server) Ledger() Ledger {
 	l.BodyMismatchesPerKey = copyMap(l.BodyMismatchesPerKey)
 	l.LabelsPerOrder = copyMap(l.LabelsPerOrder)
 	l.StatusCounts = copyMap(l.StatusCounts)
+	l.TrackingCallsPerLabel = copyMap(l.TrackingCallsPerLabel)
 	l.Accounts = make(map[string]AccountLedger, len(s.ledger.Accounts))
 	for name, a := range s.ledger.Accounts {
 		a.CallsPerKey = copyMap(a.CallsPerKey)

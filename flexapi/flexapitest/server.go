@@ -36,6 +36,10 @@ const (
 	PostalException = "90002"
 	PostalInTransit = "90003"
 	PostalCancelled = "90004"
+	// PostalNewTag tracks as InfoReceived, then with a tag the API added
+	// after flexapi was written ("AvailableForPickup"), which a client
+	// reports as Unknown; it stays there.
+	PostalNewTag = "90005"
 )
 
 const maxBody = 1 << 20
@@ -67,6 +71,7 @@ type Server struct {
 	seq      int64                  // courier order number sequence
 	ledger   Ledger
 	seen     Seen
+	speedup  float64 // tracking clock: journey offsets are divided by it
 }
 
 type token struct {
@@ -112,6 +117,11 @@ func WithBaseURL(u string) Option {
 // storm test can be replayed. The default seed is random; Faults reports it.
 func WithSeed(seed uint64) Option { return func(s *Server) { s.seedLocked(seed) } }
 
+// WithTrackingSpeedup makes the sandbox journeys of GET /tracking/{id}
+// progress f times faster than real time (3600: an hour of the journey in a
+// second), like SetTrackingSpeedup. f below 1 counts as 1.
+func WithTrackingSpeedup(f float64) Option { return func(s *Server) { s.SetTrackingSpeedup(f) } }
+
 // WithToken registers a bearer token for an account, like AddToken.
 func WithToken(tok, account string) Option {
 	return func(s *Server) { s.tokens[tok] = &token{account: account} }
@@ -120,7 +130,7 @@ func WithToken(tok, account string) Option {
 // New returns a fake API with no tokens, no labels and no faults. Serve it
 // with Handler (in-process), NewTestServer (httptest) or Serve (a listener).
 func New(opts ...Option) *Server {
-	s := &Server{admin: true, tokens: make(map[string]*token)}
+	s := &Server{admin: true, tokens: make(map[string]*token), speedup: 1}
 	s.resetLocked()
 	var b [8]byte
 	_, _ = crand.Read(b[:])

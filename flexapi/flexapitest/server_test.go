@@ -468,6 +468,11 @@ func TestServer_Tracking(t *testing.T) {
 	t.Parallel()
 	srv := flexapitest.NewTestServer(t, tok)
 	post(t, srv, tok, body("k-t", "N-t", flexapitest.PostalDelivered, "HKMUZXR"))
+	first := call(t, "GET", srv.URL()+"/tracking/N-t", tok, "").json(t)
+	require.Equal(t, "InfoReceived", first["tag"], "a journey starts when its label is created")
+	require.Len(t, first["checkpoints"], 1)
+	srv.SetTrackingSpeedup(1e9) // 96 h pass in well under a millisecond
+	time.Sleep(time.Millisecond)
 	a := call(t, "GET", srv.URL()+"/tracking/N-t", tok, "")
 	require.Equal(t, http.StatusOK, a.status)
 	m := a.json(t)
@@ -480,6 +485,40 @@ func TestServer_Tracking(t *testing.T) {
 	require.Nil(t, cps[len(cps)-1].(map[string]any)["location"])
 	require.Equal(t, "Shenzhen", cps[len(cps)-1].(map[string]any)["city"])
 	require.Equal(t, http.StatusNotFound, call(t, "GET", srv.URL()+"/tracking/nope", tok, "").status)
+	require.Equal(t, 2, srv.Ledger().TrackingCallsPerLabel[m["id"].(string)])
+}
+
+// Each sandbox code's journey, as it progresses on a fast clock.
+func TestServer_Tracking_JourneysProgress(t *testing.T) {
+	t.Parallel()
+	srv := flexapitest.NewTestServer(t, tok)
+	want := map[string][]string{
+		flexapitest.PostalDelivered: {"InfoReceived", "InTransit", "Delivered"},
+		flexapitest.PostalException: {"InfoReceived", "InTransit", "Exception"},
+		flexapitest.PostalInTransit: {"InfoReceived", "InTransit"},
+		flexapitest.PostalCancelled: {"InfoReceived", "Cancelled"},
+		flexapitest.PostalNewTag:    {"InfoReceived", "AvailableForPickup"},
+	}
+	for code := range want {
+		post(t, srv, tok, body("k-"+code, "N-"+code, code, "HKMUZXR"))
+	}
+	seen := map[string][]string{}
+	observe := func() {
+		for code := range want {
+			tag := call(t, "GET", srv.URL()+"/tracking/N-"+code, tok, "").json(t)["tag"].(string)
+			if s := seen[code]; len(s) == 0 || s[len(s)-1] != tag {
+				seen[code] = append(s, tag)
+			}
+		}
+	}
+	observe()                          // in real time: every journey has only begun
+	srv.SetTrackingSpeedup(3600 * 100) // an hour in 10 ms: 96 h in ~1 s
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		observe()
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, want, seen)
 }
 
 func TestServer_Admin(t *testing.T) {

@@ -8,16 +8,32 @@ import (
 	"github.com/flexlabel/flexlabel/flexapi"
 )
 
+// SetTrackingSpeedup makes the sandbox journeys progress f times faster
+// than real time from now on (3600: an hour of a journey passes in a
+// second); f below 1 counts as 1, the default. A journey starts when its
+// label is created, so a label's tracking moves on as the hours (divided
+// by f) pass.
+func (s *Server) SetTrackingSpeedup(f float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.speedup = max(f, 1)
+}
+
 // getTracking is GET /tracking/{id}. The ship-to postal code drives the
-// simulated progress, as in the sandbox; a failed label has no tracking
-// number and one Exception state without checkpoints.
+// simulated progress, as in the sandbox: the journey starts when the label
+// is created and its events come as their offsets (divided by the tracking
+// speedup) pass. A failed label has no tracking number and one Exception
+// state without checkpoints.
 func (s *Server) getTracking(w http.ResponseWriter, _ *http.Request, account, id string, _ []byte) {
 	s.mu.Lock()
 	st, forbidden := s.lookupLocked(account, id)
 	var snap stored
 	if st != nil {
 		snap = *st
+		s.ledger.TrackingCalls++
+		s.ledger.TrackingCallsPerLabel[st.label.ID]++
 	}
+	speedup := s.speedup
 	s.mu.Unlock()
 	switch {
 	case forbidden:
@@ -25,7 +41,7 @@ func (s *Server) getTracking(w http.ResponseWriter, _ *http.Request, account, id
 	case st == nil:
 		writeError(w, http.StatusNotFound, "Tracking not found")
 	default:
-		writeJSON(w, http.StatusOK, trackingFor(&snap))
+		writeJSON(w, http.StatusOK, trackingFor(&snap, time.Now(), speedup))
 	}
 }
 
@@ -46,6 +62,7 @@ var (
 	evDelivered    = event{96 * time.Hour, true, flexapi.TagDelivered, "Delivered_001", "Delivered", "Delivered"}
 	evException    = event{96 * time.Hour, true, flexapi.TagException, "Exception_004", "Delivery attempt failed", "Delivery attempt failed: recipient not available"}
 	evCancelled    = event{2 * time.Hour, false, flexapi.TagCancelled, "Cancelled_001", "Cancelled", "Shipment cancelled by the shipper"}
+	evNewTag       = event{6 * time.Hour, true, "AvailableForPickup", "AvailableForPickup_001", "Available for pickup", "Available for pickup at the service point"}
 )
 
 // journeys are the sandbox postal codes and their events, oldest first.
@@ -54,9 +71,10 @@ var journeys = map[string][]event{
 	PostalException: {evInfoReceived, evPickedUp, evDeparted, evArrived, evException},
 	PostalInTransit: {evInfoReceived, evPickedUp, evDeparted, evArrived},
 	PostalCancelled: {evInfoReceived, evCancelled},
+	PostalNewTag:    {evInfoReceived, evNewTag},
 }
 
-func trackingFor(st *stored) flexapi.Tracking {
+func trackingFor(st *stored, now time.Time, speedup float64) flexapi.Tracking {
 	slug := st.label.Courier
 	t := flexapi.Tracking{ID: st.label.ID, Slug: slug, Checkpoints: []flexapi.Checkpoint{}}
 	if st.label.Status != flexapi.StatusCreated {
@@ -68,8 +86,14 @@ func trackingFor(st *stored) flexapi.Tracking {
 	if !ok {
 		events = []event{evInfoReceived}
 	}
-	// The journey ends when the label was created, so no checkpoint lies in the future.
-	start := st.created.Add(-events[len(events)-1].after)
+	// The journey starts at the label's creation; only the events whose
+	// (sped-up) offset has passed have happened. The first is at offset 0.
+	at := func(e event) time.Time { return st.created.Add(time.Duration(float64(e.after) / speedup)) }
+	n := 1
+	for n < len(events) && !at(events[n]).After(now) {
+		n++
+	}
+	events = events[:n]
 	for _, e := range slices.Backward(events) {
 		addr := st.shipFrom
 		var loc *string
@@ -79,7 +103,7 @@ func trackingFor(st *stored) flexapi.Tracking {
 			loc = &l
 		}
 		t.Checkpoints = append(t.Checkpoints, flexapi.Checkpoint{
-			CheckpointTime: start.Add(e.after).Format(time.RFC3339),
+			CheckpointTime: at(e).UTC().Format(time.RFC3339Nano),
 			City:           addr.City,
 			State:          addr.State,
 			CountryRegion:  addr.CountryCode,

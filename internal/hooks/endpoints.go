@@ -40,8 +40,7 @@ const (
 var ErrNotFound = errors.New("hooks: no such webhook endpoint")
 
 // eventTypes are the types an endpoint may subscribe to: every
-// webhook.EventType, tracking.updated included so that receivers can
-// subscribe before the tracking issue sends it.
+// webhook.EventType.
 var eventTypes = []webhook.EventType{
 	webhook.LabelCompleted, webhook.LabelDocument, webhook.LabelDead,
 	webhook.LabelRedriven, webhook.LabelDiscarded, webhook.TrackingUpdated,

@@ -2,7 +2,8 @@
 // worker and the producers feed as they work (Recorder, which implements
 // worker.Observer), and gauges read from Redis at scrape time (the queue
 // depths by state from asynq's Inspector, dead letters by reason from
-// flexlabel's own dead-letter queue).
+// flexlabel's own dead-letter queue, followed shipments by tag from the
+// counts the tracking scripts keep).
 package metrics
 
 import (
@@ -18,8 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/hooks"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/worker"
 )
 
 // Recorder counts what workers and producers do. It implements
@@ -37,6 +41,9 @@ type Recorder struct {
 	// webhook delivery (issue 15)
 	hookDeliveries *prometheus.CounterVec
 	hookLatency    prometheus.Histogram
+	// tracking follow-up (issue 16)
+	trackingPolls    *prometheus.CounterVec
+	trackingLateness prometheus.Histogram
 }
 
 // NewRecorder registers the counters on reg.
@@ -79,11 +86,21 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Name: "flexlabel_webhook_delivery_duration_seconds", Help: "Duration of webhook delivery attempts, until the receiver's answer or the error.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
+		trackingPolls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_tracking_polls_total", Help: "Tracking polls (GET /tracking/{id}) by result: ok, not_found (no longer followed), forbidden, rate_limited, error (checked again later).",
+		}, []string{"result"}),
+		trackingLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "flexlabel_tracking_poll_lateness_seconds", Help: "How long after its due time a tracking poll was made: tracking takes only the budget labels leave, so it runs late when that is short.",
+			Buckets: []float64{.1, 1, 10, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600},
+		}),
+	}
+	for _, res := range []string{worker.TrackingPollOK, worker.TrackingPollNotFound, worker.TrackingPollForbidden, worker.TrackingPollRateLimited, worker.TrackingPollError} {
+		r.trackingPolls.WithLabelValues(res)
 	}
 	for _, res := range []string{hooks.ResultDelivered, hooks.ResultFailed, hooks.ResultRetrying, hooks.ResultSkipped} {
 		r.hookDeliveries.WithLabelValues(res) // every result present from the start, at 0
 	}
-	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency} {
+	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency, r.trackingPolls, r.trackingLateness} {
 		f(c)
 	}
 	return r
@@ -122,6 +139,12 @@ func (r *Recorder) DeadLettered(queueName string, reason queue.Reason) {
 // BudgetWait implements worker.Observer.
 func (r *Recorder) BudgetWait(d time.Duration) { r.budgetWait.Observe(d.Seconds()) }
 
+// TrackingPoll implements worker.TrackingObserver.
+func (r *Recorder) TrackingPoll(result string, lateness time.Duration) {
+	r.trackingPolls.WithLabelValues(result).Inc()
+	r.trackingLateness.Observe(lateness.Seconds())
+}
+
 // WebhookDelivery implements hooks.Observer: one delivery result, and the
 // attempt's latency when there was an attempt (not for skipped).
 func (r *Recorder) WebhookDelivery(result string, latency time.Duration) {
@@ -145,6 +168,8 @@ type queueCollector struct {
 	dead *prometheus.Desc
 	up   *prometheus.Desc
 	hook *prometheus.Desc
+	st   *store.Store // the tracking counts
+	trk  *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of flexlabel_jobs{queue,state},
@@ -159,7 +184,11 @@ type queueCollector struct {
 // Prometheus marks the missing series stale, so queries neither see the old
 // value nor a made-up one.
 func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
+	// The namespace is valid: q was built with it.
+	st, _ := store.New(q.Redis(), store.Options{Namespace: q.Options().Namespace})
 	return &queueCollector{
+		st:   st,
+		trk:  prometheus.NewDesc("flexlabel_tracking_followed", "Shipments followed by tracking, by tag as last polled (none: not polled yet); absent while Redis cannot be read.", []string{"tag"}, nil),
 		q:    q,
 		insp: asynq.NewInspectorFromRedisClient(q.Redis()),
 		log:  log,
@@ -175,6 +204,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.dead
 	ch <- c.up
 	ch <- c.hook
+	ch <- c.trk
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -225,6 +255,20 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		for _, r := range queue.Reasons {
 			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), string(r))
+		}
+	}
+	if counts, err := c.st.TrackingCounts(ctx); err != nil {
+		up = 0
+		c.log.Warn("metrics: counting followed shipments", slog.String("error", err.Error()))
+	} else {
+		// The tags a followed shipment can have are present at 0 too.
+		for _, tag := range []string{store.TagNotPolled, flexapi.TagPending, flexapi.TagInfoReceived, flexapi.TagInTransit, flexapi.TagException, flexapi.TagUnknown} {
+			if _, ok := counts[tag]; !ok {
+				counts[tag] = 0
+			}
+		}
+		for tag, n := range counts {
+			ch <- prometheus.MustNewConstMetric(c.trk, prometheus.GaugeValue, float64(n), tag)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)

@@ -23,11 +23,16 @@
 //
 // Durable acknowledgements (issue 18; durable.go): with Options.MinReplicas
 // set, the writes that acknowledge something — Enqueue, Redrive, Discard,
-// NewKeyLine's new key, and the worker's Complete, DeadLetter, SetURLs and
-// SweepDocumentWaits — end their pipeline with a barrier SET and WAIT on the
+// NewKeyLine's new key, and the worker's Complete, DeadLetter, SetURLs,
+// SweepDocumentWaits and FinishTracking (it records tracking.updated) — end their pipeline with a barrier SET and WAIT on the
 // same connection (runPipelined's acker; Store.run for single scripts), and
 // fail with a *ReplicaError (ErrTooFewReplicas) when too few replicas have
 // them in time. Every such write is idempotent, so callers retry it.
+//
+// Tracking (issue 16; tracking.go): Complete schedules a followed label's
+// first check (Options.Tracking), and the worker's poller claims due checks
+// with ClaimTracking and writes each outcome — tracking, next check,
+// counts by tag, tracking.updated — with FinishTracking, in one script.
 //
 // The types both sides show (Lane, Outcome, State, JobStatus, Label,
 // Reason, DeadLetter, …) are defined here, with the Redis encoding they are

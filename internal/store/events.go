@@ -108,7 +108,9 @@ func (st *Store) eventArgs(now time.Time) []any {
 // asynq's own enqueue does (task hash, pending list, set of queues).
 //
 // snapshot(rec, ts, dl) is what statusScript would answer for the record
-// now — with ts as asynq's task state and dl as the dead letter — as JSON.
+// now — with ts as asynq's task state and dl as the dead letter — as JSON,
+// the key's tracking (fl:<ns>:trk:<key>, named from the record's key: no
+// namespace has a colon) included.
 //
 // Why a snapshot taken by the script and not JSON built by the caller: the
 // script sees the record exactly as the outcome left it, in the same atomic
@@ -134,7 +136,9 @@ local function emit(b, ty, key, snap)
 end
 local function snapshot(rec, ts, dl)
   local f = redis.call('HMGET', rec, 'st', 'q', 'a', 'e', 'li', 'url', 'rs', 't', 'ls', 'lo', 'lt')
-  return cjson.encode({f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], ts or false, dl or false, f[9], f[10], f[11]})
+  local p, k = string.match(rec, '^([^:]*:[^:]*:)k:(.*)$')
+  local trk = redis.call('GET', p .. 'trk:' .. k)
+  return cjson.encode({f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], ts or false, dl or false, f[9], f[10], f[11], trk})
 end
 `
 

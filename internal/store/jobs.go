@@ -100,7 +100,8 @@ func (st *Store) fail(ctx context.Context, j *Job, now time.Time, msg, entry str
 // Complete records the created label; the record is kept for the retention.
 // With webhooks on, the label then waits for its document URL (SetURLs)
 // for Options.DocumentWait before label.completed is sent
-// (SweepDocumentWaits sends it without the URL).
+// (SweepDocumentWaits sends it without the URL). A key Options.Tracking
+// follows has its first tracking check scheduled in the same step.
 func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 	deref := func(p *string) string {
 		if p == nil {
@@ -109,9 +110,15 @@ func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 		return *p
 	}
 	secs := int64(st.opts.Retention / time.Second)
-	until := time.Now().Add(st.opts.DocumentWait).UnixMilli()
-	err := st.run(ctx, completeScript, []string{st.recordKey(j.Key), st.failuresKey(j.Key), st.hookOnKey(), st.awaitKey()},
-		secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber), j.Key, until).Err()
+	now := time.Now()
+	until := now.Add(st.opts.DocumentWait).UnixMilli()
+	firstCheck := ""
+	if st.opts.Tracking.follows(j.Key) {
+		firstCheck = strconv.FormatInt(st.opts.Tracking.firstCheck(now).UnixMilli(), 10)
+	}
+	err := st.run(ctx, completeScript, []string{st.recordKey(j.Key), st.failuresKey(j.Key), st.hookOnKey(), st.awaitKey(),
+		st.trackingFollowedKey(), st.trackingDueKey(), st.trackingTagsKey()},
+		secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber), j.Key, until, firstCheck, now.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
 	}

@@ -107,13 +107,22 @@ return f
 // set until ARGV[7]: setURLScript or, past it, sweepScript sends
 // label.completed.
 //
+// With ARGV[8] set, a label not followed yet is followed from now on
+// (tracking.go): its first check is due at ARGV[8].
+//
 // KEYS[1] record  KEYS[2] failure history  KEYS[3] hook:on  KEYS[4] waiting set
+// KEYS[5] trk:f  KEYS[6] trk:due  KEYS[7] trk:tags
 // ARGV[1] retention seconds  ARGV[2] id  ARGV[3] status
 // ARGV[4] courier order number or ”  ARGV[5] tracking number or ”
 // ARGV[6] key  ARGV[7] end of the wait, Unix ms
+// ARGV[8] first tracking check, Unix ms, or ” (not followed)  ARGV[9] now ms
 var completeScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 and redis.call('HGET', KEYS[1], 'st') ~= 'completed' then
   redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+end
+if ARGV[8] ~= '' and redis.call('HSETNX', KEYS[5], ARGV[6], ARGV[9] .. ' ' .. ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[6])
+  redis.call('HINCRBY', KEYS[7], 'none', 1)
 end
 if redis.call('HEXISTS', KEYS[1], 'ff') == 1 then redis.call('DEL', KEYS[2]) end
 redis.call('HSET', KEYS[1], 'st', 'completed', 'li', ARGV[2], 'ls', ARGV[3])
@@ -288,4 +297,4 @@ end
 return 1
 `)
 
-var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, supersedeScript, setURLScript, sweepScript}
+var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, supersedeScript, setURLScript, sweepScript, trackingClaimScript, trackingWriteScript}

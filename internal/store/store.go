@@ -67,6 +67,9 @@ type Options struct {
 	// client's read timeout, which the pipeline ending in WAIT runs under.
 	// Default DefaultReplicaTimeout.
 	ReplicaTimeout time.Duration
+	// Tracking says which completed labels are followed (tracking.go);
+	// only the worker's store uses it. The zero value follows none.
+	Tracking TrackingOptions
 }
 
 // Store reads and writes one namespace's records, dead letters, budget and

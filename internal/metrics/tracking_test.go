@@ -1,0 +1,61 @@
+package metrics_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/internal/metrics"
+	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
+	"github.com/flexlabel/flexlabel/worker"
+)
+
+var _ worker.TrackingObserver = (*metrics.Recorder)(nil)
+
+// Followed shipments by tag come from the counts the tracking scripts keep
+// (fl:<ns>:trk:tags); polls and their lateness from the worker.
+func TestMetrics_TrackingFollowedPollsAndLateness(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(queuetest.Redis(t))
+	t.Cleanup(func() { rdb.Close() })
+	ns := queuetest.Prefix(t)
+	q, err := queue.New(rdb, queue.Options{Namespace: ns})
+	require.NoError(t, err)
+	reg, rec := metrics.Registry(q, slog.New(slog.DiscardHandler))
+	scrape := func() string {
+		srv := httptest.NewServer(metrics.Handler(reg))
+		defer srv.Close()
+		resp, err := srv.Client().Get(srv.URL)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	body := scrape()
+	require.Contains(t, body, `flexlabel_tracking_followed{tag="InTransit"} 0`)
+	require.Contains(t, body, `flexlabel_tracking_polls_total{result="ok"} 0`)
+
+	require.NoError(t, rdb.HSet(context.Background(), "fl:"+ns+":trk:tags", "InTransit", 3, "none", 2, "Exception", 1).Err())
+	rec.TrackingPoll(worker.TrackingPollOK, 2*time.Second)
+	rec.TrackingPoll(worker.TrackingPollError, 0)
+	body = scrape()
+	for _, want := range []string{
+		`flexlabel_tracking_followed{tag="InTransit"} 3`,
+		`flexlabel_tracking_followed{tag="none"} 2`,
+		`flexlabel_tracking_followed{tag="Exception"} 1`,
+		`flexlabel_tracking_polls_total{result="ok"} 1`,
+		`flexlabel_tracking_polls_total{result="error"} 1`,
+		`flexlabel_tracking_poll_lateness_seconds_count 2`,
+		`flexlabel_tracking_poll_lateness_seconds_sum 2`,
+	} {
+		require.Contains(t, body, want)
+	}
+}
