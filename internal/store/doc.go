@@ -24,8 +24,8 @@
 // Durable acknowledgements (issue 18; durable.go): with Options.MinReplicas
 // set, the writes that acknowledge something — Enqueue, Redrive, Discard,
 // NewKeyLine's new key, and the worker's Complete, DeadLetter, SetURLs,
-// SweepDocumentWaits and FinishTracking (it records tracking.updated) — end their pipeline with a barrier SET and WAIT on the
-// same connection (runPipelined's acker; Store.run for single scripts), and
+// SweepDocumentWaits and FinishTracking (it records tracking.updated) —
+// end their pipeline with a barrier SET and WAIT on the same connection (runPipelined's acker; Store.run for single scripts), and
 // fail with a *ReplicaError (ErrTooFewReplicas) when too few replicas have
 // them in time. Every such write is idempotent, so callers retry it.
 //
