@@ -15,6 +15,9 @@ import (
 	"github.com/flexlabel/flexlabel/queue"
 )
 
+// DefaultURLBatchWindow is the default of Config.URLBatchWindow.
+const DefaultURLBatchWindow = 5 * time.Second
+
 // DefaultDocumentWait is the default of Config.DocumentWait and of
 // FLEXLABEL_WEBHOOK_DOCUMENT_WAIT.
 const DefaultDocumentWait = store.DefaultDocumentWait
@@ -65,10 +68,13 @@ type Config struct {
 	TaskCheckInterval        time.Duration
 	DelayedTaskCheckInterval time.Duration
 
-	// URLBatchWindow is how long document URLs are collected before one
-	// batched GET /labels/{ids}; default 3s. URLBatchSize caps a batch;
-	// default 100. Larger batches leave more of the budget to creating
-	// labels (each worker batches its own labels).
+	// URLBatchWindow is how long the fleet's labels wait for their document
+	// URL to be fetched with others in one GET /labels/{ids}: a batch goes
+	// once URLBatchSize labels are pending or the oldest has waited this
+	// long. Default 5s: at the default budget of 10 calls/s a batch then
+	// holds about 50 labels, so a label costs 1.02 calls, and its URL comes
+	// within about 5 s. URLBatchSize caps a batch; default (and the API's
+	// limit) 100. Every worker of the namespace should use the same values.
 	URLBatchWindow time.Duration
 	URLBatchSize   int
 
@@ -104,7 +110,7 @@ type Worker struct {
 	policy retryPolicy
 	st     *store.Store    // the queue's records: the worker's bookkeeping
 	srvs   []*asynq.Server // interactive, bulk
-	urls   *urlBatcher
+	docs   *documentFetcher
 	sweep  *documentSweeper
 }
 
@@ -155,13 +161,13 @@ func New(cfg Config) (*Worker, error) {
 	def(&cfg.ShutdownTimeout, 30*time.Second)
 	def(&cfg.TaskCheckInterval, 20*time.Millisecond)
 	def(&cfg.DelayedTaskCheckInterval, 100*time.Millisecond)
-	def(&cfg.URLBatchWindow, 3*time.Second)
+	def(&cfg.URLBatchWindow, DefaultURLBatchWindow)
 	if cfg.URLBatchSize <= 0 {
 		cfg.URLBatchSize = 100
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, st: st,
 		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax}}
-	w.urls = newURLBatcher(w)
+	w.docs = newDocumentFetcher(w)
 	w.sweep = newDocumentSweeper(w)
 	// Two asynq servers, one per lane: each dequeues from one queue only (no
 	// wasted round trip on an empty queue), and interactive jobs have slots
@@ -206,16 +212,15 @@ func New(cfg Config) (*Worker, error) {
 func (w *Worker) Start() error {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(store.TaskType, w.handle)
-	w.urls.start()
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
 				started.Shutdown()
 			}
-			w.urls.stop()
 			return fmt.Errorf("worker: starting: %w", err)
 		}
 	}
+	w.docs.start()
 	w.sweep.start()
 	w.log.Info("worker started",
 		slog.Int("concurrency", w.cfg.Concurrency),
@@ -226,8 +231,9 @@ func (w *Worker) Start() error {
 }
 
 // Shutdown stops taking jobs, lets in-flight calls finish within the
-// shutdown timeout (asynq requeues any still running), flushes pending
-// document-URL fetches, and stops sweeping for labels whose document wait
+// shutdown timeout (asynq requeues any still running), finishes the
+// document batch in hand, if any (the labels still pending are fetched by
+// another worker, or this one's next start), and stops sweeping for labels whose document wait
 // ran out (another worker, or this one's next start, sweeps them).
 func (w *Worker) Shutdown() {
 	w.log.Info("worker stopping", slog.Duration("shutdown_timeout", w.cfg.ShutdownTimeout))
@@ -237,7 +243,7 @@ func (w *Worker) Shutdown() {
 		go func() { defer wg.Done(); srv.Shutdown() }()
 	}
 	wg.Wait()
-	w.urls.stop()
+	w.docs.stop()
 	w.sweep.stop()
 	w.log.Info("worker stopped")
 }
@@ -365,8 +371,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		}
 		w.obs.Outcome(qn, "created")
 		log.Info("label created", slog.String("label_id", label.ID), slog.Bool("replayed", label.Replayed))
-		w.urls.add(key, label.ID)
-		return nil
+		return nil // Complete made its document pending for the fleet's fetch
 
 	case wait: // a 429
 		if perr := w.cfg.Budget.pause(ctx, dec.delay); perr != nil {

@@ -37,6 +37,8 @@ type Recorder struct {
 	// webhook delivery (issue 15)
 	hookDeliveries *prometheus.CounterVec
 	hookLatency    prometheus.Histogram
+	// document fetch (issue 16)
+	docsGivenUp prometheus.Counter
 }
 
 // NewRecorder registers the counters on reg.
@@ -79,11 +81,14 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Name: "flexlabel_webhook_delivery_duration_seconds", Help: "Duration of webhook delivery attempts, until the receiver's answer or the error.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
+		docsGivenUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flexlabel_document_urls_given_up_total", Help: "Labels whose document URL the API never answered (10 tries over about 20 minutes); each is also a warning naming the key.",
+		}),
 	}
 	for _, res := range []string{hooks.ResultDelivered, hooks.ResultFailed, hooks.ResultRetrying, hooks.ResultSkipped} {
 		r.hookDeliveries.WithLabelValues(res) // every result present from the start, at 0
 	}
-	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency} {
+	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency, r.docsGivenUp} {
 		f(c)
 	}
 	return r
@@ -122,6 +127,9 @@ func (r *Recorder) DeadLettered(queueName string, reason queue.Reason) {
 // BudgetWait implements worker.Observer.
 func (r *Recorder) BudgetWait(d time.Duration) { r.budgetWait.Observe(d.Seconds()) }
 
+// DocumentsGivenUp counts labels whose document URL the worker gave up on.
+func (r *Recorder) DocumentsGivenUp(n int) { r.docsGivenUp.Add(float64(n)) }
+
 // WebhookDelivery implements hooks.Observer: one delivery result, and the
 // attempt's latency when there was an attempt (not for skipped).
 func (r *Recorder) WebhookDelivery(result string, latency time.Duration) {
@@ -145,10 +153,12 @@ type queueCollector struct {
 	dead *prometheus.Desc
 	up   *prometheus.Desc
 	hook *prometheus.Desc
+	docs *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of flexlabel_jobs{queue,state},
-// flexlabel_dead_letters{reason} and flexlabel_redis_up, read from Redis on
+// flexlabel_dead_letters{reason}, flexlabel_webhook_backlog,
+// flexlabel_document_urls_pending and flexlabel_redis_up, read from Redis on
 // each scrape.
 //
 // A gauge that could not be read is left out of the scrape rather than
@@ -166,6 +176,7 @@ func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 		jobs: prometheus.NewDesc("flexlabel_jobs", "Label jobs in asynq by queue and state; absent while Redis cannot be read.", []string{"queue", "state"}, nil),
 		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by reason; absent while Redis cannot be read.", []string{"reason"}, nil),
 		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if every Redis read of this scrape succeeded, else 0.", nil, nil),
+		docs: prometheus.NewDesc("flexlabel_document_urls_pending", "Completed labels whose document URL the workers are still to fetch; absent while Redis cannot be read.", nil, nil),
 		hook: prometheus.NewDesc("flexlabel_webhook_backlog", "Webhook tasks waiting on the webhooks queue (pending, scheduled and retry); absent while Redis cannot be read.", []string{"queue"}, nil),
 	}
 }
@@ -175,6 +186,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.dead
 	ch <- c.up
 	ch <- c.hook
+	ch <- c.docs
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -218,6 +230,12 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	default:
 		up = 0
 		c.log.Warn("metrics: reading queue", slog.String("queue", hq), slog.String("error", err.Error()))
+	}
+	if n, err := c.q.PendingDocuments(ctx); err != nil {
+		up = 0
+		c.log.Warn("metrics: counting pending document URLs", slog.String("error", err.Error()))
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.docs, prometheus.GaugeValue, float64(n))
 	}
 	if counts, err := c.q.DeadLetters().CountByReason(ctx); err != nil {
 		up = 0
