@@ -50,8 +50,9 @@ const (
 )
 
 // documentRetry: a label answered without its URL is asked again after
-// 5 s, doubling up to 5 min; the 10th answer without one gives it up, about
-// 25 minutes after its label was created.
+// 5 s, doubling up to 5 min (each plus up to a window, to join a batch);
+// the 10th answer without one gives it up, about 20 minutes after its
+// label was created.
 var documentRetry = store.DocumentRetry{Base: 5 * time.Second, Cap: 5 * time.Minute, MaxTries: 10}
 
 // documentObserver is an Observer that also counts labels whose document
@@ -114,9 +115,14 @@ func (f *documentFetcher) round(ctx context.Context) (time.Duration, error) {
 		return wait, err
 	}
 	// The slot first, then the claim: ids that come while this waits join
-	// the batch, and a worker killed while waiting holds none.
+	// the batch, and a worker killed while waiting holds none. The batch is
+	// due (its window has run out, or it is full), so it goes before bulk
+	// labels, in the interactive lane: at bulk priority it waited behind
+	// every bulk caller of its process, 10 s with 8 workers (measured,
+	// docs/PERFORMANCE.md). It costs an order system's label at most one
+	// slot per batch, that is per ≥ 50 labels.
 	wctx, cancel := context.WithTimeout(ctx, documentTurnTTL)
-	waited, err := cfg.Budget.wait(wctx, queue.Bulk)
+	waited, err := cfg.Budget.wait(wctx, queue.Interactive)
 	cancel()
 	f.w.obs.BudgetWait(waited)
 	if err != nil {
