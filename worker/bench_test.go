@@ -311,8 +311,11 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 	for range b.N {
 		e := newBenchEnv(b, 5)
 		fullFake := e.url // flexapitest in this process: validation, ledger, net/http server
-		// The instant, unlimited API: a canned label, no parsing, no ledger.
-		e.url = instantAPI(b)
+		// The instant, unlimited API: a canned label, no parsing, no ledger;
+		// each label has its own id and document, as against the real API
+		// (an API answering no documents would have every label's fetch
+		// retried, which the real one never makes a worker do).
+		e.url = instantAPIWithDocuments(b)
 		type round struct {
 			raw, ours      float64 // per second
 			rawCPU, ourCPU time.Duration
