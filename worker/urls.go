@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flexlabel/flexlabel/internal/store"
@@ -28,13 +29,15 @@ import (
 // first, leased, so that a fetcher dying mid-call leaves them to the next
 // after the lease. A label the API answers without a URL is tried again
 // later with a backoff, and given up (a warning naming it, and the
-// flexlabel_document_urls_given_up_total metric) after documentMaxTries.
+// flexlabel_document_urls_given_up_total metric) after documentRetry.MaxTries.
 type documentFetcher struct {
 	w     *Worker
 	token string // this fetcher's turn token
 	quit  chan struct{}
 	done  chan struct{}
 	once  sync.Once
+	// started is set by start: stop waits for a loop only if one runs.
+	started atomic.Bool
 }
 
 // The fetch's timings. The turn outlasts a normal wait for a slot; one that
@@ -65,11 +68,18 @@ func newDocumentFetcher(w *Worker) *documentFetcher {
 	return &documentFetcher{w: w, token: hex.EncodeToString(b[:]), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (f *documentFetcher) start() { go f.loop() }
+func (f *documentFetcher) start() {
+	f.started.Store(true)
+	go f.loop()
+}
 
 // stop ends the loop after the batch in hand, if any, is stored: its ids
 // are leased to this worker, and would otherwise wait for the lease's end.
+// A fetcher never started (Start failed) has nothing to stop.
 func (f *documentFetcher) stop() {
+	if !f.started.Load() {
+		return
+	}
 	f.once.Do(func() { close(f.quit) })
 	<-f.done
 }
