@@ -383,6 +383,10 @@ func BenchmarkEventsOverhead(b *testing.B) {
 				rd.on, rd.onCPU = e.drain(b, fmt.Sprintf("evon%d", r), n)
 				// Every label's event is recorded once its URL is stored;
 				// the last URL batches trail the drain by up to their window.
+				// The drain has stopped its worker and the labels' documents
+				// are pending in Redis (issue 16): a worker fetches them.
+				e.startWorkers(b, 1, 50, 1e6)
+				defer e.stopWorkers()
 				deadline := time.Now().Add(30 * time.Second)
 				for rd.events = queuetest.Pending(b, e.rdb, webhooks) - before; rd.events < n && time.Now().Before(deadline); {
 					time.Sleep(100 * time.Millisecond)
