@@ -25,7 +25,7 @@ func TestAPI_IsTheProducersAndTheOperators(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, []string{
 		"Counts", "DeadLetters", "Enqueue", "EnqueueLine", "EnqueueLines", "EnqueueMany", "Event", "History", "LoadScripts",
-		"Name", "Options", "Ping", "Redis", "States", "Status", "Tracking", "TrackingDue", "URLs",
+		"Name", "Options", "PendingDocuments", "Ping", "Redis", "States", "Status", "Tracking", "TrackingDue", "URLs",
 	}, methods(reflect.TypeFor[*queue.Queue]()))
 	require.Equal(t, []string{
 		"Count", "CountByReason", "CountMatching", "Discard", "DiscardEach", "Each", "EachMatching", "Export", "ExportMatching", "Get", "Keys", "KeysMatching", "List",

@@ -20,6 +20,12 @@ func (q *Queue) URLs(ctx context.Context, keys []string) ([]string, error) {
 	return q.st.URLs(ctx, keys)
 }
 
+// PendingDocuments counts the completed labels whose document URL the
+// fleet's workers are still to fetch (pending, or in a fetch in flight).
+func (q *Queue) PendingDocuments(ctx context.Context) (int64, error) {
+	return q.st.PendingDocuments(ctx)
+}
+
 // Counts returns how many label jobs are pending, active, scheduled and
 // retrying on both lanes, how many completed (asynq's all-time count of
 // successful runs), and the dead letters, by reason: O(1) commands in one

@@ -2,7 +2,8 @@
 // Forward's POST /labels with the job's own idempotency key, and acts on the
 // single classification flexapi.Classify gives:
 //
-//   - created: record the label, fetch its document URL in a batch, done;
+//   - created: record the label (its document URL is then pending for the
+//     fleet's batched fetch), done;
 //   - transient: retry with exponential backoff and full jitter;
 //   - rate-limited (429): pause the whole fleet for Retry-After and retry
 //     without consuming an attempt;
@@ -27,6 +28,12 @@
 // same writes record the outcomes' events (issue 15); the worker's one
 // addition is a sweeper (sweep.go) that sends label.completed for labels
 // whose document URL did not come within Config.DocumentWait.
+//
+// Document URLs are fetched for the whole fleet (urls.go, issue 16): the
+// labels waiting for theirs are in Redis, and every worker's fetch loop
+// competes for the turn of the next due batch of up to 100, so a label
+// costs about 1.02 calls however many workers there are, and a killed
+// worker loses no URL.
 //
 // With Config.Tracking on, a created label is also followed (tracking.go):
 // its first tracking check is scheduled with the label, and a small pool of

@@ -2,143 +2,214 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 )
 
-// urlBatcher fetches document URLs of created labels in batches
-// (GET /labels/{id1,id2,…}), so that a label costs about one API call. It is
-// best effort: a URL not fetched (worker killed) leaves the label without one.
+// documentFetcher fetches the document URLs of created labels for the whole
+// fleet, in batches of up to URLBatchSize ids per GET /labels/{id1,id2,…},
+// so that a label costs about one API call however many workers share the
+// budget (issue 16: when each worker batched its own labels, 8 workers made
+// 11 % of their calls for documents).
 //
-// Handlers send on in and nobody ever closes it: when asynq's shutdown
-// timeout expires it abandons a running handler, which may still complete
-// after Shutdown has stopped the batcher. stop sets closed (under mu, so no
-// add is between its check and its send) and then the loop drains in, so
-// every URL added before stop is fetched and every one after is dropped
-// with a warning. A dropped URL is not fetched later by anyone (the job is
-// completed, so no run of it calls the API again): its label stays without
-// a document URL, which status shows as it is and `bulk` names on stderr.
-type urlBatcher struct {
-	w      *Worker
-	in     chan urlItem
-	quit   chan struct{} // closed by stop: drain in, flush, end
-	done   chan struct{} // closed when the loop has ended
-	once   sync.Once
-	mu     sync.RWMutex
-	closed bool // set by stop, under mu; add then drops the URL
+// The labels waiting for their URL are in Redis (store's docs:pending),
+// put there by the same script that records the label completed, so a
+// worker killed right after creating labels loses none of their URLs: any
+// worker's fetcher takes them. Every worker runs a fetcher; in each round,
+// one of them gets the turn for the next batch once one is due (a full
+// batch pending, or the oldest pending for URLBatchWindow), takes its
+// budget slot, and only then claims up to a batch of ids — the oldest
+// first, leased, so that a fetcher dying mid-call leaves them to the next
+// after the lease. A label the API answers without a URL is tried again
+// later with a backoff, and given up (a warning naming it, and the
+// flexlabel_document_urls_given_up_total metric) after documentRetry.MaxTries.
+type documentFetcher struct {
+	w     *Worker
+	token string // this fetcher's turn token
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	// started is set by start: stop waits for a loop only if one runs.
+	started atomic.Bool
 }
 
-type urlItem struct{ key, id string }
+// The fetch's timings. The turn outlasts a normal wait for a slot; one that
+// runs out (a long 429 pause) is asked for again. The lease outlasts the
+// call's own timeout.
+const (
+	documentTurnTTL   = 10 * time.Second
+	documentCallLimit = 30 * time.Second
+	documentLease     = 2 * documentCallLimit
+	// documentPollMax bounds the sleep between asks for the turn, so that
+	// labels arriving fast (a full batch before the window) are not kept.
+	documentPollMax = time.Second
+)
 
-func newURLBatcher(w *Worker) *urlBatcher {
-	return &urlBatcher{w: w, in: make(chan urlItem, 4096), quit: make(chan struct{}), done: make(chan struct{})}
+// documentRetry: a label answered without its URL is asked again after
+// 5 s, doubling up to 5 min (each plus up to a window, to join a batch);
+// the 10th answer without one gives it up, about 20 minutes after its
+// label was created.
+var documentRetry = store.DocumentRetry{Base: 5 * time.Second, Cap: 5 * time.Minute, MaxTries: 10}
+
+// documentObserver is an Observer that also counts labels whose document
+// URL was given up (*metrics.Recorder is one).
+type documentObserver interface{ DocumentsGivenUp(n int) }
+
+func newDocumentFetcher(w *Worker) *documentFetcher {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return &documentFetcher{w: w, token: hex.EncodeToString(b[:]), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (b *urlBatcher) add(key, id string) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
-		b.w.log.Warn("document URL not fetched: the worker has stopped (a job completed after the shutdown timeout); label stays without URL",
-			slog.String("idempotency_key", key))
+func (f *documentFetcher) start() {
+	f.started.Store(true)
+	go f.loop()
+}
+
+// stop ends the loop after the batch in hand, if any, is stored: its ids
+// are leased to this worker, and would otherwise wait for the lease's end.
+// A fetcher never started (Start failed) has nothing to stop.
+func (f *documentFetcher) stop() {
+	if !f.started.Load() {
 		return
 	}
-	select {
-	case b.in <- urlItem{key, id}:
-	default:
-		b.w.log.Warn("document URL queue full; label stays without URL", slog.String("idempotency_key", key))
-	}
+	f.once.Do(func() { close(f.quit) })
+	<-f.done
 }
 
-func (b *urlBatcher) start() { go b.loop() }
-
-func (b *urlBatcher) stop() {
-	b.once.Do(func() {
-		b.mu.Lock()
-		b.closed = true
-		b.mu.Unlock()
-		close(b.quit)
-	})
-	<-b.done
-}
-
-func (b *urlBatcher) loop() {
-	defer close(b.done)
-	var batch []urlItem
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+func (f *documentFetcher) loop() {
+	defer close(f.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-f.quit; cancel() }()
+	poll := min(max(f.w.cfg.URLBatchWindow/10, 10*time.Millisecond), documentPollMax)
+	failing := false
 	for {
-		select {
-		case it := <-b.in:
-			if len(batch) == 0 {
-				timer.Reset(b.w.cfg.URLBatchWindow)
+		wait, err := f.round(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			// Redis away: asynq's health check says so already; say it
+			// here once, not every round.
+			if !failing {
+				f.w.log.Warn("document URLs not fetched; retrying", slog.String("error", err.Error()))
 			}
-			batch = append(batch, it)
-			if len(batch) >= b.w.cfg.URLBatchSize {
-				timer.Stop()
-				b.flush(batch)
-				batch = nil
-			}
-		case <-timer.C:
-			b.flush(batch)
-			batch = nil
-		case <-b.quit:
-			// closed is set: nothing more arrives, so in holds the rest.
-			for {
-				select {
-				case it := <-b.in:
-					batch = append(batch, it)
-					if len(batch) >= b.w.cfg.URLBatchSize {
-						b.flush(batch)
-						batch = nil
-					}
-				default:
-					b.flush(batch)
-					return
-				}
-			}
+			failing = true
+			wait = documentPollMax
+		} else {
+			failing = false
+		}
+		if wait < 0 || wait > poll {
+			wait = poll
+		}
+		if sleep(ctx, wait) != nil {
+			return
 		}
 	}
 }
 
-func (b *urlBatcher) flush(batch []urlItem) {
-	if len(batch) == 0 {
-		return
+// round fetches one batch if one is due and this fetcher gets its turn,
+// and says how long to wait before the next round (0: at once).
+func (f *documentFetcher) round(ctx context.Context) (time.Duration, error) {
+	cfg := f.w.cfg
+	ok, wait, err := f.w.st.DocumentTurn(ctx, f.token, cfg.URLBatchWindow, cfg.URLBatchSize, documentTurnTTL)
+	if err != nil || !ok {
+		return wait, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	waited, err := b.w.cfg.Budget.wait(ctx, queue.Bulk)
-	b.w.obs.BudgetWait(waited)
+	// The slot first, then the claim: ids that come while this waits join
+	// the batch, and a worker killed while waiting holds none. The batch is
+	// due (its window has run out, or it is full), so it goes before bulk
+	// labels, in the interactive lane: at bulk priority it waited behind
+	// every bulk caller of its process, 10 s with 8 workers (measured,
+	// docs/PERFORMANCE.md). It costs an order system's label at most one
+	// slot per batch, that is per ≥ 50 labels.
+	wctx, cancel := context.WithTimeout(ctx, documentTurnTTL)
+	waited, err := cfg.Budget.wait(wctx, queue.Interactive)
+	cancel()
+	f.w.obs.BudgetWait(waited)
 	if err != nil {
-		b.w.log.Warn("document URLs not fetched: no budget", slog.String("error", err.Error()), slog.Int("labels", len(batch)))
-		return
+		_ = f.w.st.ReleaseDocumentTurn(context.WithoutCancel(ctx), f.token)
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		f.w.log.Debug("no budget slot for the document batch in time; asking again", slog.String("error", err.Error()))
+		return 0, nil
 	}
+	// From the claim on, finish the batch even if the worker is stopping.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), documentCallLimit)
+	defer cancel()
+	batch, err := f.w.st.ClaimDocuments(cctx, f.token, cfg.URLBatchSize, documentLease)
+	if err != nil || len(batch) == 0 {
+		return 0, err
+	}
+	f.fetch(cctx, batch)
+	return 0, nil
+}
+
+// fetch makes the batch's one call and stores what it answered; the rest
+// goes back to pending.
+func (f *documentFetcher) fetch(ctx context.Context, batch []store.PendingDocument) {
 	ids := make([]string, len(batch))
-	byID := make(map[string]string, len(batch))
-	for i, it := range batch {
-		ids[i] = it.id
-		byID[it.id] = it.key
+	keyOf := make(map[string]string, len(batch))
+	for i, d := range batch {
+		ids[i] = d.LabelID
+		keyOf[d.LabelID] = d.Key
 	}
 	start := time.Now()
-	docs, err := b.w.cfg.API.GetLabels(ctx, ids...)
+	docs, err := f.w.cfg.API.GetLabels(ctx, ids...)
 	status := 200
 	if err != nil {
 		status = 0
 	}
-	b.w.obs.APICall("get_labels", status, time.Since(start))
+	f.w.obs.APICall("get_labels", status, time.Since(start))
 	if err != nil {
-		b.w.log.Warn("document URLs not fetched", slog.String("error", err.Error()), slog.Int("labels", len(batch)))
+		f.w.log.Warn("document URLs not fetched; trying again later", slog.String("error", err.Error()), slog.Int("labels", len(batch)))
+		f.retry(ctx, batch, nil, false)
 		return
 	}
 	urls := make(map[string]string, len(docs))
 	for _, d := range docs {
-		if key, ok := byID[d.ID]; ok && d.URL != "" {
+		if key, ok := keyOf[d.ID]; ok && d.URL != "" {
 			urls[key] = d.URL
 		}
 	}
-	if err := b.w.st.SetURLs(ctx, urls); err != nil {
-		b.w.log.Warn("document URLs not stored", slog.Int("labels", len(urls)), slog.String("error", err.Error()))
+	if err := f.w.st.SetURLs(ctx, urls); err != nil {
+		// Still leased: they come back to pending at the lease's end.
+		f.w.log.Warn("document URLs not stored; fetching them again after the lease", slog.Int("labels", len(urls)), slog.String("error", err.Error()))
+		return
+	}
+	f.w.log.Debug("document URLs fetched", slog.Int("labels", len(batch)), slog.Int("urls", len(urls)))
+	if len(urls) < len(batch) {
+		f.retry(ctx, batch, urls, true)
+	}
+}
+
+// retry puts the batch's labels without a URL back to pending.
+func (f *documentFetcher) retry(ctx context.Context, batch []store.PendingDocument, got map[string]string, counted bool) {
+	keys := make([]string, 0, len(batch)-len(got))
+	for _, d := range batch {
+		if _, ok := got[d.Key]; !ok {
+			keys = append(keys, d.Key)
+		}
+	}
+	givenUp, err := f.w.st.RetryDocuments(ctx, keys, counted, documentRetry)
+	if err != nil {
+		f.w.log.Warn("document ids not returned to pending; fetching them again after the lease", slog.Int("labels", len(keys)), slog.String("error", err.Error()))
+		return
+	}
+	for _, k := range givenUp {
+		f.w.log.Warn("document URL given up: the API answered without it every time; the label stays without URL",
+			slog.String("idempotency_key", k), slog.Int("tries", documentRetry.MaxTries))
+	}
+	if o, ok := f.w.obs.(documentObserver); ok && len(givenUp) > 0 {
+		o.DocumentsGivenUp(len(givenUp))
 	}
 }

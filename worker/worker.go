@@ -16,6 +16,15 @@ import (
 	"github.com/flexlabel/flexlabel/queue"
 )
 
+// DefaultURLBatchWindow is the default of Config.URLBatchWindow: 6 s, so
+// that at the default budget of 10 calls/s (9.8 labels/s once the batches
+// have their share) a batch holds about 58 labels, at least 50 even when
+// a run's labels slow down, so a label costs at most 1.02 calls, and its
+// URL is stored within about 6 s (3 s for the median label). At 5 s a
+// batch held 49 and a 150-label run cost 1.027 calls per label (measured,
+// docs/PERFORMANCE.md).
+const DefaultURLBatchWindow = 6 * time.Second
+
 // DefaultDocumentWait is the default of Config.DocumentWait and of
 // FLEXLABEL_WEBHOOK_DOCUMENT_WAIT.
 const DefaultDocumentWait = store.DefaultDocumentWait
@@ -66,10 +75,12 @@ type Config struct {
 	TaskCheckInterval        time.Duration
 	DelayedTaskCheckInterval time.Duration
 
-	// URLBatchWindow is how long document URLs are collected before one
-	// batched GET /labels/{ids}; default 3s. URLBatchSize caps a batch;
-	// default 100. Larger batches leave more of the budget to creating
-	// labels (each worker batches its own labels).
+	// URLBatchWindow is how long the fleet's labels wait for their document
+	// URL to be fetched with others in one GET /labels/{ids}: a batch goes
+	// once URLBatchSize labels are pending or the oldest has waited this
+	// long. Default DefaultURLBatchWindow. URLBatchSize caps a batch;
+	// default (and the API's limit) 100. Every worker of the namespace
+	// should use the same values.
 	URLBatchWindow time.Duration
 	URLBatchSize   int
 
@@ -109,7 +120,7 @@ type Worker struct {
 	policy retryPolicy
 	st     *store.Store    // the queue's records: the worker's bookkeeping
 	srvs   []*asynq.Server // interactive, bulk
-	urls   *urlBatcher
+	docs   *documentFetcher
 	sweep  *documentSweeper
 	trk    *tracker // nil: tracking off
 }
@@ -171,13 +182,13 @@ func New(cfg Config) (*Worker, error) {
 	def(&cfg.ShutdownTimeout, 30*time.Second)
 	def(&cfg.TaskCheckInterval, 20*time.Millisecond)
 	def(&cfg.DelayedTaskCheckInterval, 100*time.Millisecond)
-	def(&cfg.URLBatchWindow, 3*time.Second)
+	def(&cfg.URLBatchWindow, DefaultURLBatchWindow)
 	if cfg.URLBatchSize <= 0 {
 		cfg.URLBatchSize = 100
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, st: st,
 		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax}}
-	w.urls = newURLBatcher(w)
+	w.docs = newDocumentFetcher(w)
 	w.sweep = newDocumentSweeper(w)
 	if w.trk, err = newTracker(w); err != nil {
 		return nil, err
@@ -225,16 +236,15 @@ func New(cfg Config) (*Worker, error) {
 func (w *Worker) Start() error {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(store.TaskType, w.handle)
-	w.urls.start()
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
 				started.Shutdown()
 			}
-			w.urls.stop()
 			return fmt.Errorf("worker: starting: %w", err)
 		}
 	}
+	w.docs.start()
 	w.sweep.start()
 	if w.trk != nil {
 		w.trk.start()
@@ -248,10 +258,11 @@ func (w *Worker) Start() error {
 }
 
 // Shutdown stops taking jobs, lets in-flight calls finish within the
-// shutdown timeout (asynq requeues any still running), flushes pending
-// document-URL fetches, and stops sweeping for labels whose document wait
-// ran out (another worker, or this one's next start, sweeps them). Tracking
-// checks in flight finish; no new one starts.
+// shutdown timeout (asynq requeues any still running), finishes the
+// document batch in hand, if any (the labels still pending are fetched by
+// another worker, or this one's next start), and stops sweeping for labels
+// whose document wait ran out (another worker, or this one's next start,
+// sweeps them). Tracking checks in flight finish; no new one starts.
 func (w *Worker) Shutdown() {
 	w.log.Info("worker stopping", slog.Duration("shutdown_timeout", w.cfg.ShutdownTimeout))
 	var wg sync.WaitGroup
@@ -264,7 +275,7 @@ func (w *Worker) Shutdown() {
 		go func() { defer wg.Done(); w.trk.stop() }()
 	}
 	wg.Wait()
-	w.urls.stop()
+	w.docs.stop()
 	w.sweep.stop()
 	w.log.Info("worker stopped")
 }
@@ -392,8 +403,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		}
 		w.obs.Outcome(qn, "created")
 		log.Info("label created", slog.String("label_id", label.ID), slog.Bool("replayed", label.Replayed))
-		w.urls.add(key, label.ID)
-		return nil
+		return nil // Complete made its document pending for the fleet's fetch
 
 	case wait: // a 429
 		if perr := w.cfg.Budget.pause(ctx, dec.delay); perr != nil {

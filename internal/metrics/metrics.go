@@ -44,6 +44,8 @@ type Recorder struct {
 	// tracking follow-up (issue 16)
 	trackingPolls    *prometheus.CounterVec
 	trackingLateness prometheus.Histogram
+	// document fetch (issue 16)
+	docsGivenUp prometheus.Counter
 }
 
 // NewRecorder registers the counters on reg.
@@ -93,6 +95,9 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Name: "flexlabel_tracking_poll_lateness_seconds", Help: "How long after its due time a tracking poll was made: tracking takes only the budget labels leave, so it runs late when that is short.",
 			Buckets: []float64{.1, 1, 10, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600},
 		}),
+		docsGivenUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flexlabel_document_urls_given_up_total", Help: "Labels whose document URL the API never answered (10 tries over about 20 minutes); each is also a warning naming the key.",
+		}),
 	}
 	for _, res := range []string{worker.TrackingPollOK, worker.TrackingPollNotFound, worker.TrackingPollForbidden, worker.TrackingPollRateLimited, worker.TrackingPollError} {
 		r.trackingPolls.WithLabelValues(res)
@@ -100,7 +105,7 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 	for _, res := range []string{hooks.ResultDelivered, hooks.ResultFailed, hooks.ResultRetrying, hooks.ResultSkipped} {
 		r.hookDeliveries.WithLabelValues(res) // every result present from the start, at 0
 	}
-	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency, r.trackingPolls, r.trackingLateness} {
+	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency, r.trackingPolls, r.trackingLateness, r.docsGivenUp} {
 		f(c)
 	}
 	return r
@@ -145,6 +150,9 @@ func (r *Recorder) TrackingPoll(result string, lateness time.Duration) {
 	r.trackingLateness.Observe(lateness.Seconds())
 }
 
+// DocumentsGivenUp counts labels whose document URL the worker gave up on.
+func (r *Recorder) DocumentsGivenUp(n int) { r.docsGivenUp.Add(float64(n)) }
+
 // WebhookDelivery implements hooks.Observer: one delivery result, and the
 // attempt's latency when there was an attempt (not for skipped).
 func (r *Recorder) WebhookDelivery(result string, latency time.Duration) {
@@ -170,10 +178,12 @@ type queueCollector struct {
 	hook *prometheus.Desc
 	st   *store.Store // the tracking counts
 	trk  *prometheus.Desc
+	docs *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of flexlabel_jobs{queue,state},
-// flexlabel_dead_letters{reason} and flexlabel_redis_up, read from Redis on
+// flexlabel_dead_letters{reason}, flexlabel_webhook_backlog,
+// flexlabel_document_urls_pending and flexlabel_redis_up, read from Redis on
 // each scrape.
 //
 // A gauge that could not be read is left out of the scrape rather than
@@ -195,6 +205,7 @@ func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 		jobs: prometheus.NewDesc("flexlabel_jobs", "Label jobs in asynq by queue and state; absent while Redis cannot be read.", []string{"queue", "state"}, nil),
 		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by reason; absent while Redis cannot be read.", []string{"reason"}, nil),
 		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if every Redis read of this scrape succeeded, else 0.", nil, nil),
+		docs: prometheus.NewDesc("flexlabel_document_urls_pending", "Completed labels whose document URL the workers are still to fetch; absent while Redis cannot be read.", nil, nil),
 		hook: prometheus.NewDesc("flexlabel_webhook_backlog", "Webhook tasks waiting on the webhooks queue (pending, scheduled and retry); absent while Redis cannot be read.", []string{"queue"}, nil),
 	}
 }
@@ -205,6 +216,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.up
 	ch <- c.hook
 	ch <- c.trk
+	ch <- c.docs
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -248,6 +260,12 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	default:
 		up = 0
 		c.log.Warn("metrics: reading queue", slog.String("queue", hq), slog.String("error", err.Error()))
+	}
+	if n, err := c.q.PendingDocuments(ctx); err != nil {
+		up = 0
+		c.log.Warn("metrics: counting pending document URLs", slog.String("error", err.Error()))
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.docs, prometheus.GaugeValue, float64(n))
 	}
 	if counts, err := c.q.DeadLetters().CountByReason(ctx); err != nil {
 		up = 0

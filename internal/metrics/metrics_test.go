@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/metrics"
 	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
@@ -39,6 +40,13 @@ func TestMetrics_CountersAndQueueGauges(t *testing.T) {
 	rec.Outcome(q.Name(queue.Bulk), "retry")
 	rec.DeadLettered(q.Name(queue.Interactive), queue.ReasonAuth)
 	rec.BudgetWait(120 * time.Millisecond)
+	// A completed label waits for its document URL (issue 16).
+	_, err = q.EnqueueLine(ctx, queuetest.RequestJSON("m3", ""), queue.Interactive)
+	require.NoError(t, err)
+	j3 := queuetest.Job(t, q, "m3", "", queue.Interactive)
+	queuetest.Attempt(t, q, j3)
+	require.NoError(t, queuetest.Store(t, q).Complete(ctx, j3, &flexapi.Label{ID: "lbl-m3", Status: "created"}))
+	rec.DocumentsGivenUp(2)
 
 	srv := httptest.NewServer(metrics.Handler(reg))
 	t.Cleanup(srv.Close)
@@ -60,6 +68,8 @@ func TestMetrics_CountersAndQueueGauges(t *testing.T) {
 		`flexlabel_dead_letters{reason="invalid"} 0`,
 		`flexlabel_jobs{queue="` + q.Name(queue.Bulk) + `",state="pending"} 1`,
 		`flexlabel_budget_wait_seconds_count 1`,
+		`flexlabel_document_urls_pending 1`,
+		`flexlabel_document_urls_given_up_total 2`,
 		`flexlabel_redis_up 1`,
 	} {
 		require.Contains(t, body, want)

@@ -9,7 +9,8 @@
 // reports status and runs the dead-letter operations on top of List, Get,
 // Count, Keys, Redrive, Discard and NewKeyLine here. Package worker does its
 // bookkeeping here — TakeSlot and Pause (the fleet budget), Fail,
-// FailAttempt, Complete, DeadLetter and SetURLs — which no public package
+// FailAttempt, Complete, DeadLetter and SetURLs, and the fleet's document
+// fetch (docs.go: DocumentTurn, ClaimDocuments, RetryDocuments) — which no public package
 // offers: being internal, this package is reachable from inside the module
 // only, so an importer of queue (the HTTP handler included) cannot write a
 // job's outcome.

@@ -50,7 +50,8 @@ func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
 	return &Job{Key: key, Queue: queueName, Payload: payload}, nil
 }
 
-// SetURLs stores several labels' document URLs in one round trip.
+// SetURLs stores several labels' document URLs in one round trip; each
+// label's document fetch (ClaimDocuments) ends with it.
 func (st *Store) SetURLs(ctx context.Context, urls map[string]string) error {
 	if len(urls) == 0 {
 		return nil
@@ -61,7 +62,8 @@ func (st *Store) SetURLs(ctx context.Context, urls map[string]string) error {
 	}
 	now := time.Now()
 	_, err := runPipelined(ctx, st.rdb, setURLScript, len(keys), func(i int) ([]string, []any) {
-		return []string{st.recordKey(keys[i]), st.hookOnKey(), st.awaitKey()},
+		return []string{st.recordKey(keys[i]), st.hookOnKey(), st.awaitKey(),
+				st.docsPendingKey(), st.docsLeaseKey(), st.docsTriesKey()},
 			append([]any{urls[keys[i]], keys[i]}, st.eventArgs(now)...)
 	}, st.acker())
 	if err != nil {
@@ -98,6 +100,8 @@ func (st *Store) fail(ctx context.Context, j *Job, now time.Time, msg, entry str
 }
 
 // Complete records the created label; the record is kept for the retention.
+// A label without its document URL is pending for the fleet's document
+// fetch (ClaimDocuments) from the same step on.
 // With webhooks on, the label then waits for its document URL (SetURLs)
 // for Options.DocumentWait before label.completed is sent
 // (SweepDocumentWaits sends it without the URL). A key Options.Tracking
@@ -117,7 +121,7 @@ func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 		firstCheck = strconv.FormatInt(st.opts.Tracking.firstCheck(now).UnixMilli(), 10)
 	}
 	err := st.run(ctx, completeScript, []string{st.recordKey(j.Key), st.failuresKey(j.Key), st.hookOnKey(), st.awaitKey(),
-		st.trackingFollowedKey(), st.trackingDueKey(), st.trackingTagsKey()},
+		st.trackingFollowedKey(), st.trackingDueKey(), st.trackingTagsKey(), st.docsPendingKey()},
 		secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber), j.Key, until, firstCheck, now.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)

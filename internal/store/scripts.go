@@ -110,8 +110,12 @@ return f
 // With ARGV[8] set, a label not followed yet is followed from now on
 // (tracking.go): its first check is due at ARGV[8].
 //
+// A label without its document URL becomes pending in docs:pending (docs.go)
+// in the same step, scored by now on Redis's clock, so the fleet's fetch
+// has it whatever happens to this worker.
+//
 // KEYS[1] record  KEYS[2] failure history  KEYS[3] hook:on  KEYS[4] waiting set
-// KEYS[5] trk:f  KEYS[6] trk:due  KEYS[7] trk:tags
+// KEYS[5] trk:f  KEYS[6] trk:due  KEYS[7] trk:tags  KEYS[8] documents pending
 // ARGV[1] retention seconds  ARGV[2] id  ARGV[3] status
 // ARGV[4] courier order number or ”  ARGV[5] tracking number or ”
 // ARGV[6] key  ARGV[7] end of the wait, Unix ms
@@ -123,6 +127,10 @@ end
 if ARGV[8] ~= '' and redis.call('HSETNX', KEYS[5], ARGV[6], ARGV[9] .. ' ' .. ARGV[2]) == 1 then
   redis.call('ZADD', KEYS[6], ARGV[8], ARGV[6])
   redis.call('HINCRBY', KEYS[7], 'none', 1)
+end
+if redis.call('HEXISTS', KEYS[1], 'url') == 0 then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[8], 'NX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[6])
 end
 if redis.call('HEXISTS', KEYS[1], 'ff') == 1 then redis.call('DEL', KEYS[2]) end
 redis.call('HSET', KEYS[1], 'st', 'completed', 'li', ARGV[2], 'ls', ARGV[3])
@@ -282,9 +290,16 @@ return 'ok'
 // label.completed; the URL of one whose label.completed went without it
 // (hw) sends label.document.
 //
+// The key's document fetch (docs.go) ends here, in the same step: it
+// leaves pending, its lease and its tries.
+//
 // KEYS[1] record  KEYS[2] hook:on  KEYS[3] waiting set
+// KEYS[4] documents pending  KEYS[5] documents leased  KEYS[6] document tries
 // ARGV[1] URL  ARGV[2] key  ARGV[3…10] eventArgs
 var setURLScript = eventScript(`
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[2])
+redis.call('HDEL', KEYS[6], ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'url', ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -297,4 +312,5 @@ end
 return 1
 `)
 
-var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, supersedeScript, setURLScript, sweepScript, trackingClaimScript, trackingWriteScript}
+var allScripts = []*redis.Script{enqueueScript, statusScript, takeSlotScript, pauseScript, completeScript, failScript, deadLetterScript, redriveScript, discardScript, supersedeScript, setURLScript, sweepScript, trackingClaimScript, trackingWriteScript,
+	docTurnScript, docClaimScript, docRetryScript, docReleaseScript}
