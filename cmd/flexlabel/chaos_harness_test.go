@@ -150,8 +150,10 @@ type chaosEnv struct {
 	bin    string
 	dir    string
 	token  string
-	redis  *queuetest.RedisProcess
-	rdb    *redis.Client
+	redis  *queuetest.RedisProcess // nil on a Sentinel topology
+	topo   *queuetest.Topology     // nil on a redis-server of its own
+	rdb    *redis.Client           // the test's own client: direct, or Sentinel's failover client
+	env    []string                // variables every flexlabel command of the scenario gets, beyond baseEnv's
 	q      *queue.Queue
 	ns     string
 	fake   *chaosProc
@@ -165,6 +167,28 @@ var chaosListeningRE = regexp.MustCompile(`listening on (http://[0-9.]+:[0-9]+)`
 
 func newChaosEnv(t *testing.T, name, bin string, redisArgs ...string) *chaosEnv {
 	t.Helper()
+	r := queuetest.StartRedis(t, redisArgs...)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1, DialTimeout: time.Second})
+	return newChaosEnvOn(t, name, bin, rdb, r, nil)
+}
+
+// newChaosSentinelEnv is newChaosEnv on a Sentinel topology: every process
+// gets the topology's REDIS_URL (the Sentinel form), and the test's own
+// client is go-redis's failover client, so it follows a failover too.
+func newChaosSentinelEnv(t *testing.T, name, bin string, topo *queuetest.Topology) *chaosEnv {
+	t.Helper()
+	rdb := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: topo.MasterName(), SentinelAddrs: topo.SentinelAddrs(),
+		MaxRetries: -1, DialTimeout: time.Second,
+	})
+	return newChaosEnvOn(t, name, bin, rdb, nil, topo)
+}
+
+// newChaosEnvOn starts the fake API and opens the scenario's queue on rdb,
+// which the env closes at the end; the processes' REDIS_URL is r's or
+// topo's (one of them nil).
+func newChaosEnvOn(t *testing.T, name, bin string, rdb *redis.Client, r *queuetest.RedisProcess, topo *queuetest.Topology) *chaosEnv {
+	t.Helper()
 	tok := make([]byte, 12)
 	_, _ = rand.Read(tok)
 	e := &chaosEnv{
@@ -173,11 +197,12 @@ func newChaosEnv(t *testing.T, name, bin string, redisArgs ...string) *chaosEnv 
 		bin:   bin,
 		dir:   chaosLogDir(t),
 		token: "tok-CHAOS-" + hex.EncodeToString(tok),
-		redis: queuetest.StartRedis(t, redisArgs...),
+		rdb:   rdb,
+		redis: r,
+		topo:  topo,
 		ns:    queuetest.Prefix(t),
 		start: time.Now(),
 	}
-	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr(), MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = e.rdb.Close() })
 	var err error
 	e.q, err = queue.New(e.rdb, queue.Options{Namespace: e.ns})
@@ -229,11 +254,17 @@ func (e *chaosEnv) startChaosProc(name string, extraEnv []string, args ...string
 // baseEnv is what every flexlabel command of the scenario gets; nothing is
 // inherited from the test's own environment.
 func (e *chaosEnv) baseEnv() []string {
-	return []string{
-		"REDIS_URL=" + e.redis.URL(),
+	url := ""
+	if e.topo != nil {
+		url = e.topo.URL()
+	} else {
+		url = e.redis.URL()
+	}
+	return append([]string{
+		"REDIS_URL=" + url,
 		"FLEXLABEL_QUEUE=" + e.ns,
 		"FLEXLABEL_LOG_FORMAT=json",
-	}
+	}, e.env...)
 }
 
 func (e *chaosEnv) startWorker(name string, extraEnv ...string) *chaosProc {

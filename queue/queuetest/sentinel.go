@@ -264,6 +264,21 @@ func (t *Topology) ReplicaAddrs() []string {
 	return out
 }
 
+// Replicas are the running nodes other than the primary, for a test to
+// Pause and Resume them: replicas that lag behind, as when their disk,
+// network or host stalls, while the primary takes writes.
+func (t *Topology) Replicas() []*RedisProcess {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*RedisProcess
+	for _, n := range t.nodes {
+		if n != t.primary && n.Running() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // KillPrimary kills the primary with SIGKILL, as a crash would, and
 // returns when it is gone. The sentinels notice after SentinelDownAfter.
 func (t *Topology) KillPrimary() {
