@@ -102,6 +102,14 @@ func (f *fakeEvents) Event(_ context.Context, id string) (webhook.Event, string,
 	return ev, "key-" + id, nil
 }
 
+// addOne adds one event and returns it.
+func (f *fakeEvents) addOne() webhook.Event {
+	id := f.add(1)[0]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.evs[id]
+}
+
 func (f *fakeEvents) add(n int) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -187,7 +195,7 @@ func (rc *receiver) arrivals(id string) [][]byte {
 }
 
 // harness is a Deliverer on real Redis with fast retries, and a way to
-// record events as part B's scripts do (a webhook:event task).
+// record events as part B's scripts do (an id on the pending list).
 type harness struct {
 	t   testing.TB
 	ctx context.Context
@@ -203,6 +211,12 @@ type harness struct {
 type countObserver struct {
 	mu sync.Mutex
 	n  map[string]int
+}
+
+func (o *countObserver) count(result string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[result]
 }
 
 func (o *countObserver) WebhookDelivery(result string, _ time.Duration) {
@@ -235,8 +249,16 @@ func (h *harness) start() {
 	h.t.Cleanup(h.d.Shutdown)
 }
 
-// record enqueues the fan-out of each event as part B's script does.
+// record pushes each event id on the pending list, as part B's scripts do.
 func (h *harness) record(ids ...string) {
+	for _, id := range ids {
+		require.NoError(h.t, h.rdb.LPush(h.ctx, PendingKey(h.ns), id).Err())
+	}
+}
+
+// recordTask enqueues the fan-out task of each event, as part B's scripts
+// did before the pending list (events recorded before an upgrade).
+func (h *harness) recordTask(ids ...string) {
 	for _, id := range ids {
 		_, err := h.cli.Enqueue(asynq.NewTask(TaskEvent, []byte(id)), asynq.Queue(QueueName(h.ns)), asynq.TaskID(id))
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -300,8 +322,8 @@ func TestDeliver_FlakyReceiver_EveryEventArrivesOnceSigned(t *testing.T) {
 		return true
 	})
 	h.start()
-	h.record(ids...)
-	h.record(ids[0]) // part B's task is recorded once; a second record is a conflict, not a second event
+	h.record(ids[:4]...)
+	h.recordTask(ids[4]) // recorded before the pending list: delivered by its fan-out task
 	for _, id := range ids {
 		d := h.waitResult(id, "ep1", ResultDelivered)
 		got := rc.arrivals(id)
@@ -343,7 +365,7 @@ func TestDeliver_4xx_FailedWithoutRetry(t *testing.T) {
 	h.start()
 	h.record(ids...)
 	d := h.waitResult(ids[0], "ep1", ResultFailed)
-	require.Eventually(t, func() bool { return h.taskState(ids[0]+".ep1") == asynq.TaskStateArchived }, 30*time.Second, 10*time.Millisecond)
+	require.Zero(t, h.taskState(ids[0]+".ep1"), "no retry is scheduled")
 	require.Len(t, rc.arrivals(ids[0]), 1, "a 422 is not retried")
 	require.Equal(t, 1, d.Attempts)
 	require.Equal(t, http.StatusUnprocessableEntity, d.LastStatus)
@@ -418,7 +440,8 @@ func TestDeliver_FailingForDisableAfter_DisablesEndpoint(t *testing.T) {
 	require.Contains(t, eps.reason("ep1"), "HTTP 503")
 	require.GreaterOrEqual(t, d.Attempts, 2)
 	require.Equal(t, reasonDisabled, d.Reason)
-	require.Equal(t, 1, h.obs.n[ResultSkipped])
+	// Counted right after the result is recorded.
+	require.Eventually(t, func() bool { return h.obs.count(ResultSkipped) == 1 }, 10*time.Second, 5*time.Millisecond)
 }
 
 func TestDeliver_RetryWindowRunsOut_Failed(t *testing.T) {
@@ -481,7 +504,7 @@ func TestFanOut_Retried_EnqueuesOncePerEndpoint_SkipsDisabled(t *testing.T) {
 		results[d.Endpoint] = d.Result
 	}
 	require.Equal(t, map[string]string{"on1": ResultPending, "on2": ResultPending, "off": ResultSkipped}, results)
-	require.Equal(t, 1, h.obs.n[ResultSkipped])
+	require.Equal(t, 1, h.obs.count(ResultSkipped))
 	list, err := h.d.Log().ForEndpoint(h.ctx, "off", time.Time{}, 0)
 	require.NoError(t, err)
 	require.Len(t, list, 1)
@@ -542,6 +565,28 @@ func TestDeliver_NoSecret_NeverSentUnsigned(t *testing.T) {
 	ids := h.evs.add(1)
 	h.start()
 	h.record(ids...)
+	d := h.waitResult(ids[0], "ep1", ResultFailed)
+	require.Equal(t, reasonNoSecret, d.Reason)
+	require.Zero(t, d.Attempts)
+	require.Empty(t, rc.arrivals(ids[0]), "nothing was sent unsigned")
+	// A retry task (from before the secret was lost) does not send either.
+	require.NoError(t, h.d.dlog.enqueueRetry(h.ctx, ids[0], "ep1", 0))
 	require.Eventually(t, func() bool { return h.taskState(ids[0]+".ep1") == asynq.TaskStateArchived }, 30*time.Second, 10*time.Millisecond)
 	require.Empty(t, rc.arrivals(ids[0]), "nothing was sent unsigned")
+}
+
+// The drain writes attempts by hand; they must be json.Marshal's bytes.
+func TestAppendAttempt_IsJSONMarshal(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 2, 10, 0, 0, 123456789, time.UTC)
+	for _, a := range []Attempt{
+		{At: at, Status: 204, Result: ResultDelivered},
+		{At: at.Add(-at.Sub(at.Truncate(time.Second))), LatencyMs: 12, Result: ResultRetrying, Error: "timeout: no answer within 10s"},
+		{At: at, Status: 500, Response: "<html>\"boom\"\n\\ & é\x01</html>", ResponseTruncated: true, Error: "HTTP 500", Result: ResultRetrying},
+		{At: at.In(time.FixedZone("x", 3600)), Result: ResultFailed},
+	} {
+		want, err := json.Marshal(a)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(appendAttempt(nil, a)))
+	}
 }
