@@ -2,11 +2,13 @@ package hooks
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +26,8 @@ import (
 // BenchmarkDeliveryThroughput measures deliveries per second to an instant
 // local receiver (lease, fan-out, signing, POST, delivery log, through real
 // Redis) beside a raw loop of signed POSTs to the same receiver, measured
-// in the same run; the ratio is the figure (issue 15's goal: at least 0.8).
+// in the same run, in three alternating rounds; the median round's ratio is
+// the figure (issue 15's goal: at least 0.8).
 //
 // The raw loop does what a delivery does on the wire and nothing else: as
 // many senders as the Deliverer has slots, each POSTing the same bytes a
@@ -37,7 +40,7 @@ import (
 // when every delivery is recorded in the delivery log and no event is left
 // pending or leased.
 func BenchmarkDeliveryThroughput(b *testing.B) {
-	const events = 20000
+	const events, rounds = 20000, 3
 	const conc = DefaultConcurrency
 	var hits atomic.Int64
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -49,70 +52,95 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	secret := webhook.NewSecret()
 
 	for range b.N {
-		// Baseline: conc goroutines POSTing signed bodies, nothing else.
 		proto := (&fakeEvents{}).addOne()
 		body, err := json.Marshal(proto)
 		require.NoError(b, err)
-		client := webhook.NewClient(webhook.ClientOptions{})
-		hits.Store(0)
-		start := time.Now()
-		cpu0 := procCPU()
-		var wg sync.WaitGroup
-		var next atomic.Int64
-		for range conc {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for next.Add(1) <= events {
-					req, _ := http.NewRequest(http.MethodPost, rcv.URL, bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("User-Agent", UserAgent)
-					req.Header.Set("Flexlabel-Event-Id", proto.ID)
-					req.Header.Set("Flexlabel-Event-Type", string(proto.Type))
-					req.Header.Set(webhook.SignatureHeader, webhook.Sign(body, time.Now(), secret))
-					resp, err := client.Do(req)
-					if err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
+
+		// Baseline: conc goroutines POSTing the bytes a delivery sends,
+		// signed, nothing else.
+		rawLoop := func() (float64, time.Duration) {
+			client := webhook.NewClient(webhook.ClientOptions{})
+			hits.Store(0)
+			start, cpu0 := time.Now(), procCPU()
+			var wg sync.WaitGroup
+			var next atomic.Int64
+			for range conc {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= events {
+						req, _ := http.NewRequest(http.MethodPost, rcv.URL, bytes.NewReader(body))
+						req.Header.Set("Content-Type", "application/json")
+						req.Header.Set("User-Agent", UserAgent)
+						req.Header.Set("Flexlabel-Event-Id", proto.ID)
+						req.Header.Set("Flexlabel-Event-Type", string(proto.Type))
+						req.Header.Set(webhook.SignatureHeader, webhook.Sign(body, time.Now(), secret))
+						resp, err := client.Do(req)
+						if err == nil {
+							_, _ = io.Copy(io.Discard, resp.Body)
+							resp.Body.Close()
+						}
 					}
-				}
-			}()
+				}()
+			}
+			wg.Wait()
+			rate, cpu := float64(events)/time.Since(start).Seconds(), procCPU()-cpu0
+			require.EqualValues(b, events, hits.Load())
+			return rate, cpu
 		}
-		wg.Wait()
-		raw := float64(events) / time.Since(start).Seconds()
-		rawCPU := procCPU() - cpu0
-		require.EqualValues(b, events, hits.Load())
 
 		// Ours: events recorded as part B's scripts do, delivered by a
 		// running Deliverer.
-		eps := newFakeEndpoints(Target{ID: "ep1", URL: rcv.URL, Secrets: []string{secret}, Enabled: true})
-		h := newHarness(b, eps, nil)
-		ids := h.evs.add(events)
-		require.NoError(b, h.d.Start())
-		args := make([]any, len(ids))
-		for i, id := range ids {
-			args[i] = id
+		ourLoop := func() (float64, time.Duration, time.Duration) {
+			eps := newFakeEndpoints(Target{ID: "ep1", URL: rcv.URL, Secrets: []string{secret}, Enabled: true})
+			h := newHarness(b, eps, nil)
+			ids := h.evs.add(events)
+			require.NoError(b, h.d.Start())
+			defer h.d.Shutdown()
+			args := make([]any, len(ids))
+			for i, id := range ids {
+				args[i] = id
+			}
+			hits.Store(0)
+			start, cpu0, rcpu0 := time.Now(), procCPU(), redisCPU(h.rdb)
+			require.NoError(b, h.rdb.LPush(h.ctx, PendingKey(h.ns), args...).Err())
+			for hits.Load() < events || h.backlog() > 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+			rate, cpu, rcpu := float64(events)/time.Since(start).Seconds(), procCPU()-cpu0, redisCPU(h.rdb)-rcpu0
+			require.EqualValues(b, events, hits.Load(), "every event delivered once")
+			return rate, cpu, rcpu
 		}
-		hits.Store(0)
-		start = time.Now()
-		cpu0, rcpu0 := procCPU(), redisCPU(h.rdb)
-		require.NoError(b, h.rdb.LPush(h.ctx, PendingKey(h.ns), args...).Err())
-		for hits.Load() < events || h.backlog() > 0 {
-			time.Sleep(2 * time.Millisecond)
+
+		// Alternating rounds, the median reported: other load on the
+		// machine moves both rates from one second to the next.
+		type round struct {
+			raw, ours                float64
+			rawCPU, oursCPU, redisCP time.Duration
 		}
-		ours := float64(events) / time.Since(start).Seconds()
-		oursCPU, oursRedis := procCPU()-cpu0, redisCPU(h.rdb)-rcpu0
-		h.d.Shutdown()
-		if testing.Verbose() {
-			st, _ := h.rdb.Info(h.ctx, "commandstats").Result()
-			b.Log(st)
+		var rs []round
+		for r := range rounds {
+			var rd round
+			if r%2 == 0 {
+				rd.raw, rd.rawCPU = rawLoop()
+				rd.ours, rd.oursCPU, rd.redisCP = ourLoop()
+			} else {
+				rd.ours, rd.oursCPU, rd.redisCP = ourLoop()
+				rd.raw, rd.rawCPU = rawLoop()
+			}
+			// On two cores both loops are CPU-bound, so the ratio follows
+			// what a delivery costs beside a POST.
+			b.Logf("round %d: %.0f deliveries/s vs %.0f raw POSTs/s: ratio %.2f; CPU per delivery %s (this process: client and receiver) + %s (Redis) vs %s per POST: ratio %.2f",
+				r, rd.ours, rd.raw, rd.ours/rd.raw, rd.oursCPU/events, rd.redisCP/events, rd.rawCPU/events,
+				float64(rd.rawCPU)/float64(rd.oursCPU+rd.redisCP))
+			rs = append(rs, rd)
 		}
-		b.Logf("CPU per delivery: raw loop %s (process, with the receiver); ours %s process + %s Redis",
-			rawCPU/events, oursCPU/events, oursRedis/events)
-		require.EqualValues(b, events, hits.Load(), "every event delivered once")
-		b.ReportMetric(raw, "raw_posts/s")
-		b.ReportMetric(ours, "deliveries/s")
-		b.ReportMetric(ours/raw, "ratio")
+		slices.SortFunc(rs, func(x, y round) int { return cmp.Compare(x.ours/x.raw, y.ours/y.raw) })
+		m := rs[len(rs)/2]
+		b.ReportMetric(m.raw, "raw_posts/s")
+		b.ReportMetric(m.ours, "deliveries/s")
+		b.ReportMetric(m.ours/m.raw, "ratio")
+		b.ReportMetric(float64(m.rawCPU)/float64(m.oursCPU+m.redisCP), "cpu_ratio")
 	}
 }
 

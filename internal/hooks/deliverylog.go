@@ -280,6 +280,13 @@ func (l *Log) get(ctx context.Context, ev, ep string) (Delivery, bool, error) {
 		// The drain's first attempt, kept in the summary to save a key:
 		// the oldest, dropped from view once the list holds the bound.
 		hist = append(hist, a1)
+		var a Attempt
+		if _, ok := f["last"]; !ok && json.Unmarshal([]byte(a1), &a) == nil {
+			// No attempt since: the summary's last attempt is this one
+			// (the drain writes only what it cannot derive).
+			t := time.UnixMilli(a.At.UnixMilli()).UTC()
+			d.LastAttemptAt, d.LastStatus, d.LastError = &t, a.Status, a.Error
+		}
 	}
 	for _, s := range hist[:min(len(hist), l.attempts)] {
 		var a Attempt

@@ -92,8 +92,8 @@ return out
 //
 // KEYS[1] inflight zset
 // ARGV[1] log prefix (P hook:dl:)  ARGV[2] TTL seconds  ARGV[3] index
-// bound  ARGV[4] n, then n records of 8 fields — kind, event, endpoint,
-// type, result, at (ms), status, then the attempt's JSON for kind "f" (a
+// bound  ARGV[4] n, then n records of 7 fields — kind, event, endpoint,
+// type, result, at (ms), then the attempt's JSON for kind "f" (a
 // first attempt, the drain's) or the reason for kind "s" (a result without
 // an attempt) — then the event ids to remove from the inflight set.
 var recordScript = redis.NewScript(`
@@ -104,11 +104,18 @@ for _ = 1, n do
   local ev, ep, res, at = ARGV[i+1], ARGV[i+2], ARGV[i+4], ARGV[i+5]
   local d = p .. 'd:' .. ev .. '.' .. ep
   if ARGV[i] == 'f' then
-    redis.call('HSET', d, 'event', ev, 'endpoint', ep, 'type', ARGV[i+3], 'result', res, 'reason', '',
-      'created', at, 'first', at, 'last', at, 'attempts', 1, 'status', ARGV[i+6], 'a1', ARGV[i+7])
+    -- The fewest fields (an attempt's cost in Redis grows with them):
+    -- the last attempt's time, status and error are a1's until a retry
+    -- writes them (Log.get), and first is only where a retry's window
+    -- counts from it.
+    if res == 'retrying' then
+      redis.call('HSET', d, 'type', ARGV[i+3], 'result', res, 'created', at, 'first', at, 'attempts', 1, 'a1', ARGV[i+6])
+    else
+      redis.call('HSET', d, 'type', ARGV[i+3], 'result', res, 'created', at, 'attempts', 1, 'a1', ARGV[i+6])
+    end
     if res == 'delivered' then ok[ep] = true end
   else
-    redis.call('HSET', d, 'event', ev, 'endpoint', ep, 'type', ARGV[i+3], 'result', res, 'reason', ARGV[i+7])
+    redis.call('HSET', d, 'type', ARGV[i+3], 'result', res, 'reason', ARGV[i+6])
     redis.call('HSETNX', d, 'created', at)
   end
   redis.call('EXPIRE', d, ttl)
@@ -119,7 +126,7 @@ for _ = 1, n do
   end
   z[#z+1] = at
   z[#z+1] = ev
-  i = i + 8
+  i = i + 7
 end
 for ep, z in pairs(idx) do
   local k = p .. 'ep:' .. ep
@@ -342,11 +349,15 @@ func (dr *drain) renew() {
 // send is one sender: an event at a time until the leaser stops.
 func (dr *drain) send() {
 	defer dr.sendersWG.Done()
+	// A context of its own: every request's deadline registers with its
+	// parent, and ten senders registering with one would queue on its lock.
+	ctx, cancel := context.WithCancel(dr.ctx)
+	defer cancel()
 	for it := range dr.work {
 		if dr.stopped() {
 			continue // left held: released by stop
 		}
-		dr.results <- dr.d.drainEvent(dr.ctx, it)
+		dr.results <- dr.d.drainEvent(ctx, it)
 	}
 }
 
@@ -452,7 +463,7 @@ func (dr *drain) flush(batch []drained) {
 	d := dr.d
 	ctx := context.Background()
 	l := d.dlog
-	args := make([]any, 4, 4+9*len(batch))
+	args := make([]any, 4, 4+8*len(batch))
 	args[0], args[1], args[2] = l.p, int64(l.ttl/time.Second), l.perIndex
 	n := 0
 	var acks []string
@@ -464,10 +475,10 @@ func (dr *drain) flush(batch []drained) {
 				retry = true
 				continue
 			case 'a':
-				args = append(args, "f", r.id, o.ep, string(r.typ), o.result, o.at.UnixMilli(), o.a.Status, appendAttempt(nil, o.a))
+				args = append(args, "f", r.id, o.ep, string(r.typ), o.result, o.at.UnixMilli(), appendAttempt(nil, o.a))
 				retry = retry || o.result == ResultRetrying
 			default:
-				args = append(args, "s", r.id, o.ep, string(r.typ), o.result, o.at.UnixMilli(), 0, o.reason)
+				args = append(args, "s", r.id, o.ep, string(r.typ), o.result, o.at.UnixMilli(), o.reason)
 			}
 			n++
 		}

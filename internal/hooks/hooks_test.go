@@ -590,3 +590,102 @@ func TestAppendAttempt_IsJSONMarshal(t *testing.T) {
 		require.Equal(t, string(want), string(appendAttempt(nil, a)))
 	}
 }
+
+// An event whose lease expired (its deliverer was killed) is taken again by
+// any deliverer: a delivery recorded before the kill is not sent again, one
+// left retrying gets its retry task, the rest are sent.
+func TestDrain_ExpiredLease_RecoveredFromTheLog(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, nil)
+	ids := h.evs.add(3)
+	// ids[0] was delivered, ids[1] failed once and was left retrying,
+	// ids[2] never sent; all three leased by a deliverer that is gone.
+	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[0], "ep1", ResultDelivered, ""))
+	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[1], "ep1", ResultRetrying, ""))
+	for _, id := range ids {
+		require.NoError(t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: id}).Err())
+	}
+	// A lease still running is left alone.
+	live := h.evs.add(1)[0]
+	require.NoError(t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: live}).Err())
+	h.start()
+	h.waitResult(ids[1], "ep1", ResultDelivered)
+	h.waitResult(ids[2], "ep1", ResultDelivered)
+	require.Eventually(t, func() bool {
+		left, err := h.rdb.ZRange(h.ctx, InflightKey(h.ns), 0, -1).Result()
+		return err == nil && len(left) == 1 && left[0] == live
+	}, 30*time.Second, 10*time.Millisecond)
+	require.Empty(t, rc.arrivals(ids[0]), "delivered before the lease expired: not sent again")
+	require.Len(t, rc.arrivals(ids[1]), 1, "sent by its retry task")
+	require.Len(t, rc.arrivals(ids[2]), 1)
+	require.Empty(t, rc.arrivals(live), "another deliverer's lease is not taken")
+}
+
+// Several deliverers share one pending list: every event is delivered
+// once, by one of them, and each does part of the work.
+func TestDrain_SeveralDeliverers_ShareTheWork(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, func(c *Config) { c.Concurrency = 2 })
+	cfg2 := h.d.cfg
+	d2, err := NewDeliverer(cfg2)
+	require.NoError(t, err)
+	obs1, obs2 := &countObserver{n: map[string]int{}}, &countObserver{n: map[string]int{}}
+	h.d.obs, d2.obs = obs1, obs2
+	ids := h.evs.add(200)
+	h.record(ids...)
+	h.start()
+	require.NoError(t, d2.Start())
+	t.Cleanup(d2.Shutdown)
+	for _, id := range ids {
+		h.waitResult(id, "ep1", ResultDelivered)
+	}
+	for _, id := range ids {
+		require.Len(t, rc.arrivals(id), 1, "event %s delivered once", id)
+	}
+	require.Eventually(t, func() bool { return obs1.count(ResultDelivered)+obs2.count(ResultDelivered) == len(ids) }, 10*time.Second, 5*time.Millisecond)
+	require.Positive(t, obs1.count(ResultDelivered), "the first deliverer delivered some")
+	require.Positive(t, obs2.count(ResultDelivered), "the second deliverer delivered some")
+}
+
+// Shutdown hands the events a deliverer still holds back at once: another
+// deliverer delivers them without waiting for their leases to expire.
+func TestDrain_Shutdown_ReleasesHeldEvents(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	rc.setBehave(func(w http.ResponseWriter, r *http.Request, _ string, n int) bool {
+		select {
+		case <-release:
+			return false
+		case <-r.Context().Done():
+			return true
+		}
+	})
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, func(c *Config) {
+		c.Concurrency, c.LeaseFor, c.ShutdownTimeout, c.Timeout = 1, time.Hour, 50*time.Millisecond, 10*time.Second
+	})
+	ids := h.evs.add(5)
+	h.record(ids...)
+	require.NoError(t, h.d.Start())
+	// One held by the slot, the rest leased behind it.
+	require.Eventually(t, func() bool { return h.rdb.ZCard(h.ctx, InflightKey(h.ns)).Val() == 5 }, 30*time.Second, 5*time.Millisecond)
+	h.d.Shutdown()
+	once.Do(func() { close(release) })
+	d2, err := NewDeliverer(h.d.cfg)
+	require.NoError(t, err)
+	require.NoError(t, d2.Start())
+	t.Cleanup(d2.Shutdown)
+	for _, id := range ids {
+		h.waitResult(id, "ep1", ResultDelivered)
+	}
+}
