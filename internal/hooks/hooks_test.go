@@ -638,10 +638,11 @@ func TestDrain_SeveralDeliverers_ShareTheWork(t *testing.T) {
 	obs1, obs2 := &countObserver{n: map[string]int{}}, &countObserver{n: map[string]int{}}
 	h.d.obs, d2.obs = obs1, obs2
 	ids := h.evs.add(200)
-	h.record(ids...)
+	// Both running when the events come, as workers are.
 	h.start()
 	require.NoError(t, d2.Start())
 	t.Cleanup(d2.Shutdown)
+	h.record(ids...)
 	for _, id := range ids {
 		h.waitResult(id, "ep1", ResultDelivered)
 	}
