@@ -181,6 +181,8 @@ type drain struct {
 	held map[string]struct{} // leased and not yet removed from the inflight set
 
 	stopLease chan struct{} // closed: lease nothing more, senders take nothing more
+	stopRenew chan struct{} // closed once the senders and the recorder are done
+	renewDone chan struct{}
 	ctx       context.Context
 	cancel    context.CancelFunc // the hard stop: in-flight sends are abandoned
 	leaserWG  sync.WaitGroup
@@ -196,13 +198,14 @@ func newDrain(d *Deliverer) *drain {
 	batch := min(max(8*d.cfg.Concurrency, 16), 256)
 	return &drain{d: d, pending: PendingKey(d.cfg.Namespace), inflight: InflightKey(d.cfg.Namespace), batch: batch,
 		work: make(chan item, batch), results: make(chan drained, 4*batch),
-		held: map[string]struct{}{}, stopLease: make(chan struct{}), recDone: make(chan struct{})}
+		held: map[string]struct{}{}, stopLease: make(chan struct{}), recDone: make(chan struct{}),
+		stopRenew: make(chan struct{}), renewDone: make(chan struct{})}
 }
 
 func (dr *drain) start() {
 	dr.started = true
 	dr.ctx, dr.cancel = context.WithCancel(context.Background())
-	dr.leaserWG.Add(2)
+	dr.leaserWG.Add(1)
 	go dr.lease()
 	go dr.renew()
 	for range dr.d.cfg.Concurrency {
@@ -235,6 +238,9 @@ func (dr *drain) stopNow(timeout time.Duration) {
 	}
 	close(dr.results)
 	<-dr.recDone
+	// Renewed until now, so a shutdown longer than a lease sends nothing twice.
+	close(dr.stopRenew)
+	<-dr.renewDone
 	dr.cancel()
 	dr.mu.Lock()
 	ids := make([]any, 0, 2*len(dr.held))
@@ -319,12 +325,12 @@ func (dr *drain) sleep(d time.Duration) {
 
 // renew extends every held lease each LeaseFor/3.
 func (dr *drain) renew() {
-	defer dr.leaserWG.Done()
+	defer close(dr.renewDone)
 	tick := time.NewTicker(dr.d.cfg.LeaseFor / 3)
 	defer tick.Stop()
 	for {
 		select {
-		case <-dr.stopLease:
+		case <-dr.stopRenew:
 			return
 		case <-tick.C:
 		}

@@ -690,3 +690,32 @@ func TestDrain_Shutdown_ReleasesHeldEvents(t *testing.T) {
 		h.waitResult(id, "ep1", ResultDelivered)
 	}
 }
+
+// A lease is renewed while its event is being delivered, however long
+// that takes: another deliverer does not send it meanwhile.
+func TestDrain_LeaseRenewedWhileDelivering(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	release := make(chan struct{})
+	rc.setBehave(func(w http.ResponseWriter, r *http.Request, _ string, n int) bool {
+		if n == 1 {
+			<-release
+		}
+		return false
+	})
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, func(c *Config) { c.LeaseFor, c.Timeout = 150*time.Millisecond, 10*time.Second })
+	d2, err := NewDeliverer(h.d.cfg)
+	require.NoError(t, err)
+	ids := h.evs.add(1)
+	h.record(ids...)
+	h.start()
+	require.Eventually(t, func() bool { return len(rc.arrivals(ids[0])) == 1 }, 30*time.Second, 5*time.Millisecond)
+	require.NoError(t, d2.Start())
+	t.Cleanup(d2.Shutdown)
+	time.Sleep(time.Second) // several leases long: d2 polls every 10 ms meanwhile
+	close(release)
+	h.waitResult(ids[0], "ep1", ResultDelivered)
+	require.Len(t, rc.arrivals(ids[0]), 1, "sent once: the lease was renewed")
+}
