@@ -364,7 +364,7 @@ func BenchmarkEventsOverhead(b *testing.B) {
 		e := newBenchEnv(b, 5)
 		e.url = instantAPIWithDocuments(b)
 		ns := e.q.Options().Namespace
-		webhooks := queuetest.WebhookQueue(ns)
+		pending := func() int64 { return int64(len(queuetest.PendingEvents(b, e.rdb, ns))) }
 		type round struct {
 			off, on       float64 // labels per second
 			offCPU, onCPU time.Duration
@@ -378,7 +378,7 @@ func BenchmarkEventsOverhead(b *testing.B) {
 				rd.off, rd.offCPU = e.drain(b, fmt.Sprintf("evoff%d", r), n)
 			}
 			on := func() {
-				before := queuetest.Pending(b, e.rdb, webhooks)
+				before := pending()
 				queuetest.WebhooksOn(b, e.rdb, ns)
 				rd.on, rd.onCPU = e.drain(b, fmt.Sprintf("evon%d", r), n)
 				// Every label's event is recorded once its URL is stored;
@@ -388,9 +388,9 @@ func BenchmarkEventsOverhead(b *testing.B) {
 				e.startWorkers(b, 1, 50, 1e6)
 				defer e.stopWorkers()
 				deadline := time.Now().Add(30 * time.Second)
-				for rd.events = queuetest.Pending(b, e.rdb, webhooks) - before; rd.events < n && time.Now().Before(deadline); {
+				for rd.events = pending() - before; rd.events < n && time.Now().Before(deadline); {
 					time.Sleep(100 * time.Millisecond)
-					rd.events = queuetest.Pending(b, e.rdb, webhooks) - before
+					rd.events = pending() - before
 				}
 				require.NoError(b, e.rdb.Del(context.Background(), queuetest.WebhooksOnKey(ns)).Err())
 			}

@@ -24,7 +24,7 @@ func (h *harness) events(t *testing.T, n int) []webhook.Event {
 	var out []webhook.Event
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		out = nil
-		for _, id := range queuetest.PendingIDs(t, h.rdb, queuetest.WebhookQueue(h.ns)) {
+		for _, id := range queuetest.PendingEvents(t, h.rdb, h.ns) {
 			ev, _, err := st.Event(context.Background(), id)
 			require.NoError(c, err)
 			out = append(out, ev)
@@ -90,5 +90,5 @@ func TestWorker_WebhooksOff_NoEvents(t *testing.T) {
 		return err == nil && u[0] != ""
 	}, 10*time.Second, 20*time.Millisecond)
 	require.False(t, queuetest.Registered(t, h.rdb, queuetest.WebhookQueue(h.ns)))
-	require.Zero(t, queuetest.Pending(t, h.rdb, queuetest.WebhookQueue(h.ns)))
+	require.Empty(t, queuetest.PendingEvents(t, h.rdb, h.ns))
 }

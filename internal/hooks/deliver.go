@@ -70,15 +70,24 @@ type Config struct {
 	// with full jitter); defaults 10s and 6h. Tests make them small.
 	RetryBase, RetryMax time.Duration
 
+	// LeaseFor is how long an event leased by the drain (drain.go) stays
+	// with this deliverer without a renewal: a deliverer killed holding
+	// events has them delivered by another this long after; default
+	// DefaultLeaseFor.
+	LeaseFor time.Duration
+
 	ShutdownTimeout          time.Duration // default 10s
 	TaskCheckInterval        time.Duration // default 100ms
 	DelayedTaskCheckInterval time.Duration // default 1s
 	Log                      LogOptions
 }
 
-// Deliverer runs the webhooks queue: its own asynq server and slots,
+// Deliverer delivers a namespace's webhook events with its own slots,
 // apart from the label lanes and their budget, so a slow or dead receiver
-// cannot delay a label.
+// cannot delay a label: a drain (drain.go) makes every delivery's first
+// attempt, from the pending list the outcome scripts write, and an asynq
+// server on the webhooks queue runs the retries and redeliveries
+// (webhook:deliver tasks, each up to Concurrency at once).
 type Deliverer struct {
 	cfg    Config
 	log    *slog.Logger
@@ -86,6 +95,7 @@ type Deliverer struct {
 	dlog   *Log
 	client *http.Client
 	srv    *asynq.Server
+	drain  *drain
 }
 
 // NewDeliverer validates cfg and returns a Deliverer ready to Start.
@@ -115,6 +125,7 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 	def(&cfg.DisableAfter, DefaultDisableAfter)
 	def(&cfg.RetryBase, DefaultRetryBase)
 	def(&cfg.RetryMax, DefaultRetryMax)
+	def(&cfg.LeaseFor, DefaultLeaseFor)
 	def(&cfg.ShutdownTimeout, 10*time.Second)
 	def(&cfg.TaskCheckInterval, 100*time.Millisecond)
 	def(&cfg.DelayedTaskCheckInterval, time.Second)
@@ -141,6 +152,7 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 			}
 		}),
 	})
+	d.drain = newDrain(d)
 	return d, nil
 }
 
@@ -155,14 +167,17 @@ func (d *Deliverer) Start() error {
 	if err := d.srv.Start(mux); err != nil {
 		return fmt.Errorf("hooks: starting: %w", err)
 	}
+	d.drain.start()
 	d.log.Info("webhook delivery started", slog.String("queue", QueueName(d.cfg.Namespace)),
 		slog.Int("concurrency", d.cfg.Concurrency))
 	return nil
 }
 
 // Shutdown stops taking deliveries and lets in-flight ones finish within
-// the shutdown timeout (asynq requeues the rest: at least once).
+// the shutdown timeout; the events it still holds are released at once for
+// any deliverer to take, and asynq requeues its tasks: at least once.
 func (d *Deliverer) Shutdown() {
+	d.drain.stop(d.cfg.ShutdownTimeout)
 	d.srv.Shutdown()
 	d.log.Info("webhook delivery stopped")
 }
@@ -378,10 +393,12 @@ func (d *Deliverer) send(ctx context.Context, tg Target, ev webhook.Event, body 
 		return s
 	}
 	defer resp.Body.Close()
-	b, trunc, _ := webhook.ReadLimited(resp.Body, webhook.DefaultResponseLimit)
-	s.LatencyMs = time.Since(start).Milliseconds()
 	s.Status, s.header = resp.StatusCode, resp.Header
-	s.Response, s.ResponseTruncated = string(b), trunc
+	if resp.ContentLength != 0 { // an empty answer (a 204) has nothing to read
+		b, trunc, _ := webhook.ReadLimited(resp.Body, webhook.DefaultResponseLimit)
+		s.Response, s.ResponseTruncated = string(b), trunc
+	}
+	s.LatencyMs = time.Since(start).Milliseconds()
 	return s
 }
 

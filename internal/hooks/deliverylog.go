@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -69,13 +70,17 @@ type Delivery struct {
 // Log is the delivery log, and redelivery, of one namespace. Its keys
 // (P = "fl:<namespace>:"):
 //
-//	P hook:dl:d:<event>.<endpoint>  hash: the delivery's summary
-//	P hook:dl:h:<event>.<endpoint>  list: its attempts as JSON, newest first, bounded
+//	P hook:dl:d:<event>.<endpoint>  hash: the delivery's summary; field a1:
+//	                                its first attempt as JSON when the drain made it
+//	P hook:dl:h:<event>.<endpoint>  list: its (further) attempts as JSON, newest first, bounded
 //	P hook:dl:ep:<endpoint>         zset: event ids by the delivery's creation (ms), bounded
-//	P hook:dl:ev:<event>            set: endpoint ids the event was delivered to
+//	P hook:dl:eps                   set: the endpoint ids with deliveries in the log
 //	P hook:dl:streak:<endpoint>     string: ms of the first failure since the last success
 //
-// Every key expires TTL after its last write.
+// Every key expires TTL after its last write. An event's deliveries are
+// found by their keys: one per endpoint in hook:dl:eps whose summary exists
+// (a set per event, hook:dl:ev:<event>, was a second key to create and
+// expire for every delivery; those written before are still read).
 type Log struct {
 	rdb      redis.UniversalClient
 	p        string // "fl:<namespace>:hook:dl:"
@@ -122,6 +127,7 @@ func (l *Log) dKey(ev, ep string) string  { return l.p + "d:" + ev + "." + ep }
 func (l *Log) hKey(ev, ep string) string  { return l.p + "h:" + ev + "." + ep }
 func (l *Log) epKey(ep string) string     { return l.p + "ep:" + ep }
 func (l *Log) evKey(ev string) string     { return l.p + "ev:" + ev }
+func (l *Log) epsKey() string             { return l.p + "eps" }
 func (l *Log) streakKey(ep string) string { return l.p + "streak:" + ep }
 
 // exists reports whether a delivery of ev to ep is recorded.
@@ -160,8 +166,8 @@ func (l *Log) index(ctx context.Context, p redis.Pipeliner, ev, ep string, now t
 	p.ZAddNX(ctx, l.epKey(ep), redis.Z{Score: float64(now.UnixMilli()), Member: ev})
 	p.ZRemRangeByRank(ctx, l.epKey(ep), 0, int64(-l.perIndex-1))
 	p.Expire(ctx, l.epKey(ep), l.ttl)
-	p.SAdd(ctx, l.evKey(ev), ep)
-	p.Expire(ctx, l.evKey(ev), l.ttl)
+	p.SAdd(ctx, l.epsKey(), ep)
+	p.Expire(ctx, l.epsKey(), l.ttl)
 }
 
 // setResult changes a delivery's result without an attempt (skipped,
@@ -269,13 +275,63 @@ func (l *Log) get(ctx context.Context, ev, ep string) (Delivery, bool, error) {
 		t := time.UnixMilli(ms).UTC()
 		d.LastAttemptAt = &t
 	}
-	for _, s := range hl.Val() {
+	hist := hl.Val()
+	if a1 := f["a1"]; a1 != "" {
+		// The drain's first attempt, kept in the summary to save a key:
+		// the oldest, dropped from view once the list holds the bound.
+		hist = append(hist, a1)
+		var a Attempt
+		if _, ok := f["last"]; !ok && json.Unmarshal([]byte(a1), &a) == nil {
+			// No attempt since: the summary's last attempt is this one
+			// (the drain writes only what it cannot derive).
+			t := time.UnixMilli(a.At.UnixMilli()).UTC()
+			d.LastAttemptAt, d.LastStatus, d.LastError = &t, a.Status, a.Error
+		}
+	}
+	for _, s := range hist[:min(len(hist), l.attempts)] {
 		var a Attempt
 		if json.Unmarshal([]byte(s), &a) == nil {
 			d.History = append(d.History, a)
 		}
 	}
 	return d, true, nil
+}
+
+// endpointsOf returns the endpoints event ev has a delivery to, sorted: of
+// the endpoints with deliveries in the log (and those of the event's own
+// set, written before there was hook:dl:eps), those whose summary of ev
+// exists.
+func (l *Log) endpointsOf(ctx context.Context, ev string) ([]string, error) {
+	var all, old *redis.StringSliceCmd
+	if _, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		all = p.SMembers(ctx, l.epsKey())
+		old = p.SMembers(ctx, l.evKey(ev))
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("hooks: reading delivery log: %w", err)
+	}
+	eps := append(all.Val(), old.Val()...)
+	slices.Sort(eps)
+	eps = slices.Compact(eps)
+	if len(eps) == 0 {
+		return nil, nil
+	}
+	ex := make([]*redis.IntCmd, len(eps))
+	if _, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, ep := range eps {
+			ex[i] = p.Exists(ctx, l.dKey(ev, ep))
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("hooks: reading delivery log: %w", err)
+	}
+	out := eps[:0]
+	for i, ep := range eps {
+		if ex[i].Val() > 0 {
+			out = append(out, ep)
+		}
+	}
+	return out, nil
 }
 
 // ErrNoDeliveries: the event or endpoint has no delivery in the log (never
@@ -312,9 +368,9 @@ func (l *Log) ForEndpoint(ctx context.Context, ep string, since time.Time, limit
 // ForEvent returns the deliveries of event ev, one per endpoint, or
 // ErrNoDeliveries.
 func (l *Log) ForEvent(ctx context.Context, ev string) ([]Delivery, error) {
-	eps, err := l.rdb.SMembers(ctx, l.evKey(ev)).Result()
+	eps, err := l.endpointsOf(ctx, ev)
 	if err != nil {
-		return nil, fmt.Errorf("hooks: reading delivery log: %w", err)
+		return nil, err
 	}
 	out := []Delivery{}
 	for _, ep := range eps {
@@ -340,8 +396,8 @@ func (l *Log) RedeliverEvent(ctx context.Context, ev, ep string) (int, error) {
 	eps := []string{ep}
 	if ep == "" {
 		var err error
-		if eps, err = l.rdb.SMembers(ctx, l.evKey(ev)).Result(); err != nil {
-			return 0, fmt.Errorf("hooks: reading delivery log: %w", err)
+		if eps, err = l.endpointsOf(ctx, ev); err != nil {
+			return 0, err
 		}
 	}
 	n := 0

@@ -102,6 +102,14 @@ func (f *fakeEvents) Event(_ context.Context, id string) (webhook.Event, string,
 	return ev, "key-" + id, nil
 }
 
+// addOne adds one event and returns it.
+func (f *fakeEvents) addOne() webhook.Event {
+	id := f.add(1)[0]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.evs[id]
+}
+
 func (f *fakeEvents) add(n int) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -187,7 +195,7 @@ func (rc *receiver) arrivals(id string) [][]byte {
 }
 
 // harness is a Deliverer on real Redis with fast retries, and a way to
-// record events as part B's scripts do (a webhook:event task).
+// record events as part B's scripts do (an id on the pending list).
 type harness struct {
 	t   testing.TB
 	ctx context.Context
@@ -203,6 +211,12 @@ type harness struct {
 type countObserver struct {
 	mu sync.Mutex
 	n  map[string]int
+}
+
+func (o *countObserver) count(result string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[result]
 }
 
 func (o *countObserver) WebhookDelivery(result string, _ time.Duration) {
@@ -235,8 +249,16 @@ func (h *harness) start() {
 	h.t.Cleanup(h.d.Shutdown)
 }
 
-// record enqueues the fan-out of each event as part B's script does.
+// record pushes each event id on the pending list, as part B's scripts do.
 func (h *harness) record(ids ...string) {
+	for _, id := range ids {
+		require.NoError(h.t, h.rdb.LPush(h.ctx, PendingKey(h.ns), id).Err())
+	}
+}
+
+// recordTask enqueues the fan-out task of each event, as part B's scripts
+// did before the pending list (events recorded before an upgrade).
+func (h *harness) recordTask(ids ...string) {
 	for _, id := range ids {
 		_, err := h.cli.Enqueue(asynq.NewTask(TaskEvent, []byte(id)), asynq.Queue(QueueName(h.ns)), asynq.TaskID(id))
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -300,8 +322,8 @@ func TestDeliver_FlakyReceiver_EveryEventArrivesOnceSigned(t *testing.T) {
 		return true
 	})
 	h.start()
-	h.record(ids...)
-	h.record(ids[0]) // part B's task is recorded once; a second record is a conflict, not a second event
+	h.record(ids[:4]...)
+	h.recordTask(ids[4]) // recorded before the pending list: delivered by its fan-out task
 	for _, id := range ids {
 		d := h.waitResult(id, "ep1", ResultDelivered)
 		got := rc.arrivals(id)
@@ -343,7 +365,7 @@ func TestDeliver_4xx_FailedWithoutRetry(t *testing.T) {
 	h.start()
 	h.record(ids...)
 	d := h.waitResult(ids[0], "ep1", ResultFailed)
-	require.Eventually(t, func() bool { return h.taskState(ids[0]+".ep1") == asynq.TaskStateArchived }, 30*time.Second, 10*time.Millisecond)
+	require.Zero(t, h.taskState(ids[0]+".ep1"), "no retry is scheduled")
 	require.Len(t, rc.arrivals(ids[0]), 1, "a 422 is not retried")
 	require.Equal(t, 1, d.Attempts)
 	require.Equal(t, http.StatusUnprocessableEntity, d.LastStatus)
@@ -418,7 +440,8 @@ func TestDeliver_FailingForDisableAfter_DisablesEndpoint(t *testing.T) {
 	require.Contains(t, eps.reason("ep1"), "HTTP 503")
 	require.GreaterOrEqual(t, d.Attempts, 2)
 	require.Equal(t, reasonDisabled, d.Reason)
-	require.Equal(t, 1, h.obs.n[ResultSkipped])
+	// Counted right after the result is recorded.
+	require.Eventually(t, func() bool { return h.obs.count(ResultSkipped) == 1 }, 10*time.Second, 5*time.Millisecond)
 }
 
 func TestDeliver_RetryWindowRunsOut_Failed(t *testing.T) {
@@ -481,7 +504,7 @@ func TestFanOut_Retried_EnqueuesOncePerEndpoint_SkipsDisabled(t *testing.T) {
 		results[d.Endpoint] = d.Result
 	}
 	require.Equal(t, map[string]string{"on1": ResultPending, "on2": ResultPending, "off": ResultSkipped}, results)
-	require.Equal(t, 1, h.obs.n[ResultSkipped])
+	require.Equal(t, 1, h.obs.count(ResultSkipped))
 	list, err := h.d.Log().ForEndpoint(h.ctx, "off", time.Time{}, 0)
 	require.NoError(t, err)
 	require.Len(t, list, 1)
@@ -542,6 +565,157 @@ func TestDeliver_NoSecret_NeverSentUnsigned(t *testing.T) {
 	ids := h.evs.add(1)
 	h.start()
 	h.record(ids...)
+	d := h.waitResult(ids[0], "ep1", ResultFailed)
+	require.Equal(t, reasonNoSecret, d.Reason)
+	require.Zero(t, d.Attempts)
+	require.Empty(t, rc.arrivals(ids[0]), "nothing was sent unsigned")
+	// A retry task (from before the secret was lost) does not send either.
+	require.NoError(t, h.d.dlog.enqueueRetry(h.ctx, ids[0], "ep1", 0))
 	require.Eventually(t, func() bool { return h.taskState(ids[0]+".ep1") == asynq.TaskStateArchived }, 30*time.Second, 10*time.Millisecond)
 	require.Empty(t, rc.arrivals(ids[0]), "nothing was sent unsigned")
+}
+
+// The drain writes attempts by hand; they must be json.Marshal's bytes.
+func TestAppendAttempt_IsJSONMarshal(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 2, 10, 0, 0, 123456789, time.UTC)
+	for _, a := range []Attempt{
+		{At: at, Status: 204, Result: ResultDelivered},
+		{At: at.Add(-at.Sub(at.Truncate(time.Second))), LatencyMs: 12, Result: ResultRetrying, Error: "timeout: no answer within 10s"},
+		{At: at, Status: 500, Response: "<html>\"boom\"\n\\ & é\x01</html>", ResponseTruncated: true, Error: "HTTP 500", Result: ResultRetrying},
+		{At: at.In(time.FixedZone("x", 3600)), Result: ResultFailed},
+	} {
+		want, err := json.Marshal(a)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(appendAttempt(nil, a)))
+	}
+}
+
+// An event whose lease expired (its deliverer was killed) is taken again by
+// any deliverer: a delivery recorded before the kill is not sent again, one
+// left retrying gets its retry task, the rest are sent.
+func TestDrain_ExpiredLease_RecoveredFromTheLog(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, nil)
+	ids := h.evs.add(3)
+	// ids[0] was delivered, ids[1] failed once and was left retrying,
+	// ids[2] never sent; all three leased by a deliverer that is gone.
+	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[0], "ep1", ResultDelivered, ""))
+	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[1], "ep1", ResultRetrying, ""))
+	for _, id := range ids {
+		require.NoError(t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: id}).Err())
+	}
+	// A lease still running is left alone.
+	live := h.evs.add(1)[0]
+	require.NoError(t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: live}).Err())
+	h.start()
+	h.waitResult(ids[1], "ep1", ResultDelivered)
+	h.waitResult(ids[2], "ep1", ResultDelivered)
+	require.Eventually(t, func() bool {
+		left, err := h.rdb.ZRange(h.ctx, InflightKey(h.ns), 0, -1).Result()
+		return err == nil && len(left) == 1 && left[0] == live
+	}, 30*time.Second, 10*time.Millisecond)
+	require.Empty(t, rc.arrivals(ids[0]), "delivered before the lease expired: not sent again")
+	require.Len(t, rc.arrivals(ids[1]), 1, "sent by its retry task")
+	require.Len(t, rc.arrivals(ids[2]), 1)
+	require.Empty(t, rc.arrivals(live), "another deliverer's lease is not taken")
+}
+
+// Several deliverers share one pending list: every event is delivered
+// once, by one of them, and each does part of the work.
+func TestDrain_SeveralDeliverers_ShareTheWork(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, func(c *Config) { c.Concurrency = 2 })
+	cfg2 := h.d.cfg
+	d2, err := NewDeliverer(cfg2)
+	require.NoError(t, err)
+	obs1, obs2 := &countObserver{n: map[string]int{}}, &countObserver{n: map[string]int{}}
+	h.d.obs, d2.obs = obs1, obs2
+	ids := h.evs.add(200)
+	// Both running when the events come, as workers are.
+	h.start()
+	require.NoError(t, d2.Start())
+	t.Cleanup(d2.Shutdown)
+	h.record(ids...)
+	for _, id := range ids {
+		h.waitResult(id, "ep1", ResultDelivered)
+	}
+	for _, id := range ids {
+		require.Len(t, rc.arrivals(id), 1, "event %s delivered once", id)
+	}
+	require.Eventually(t, func() bool { return obs1.count(ResultDelivered)+obs2.count(ResultDelivered) == len(ids) }, 10*time.Second, 5*time.Millisecond)
+	require.Positive(t, obs1.count(ResultDelivered), "the first deliverer delivered some")
+	require.Positive(t, obs2.count(ResultDelivered), "the second deliverer delivered some")
+}
+
+// Shutdown hands the events a deliverer still holds back at once: another
+// deliverer delivers them without waiting for their leases to expire.
+func TestDrain_Shutdown_ReleasesHeldEvents(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	rc.setBehave(func(w http.ResponseWriter, r *http.Request, _ string, n int) bool {
+		select {
+		case <-release:
+			return false
+		case <-r.Context().Done():
+			return true
+		}
+	})
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, func(c *Config) {
+		c.Concurrency, c.LeaseFor, c.ShutdownTimeout, c.Timeout = 1, time.Hour, 50*time.Millisecond, 10*time.Second
+	})
+	ids := h.evs.add(5)
+	h.record(ids...)
+	require.NoError(t, h.d.Start())
+	// One held by the slot, the rest leased behind it.
+	require.Eventually(t, func() bool { return h.rdb.ZCard(h.ctx, InflightKey(h.ns)).Val() == 5 }, 30*time.Second, 5*time.Millisecond)
+	h.d.Shutdown()
+	once.Do(func() { close(release) })
+	d2, err := NewDeliverer(h.d.cfg)
+	require.NoError(t, err)
+	require.NoError(t, d2.Start())
+	t.Cleanup(d2.Shutdown)
+	for _, id := range ids {
+		h.waitResult(id, "ep1", ResultDelivered)
+	}
+}
+
+// A lease is renewed while its event is being delivered, however long
+// that takes: another deliverer does not send it meanwhile.
+func TestDrain_LeaseRenewedWhileDelivering(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	release := make(chan struct{})
+	rc.setBehave(func(w http.ResponseWriter, r *http.Request, _ string, n int) bool {
+		if n == 1 {
+			<-release
+		}
+		return false
+	})
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, func(c *Config) { c.LeaseFor, c.Timeout = 150*time.Millisecond, 10*time.Second })
+	d2, err := NewDeliverer(h.d.cfg)
+	require.NoError(t, err)
+	ids := h.evs.add(1)
+	h.record(ids...)
+	h.start()
+	require.Eventually(t, func() bool { return len(rc.arrivals(ids[0])) == 1 }, 30*time.Second, 5*time.Millisecond)
+	require.NoError(t, d2.Start())
+	t.Cleanup(d2.Shutdown)
+	time.Sleep(time.Second) // several leases long: d2 polls every 10 ms meanwhile
+	close(release)
+	h.waitResult(ids[0], "ep1", ResultDelivered)
+	require.Len(t, rc.arrivals(ids[0]), 1, "sent once: the lease was renewed")
 }

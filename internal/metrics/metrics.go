@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/hooks"
@@ -206,7 +207,7 @@ func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by reason; absent while Redis cannot be read.", []string{"reason"}, nil),
 		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if every Redis read of this scrape succeeded, else 0.", nil, nil),
 		docs: prometheus.NewDesc("flexlabel_document_urls_pending", "Completed labels whose document URL the workers are still to fetch; absent while Redis cannot be read.", nil, nil),
-		hook: prometheus.NewDesc("flexlabel_webhook_backlog", "Webhook tasks waiting on the webhooks queue (pending, scheduled and retry); absent while Redis cannot be read.", []string{"queue"}, nil),
+		hook: prometheus.NewDesc("flexlabel_webhook_backlog", "Webhook deliveries owed: events pending or being delivered, and the retry and redelivery tasks waiting on the webhooks queue (pending, scheduled and retry); absent while Redis cannot be read.", []string{"queue"}, nil),
 	}
 }
 
@@ -250,16 +251,15 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), name, state)
 		}
 	}
-	// The webhooks queue (issue 15): its backlog, what receivers owe.
+	// The webhooks (issue 15): their backlog, what receivers owe — events
+	// not yet delivered by the drain (pending or leased) and the retry and
+	// redelivery tasks of the webhooks queue.
 	hq := hooks.QueueName(c.q.Name(queue.Interactive))
-	switch info, err := c.insp.GetQueueInfo(hq); {
-	case err == nil:
-		ch <- prometheus.MustNewConstMetric(c.hook, prometheus.GaugeValue, float64(info.Pending+info.Scheduled+info.Retry), hq)
-	case queueNotFound(err):
-		ch <- prometheus.MustNewConstMetric(c.hook, prometheus.GaugeValue, 0, hq)
-	default:
+	if n, err := c.hookBacklog(ctx, hq); err != nil {
 		up = 0
-		c.log.Warn("metrics: reading queue", slog.String("queue", hq), slog.String("error", err.Error()))
+		c.log.Warn("metrics: reading the webhook backlog", slog.String("queue", hq), slog.String("error", err.Error()))
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.hook, prometheus.GaugeValue, float64(n), hq)
 	}
 	if n, err := c.q.PendingDocuments(ctx); err != nil {
 		up = 0
@@ -290,6 +290,31 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+}
+
+// hookBacklog counts the webhook deliveries owed: the events on the
+// pending list and leased by a deliverer, plus the pending, scheduled and
+// retry tasks of the webhooks queue hq.
+func (c *queueCollector) hookBacklog(ctx context.Context, hq string) (int, error) {
+	ns := c.q.Name(queue.Interactive)
+	var pending *redis.IntCmd
+	var leased *redis.IntCmd
+	if _, err := c.q.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+		pending = p.LLen(ctx, hooks.PendingKey(ns))
+		leased = p.ZCard(ctx, hooks.InflightKey(ns))
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	n := int(pending.Val() + leased.Val())
+	switch info, err := c.insp.GetQueueInfo(hq); {
+	case err == nil:
+		n += info.Pending + info.Scheduled + info.Retry
+	case queueNotFound(err):
+	default:
+		return 0, err
+	}
+	return n, nil
 }
 
 // queueNotFound reports whether asynq's Inspector says a queue does not

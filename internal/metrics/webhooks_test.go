@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -51,13 +52,16 @@ func TestMetrics_WebhookDeliveriesAndBacklog(t *testing.T) {
 	}
 	_, err = cli.Enqueue(asynq.NewTask(hooks.TaskEvent, []byte("evt_c")), asynq.Queue(hooks.QueueName(ns)), asynq.ProcessIn(time.Hour))
 	require.NoError(t, err)
+	// Events on the pending list, and one leased by a deliverer, are owed too.
+	require.NoError(t, rdb.LPush(context.Background(), hooks.PendingKey(ns), "evt_d", "evt_e").Err())
+	require.NoError(t, rdb.ZAdd(context.Background(), hooks.InflightKey(ns), redis.Z{Score: 1, Member: "evt_f"}).Err())
 	rec.WebhookDelivery(hooks.ResultDelivered, 40*time.Millisecond)
 	rec.WebhookDelivery(hooks.ResultRetrying, time.Second)
 	rec.WebhookDelivery(hooks.ResultSkipped, 0)
 
 	body = scrape()
 	for _, want := range []string{
-		`flexlabel_webhook_backlog{queue="` + ns + `-webhooks"} 3`,
+		`flexlabel_webhook_backlog{queue="` + ns + `-webhooks"} 6`,
 		`flexlabel_webhook_deliveries_total{result="delivered"} 1`,
 		`flexlabel_webhook_deliveries_total{result="retrying"} 1`,
 		`flexlabel_webhook_deliveries_total{result="skipped"} 1`,

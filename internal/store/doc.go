@@ -19,8 +19,8 @@
 // record the outcomes causing them — Complete's wait for the document URL,
 // SetURLs, DeadLetter, Redrive, Discard, and SweepDocumentWaits, which the
 // worker runs for labels whose URL is late — when fl:<ns>:hook:on exists:
-// an event hash and an asynq task on the webhook queue (WebhookQueue),
-// read back as the receiver's envelope with Event.
+// an event hash and its id on the pending list (HookPendingKey), read back
+// as the receiver's envelope with Event.
 //
 // Durable acknowledgements (issue 18; durable.go): with Options.MinReplicas
 // set, the writes that acknowledge something — Enqueue, Redrive, Discard,

@@ -17,9 +17,10 @@ import (
 // This file is the store's side of webhooks (issue 15, events): the scripts
 // that record an outcome (scripts.go) also record its event, in the same
 // step, when webhooks are on. An event is a hash (fl:<ns>:hook:ev:<id>,
-// fields below) and an asynq task of type EventTaskType on the webhook queue
-// whose payload and TaskID are the event id; the delivery side (package
-// internal/hooks) fans it out to endpoints and reads the event with Event.
+// fields below) and its id pushed on the pending list
+// (fl:<ns>:hook:pending, HookPendingKey); the delivery side (package
+// internal/hooks) leases ids off that list in batches, fans each event out
+// to its endpoints and reads it with Event (or Events, for a batch).
 //
 // Event fields: ty type, k idempotency key, sq per-key sequence, ca created
 // at (Unix ms), d the snapshot of the key's status as of the event (see
@@ -29,9 +30,15 @@ import (
 // sets it when an endpoint is created and deletes it with the last one);
 // without it every script pays one EXISTS and writes nothing more.
 
-// EventTaskType is the asynq task type of a recorded event: its payload is
-// the event id, as is its TaskID.
+// EventTaskType is the asynq task type an event was recorded as before
+// events went on the pending list (HookPendingKey); internal/hooks still
+// serves such tasks, so events recorded before an upgrade are delivered.
 const EventTaskType = "webhook:event"
+
+// HookPendingKey is the list of recorded, undelivered event ids of
+// namespace: the outcome scripts push on the left, deliverers lease from
+// the right.
+func HookPendingKey(namespace string) string { return "fl:" + namespace + ":hook:pending" }
 
 // EventRetention is how long an event is kept: past the 3-day default of
 // delivery retries, with a day's margin for redelivery by an operator.
@@ -47,14 +54,6 @@ const sequenceTTL = 30 * 24 * time.Hour
 // worker's and of FLEXLABEL_WEBHOOK_DOCUMENT_WAIT.
 const DefaultDocumentWait = 60 * time.Second
 
-// eventTaskRetry and eventTaskTimeout are the event task's asynq MaxRetry
-// and timeout: fanning an event out is a few Redis writes, so its retries
-// only cover Redis being away; delivery retries are the delivery tasks'.
-const (
-	eventTaskRetry   = 25
-	eventTaskTimeout = time.Minute
-)
-
 // ErrEventNotFound is Event's answer for an event that expired
 // (EventRetention) or never was. It matches ErrNotFound under errors.Is too.
 var ErrEventNotFound error = eventNotFound{}
@@ -63,9 +62,6 @@ type eventNotFound struct{}
 
 func (eventNotFound) Error() string        { return "queue: event not found (expired, or never recorded)" }
 func (eventNotFound) Is(target error) bool { return target == ErrNotFound }
-
-// WebhookQueue is the asynq queue of webhook tasks: Namespace+"-webhooks".
-func (st *Store) WebhookQueue() string { return st.opts.Namespace + "-webhooks" }
 
 func (st *Store) hookOnKey() string         { return st.ns + "hook:on" }
 func (st *Store) awaitKey() string          { return st.ns + "hook:await" }
@@ -84,28 +80,23 @@ func newEventID() string {
 	return "evt_" + eventIDEncoding.EncodeToString(b[:])
 }
 
-// eventArgs are the eight ARGV a script that may record an event takes, at
-// the position its emit calls name: key prefix, webhook queue, event TTL and
-// sequence TTL (seconds), a fresh event id, the asynq task message of that
-// id, and now in ms and ns. They are built for every call, hooks on or not:
-// the script alone knows, and asking first would cost a round trip.
+// eventArgs are the five ARGV a script that may record an event takes, at
+// the position its emit calls name: key prefix, event TTL and sequence TTL
+// (seconds), a fresh event id, and now in ms. They are built for every
+// call, hooks on or not: the script alone knows, and asking first would
+// cost a round trip.
 func (st *Store) eventArgs(now time.Time) []any {
-	id := newEventID()
-	q := st.WebhookQueue()
-	msg := taskMessage{
-		Type: EventTaskType, Payload: []byte(id), ID: id, Queue: q,
-		Retry: eventTaskRetry, TimeoutSec: int64(eventTaskTimeout / time.Second),
-	}.encode()
-	return []any{st.ns, q, int64(EventRetention / time.Second), int64(sequenceTTL / time.Second),
-		id, msg, now.UnixMilli(), now.UnixNano()}
+	return []any{st.ns, int64(EventRetention / time.Second), int64(sequenceTTL / time.Second),
+		newEventID(), now.UnixMilli()}
 }
 
 // eventLua is prepended to every script that records events.
 //
 // emit(b, ty, key, snap) records event type ty of key with snapshot snap,
-// taking its arguments from ARGV[b…b+7] (eventArgs): it counts the key's
-// sequence, writes the event hash, and creates the asynq task the way
-// asynq's own enqueue does (task hash, pending list, set of queues).
+// taking its arguments from ARGV[b…b+4] (eventArgs): it counts the key's
+// sequence, writes the event hash and pushes its id on the pending list
+// (HookPendingKey) — one command, where an asynq task per event took three
+// and cost a dequeue round trip each on the delivery side.
 //
 // snapshot(rec, ts, dl) is what statusScript would answer for the record
 // now — with ts as asynq's task state and dl as the dead letter — as JSON,
@@ -122,17 +113,14 @@ func (st *Store) eventArgs(now time.Time) []any {
 // drift apart.
 const eventLua = `
 local function emit(b, ty, key, snap)
-  local p, q, id = ARGV[b], ARGV[b+1], ARGV[b+4]
+  local p, id = ARGV[b], ARGV[b+3]
   local sk = p .. 'hook:seq:' .. key
   local seq = redis.call('INCR', sk)
-  redis.call('EXPIRE', sk, ARGV[b+3])
+  redis.call('EXPIRE', sk, ARGV[b+2])
   local ek = p .. 'hook:ev:' .. id
-  redis.call('HSET', ek, 'ty', ty, 'k', key, 'sq', seq, 'ca', ARGV[b+6], 'd', snap)
-  redis.call('EXPIRE', ek, ARGV[b+2])
-  local qp = 'asynq:{' .. q .. '}:'
-  redis.call('HSET', qp .. 't:' .. id, 'msg', ARGV[b+5], 'state', 'pending', 'pending_since', ARGV[b+7])
-  redis.call('LPUSH', qp .. 'pending', id)
-  redis.call('SADD', 'asynq:queues', q)
+  redis.call('HSET', ek, 'ty', ty, 'k', key, 'sq', seq, 'ca', ARGV[b+4], 'd', snap)
+  redis.call('EXPIRE', ek, ARGV[b+1])
+  redis.call('LPUSH', p .. 'hook:pending', id)
 end
 local function snapshot(rec, ts, dl)
   local f = redis.call('HMGET', rec, 'st', 'q', 'a', 'e', 'li', 'url', 'rs', 't', 'ls', 'lo', 'lt')
@@ -181,7 +169,7 @@ func (st *Store) Event(ctx context.Context, id string) (webhook.Event, string, e
 // from the waiting set whatever it finds, so one sweeper alone acts on it.
 //
 // KEYS[1] record  KEYS[2] hook:on  KEYS[3] waiting set
-// ARGV[1] key  ARGV[2] now ms  ARGV[3…10] eventArgs
+// ARGV[1] key  ARGV[2] now ms  ARGV[3…7] eventArgs
 // Returns 1 when it recorded the event.
 var sweepScript = eventScript(`
 local s = redis.call('ZSCORE', KEYS[3], ARGV[1])

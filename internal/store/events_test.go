@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -45,11 +44,11 @@ func newHookEnv(t *testing.T, on bool, wait time.Duration) *hookEnv {
 }
 
 // events returns the events recorded so far, oldest first, from the
-// webhook queue's pending tasks (nobody consumes them here).
+// pending list (nobody consumes it here).
 func (h *hookEnv) events(t *testing.T) []webhook.Event {
 	t.Helper()
 	var out []webhook.Event
-	for _, id := range queuetest.PendingIDs(t, h.rdb, queuetest.WebhookQueue(h.ns)) {
+	for _, id := range queuetest.PendingEvents(t, h.rdb, h.ns) {
 		ev, key, err := h.st.Event(context.Background(), id)
 		require.NoError(t, err)
 		require.Equal(t, id, ev.ID)
@@ -88,7 +87,8 @@ var dead = store.Failure{Reason: store.ReasonCourierRejected, HTTPStatus: 422, M
 	Details: []flexapi.Detail{{Field: "receiver.zip", Message: "unknown"}}, Attempts: 1}
 
 // hookKeys lists every key webhooks could have written in the namespace:
-// events, counters, the waiting set, and the webhook queue's asynq keys.
+// events, counters, the waiting set, the pending list, and the webhook
+// queue's asynq keys (which no outcome writes any more).
 func (h *hookEnv) hookKeys(t *testing.T) []string {
 	t.Helper()
 	var out []string
@@ -244,7 +244,7 @@ func TestEvents_HooksOff_NothingRecorded(t *testing.T) {
 	require.Equal(t, store.OpDiscarded, c)
 
 	require.Empty(t, h.hookKeys(t))
-	require.False(t, queuetest.Registered(t, h.rdb, queuetest.WebhookQueue(h.ns)))
+	require.Empty(t, queuetest.PendingEvents(t, h.rdb, h.ns))
 }
 
 // Each outcome and its event come from one script: after each call both
@@ -320,7 +320,7 @@ func TestEvents_OutcomeAndEventWrittenTogether(t *testing.T) {
 			require.Len(t, evs, 1)
 			require.Equal(t, tc.want, evs[0].Type)
 			require.EqualValues(t, 1, h.rdb.Exists(ctx, queuetest.EventKey(h.ns, evs[0].ID)).Val())
-			require.True(t, queuetest.Registered(t, h.rdb, queuetest.WebhookQueue(h.ns)))
+			require.False(t, queuetest.Registered(t, h.rdb, queuetest.WebhookQueue(h.ns)), "no asynq task per event")
 		})
 	}
 }
@@ -391,9 +391,7 @@ func (l *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 // drop forgets the events recorded so far (and their counters stay).
 func (h *hookEnv) drop(t *testing.T) {
 	t.Helper()
-	for _, id := range queuetest.PendingIDs(t, h.rdb, queuetest.WebhookQueue(h.ns)) {
-		queuetest.Dequeue(t, h.rdb, queuetest.WebhookQueue(h.ns), id)
-	}
+	queuetest.DropPendingEvents(t, h.rdb, h.ns)
 }
 
 func must[T any](v T, err error) T {
@@ -413,40 +411,19 @@ func TestEvent_Unknown_IsNotFound(t *testing.T) {
 	require.False(t, errors.Is(store.ErrNotFound, store.ErrEventNotFound))
 }
 
-// The event task is one asynq's own server takes from the webhook queue,
-// with the event id as its payload and TaskID.
-func TestEvents_TaskIsServedByAsynq(t *testing.T) {
+// An event's id is on the pending list, newest on the left, where
+// deliverers lease it from the right; no asynq task is made for it.
+func TestEvents_IDOnPendingList_NoAsynqTask(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h := newHookEnv(t, true, time.Hour)
 	require.NoError(t, h.wst.DeadLetter(ctx, h.job(t, "k1"), dead))
-	ids := queuetest.PendingIDs(t, h.rdb, queuetest.WebhookQueue(h.ns))
-	require.Len(t, ids, 1)
-
-	info, err := queuetest.Task(h.rdb, queuetest.WebhookQueue(h.ns), ids[0])
-	require.NoError(t, err)
-	require.Equal(t, store.EventTaskType, info.Type)
-	require.Equal(t, asynq.TaskStatePending, info.State)
-
-	got := make(chan [2]string, 1)
-	srv := asynq.NewServerFromRedisClient(h.rdb, asynq.Config{
-		Concurrency: 1, Queues: map[string]int{queuetest.WebhookQueue(h.ns): 1},
-		TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.ErrorLevel,
-	})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(store.EventTaskType, func(ctx context.Context, task *asynq.Task) error {
-		id, _ := asynq.GetTaskID(ctx)
-		got <- [2]string{id, string(task.Payload())}
-		return nil
-	})
-	require.NoError(t, srv.Start(mux))
-	t.Cleanup(srv.Shutdown)
-	select {
-	case g := <-got:
-		require.Equal(t, [2]string{ids[0], ids[0]}, g)
-	case <-time.After(30 * time.Second):
-		t.Fatal("asynq's server did not receive the event task")
-	}
+	require.NoError(t, h.wst.DeadLetter(ctx, h.job(t, "k2"), dead))
+	ids := queuetest.PendingEvents(t, h.rdb, h.ns)
+	require.Len(t, ids, 2)
+	require.Equal(t, queuetest.PendingEventsKey(h.ns), store.HookPendingKey(h.ns))
+	require.Equal(t, ids[0], h.rdb.RPop(ctx, store.HookPendingKey(h.ns)).Val(), "the oldest event is leased first")
+	require.False(t, queuetest.Registered(t, h.rdb, queuetest.WebhookQueue(h.ns)))
 	ev, key, err := h.st.Event(ctx, ids[0])
 	require.NoError(t, err)
 	require.Equal(t, "k1", key)

@@ -168,7 +168,7 @@ return 1
 // KEYS[5] hook:on
 // ARGV[1] key  ARGV[2] reason  ARGV[3] entry JSON  ARGV[4] index member
 // ARGV[5] reason index prefix  ARGV[6] error  ARGV[7] hash  ARGV[8] queue  ARGV[9] now ms
-// ARGV[10] DeadLetterInfo JSON  ARGV[11…18] eventArgs
+// ARGV[10] DeadLetterInfo JSON  ARGV[11…15] eventArgs
 var deadLetterScript = eventScript(`
 local on = redis.call('EXISTS', KEYS[5]) == 1
 local old = redis.call('HMGET', KEYS[1], 'dm', 'rs', 'st')
@@ -200,8 +200,8 @@ return 1
 // KEYS[5] failure history  KEYS[6] hook:on
 // ARGV[1] key  ARGV[2] expected member  ARGV[3] reason index prefix
 // ARGV[4] asynq msg  ARGV[5] now ns  ARGV[6] now ms  ARGV[7] first failure ms
-// ARGV[8] history TTL seconds  ARGV[9…16] eventArgs
-// ARGV[17…] the history, FailedAttempt JSON each
+// ARGV[8] history TTL seconds  ARGV[9…13] eventArgs
+// ARGV[14…] the history, FailedAttempt JSON each
 // Returns 1 when redriven, 0 when the key is not dead, 2 when its dead
 // letter is another one than the caller read (it died again meanwhile).
 var redriveScript = eventScript(`
@@ -221,8 +221,8 @@ redis.call('SADD', KEYS[4], q)
 redis.call('HDEL', KEYS[1], 'rs', 'dm', 'e')
 redis.call('HSET', KEYS[1], 'st', 'queued', 't', ARGV[6], 'ff', ARGV[7])
 redis.call('DEL', KEYS[5])
-if #ARGV >= 17 then
-  redis.call('RPUSH', KEYS[5], unpack(ARGV, 17))
+if #ARGV >= 14 then
+  redis.call('RPUSH', KEYS[5], unpack(ARGV, 14))
   redis.call('EXPIRE', KEYS[5], ARGV[8])
 end
 if redis.call('EXISTS', KEYS[6]) == 1 then
@@ -238,7 +238,7 @@ return 1
 // does not show, so that an event stays small.
 //
 // KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index  KEYS[4] hook:on
-// ARGV[1] key  ARGV[2] reason index prefix  ARGV[3…10] eventArgs
+// ARGV[1] key  ARGV[2] reason index prefix  ARGV[3…7] eventArgs
 var discardScript = eventScript(`
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
 if f[1] ~= 'dead' then return 0 end
@@ -295,7 +295,7 @@ return 'ok'
 //
 // KEYS[1] record  KEYS[2] hook:on  KEYS[3] waiting set
 // KEYS[4] documents pending  KEYS[5] documents leased  KEYS[6] document tries
-// ARGV[1] URL  ARGV[2] key  ARGV[3…10] eventArgs
+// ARGV[1] URL  ARGV[2] key  ARGV[3…7] eventArgs
 var setURLScript = eventScript(`
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[5], ARGV[2])

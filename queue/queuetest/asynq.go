@@ -42,6 +42,30 @@ func WebhooksOn(tb testing.TB, rdb redis.UniversalClient, ns string) {
 // EventKey is the key of event id in namespace ns.
 func EventKey(ns, id string) string { return ownPrefix(ns) + "hook:ev:" + id }
 
+// PendingEventsKey is the list of namespace ns's recorded, undelivered
+// webhook event ids (pushed on the left, leased from the right).
+func PendingEventsKey(ns string) string { return ownPrefix(ns) + "hook:pending" }
+
+// PendingEvents returns the ids on namespace ns's pending list, oldest first.
+func PendingEvents(tb testing.TB, rdb redis.UniversalClient, ns string) []string {
+	tb.Helper()
+	ids, err := rdb.LRange(context.Background(), PendingEventsKey(ns), 0, -1).Result()
+	if err != nil {
+		tb.Fatalf("queuetest: listing pending events of %s: %v", ns, err)
+	}
+	slices.Reverse(ids)
+	return ids
+}
+
+// DropPendingEvents empties namespace ns's pending list, as deliverers
+// leasing every event would.
+func DropPendingEvents(tb testing.TB, rdb redis.UniversalClient, ns string) {
+	tb.Helper()
+	if err := rdb.Del(context.Background(), PendingEventsKey(ns)).Err(); err != nil {
+		tb.Fatalf("queuetest: dropping pending events of %s: %v", ns, err)
+	}
+}
+
 // RecordKey is the key of the job record of key in namespace ns.
 func RecordKey(ns, key string) string { return ownPrefix(ns) + "k:" + key }
 

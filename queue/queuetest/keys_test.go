@@ -44,11 +44,10 @@ func TestKeyHelpers_NameWhatTheStoreWrote(t *testing.T) {
 	require.Contains(t, keys, queuetest.DeadLetterHash(ns))
 	require.Contains(t, keys, "asynq:{"+ns+"-bulk}:t:k1", "asynq's keys of the bulk queue are covered")
 
-	// The dead letter's event: its hash and its task on the webhook queue.
-	ids := queuetest.PendingIDs(t, rdb, queuetest.WebhookQueue(ns))
+	// The dead letter's event: its hash and its id on the pending list.
+	ids := queuetest.PendingEvents(t, rdb, ns)
 	require.Len(t, ids, 1)
-	require.True(t, queuetest.Registered(t, rdb, queuetest.WebhookQueue(ns)))
 	require.Contains(t, keys, queuetest.EventKey(ns, ids[0]))
 	require.Contains(t, keys, queuetest.WebhooksOnKey(ns))
-	require.Contains(t, keys, "asynq:{"+queuetest.WebhookQueue(ns)+"}:t:"+ids[0], "asynq's keys of the webhook queue are covered")
+	require.Contains(t, keys, queuetest.PendingEventsKey(ns))
 }

@@ -1,0 +1,627 @@
+package hooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/webhook"
+)
+
+// This file is the drain: the first attempt of every event's deliveries,
+// without an asynq task per event or per delivery. The outcome scripts
+// push each event id on the pending list (store.HookPendingKey); every
+// Deliverer runs its own drain loop, so all the worker processes of a
+// namespace share the work:
+//
+//   - a leaser moves a batch of ids from the pending list to the inflight
+//     set (P hook:inflight, a zset scored by the lease's deadline in ms) in
+//     one script, taking first any lease that expired — a deliverer killed
+//     with a batch leased loses nothing, another takes it LeaseFor later;
+//   - Concurrency senders take one event each: load it, match its
+//     endpoints, and POST it to each (the shared HTTP client);
+//   - a recorder writes the results of every event finished meanwhile —
+//     the delivery log's records, attempts, indexes — and removes those
+//     events from the inflight set, in one script: an event leaves the set
+//     only with its deliveries recorded (at least once);
+//   - a delivery whose attempt is to be retried is recorded, then handed to
+//     a webhook:deliver asynq task due after the backoff (or Retry-After),
+//     which owns its further attempts, and only then is its event removed.
+//
+// While held, leases are renewed every LeaseFor/3. An event leased again
+// after its lease expired (its deliverer died, or could not record it) is
+// "recovered": before sending to an endpoint the drain reads that
+// delivery's result, so what was delivered or failed is not sent again and
+// a delivery left retrying gets its retry task.
+
+// DefaultLeaseFor is how long a leased event stays with its deliverer
+// without a renewal before another may take it.
+const DefaultLeaseFor = 30 * time.Second
+
+// PendingKey is the list of namespace's recorded, undelivered event ids
+// (written by the outcome scripts, see store.HookPendingKey).
+func PendingKey(namespace string) string { return store.HookPendingKey(namespace) }
+
+// InflightKey is the zset of namespace's leased event ids, scored by the
+// lease's deadline (Unix ms).
+func InflightKey(namespace string) string { return "fl:" + namespace + ":hook:inflight" }
+
+// leaseScript leases up to ARGV[3] event ids until ARGV[2] (ms): first
+// those whose lease expired by ARGV[1] (ms), then from the right of the
+// pending list. It answers the number of expired leases taken, then the
+// ids, those first.
+//
+// KEYS[1] pending list  KEYS[2] inflight zset
+var leaseScript = redis.NewScript(`
+local out = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local nrec = #out
+local want = tonumber(ARGV[3]) - nrec
+if want > 0 then
+  local got = redis.call('RPOP', KEYS[1], want)
+  if got then
+    for i = 1, #got do out[#out+1] = got[i] end
+  end
+end
+if #out == 0 then return {0} end
+local z = {}
+for i = 1, #out do
+  z[#z+1] = ARGV[2]
+  z[#z+1] = out[i]
+end
+redis.call('ZADD', KEYS[2], unpack(z))
+table.insert(out, 1, nrec)
+return out
+`)
+
+// recordScript writes a batch of drain results to the delivery log and
+// removes the events done from the inflight set, with as few commands as
+// the log allows — it is most of a delivery's cost in Redis, and a key
+// created with a TTL costs more than its fields: a first attempt is one
+// HSET of the whole summary (the attempt itself in field a1) and its
+// EXPIRE; the endpoints' indexes take one ZADD per endpoint for the whole
+// batch.
+//
+// KEYS[1] inflight zset
+// ARGV[1] log prefix (P hook:dl:)  ARGV[2] TTL seconds  ARGV[3] index
+// bound  ARGV[4] n, then n records of 7 fields — kind, event, endpoint,
+// type, result, at (ms), then the attempt's JSON for kind "f" (a
+// first attempt, the drain's) or the reason for kind "s" (a result without
+// an attempt) — then the event ids to remove from the inflight set.
+var recordScript = redis.NewScript(`
+local p, ttl, n = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local idx, ok = {}, {}
+local i = 5
+for _ = 1, n do
+  local ev, ep, res, at = ARGV[i+1], ARGV[i+2], ARGV[i+4], ARGV[i+5]
+  local d = p .. 'd:' .. ev .. '.' .. ep
+  if ARGV[i] == 'f' then
+    -- The fewest fields (an attempt's cost in Redis grows with them):
+    -- the last attempt's time, status and error are a1's until a retry
+    -- writes them (Log.get), and first is only where a retry's window
+    -- counts from it.
+    if res == 'retrying' then
+      redis.call('HSET', d, 'type', ARGV[i+3], 'result', res, 'created', at, 'first', at, 'attempts', 1, 'a1', ARGV[i+6])
+    else
+      redis.call('HSET', d, 'type', ARGV[i+3], 'result', res, 'created', at, 'attempts', 1, 'a1', ARGV[i+6])
+    end
+    if res == 'delivered' then ok[ep] = true end
+  else
+    redis.call('HSET', d, 'type', ARGV[i+3], 'result', res, 'reason', ARGV[i+6])
+    redis.call('HSETNX', d, 'created', at)
+  end
+  redis.call('EXPIRE', d, ttl)
+  local z = idx[ep]
+  if not z then
+    z = {}
+    idx[ep] = z
+  end
+  z[#z+1] = at
+  z[#z+1] = ev
+  i = i + 7
+end
+for ep, z in pairs(idx) do
+  local k = p .. 'ep:' .. ep
+  redis.call('ZADD', k, 'NX', unpack(z))
+  redis.call('ZREMRANGEBYRANK', k, 0, -tonumber(ARGV[3]) - 1)
+  redis.call('EXPIRE', k, ttl)
+  redis.call('SADD', p .. 'eps', ep)
+end
+if n > 0 then redis.call('EXPIRE', p .. 'eps', ttl) end
+for ep in pairs(ok) do redis.call('DEL', p .. 'streak:' .. ep) end
+if #ARGV >= i then redis.call('ZREM', KEYS[1], unpack(ARGV, i)) end
+return 1
+`)
+
+// item is one leased event.
+type item struct {
+	id        string
+	recovered bool // its lease had expired: check the log before sending
+}
+
+// outcome is what the drain did with one delivery of an event.
+type outcome struct {
+	ep     string
+	kind   byte // 'a' an attempt, 's' a result without one, 'r' only a retry task owed
+	result string
+	reason string // for 's'
+	at     time.Time
+	a      Attempt
+	v      verdict
+}
+
+// drained is one event's outcomes; keep: leave it leased (it could not be
+// handled now; its lease expires and it is recovered).
+type drained struct {
+	id   string
+	typ  webhook.EventType
+	outs []outcome
+	keep bool
+}
+
+// drain is a Deliverer's drain loop (see the top of this file).
+type drain struct {
+	d        *Deliverer
+	pending  string
+	inflight string
+	batch    int
+
+	work    chan item
+	results chan drained
+
+	mu   sync.Mutex
+	held map[string]struct{} // leased and not yet removed from the inflight set
+
+	stopLease chan struct{} // closed: lease nothing more, senders take nothing more
+	stopRenew chan struct{} // closed once the senders and the recorder are done
+	renewDone chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc // the hard stop: in-flight sends are abandoned
+	leaserWG  sync.WaitGroup
+	sendersWG sync.WaitGroup
+	recDone   chan struct{}
+	started   bool
+	stopOnce  sync.Once
+}
+
+func newDrain(d *Deliverer) *drain {
+	// A lease of a few rounds of the slots: enough to make a lease's round
+	// trip negligible, few enough that other deliverers get their share.
+	batch := min(max(8*d.cfg.Concurrency, 16), 256)
+	return &drain{d: d, pending: PendingKey(d.cfg.Namespace), inflight: InflightKey(d.cfg.Namespace), batch: batch,
+		work: make(chan item, batch), results: make(chan drained, 4*batch),
+		held: map[string]struct{}{}, stopLease: make(chan struct{}), recDone: make(chan struct{}),
+		stopRenew: make(chan struct{}), renewDone: make(chan struct{})}
+}
+
+func (dr *drain) start() {
+	dr.started = true
+	dr.ctx, dr.cancel = context.WithCancel(context.Background())
+	dr.leaserWG.Add(1)
+	go dr.lease()
+	go dr.renew()
+	for range dr.d.cfg.Concurrency {
+		dr.sendersWG.Add(1)
+		go dr.send()
+	}
+	go dr.record()
+}
+
+// stop ends the drain: no more leases, the senders finish their events
+// within timeout (then their sends are abandoned), the results are
+// recorded, and every lease still held is expired at once, so the next
+// lease of any deliverer recovers those events.
+func (dr *drain) stop(timeout time.Duration) {
+	if dr.started {
+		dr.stopOnce.Do(func() { dr.stopNow(timeout) })
+	}
+}
+
+func (dr *drain) stopNow(timeout time.Duration) {
+	close(dr.stopLease)
+	dr.leaserWG.Wait()
+	done := make(chan struct{})
+	go func() { dr.sendersWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		dr.cancel()
+		<-done
+	}
+	close(dr.results)
+	<-dr.recDone
+	// Renewed until now, so a shutdown longer than a lease sends nothing twice.
+	close(dr.stopRenew)
+	<-dr.renewDone
+	dr.cancel()
+	dr.mu.Lock()
+	ids := make([]any, 0, 2*len(dr.held))
+	for id := range dr.held {
+		ids = append(ids, 0, id)
+	}
+	dr.mu.Unlock()
+	if len(ids) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := dr.d.cfg.Redis.ZAddArgs(ctx, dr.inflight, redis.ZAddArgs{XX: true, Members: zmembers(ids)}).Err(); err != nil {
+			dr.d.log.Warn("webhook: releasing leased events at shutdown; they are taken again when their lease expires",
+				slog.Int("events", len(ids)/2), slog.String("error", err.Error()))
+		}
+	}
+}
+
+func zmembers(pairs []any) []redis.Z {
+	out := make([]redis.Z, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, redis.Z{Score: float64(pairs[i].(int)), Member: pairs[i+1]})
+	}
+	return out
+}
+
+func (dr *drain) stopped() bool {
+	select {
+	case <-dr.stopLease:
+		return true
+	default:
+		return false
+	}
+}
+
+// lease keeps the senders fed: a batch at a time, a poll interval apart
+// while there is nothing to lease.
+func (dr *drain) lease() {
+	defer dr.leaserWG.Done()
+	defer close(dr.work)
+	failing := false
+	for !dr.stopped() {
+		now := time.Now()
+		res, err := leaseScript.Run(dr.ctx, dr.d.cfg.Redis, []string{dr.pending, dr.inflight},
+			now.UnixMilli(), now.Add(dr.d.cfg.LeaseFor).UnixMilli(), dr.batch).Slice()
+		if err != nil {
+			if !failing && dr.ctx.Err() == nil {
+				dr.d.log.Warn("webhook: leasing events; retrying", slog.String("error", err.Error()))
+			}
+			failing = true
+			dr.sleep(dr.d.cfg.TaskCheckInterval)
+			continue
+		}
+		failing = false
+		if len(res) <= 1 {
+			dr.sleep(dr.d.cfg.TaskCheckInterval)
+			continue
+		}
+		nrec, _ := res[0].(int64)
+		dr.mu.Lock()
+		for _, v := range res[1:] {
+			dr.held[v.(string)] = struct{}{}
+		}
+		dr.mu.Unlock()
+		for i, v := range res[1:] {
+			select {
+			case dr.work <- item{id: v.(string), recovered: int64(i) < nrec}:
+			case <-dr.stopLease:
+				return // the rest stay held, and are released by stop
+			}
+		}
+	}
+}
+
+func (dr *drain) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-dr.stopLease:
+	}
+}
+
+// renew extends every held lease each LeaseFor/3.
+func (dr *drain) renew() {
+	defer close(dr.renewDone)
+	tick := time.NewTicker(dr.d.cfg.LeaseFor / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-dr.stopRenew:
+			return
+		case <-tick.C:
+		}
+		until := int(time.Now().Add(dr.d.cfg.LeaseFor).UnixMilli())
+		dr.mu.Lock()
+		ids := make([]any, 0, 2*len(dr.held))
+		for id := range dr.held {
+			ids = append(ids, until, id)
+		}
+		dr.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		// XX: an event removed meanwhile (recorded) is not leased again.
+		if err := dr.d.cfg.Redis.ZAddArgs(dr.ctx, dr.inflight, redis.ZAddArgs{XX: true, Members: zmembers(ids)}).Err(); err != nil && dr.ctx.Err() == nil {
+			dr.d.log.Warn("webhook: renewing leases; another deliverer may send these events too",
+				slog.Int("events", len(ids)/2), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// send is one sender: an event at a time until the leaser stops.
+func (dr *drain) send() {
+	defer dr.sendersWG.Done()
+	// A context of its own: every request's deadline registers with its
+	// parent, and ten senders registering with one would queue on its lock.
+	ctx, cancel := context.WithCancel(dr.ctx)
+	defer cancel()
+	for it := range dr.work {
+		if dr.stopped() {
+			continue // left held: released by stop
+		}
+		dr.results <- dr.d.drainEvent(ctx, it)
+	}
+}
+
+// drainEvent fans event it out to its endpoints and makes the first
+// attempt of each delivery.
+func (d *Deliverer) drainEvent(ctx context.Context, it item) drained {
+	out := drained{id: it.id}
+	ev, key, err := d.cfg.Events.Event(ctx, it.id)
+	if errors.Is(err, store.ErrNotFound) {
+		d.log.Warn("webhook event expired before its delivery; nothing to deliver", slog.String("event", it.id))
+		return out
+	}
+	if err != nil {
+		d.log.Warn("webhook: loading an event; it is delivered once its lease expires", slog.String("event", it.id), slog.String("error", err.Error()))
+		out.keep = true
+		return out
+	}
+	out.typ = ev.Type
+	targets, err := d.cfg.Endpoints.Matching(ctx, ev.Type, key)
+	if err != nil {
+		d.log.Warn("webhook: matching an event's endpoints; it is delivered once its lease expires", slog.String("event", it.id), slog.String("error", err.Error()))
+		out.keep = true
+		return out
+	}
+	var body []byte
+	for _, tg := range targets {
+		now := time.Now()
+		if it.recovered {
+			res, err := d.cfg.Redis.HGet(ctx, d.dlog.dKey(ev.ID, tg.ID), "result").Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				out.keep = true
+				return out
+			}
+			switch res {
+			case ResultDelivered, ResultFailed, ResultSkipped:
+				continue // done before the lease expired
+			case ResultRetrying:
+				out.outs = append(out.outs, outcome{ep: tg.ID, kind: 'r', result: ResultRetrying})
+				continue
+			}
+		}
+		switch {
+		case !tg.Enabled:
+			out.outs = append(out.outs, outcome{ep: tg.ID, kind: 's', result: ResultSkipped, reason: reasonDisabled, at: now})
+			continue
+		case !signable(tg.Secrets):
+			// Never sent unsigned: a receiver could not authenticate it.
+			out.outs = append(out.outs, outcome{ep: tg.ID, kind: 's', result: ResultFailed, reason: reasonNoSecret, at: now})
+			continue
+		}
+		if body == nil {
+			// The same bytes on every attempt (see deliver).
+			if body, err = json.Marshal(ev); err != nil {
+				out.outs = append(out.outs, outcome{ep: tg.ID, kind: 's', result: ResultFailed, reason: "event not encodable", at: now})
+				continue
+			}
+		}
+		s := d.send(ctx, tg, ev, body, now)
+		if ctx.Err() != nil {
+			out.keep = true // the hard stop: not an answer of the receiver
+			return out
+		}
+		v := classify(s.Status, s.netErr, s.header, time.Now())
+		s.Result = v.result
+		if v.result != ResultDelivered {
+			s.Error = v.why
+		}
+		out.outs = append(out.outs, outcome{ep: tg.ID, kind: 'a', result: v.result, at: now, a: s.Attempt, v: v})
+	}
+	return out
+}
+
+const reasonNoSecret = "endpoint has no signing secret: not sent unsigned"
+
+// record writes results as they come, every result that arrived during the
+// previous write in one script call.
+func (dr *drain) record() {
+	defer close(dr.recDone)
+	const maxFlush = 512
+	batch := make([]drained, 0, maxFlush)
+	for r := range dr.results {
+		batch = append(batch[:0], r)
+	more:
+		for len(batch) < maxFlush {
+			select {
+			case r, ok := <-dr.results:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		dr.flush(batch)
+	}
+}
+
+// flush records batch: the log and the removal of the events done in one
+// script, then the retry tasks owed, the removal of their events, the
+// endpoints' failure streaks and the metrics.
+func (dr *drain) flush(batch []drained) {
+	d := dr.d
+	ctx := context.Background()
+	l := d.dlog
+	args := make([]any, 4, 4+8*len(batch))
+	args[0], args[1], args[2] = l.p, int64(l.ttl/time.Second), l.perIndex
+	n := 0
+	var acks []string
+	for _, r := range batch {
+		retry := false
+		for _, o := range r.outs {
+			switch o.kind {
+			case 'r':
+				retry = true
+				continue
+			case 'a':
+				args = append(args, "f", r.id, o.ep, string(r.typ), o.result, o.at.UnixMilli(), appendAttempt(nil, o.a))
+				retry = retry || o.result == ResultRetrying
+			default:
+				args = append(args, "s", r.id, o.ep, string(r.typ), o.result, o.at.UnixMilli(), o.reason)
+			}
+			n++
+		}
+		if !r.keep && !retry {
+			acks = append(acks, r.id)
+		}
+	}
+	args[3] = n
+	for _, id := range acks {
+		args = append(args, id)
+	}
+	if err := recordScript.Run(ctx, d.cfg.Redis, []string{dr.inflight}, args...).Err(); err != nil {
+		// Nothing recorded, nothing removed: the events are sent again
+		// once their leases expire.
+		d.log.Warn("webhook: recording deliveries; they are sent again when their lease expires",
+			slog.Int("events", len(batch)), slog.String("error", err.Error()))
+		dr.forget(batch)
+		return
+	}
+	var ok []any
+	for _, r := range batch {
+		if r.keep {
+			continue
+		}
+		owed := true
+		for _, o := range r.outs {
+			if o.kind == 'a' || o.kind == 's' {
+				d.obs.WebhookDelivery(o.result, time.Duration(o.a.LatencyMs)*time.Millisecond)
+			}
+			if o.kind == 'a' && o.result != ResultDelivered {
+				d.checkDisable(ctx, o.ep, o.v, o.a.At)
+			}
+			if o.result != ResultRetrying {
+				continue
+			}
+			after := o.v.retryAfter
+			if after <= 0 {
+				after = d.retryDelay(0, nil, nil)
+			}
+			if err := l.enqueueRetry(ctx, r.id, o.ep, after); err != nil {
+				d.log.Warn("webhook: scheduling a retry; the event is taken again when its lease expires",
+					slog.String("event", r.id), slog.String("endpoint", o.ep), slog.String("error", err.Error()))
+				owed = false
+			}
+		}
+		if owed && len(r.outs) > 0 && containsRetry(r.outs) {
+			ok = append(ok, r.id)
+		}
+	}
+	if len(ok) > 0 {
+		if err := d.cfg.Redis.ZRem(ctx, dr.inflight, ok...).Err(); err != nil {
+			d.log.Warn("webhook: removing retried events from the inflight set; they are checked again when their lease expires",
+				slog.String("error", err.Error()))
+		}
+	}
+	dr.forget(batch)
+}
+
+func containsRetry(outs []outcome) bool {
+	for _, o := range outs {
+		if o.result == ResultRetrying {
+			return true
+		}
+	}
+	return false
+}
+
+// forget drops batch's events from the held set: recorded, or left for
+// their lease to expire. An event abandoned by the hard stop stays held,
+// so that stop releases it at once.
+func (dr *drain) forget(batch []drained) {
+	stopping := dr.ctx.Err() != nil
+	dr.mu.Lock()
+	for _, r := range batch {
+		if !(r.keep && stopping) {
+			delete(dr.held, r.id)
+		}
+	}
+	dr.mu.Unlock()
+}
+
+// enqueueRetry schedules the further attempts of ev to ep after a failed
+// first one: the deliver task "<ev>.<ep>", due after; an existing task of
+// that id is success (a recovered event whose retry was scheduled).
+func (l *Log) enqueueRetry(ctx context.Context, ev, ep string, after time.Duration) error {
+	payload, err := json.Marshal(deliverPayload{Event: ev, Endpoint: ep})
+	if err != nil {
+		return err
+	}
+	_, err = l.client.EnqueueContext(ctx, asynq.NewTask(TaskDeliver, payload),
+		asynq.Queue(l.queue), asynq.TaskID(ev+"."+ep), asynq.MaxRetry(l.maxRetry), asynq.Timeout(l.timeout),
+		asynq.ProcessIn(after))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("hooks: scheduling retry: %w", err)
+	}
+	return nil
+}
+
+// appendAttempt appends a as the JSON json.Marshal would give (the same
+// fields; strings escaped by encoding/json), without its reflection: one
+// is written per delivery.
+func appendAttempt(b []byte, a Attempt) []byte {
+	b = append(b, `{"at":"`...)
+	b = a.At.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if a.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(a.Status), 10)
+	}
+	if a.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, a.Error)
+	}
+	b = append(b, `,"latencyMs":`...)
+	b = strconv.AppendInt(b, a.LatencyMs, 10)
+	if a.Response != "" {
+		b = append(b, `,"response":`...)
+		b = appendJSONString(b, a.Response)
+	}
+	if a.ResponseTruncated {
+		b = append(b, `,"responseTruncated":true`...)
+	}
+	b = append(b, `,"result":`...)
+	b = appendJSONString(b, a.Result)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string: plain when it needs no
+// escaping, else as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			js, _ := json.Marshal(s)
+			return append(b, js...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
