@@ -195,7 +195,7 @@ func TestTracking_UpdatedEventOncePerChange(t *testing.T) {
 		n   int
 	}
 	var got []seen
-	for _, id := range queuetest.PendingIDs(t, h.rdb, queuetest.WebhookQueue(h.ns)) {
+	for _, id := range queuetest.PendingEvents(t, h.rdb, h.ns) {
 		ev, key, err := st.Event(context.Background(), id)
 		require.NoError(t, err)
 		require.Equal(t, "k1", key)
