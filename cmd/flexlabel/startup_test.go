@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,11 +19,39 @@ import (
 
 // downRedis returns a redis-server that has a port of its own but is not
 // running: the test starts it (Restart) once the process under test runs.
-func downRedis(t *testing.T) *queuetest.RedisProcess {
+func downRedis(t *testing.T) *heldRedis {
 	t.Helper()
 	r := queuetest.StartRedis(t)
 	r.Kill()
-	return r
+	// Hold the port while Redis is down: other tests start redis-servers on
+	// free ports at the same time, and one taking this port would answer
+	// for the Redis that should be down. Connections are closed at once, as
+	// for a server that is not there.
+	ln, err := net.Listen("tcp", r.Addr())
+	require.NoError(t, err, "holding the port of the stopped Redis")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return &heldRedis{RedisProcess: r, ln: ln}
+}
+
+// heldRedis is a stopped redis-server whose port the test holds until
+// Restart hands it back.
+type heldRedis struct {
+	*queuetest.RedisProcess
+	ln net.Listener
+}
+
+func (h *heldRedis) Restart() {
+	h.ln.Close()
+	h.RedisProcess.Restart()
 }
 
 // startRun runs flexlabel with args in-process until the test ends; the

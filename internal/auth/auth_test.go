@@ -210,7 +210,9 @@ func TestWatcher_SIGHUP_Reloads(t *testing.T) {
 	w.reload <- syscall.SIGHUP
 	require.Eventually(t, func() bool { return w.has(opSecret) }, 10*time.Second, time.Millisecond)
 	require.False(t, w.has(prodSecret))
-	require.Contains(t, w.logs.String(), `"operator":1`)
+	// The reload line is logged after the new set is in place.
+	require.Eventually(t, func() bool { return strings.Contains(w.logs.String(), `"operator":1`) },
+		10*time.Second, time.Millisecond, "the reload is logged with its counts: %s", w.logs.String())
 
 	// A file that cannot be read keeps the tokens.
 	require.NoError(t, os.Remove(w.path))
