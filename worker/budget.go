@@ -14,6 +14,9 @@ import (
 // (GCRA with a burst of one, in Redis), plus a fleet-wide pause that a 429
 // sets. Interactive callers go first: while one waits, bulk callers hold
 // back, so a bulk run delays an order system's label by a slot or two.
+// Within a process one caller per lane polls Redis at a time (the lane's
+// gate); the others queue in the process, so a lane grown to hundreds of
+// jobs waiting at the budget costs Redis no more than one.
 // Tracking polls come last (takeIdle): they take only slots no label
 // caller is waiting for.
 //
@@ -24,10 +27,11 @@ import (
 type Budget struct {
 	st       *store.Store
 	interval time.Duration
-	// bulkGate lets one bulk caller per process poll for a slot at a time:
-	// the others queue here instead of all waking for every slot, which on a
+	// gates let one caller per lane and process poll for a slot at a
+	// time (interactive, bulk): the others queue here, in order, instead of
+	// all waking for every slot, which costs a round trip each and on a
 	// busy machine makes the winner late and the slot partly wasted.
-	bulkGate chan struct{}
+	gates [2]chan struct{}
 }
 
 // NewBudget returns the budget of rate calls per second for the queue's
@@ -50,7 +54,7 @@ func newBudget(q *queue.Queue, rate float64) (*Budget, error) {
 	return &Budget{
 		st:       st,
 		interval: time.Duration(float64(time.Second) / rate),
-		bulkGate: make(chan struct{}, 1),
+		gates:    [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
 	}, nil
 }
 
@@ -68,12 +72,16 @@ func (b *Budget) wait(ctx context.Context, lane queue.Lane) (time.Duration, erro
 // unreachable.
 func (b *Budget) take(ctx context.Context, lane queue.Lane, job *store.Job) (store.Slot, time.Duration, error) {
 	start := time.Now()
-	// A bulk caller tries once on its own; if it has to wait, it queues at
-	// the process's bulk gate so that only one bulk caller per process polls.
+	// A caller tries once on its own; if it has to wait, it queues at its
+	// lane's gate so that only one caller per lane and process polls.
+	gate := b.gates[0]
+	if lane == queue.Bulk {
+		gate = b.gates[1]
+	}
 	gated := false
 	defer func() {
 		if gated {
-			<-b.bulkGate
+			<-gate
 		}
 	}()
 	req := store.SlotRequest{Lane: lane, Interval: b.interval, Job: job}
@@ -88,15 +96,20 @@ func (b *Budget) take(ctx context.Context, lane queue.Lane, job *store.Job) (sto
 		if s.Wait <= 0 {
 			return s, time.Since(start), fmt.Errorf("worker: rate budget: no slot and no wait (%q)", s.Blocked)
 		}
-		if !gated && lane == queue.Bulk {
+		if !gated {
+			gated = true
 			select {
-			case b.bulkGate <- struct{}{}:
-				gated = true
-			case <-ctx.Done():
-				return s, time.Since(start), ctx.Err()
-			}
-			if s.Blocked == store.BlockedBudget {
-				continue // the slot may have come while queued at the gate
+			case gate <- struct{}{}: // the gate is free: this caller polls
+			default:
+				select {
+				case gate <- struct{}{}:
+				case <-ctx.Done():
+					gated = false
+					return s, time.Since(start), ctx.Err()
+				}
+				if s.Blocked != store.BlockedPause {
+					continue // the slot may have come while queued at the gate
+				}
 			}
 		}
 		if err := sleep(ctx, s.Wait); err != nil {

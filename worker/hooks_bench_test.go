@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/internal/hooks"
+	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
@@ -29,7 +30,7 @@ func BenchmarkBudgetDeadReceiver(b *testing.B) {
 	for range b.N {
 		e := newBenchEnv(b, 5)
 		e.startWorkers(b, 1, 10, budgetRate)
-		off := e.measureBudget(b, "nohooks")
+		off := e.measureBudget(b, "nohooks", queue.Bulk, budgetLabels)
 		e.stopWorkers()
 		b.Logf("without webhooks: %s", off)
 		b.ReportMetric(off.util, "utilisation_without_webhooks")
@@ -58,7 +59,7 @@ func BenchmarkBudgetDeadReceiver(b *testing.B) {
 			require.NoError(b, err)
 			require.NoError(b, dl.Start())
 			e.startWorkers(b, 1, 10, budgetRate)
-			on := e.measureBudget(b, "deadhook")
+			on := e.measureBudget(b, "deadhook", queue.Bulk, budgetLabels)
 			e.stopWorkers()
 			dl.Shutdown()
 			events := countKeys(b, e, queuetest.EventKey(ns, "*"))

@@ -45,17 +45,26 @@ type Config struct {
 	// Metrics observes outcomes; nil records nothing.
 	Metrics Observer
 
-	// Concurrency is the number of bulk jobs run at once (default 10);
-	// interactive jobs get their own InteractiveConcurrency slots (default
-	// Concurrency/4, at least 2), so a bulk run never occupies the slots an
-	// order system's label needs.
+	// Concurrency is the number of bulk jobs run at once to start with
+	// (default 10); interactive jobs get their own InteractiveConcurrency
+	// slots (default Concurrency/4, at least 2), so a bulk run never
+	// occupies the slots an order system's label needs. Each lane grows,
+	// up to LaneLimit, while its slots are all in API calls (lanes.go): a
+	// slow API then still gets enough calls in flight to use the budget.
 	Concurrency            int
 	InteractiveConcurrency int
 	// BulkServers is how many asynq servers share the bulk lane's
-	// Concurrency. asynq dequeues one task per Redis round trip in a single
-	// loop per server, which caps one server near 5,000 tasks/s on two
-	// cores; more loops lift that cap. Default 2.
+	// Concurrency to start with. asynq dequeues one task per Redis round
+	// trip in a single loop per server, which caps one server near 5,000
+	// tasks/s on two cores; more loops lift that cap. Default 2.
 	BulkServers int
+	// LaneLimit caps each lane's slots; default the calls in flight that
+	// keep the budget busy at APITimeout with a quarter as headroom
+	// (budget × APITimeout × 1.25), at most DefaultLaneLimitMax, and never
+	// below the lane's starting size. APITimeout is the API client's
+	// timeout; default 30s.
+	LaneLimit  int
+	APITimeout time.Duration
 
 	// MaxRetry is how many failed attempts are retried before the job is
 	// dead-lettered as retries_exhausted; default the queue's MaxRetry. It
@@ -118,11 +127,15 @@ type Worker struct {
 	log    *slog.Logger
 	obs    Observer
 	policy retryPolicy
-	st     *store.Store    // the queue's records: the worker's bookkeeping
-	srvs   []*asynq.Server // interactive, bulk
-	docs   *documentFetcher
-	sweep  *documentSweeper
-	trk    *tracker // nil: tracking off
+	st     *store.Store // the queue's records: the worker's bookkeeping
+	lanes  *lanes
+	// stopping ends when Shutdown starts: jobs waiting for the budget are
+	// handed back then.
+	stopping context.Context
+	stop     context.CancelFunc
+	docs     *documentFetcher
+	sweep    *documentSweeper
+	trk      *tracker // nil: tracking off
 }
 
 // New validates cfg and returns a Worker ready to Start.
@@ -150,6 +163,10 @@ func New(cfg Config) (*Worker, error) {
 	cfg.BulkServers = min(cfg.BulkServers, cfg.Concurrency)
 	if cfg.InteractiveConcurrency <= 0 {
 		cfg.InteractiveConcurrency = max(2, cfg.Concurrency/4)
+	}
+	def(&cfg.APITimeout, 30*time.Second)
+	if cfg.LaneLimit <= 0 {
+		cfg.LaneLimit = defaultLaneLimit(cfg.Budget.rate(), cfg.APITimeout)
 	}
 	def(&cfg.DocumentWait, DefaultDocumentWait)
 	st, err := storeOf(cfg.Queue, cfg.DocumentWait)
@@ -193,56 +210,20 @@ func New(cfg Config) (*Worker, error) {
 	if w.trk, err = newTracker(w); err != nil {
 		return nil, err
 	}
-	// Two asynq servers, one per lane: each dequeues from one queue only (no
-	// wasted round trip on an empty queue), and interactive jobs have slots
-	// of their own. Priority for the API itself is the Budget's: while an
-	// interactive job waits for a slot, bulk jobs hold back.
-	lanes := []queue.Lane{queue.Interactive}
-	concs := []int{cfg.InteractiveConcurrency}
-	for i := range cfg.BulkServers {
-		lanes = append(lanes, queue.Bulk)
-		// spread Concurrency over the servers, the remainder to the first
-		c := cfg.Concurrency / cfg.BulkServers
-		if i < cfg.Concurrency%cfg.BulkServers {
-			c++
-		}
-		concs = append(concs, c)
-	}
-	for i, lane := range lanes {
-		conc := concs[i]
-		w.srvs = append(w.srvs, asynq.NewServerFromRedisClient(st.Redis(), asynq.Config{
-			Concurrency:              conc,
-			Queues:                   map[string]int{st.Name(lane): 1},
-			RetryDelayFunc:           w.retryDelay,
-			IsFailure:                isFailure,
-			ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
-			Logger:                   asynqLogger{cfg.Logger.With(slog.String("lane", lane.String()))},
-			LogLevel:                 asynq.InfoLevel,
-			ShutdownTimeout:          cfg.ShutdownTimeout,
-			TaskCheckInterval:        cfg.TaskCheckInterval,
-			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
-			HealthCheckFunc: func(err error) {
-				if err != nil {
-					cfg.Logger.Error("redis unreachable; waiting for it", slog.String("error", err.Error()))
-				}
-			},
-		}))
-	}
+	// The label lanes: asynq servers, one queue each (no wasted round
+	// trip on an empty queue). Priority for the API itself is the
+	// Budget's: while an interactive job waits for a slot, bulk jobs hold
+	// back.
+	w.stopping, w.stop = context.WithCancel(context.Background())
+	w.lanes = newLanes(w)
 	return w, nil
 }
 
 // Start begins processing in the background. It returns once the asynq
 // server is running; an unreachable Redis is an error here.
 func (w *Worker) Start() error {
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(store.TaskType, w.handle)
-	for i, srv := range w.srvs {
-		if err := srv.Start(mux); err != nil {
-			for _, started := range w.srvs[:i] {
-				started.Shutdown()
-			}
-			return fmt.Errorf("worker: starting: %w", err)
-		}
+	if err := w.lanes.start(); err != nil {
+		return err
 	}
 	w.docs.start()
 	w.sweep.start()
@@ -265,11 +246,10 @@ func (w *Worker) Start() error {
 // sweeps them). Tracking checks in flight finish; no new one starts.
 func (w *Worker) Shutdown() {
 	w.log.Info("worker stopping", slog.Duration("shutdown_timeout", w.cfg.ShutdownTimeout))
+	w.stop() // jobs waiting for the budget are handed back
 	var wg sync.WaitGroup
-	for _, srv := range w.srvs {
-		wg.Add(1)
-		go func() { defer wg.Done(); srv.Shutdown() }()
-	}
+	wg.Add(1)
+	go func() { defer wg.Done(); w.lanes.shutdown() }()
 	if w.trk != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.trk.stop() }()
@@ -370,8 +350,14 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	}
 
 	// One round trip takes the budget slot and counts the attempt.
-	slot, waited, err := w.cfg.Budget.take(ctx, lane, job)
+	wctx, release := w.untilStopping(ctx)
+	slot, waited, err := w.cfg.Budget.take(wctx, lane, job)
+	release()
 	w.obs.BudgetWait(waited)
+	if err != nil && ctx.Err() == nil && w.stopping.Err() != nil {
+		log.Info("worker stopping; job handed back before its API call")
+		return &waitError{err: errHandedBack}
+	}
 	if err != nil {
 		// Not a failed attempt: the call was never made.
 		dec := w.policy.decide(outcome{api: flexapi.Decision{Class: flexapi.RateLimited}, failed: retried})
@@ -387,9 +373,13 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	attempt := slot.Attempt
 	log.with(slog.Int("attempt", attempt))
 
+	l := w.lanes.of(lane)
+	l.calling.Add(1)
 	start := time.Now()
 	label, err := w.cfg.API.CreateLabelJSON(ctx, job.Payload)
 	latency := time.Since(start)
+	l.calling.Add(-1)
+	w.lanes.observeCall(latency)
 	d := flexapi.Classify(label, err)
 	w.obs.APICall("create_label", d.StatusCode, latency)
 	log.with(slog.Int("http_status", d.StatusCode), slog.Duration("latency", latency))

@@ -49,6 +49,9 @@ type opts struct {
 	redis          *redis.Options
 	minReplicas    int
 	replicaTimeout time.Duration
+	// concurrency and shutdownTimeout: the worker's (0: 4 and 5 s).
+	concurrency     int
+	shutdownTimeout time.Duration
 }
 
 func start(t *testing.T, o opts) *harness {
@@ -58,6 +61,12 @@ func start(t *testing.T, o opts) *harness {
 	}
 	if o.rate == 0 {
 		o.rate = 1000
+	}
+	if o.concurrency == 0 {
+		o.concurrency = 4
+	}
+	if o.shutdownTimeout == 0 {
+		o.shutdownTimeout = 5 * time.Second
 	}
 	ro := o.redis
 	if ro == nil {
@@ -84,11 +93,11 @@ func start(t *testing.T, o opts) *harness {
 	w, err := worker.New(worker.Config{
 		Queue: q, API: labelAPI, Budget: budget,
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Concurrency:     4,
+		Concurrency:     o.concurrency,
 		MaxRetry:        o.maxRetry,
 		RetryBase:       100 * time.Millisecond,
 		RetryMax:        time.Second,
-		ShutdownTimeout: 5 * time.Second,
+		ShutdownTimeout: o.shutdownTimeout,
 		URLBatchWindow:  100 * time.Millisecond,
 		Metrics:         o.metrics,
 		DocumentWait:    o.documentWait,

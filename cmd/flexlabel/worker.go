@@ -62,6 +62,7 @@ func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log 
 		Logger:          log,
 		Metrics:         obs,
 		Concurrency:     cfg.Concurrency,
+		APITimeout:      cfg.APITimeout,
 		MaxRetry:        cfg.MaxRetry,
 		RetryBase:       cfg.RetryBase,
 		RetryMax:        cfg.RetryMax,

@@ -45,8 +45,9 @@ type Recorder struct {
 	// tracking follow-up (issue 16)
 	trackingPolls    *prometheus.CounterVec
 	trackingLateness prometheus.Histogram
-	// document fetch (issue 16)
+	// document fetch and lanes (issue 16)
 	docsGivenUp prometheus.Counter
+	laneSlots   *prometheus.GaugeVec
 }
 
 // NewRecorder registers the counters on reg.
@@ -99,6 +100,9 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 		docsGivenUp: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flexlabel_document_urls_given_up_total", Help: "Labels whose document URL the API never answered (10 tries over about 20 minutes); each is also a warning naming the key.",
 		}),
+		laneSlots: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flexlabel_worker_lane_slots", Help: "Label jobs this worker runs at once, by lane (interactive, bulk): FLEXLABEL_CONCURRENCY to start with, grown while every slot is in an API call (a slow API), up to budget × FLEXLABEL_API_TIMEOUT × 1.25.",
+		}, []string{"lane"}),
 	}
 	for _, res := range []string{worker.TrackingPollOK, worker.TrackingPollNotFound, worker.TrackingPollForbidden, worker.TrackingPollRateLimited, worker.TrackingPollError} {
 		r.trackingPolls.WithLabelValues(res)
@@ -106,7 +110,7 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 	for _, res := range []string{hooks.ResultDelivered, hooks.ResultFailed, hooks.ResultRetrying, hooks.ResultSkipped} {
 		r.hookDeliveries.WithLabelValues(res) // every result present from the start, at 0
 	}
-	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency, r.trackingPolls, r.trackingLateness, r.docsGivenUp} {
+	for _, c := range []prometheus.Collector{r.apiCalls, r.apiDuration, r.outcomes, r.created, r.retries, r.rateLimited, r.deadLettered, r.budgetWait, r.enqueues, r.hookDeliveries, r.hookLatency, r.trackingPolls, r.trackingLateness, r.docsGivenUp, r.laneSlots} {
 		f(c)
 	}
 	return r
@@ -149,6 +153,11 @@ func (r *Recorder) BudgetWait(d time.Duration) { r.budgetWait.Observe(d.Seconds(
 func (r *Recorder) TrackingPoll(result string, lateness time.Duration) {
 	r.trackingPolls.WithLabelValues(result).Inc()
 	r.trackingLateness.Observe(lateness.Seconds())
+}
+
+// LaneSlots implements worker.LaneObserver.
+func (r *Recorder) LaneSlots(lane string, slots int) {
+	r.laneSlots.WithLabelValues(lane).Set(float64(slots))
 }
 
 // DocumentsGivenUp counts labels whose document URL the worker gave up on.

@@ -17,7 +17,10 @@ import (
 	"github.com/flexlabel/flexlabel/worker"
 )
 
-var _ worker.TrackingObserver = (*metrics.Recorder)(nil)
+var (
+	_ worker.TrackingObserver = (*metrics.Recorder)(nil)
+	_ worker.LaneObserver     = (*metrics.Recorder)(nil)
+)
 
 // Followed shipments by tag come from the counts the tracking scripts keep
 // (fl:<ns>:trk:tags); polls and their lateness from the worker.

@@ -62,6 +62,11 @@ const (
 // together with the fleet pause, interactive precedence and the attempt
 // count, so that a job's way to its API call is one round trip. (It is
 // redis_rate's GCRA for burst 1, written out to share the round trip.)
+// A caller late for its slot (woken a few ms after it, or after a round
+// trip) keeps the schedule: the next slot is one interval after the slot,
+// not after the late grant, so lateness does not add up to budget lost.
+// Grants still fall in [slot, slot + interval), so no sliding second holds
+// more than rate+1. After an idle interval the schedule starts afresh.
 //
 // A bulk caller marks the bulk-waiting key on every try and never clears it
 // (several bulk callers wait at once; the mark lapses two intervals after
@@ -100,7 +105,9 @@ if iv > 0 then
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
   if nxt > now then return {'budget', nxt - now, 0} end
-  redis.call('SET', KEYS[1], string.format('%.0f', now + iv), 'PX', math.floor(iv / 1000) + 1)
+  local base = now
+  if nxt > now - iv then base = nxt end
+  redis.call('SET', KEYS[1], string.format('%.0f', base + iv), 'PX', math.floor(2 * iv / 1000) + 1)
   if ARGV[2] == 'i' then redis.call('DEL', KEYS[3]) end
 end
 local attempt = 0

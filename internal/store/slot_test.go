@@ -24,8 +24,10 @@ func job(t *testing.T, e *env, key string) *store.Job {
 	return j
 }
 
-// Grants from many concurrent callers are spaced at least one interval
-// apart by Redis's clock: no sliding second holds more than rate+1 calls.
+// Grants from many concurrent callers keep the schedule of one per
+// interval by Redis's clock: a grant falls in [its slot, its slot +
+// interval), so any k+1 grants span more than k-1 intervals and no sliding
+// second holds more than rate+1 calls.
 func TestTakeSlot_GrantsAreOneIntervalApart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -63,9 +65,38 @@ func TestTakeSlot_GrantsAreOneIntervalApart(t *testing.T) {
 	sort.Slice(grants, func(i, j int) bool { return grants[i].Before(grants[j]) })
 	require.GreaterOrEqual(t, len(grants), 5, "the budget was used") // (utilisation is a benchmark's business)
 	require.LessOrEqual(t, len(grants), 31+1)
-	for i := 1; i < len(grants); i++ {
-		require.GreaterOrEqual(t, grants[i].Sub(grants[i-1]), interval, "grants %d and %d", i-1, i)
+	for i := range grants {
+		for k := 1; i+k < len(grants); k++ {
+			require.GreaterOrEqual(t, grants[i+k].Sub(grants[i]), time.Duration(k-1)*interval, "grants %d and %d", i, i+k)
+		}
 	}
+}
+
+// A caller late for its slot keeps the schedule: the next slot is one
+// interval after the slot it was late for, not after its late grant, so
+// lateness (a sleep's overshoot, a round trip) is not budget lost.
+func TestTakeSlot_LateCallerKeepsTheSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const interval = 2 * time.Second
+	ctx := context.Background()
+	req := store.SlotRequest{Lane: queue.Bulk, Interval: interval}
+	s, err := e.st.TakeSlot(ctx, req)
+	require.NoError(t, err)
+	require.True(t, s.Granted)
+	first := time.Now()
+	time.Sleep(interval + interval/4) // late for the next slot by a quarter
+	s, err = e.st.TakeSlot(ctx, req)
+	require.NoError(t, err)
+	require.True(t, s.Granted, "the slot was due")
+	s, err = e.st.TakeSlot(ctx, req)
+	require.NoError(t, err)
+	late := time.Since(first) - interval
+	require.Less(t, late, interval-200*time.Millisecond, "the test slept too long to be late only")
+	require.False(t, s.Granted)
+	// The next slot is two intervals after the first grant: the wait is
+	// what is left of the interval after the lateness, not a whole one.
+	require.InDelta(t, (interval - late).Seconds(), s.Wait.Seconds(), 0.1, "wait %s after being %s late", s.Wait, late)
 }
 
 // A slot counts the job's attempt in the same round trip; a finished job
