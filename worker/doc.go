@@ -21,6 +21,12 @@
 // failed attempt. The worker owns no signals: its caller calls Start and
 // Shutdown.
 //
+// Jobs run in two lanes (lanes.go), interactive and bulk, each asynq
+// servers of its own; a lane grows while its slots are all in API calls,
+// so that at any API latency either lane alone has enough calls in flight
+// to use the budget (issue 16). At shutdown, jobs still waiting for the
+// budget are handed back at once.
+//
 // The worker records what it decided (the attempt with the slot, a failure,
 // the label, the dead letter, document URLs) through internal/store, on the
 // store of the queue it is given (Config.Queue's Redis client and options):
