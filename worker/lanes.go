@@ -110,7 +110,7 @@ func (l *lane) add(w *Worker, conc int) *asynq.Server {
 		RetryDelayFunc:           w.retryDelay,
 		IsFailure:                isFailure,
 		ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
-		Logger:                   asynqLogger{cfg.Logger.With(slog.String("lane", l.lane.String()))},
+		Logger:                   w.asynqLog.with(slog.String("lane", l.lane.String())),
 		LogLevel:                 asynq.InfoLevel,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.TaskCheckInterval,

@@ -93,3 +93,26 @@ func TestShutdown_HandsBackJobsWaitingForTheBudget(t *testing.T) {
 	}
 	assert.Equal(t, 1, completed)
 }
+
+// A job waiting for the budget when Redis goes away waits for Redis, as a
+// recording does, and runs on once Redis is back: handed to asynq in the
+// outage, its retry could not be recorded either, and it would wait for its
+// lease to expire (30 s, then the recoverer's minute).
+func TestWorker_BudgetWaitOutlastsARedisOutage(t *testing.T) {
+	t.Parallel()
+	rp := queuetest.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	// One call per 3 s: the second job waits at the budget.
+	h := start(t, opts{redis: rp.Options(), rate: 1.0 / 3})
+	ks := h.enqueueN(t, "outage", 2, queue.Bulk)
+	require.Eventually(t, func() bool { return h.fake.Ledger().CreateCalls == 1 }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the first is recorded, the second at the budget
+	rp.Kill()
+	time.Sleep(4 * time.Second) // past the second job's slot: it tries while Redis is down
+	rp.Restart()
+	for _, k := range ks {
+		// Well inside the lease (30 s) the job that waited is done.
+		h.wait(t, k, queue.StateCompleted, 15*time.Second)
+	}
+	assert.True(t, strings.Contains(h.logs.String(), "taking a budget slot failed; retrying until Redis answers"), "no line says the job waited for Redis")
+	assert.Equal(t, 2, h.fake.Ledger().CreateCalls)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,12 +124,14 @@ func (nopObserver) BudgetWait(time.Duration)           {}
 
 // Worker processes label jobs.
 type Worker struct {
-	cfg    Config
-	log    *slog.Logger
-	obs    Observer
-	policy retryPolicy
-	st     *store.Store // the queue's records: the worker's bookkeeping
-	lanes  *lanes
+	cfg      Config
+	log      *slog.Logger
+	obs      Observer
+	policy   retryPolicy
+	st       *store.Store // the queue's records: the worker's bookkeeping
+	lanes    *lanes
+	outage   throttle     // the "recording failed" lines
+	asynqLog *asynqLogger // shared by the lanes' servers, so throttled together
 	// stopping ends when Shutdown starts: jobs waiting for the budget are
 	// handed back then.
 	stopping context.Context
@@ -215,6 +218,7 @@ func New(cfg Config) (*Worker, error) {
 	// Budget's: while an interactive job waits for a slot, bulk jobs hold
 	// back.
 	w.stopping, w.stop = context.WithCancel(context.Background())
+	w.asynqLog = newAsynqLogger(cfg.Logger)
 	w.lanes = newLanes(w)
 	return w, nil
 }
@@ -351,7 +355,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 
 	// One round trip takes the budget slot and counts the attempt.
 	wctx, release := w.untilStopping(ctx)
-	slot, waited, err := w.cfg.Budget.take(wctx, lane, job)
+	slot, waited, err := w.takeSlot(wctx, log, lane, job)
 	release()
 	w.obs.BudgetWait(waited)
 	if err != nil && ctx.Err() == nil && w.stopping.Err() != nil {
@@ -418,6 +422,29 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	}
 }
 
+// takeSlot takes the job's budget slot, and while Redis is unreachable
+// waits for it within the job's own time, as record does: an error handed
+// to asynq in an outage is one asynq cannot record either, and the job
+// would wait for its lease to expire (a minute or two) to run again.
+func (w *Worker) takeSlot(ctx context.Context, log *jobLog, lane queue.Lane, job *store.Job) (store.Slot, time.Duration, error) {
+	start := time.Now()
+	delay := 100 * time.Millisecond
+	for {
+		slot, _, err := w.cfg.Budget.take(ctx, lane, job)
+		if err == nil || ctx.Err() != nil || w.st.Ping(ctx) == nil {
+			return slot, time.Since(start), err
+		}
+		if ok, suppressed := w.outage.allow(time.Now()); ok {
+			log.Warn("taking a budget slot failed; retrying until Redis answers", slog.String("error", err.Error()),
+				slog.Int("similar_lines_suppressed", suppressed))
+		}
+		if serr := sleep(ctx, delay); serr != nil {
+			return slot, time.Since(start), err
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
 func failure(reason queue.Reason, d flexapi.Decision, err error, attempts int) store.Failure {
 	f := store.Failure{Reason: reason, HTTPStatus: d.StatusCode, Attempts: attempts}
 	var ae *flexapi.APIError
@@ -473,12 +500,38 @@ func (w *Worker) record(ctx context.Context, log *jobLog, write func() error) er
 		if !redis.IsReadOnlyError(err) && !errors.Is(err, store.ErrTooFewReplicas) && w.st.Ping(ctx) == nil {
 			return err // Redis answers and takes writes: not an outage, so waiting will not help
 		}
-		log.Warn("recording the outcome failed; retrying until Redis takes it", slog.String("error", err.Error()))
+		// One line a second for the whole worker: in an outage every job
+		// in flight is here, and its line would say the same.
+		if ok, suppressed := w.outage.allow(time.Now()); ok {
+			log.Warn("recording the outcome failed; retrying until Redis takes it", slog.String("error", err.Error()),
+				slog.Int("similar_lines_suppressed", suppressed))
+		}
 		if serr := sleep(ctx, delay); serr != nil {
 			return err
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
+}
+
+// throttle lets one line a second through, and counts the others.
+type throttle struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether a line may be logged now, and how many were
+// suppressed since the last one.
+func (t *throttle) allow(now time.Time) (bool, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Sub(t.last) < time.Second {
+		t.suppressed++
+		return false, 0
+	}
+	n := t.suppressed
+	t.last, t.suppressed = now, 0
+	return true, n
 }
 
 // jobLog logs about one job. Its attributes are gathered as the job runs and
@@ -504,26 +557,70 @@ func (j *jobLog) Error(msg string, a ...slog.Attr) { j.log(slog.LevelError, msg,
 
 // AsynqLogger feeds asynq's own log lines into l, marked component=asynq:
 // for every asynq server flexlabel runs (the label lanes here, webhook
-// delivery in internal/hooks).
-func AsynqLogger(l *slog.Logger) asynq.Logger { return asynqLogger{l} }
+// delivery in internal/hooks). Its warnings and errors are throttled: one
+// line a second for each kind (the text before the first colon), with the
+// count of those suppressed, since in a Redis outage every server's
+// forwarder, heartbeat and dequeue loop each fail several times a second
+// with the same error.
+func AsynqLogger(l *slog.Logger) asynq.Logger { return newAsynqLogger(l) }
 
-type asynqLogger struct{ l *slog.Logger }
+func newAsynqLogger(l *slog.Logger) *asynqLogger {
+	return &asynqLogger{l: l, kinds: &kinds{by: map[string]*throttle{}}}
+}
 
-func (a asynqLogger) Debug(args ...any) {
+type asynqLogger struct {
+	l     *slog.Logger
+	kinds *kinds // shared by every logger made by with
+}
+
+// kinds are the throttles of asynq's lines, by kind.
+type kinds struct {
+	mu sync.Mutex
+	by map[string]*throttle
+}
+
+func (k *kinds) of(kind string) *throttle {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.by[kind]
+	if t == nil {
+		if len(k.by) >= 100 { // kinds are few; never let them grow without bound
+			clear(k.by)
+		}
+		t = &throttle{}
+		k.by[kind] = t
+	}
+	return t
+}
+
+// with is the same throttled logger with attrs added to its lines.
+func (a *asynqLogger) with(attrs ...any) *asynqLogger {
+	return &asynqLogger{l: a.l.With(attrs...), kinds: a.kinds}
+}
+
+func (a *asynqLogger) throttled(level slog.Level, args []any) {
+	msg := fmt.Sprint(args...)
+	kind, _, _ := strings.Cut(msg, ":")
+	ok, suppressed := a.kinds.of(kind).allow(time.Now())
+	if !ok {
+		return
+	}
+	attrs := []slog.Attr{slog.String("component", "asynq")}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("similar_lines_suppressed", suppressed))
+	}
+	a.l.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+func (a *asynqLogger) Debug(args ...any) {
 	a.l.Debug(fmt.Sprint(args...), slog.String("component", "asynq"))
 }
-func (a asynqLogger) Info(args ...any) {
+func (a *asynqLogger) Info(args ...any) {
 	a.l.Info(fmt.Sprint(args...), slog.String("component", "asynq"))
 }
-func (a asynqLogger) Warn(args ...any) {
-	a.l.Warn(fmt.Sprint(args...), slog.String("component", "asynq"))
-}
-func (a asynqLogger) Error(args ...any) {
-	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
-}
-func (a asynqLogger) Fatal(args ...any) {
-	a.l.Error(fmt.Sprint(args...), slog.String("component", "asynq"))
-}
+func (a *asynqLogger) Warn(args ...any)  { a.throttled(slog.LevelWarn, args) }
+func (a *asynqLogger) Error(args ...any) { a.throttled(slog.LevelError, args) }
+func (a *asynqLogger) Fatal(args ...any) { a.throttled(slog.LevelError, args) }
 
 // storeOf is the store of q's namespace and options: the worker does its
 // bookkeeping there, which package queue does not offer.
