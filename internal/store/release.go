@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// This file is the fleet's release scheduler for several Flex Forward
+// accounts (issue 17; the design is docs/ACCOUNTS.md). A job of an account
+// waits held, in its account's list, instead of on asynq's pending list;
+// releasing it takes the account's budget slot and moves it to asynq's
+// pending list in the same step, so the job a worker dequeues already has
+// its slot and no worker slot ever waits for an account's budget. Each
+// account gets exactly its budget (the same GCRA as TakeSlot, per account),
+// interactive jobs go first within an account, and an account paused by a
+// 429 is skipped alone.
+//
+// Not yet wired: Enqueue still writes jobs pending for the one account of
+// the namespace. The scheduler is here with its tests and its benchmark,
+// the measured base of the next step.
+//
+// Keys, for the fleet namespace ns and an account A ("default" is the
+// namespace's own, with today's keys):
+//
+//	fl:<ns>:acct:ready      ZSET account → its next slot (µs, Redis clock): accounts with held jobs
+//	fl:<ns>:acct:iv         HASH account → its budget interval (µs)
+//	fl:<ns>@A:held:i|b      LIST held task ids, interactive and bulk (fl:<ns>:held:… for default)
+//	fl:<ns>@A:budget|pause  the account's GCRA next slot and 429 pause, as the budget's keys
+//	fl:<ns>@A:rwait         set while a retry of the account waits for a slot in a handler
+//
+// A held task's id is its key for the default account and "A/<key>" for
+// another (account names have no "/"): the accounts' tasks share the
+// queues <ns>@ and <ns>@-bulk, so that a worker listens to four queues
+// whatever the number of accounts.
+
+// DefaultAccount is the account of the namespace's own keys.
+const DefaultAccount = "default"
+
+// releaseScript releases, for each account whose next slot is due (at most
+// ARGV[3] of them), one held job — interactive first — onto its asynq
+// pending list, and schedules the account's next slot one interval on
+// (keeping the schedule, as takeSlotScript does). An account with nothing
+// held leaves the ready set; one paused, or with a retry waiting for its
+// slot, or without an interval (not configured), is looked at again later.
+//
+// KEYS[1] ready  KEYS[2] intervals
+// ARGV[1] "fl:<ns>"  ARGV[2] "<ns>" (asynq queue base)  ARGV[3] max accounts
+// Returns {released, µs until the next due account or -1}.
+var releaseScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local released = 0
+for _, a in ipairs(due) do
+  local p, q, id0 = ARGV[1] .. ':', ARGV[2], ''
+  if a ~= 'default' then
+    p, q, id0 = ARGV[1] .. '@' .. a .. ':', ARGV[2] .. '@', a .. '/'
+  end
+  local iv = tonumber(redis.call('HGET', KEYS[2], a) or '0')
+  local pt = redis.call('PTTL', p .. 'pause')
+  if iv <= 0 then
+    redis.call('ZADD', KEYS[1], now + 1000000, a)
+  elseif pt > 0 then
+    redis.call('ZADD', KEYS[1], now + pt * 1000, a)
+  elseif redis.call('EXISTS', p .. 'rwait') == 1 then
+    redis.call('ZADD', KEYS[1], now + iv, a)
+  else
+    local nxt = tonumber(redis.call('GET', p .. 'budget') or '0')
+    if nxt > now then
+      redis.call('ZADD', KEYS[1], nxt, a)
+    else
+      local qn = q
+      local id = redis.call('LPOP', p .. 'held:i')
+      if not id then
+        id = redis.call('LPOP', p .. 'held:b')
+        qn = q .. '-bulk'
+      end
+      if not id then
+        redis.call('ZREM', KEYS[1], a)
+      else
+        local base = now
+        if nxt > now - iv then base = nxt end
+        redis.call('SET', p .. 'budget', string.format('%.0f', base + iv), 'PX', math.floor(2 * iv / 1000) + 1)
+        redis.call('LPUSH', 'asynq:{' .. qn .. '}:pending', id)
+        local rec = p .. 'k:' .. string.sub(id, #id0 + 1)
+        if redis.call('EXISTS', rec) == 1 then redis.call('HSET', rec, 'rel', '1') end
+        redis.call('ZADD', KEYS[1], base + iv, a)
+        released = released + 1
+      end
+    end
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #first == 0 then return {released, -1} end
+return {released, math.max(0, tonumber(first[2]) - now)}
+`)
+
+// holdScript holds a task id for its account and makes the account ready
+// (now, unless it is already waiting for a later slot).
+//
+// KEYS[1] ready  KEYS[2] held list  ARGV[1] account  ARGV[2] id
+var holdScript = redis.NewScript(`
+redis.call('RPUSH', KEYS[2], ARGV[2])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) * 1000000 + tonumber(t[2]), ARGV[1])
+return 1
+`)
+
+// accountPrefix is the key prefix of account a's keys in the fleet
+// namespace ns ("fl:<ns>:" for the default account).
+func accountPrefix(ns, a string) string {
+	if a == DefaultAccount {
+		return "fl:" + ns + ":"
+	}
+	return "fl:" + ns + "@" + a + ":"
+}
+
+// HeldTaskID is the asynq task id of account a's job key: the key itself
+// for the default account, "a/key" for another.
+func HeldTaskID(a, key string) string {
+	if a == DefaultAccount {
+		return key
+	}
+	return a + "/" + key
+}
+
+// AccountQueue is the asynq queue account a's jobs of lane l run on: the
+// namespace's own for the default account, <ns>@ and <ns>@-bulk for every
+// other.
+func (st *Store) AccountQueue(a string, l Lane) string {
+	q := st.opts.Namespace
+	if a != DefaultAccount {
+		q += "@"
+	}
+	if l == Bulk {
+		q += "-bulk"
+	}
+	return q
+}
+
+// SetAccountIntervals records each account's budget interval (1 / its
+// calls per second) for the release scheduler; an account left out keeps
+// its jobs held until it has one.
+func (st *Store) SetAccountIntervals(ctx context.Context, ivs map[string]time.Duration) error {
+	if len(ivs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(ivs))
+	for a, iv := range ivs {
+		if iv <= 0 {
+			return fmt.Errorf("queue: account %q: the budget interval must be positive, got %s", a, iv)
+		}
+		args = append(args, a, max(iv.Microseconds(), 1))
+	}
+	if err := st.rdb.HSet(ctx, st.ns+"acct:iv", args...).Err(); err != nil {
+		return fmt.Errorf("queue: recording the accounts' budgets: %w", err)
+	}
+	return nil
+}
+
+// Hold holds the task id of account a on lane l for release.
+func (st *Store) Hold(ctx context.Context, a string, l Lane, id string) error {
+	if strings.Contains(a, "/") || a == "" {
+		return fmt.Errorf("queue: %q cannot name an account", a)
+	}
+	lane := "held:i"
+	if l == Bulk {
+		lane = "held:b"
+	}
+	if err := holdScript.Run(ctx, st.rdb, []string{st.ns + "acct:ready", accountPrefix(st.opts.Namespace, a) + lane}, a, id).Err(); err != nil {
+		return fmt.Errorf("queue: holding %q for account %s: %w", id, a, err)
+	}
+	return nil
+}
+
+// Release releases one held job of each account whose slot is due, up to
+// maxAccounts of them, and returns how many it released and how long until
+// the next account is due (-1: none is ready).
+func (st *Store) Release(ctx context.Context, maxAccounts int) (int, time.Duration, error) {
+	v, err := releaseScript.Run(ctx, st.rdb, []string{st.ns + "acct:ready", st.ns + "acct:iv"},
+		strings.TrimSuffix(st.ns, ":"), st.opts.Namespace, maxAccounts).Int64Slice()
+	if err != nil {
+		return 0, 0, fmt.Errorf("queue: releasing held jobs: %w", err)
+	}
+	if len(v) != 2 {
+		return 0, 0, fmt.Errorf("queue: releasing held jobs: unexpected reply %v", v)
+	}
+	next := time.Duration(-1)
+	if v[1] >= 0 {
+		next = time.Duration(v[1]) * time.Microsecond
+	}
+	return int(v[0]), next, nil
+}
+
+// PauseAccount stops account a's releases for d (a 429's Retry-After).
+func (st *Store) PauseAccount(ctx context.Context, a string, d time.Duration) error {
+	if d <= 0 {
+		d = time.Second
+	}
+	if err := pauseScript.Run(ctx, st.rdb, []string{accountPrefix(st.opts.Namespace, a) + "pause"}, d.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("queue: pausing account %s: %w", a, err)
+	}
+	return nil
+}
