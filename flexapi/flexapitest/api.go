@@ -129,7 +129,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.throttle(sw, now) {
+	if s.throttle(sw, now, account) {
 		return
 	}
 	if !known {

@@ -41,10 +41,11 @@
 // # Faults
 //
 // Faults are switched at run time, safely while calls are served, with Go
-// methods (SetLatency, FailFirst, DropAfterCreate, SetRateLimit, Force429,
+// methods (SetLatency, FailFirst, DropAfterCreate, SetRateLimit,
+// SetAccountRateLimit, Force429,
 // SetRetryAfterFormat, SetChaos, SetSeed, SetFaults, ClearFaults) or with
 // the admin API. The order a call meets them in is: latency, then 429
-// (forced, then rate limit), then routing (404/405), auth (401/403),
+// (forced, then rate limit, fleet-wide or per account), then routing (404/405), auth (401/403),
 // validation (400), then for POST /labels a 500 (FailFirst, chaos), then the
 // label (replay, 404 trigger, create), then a dropped connection
 // (DropAfterCreate, chaos).
@@ -75,7 +76,7 @@
 // Go duration strings:
 //
 //	{"latency":"250ms", "failFirst":2, "dropAfterCreate":1,
-//	 "rateLimit":10, "rateLimitRetryAfter":"1s",
+//	 "rateLimit":10, "rateLimitRetryAfter":"1s", "accountRateLimit":10,
 //	 "force429":3, "force429RetryAfter":"2s", "retryAfterFormat":"seconds|http-date|none",
 //	 "chaos500":0.05, "chaosDrop":0.05, "seed":42}
 //

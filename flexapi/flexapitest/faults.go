@@ -37,9 +37,14 @@ type Faults struct {
 	// second, counted over all accounts; 0 turns it off. Calls refused with
 	// 429 do not use up the budget.
 	RateLimit int `json:"rateLimit"`
-	// RateLimitRetryAfter is the Retry-After of RateLimit's 429s; 0 means
-	// "until the next second".
+	// RateLimitRetryAfter is the Retry-After of RateLimit's and
+	// AccountRateLimit's 429s; 0 means "until the next second".
 	RateLimitRetryAfter time.Duration `json:"rateLimitRetryAfter"`
+	// AccountRateLimit answers 429 to an account's API calls beyond this
+	// many per wall-clock second, each account counted on its own (the
+	// API's budget guideline is per account); 0 turns it off. Calls with an
+	// unknown token are not counted.
+	AccountRateLimit int `json:"accountRateLimit"`
 	// Force429 answers 429 to the next Force429 API calls, whatever the rate.
 	Force429 int `json:"force429"`
 	// Force429RetryAfter is the Retry-After of forced 429s; 0 sends none.
@@ -64,6 +69,7 @@ type faultsJSON struct {
 	DropAfterCreate     *int              `json:"dropAfterCreate,omitempty"`
 	RateLimit           *int              `json:"rateLimit,omitempty"`
 	RateLimitRetryAfter *string           `json:"rateLimitRetryAfter,omitempty"`
+	AccountRateLimit    *int              `json:"accountRateLimit,omitempty"`
 	Force429            *int              `json:"force429,omitempty"`
 	Force429RetryAfter  *string           `json:"force429RetryAfter,omitempty"`
 	RetryAfterFormat    *RetryAfterFormat `json:"retryAfterFormat,omitempty"`
@@ -77,7 +83,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	d := func(v time.Duration) *string { s := v.String(); return &s }
 	return json.Marshal(faultsJSON{
 		Latency: d(f.Latency), FailFirst: &f.FailFirst, DropAfterCreate: &f.DropAfterCreate,
-		RateLimit: &f.RateLimit, RateLimitRetryAfter: d(f.RateLimitRetryAfter),
+		RateLimit: &f.RateLimit, RateLimitRetryAfter: d(f.RateLimitRetryAfter), AccountRateLimit: &f.AccountRateLimit,
 		Force429: &f.Force429, Force429RetryAfter: d(f.Force429RetryAfter),
 		RetryAfterFormat: &f.RetryAfterFormat, Chaos500: &f.Chaos500, ChaosDrop: &f.ChaosDrop, Seed: &f.Seed,
 	})
@@ -119,6 +125,7 @@ func (f *Faults) UnmarshalJSON(data []byte) error {
 	setInt(p.FailFirst, &n.FailFirst)
 	setInt(p.DropAfterCreate, &n.DropAfterCreate)
 	setInt(p.RateLimit, &n.RateLimit)
+	setInt(p.AccountRateLimit, &n.AccountRateLimit)
 	setInt(p.Force429, &n.Force429)
 	if p.RetryAfterFormat != nil {
 		n.RetryAfterFormat = *p.RetryAfterFormat
@@ -220,6 +227,12 @@ func (s *Server) SetRateLimit(rps int, retryAfter time.Duration) {
 	s.update(false, false, func(f *Faults) { f.RateLimit, f.RateLimitRetryAfter = max(rps, 0), max(retryAfter, 0) })
 }
 
+// SetAccountRateLimit answers 429 to each account's calls beyond rps per
+// wall-clock second, every account on its own (0 turns it off).
+func (s *Server) SetAccountRateLimit(rps int) {
+	s.update(false, false, func(f *Faults) { f.AccountRateLimit = max(rps, 0) })
+}
+
 // Force429 answers 429 to the next n API calls, with Retry-After retryAfter
 // (0: no Retry-After header).
 func (s *Server) Force429(n int, retryAfter time.Duration) {
@@ -268,12 +281,13 @@ func (s *Server) update(restartFail, restartDrop bool, fn func(*Faults)) {
 // throttle answers 429 when a forced 429 is pending or the call is over the
 // rate limit, and reports whether it did. It also sets the X-RateLimit-*
 // headers while a rate limit is on.
-func (s *Server) throttle(w http.ResponseWriter, now time.Time) bool {
+func (s *Server) throttle(w http.ResponseWriter, now time.Time, account string) bool {
 	s.mu.Lock()
 	f := &s.faults
 	sec := now.Unix()
 	if s.window.sec != sec {
 		s.window.sec, s.window.n = sec, 0
+		clear(s.accountWindow)
 	}
 	var (
 		limited    bool
@@ -284,13 +298,22 @@ func (s *Server) throttle(w http.ResponseWriter, now time.Time) bool {
 	case f.Force429 > 0:
 		f.Force429--
 		limited, retryAfter, hint = true, f.Force429RetryAfter, f.Force429RetryAfter > 0
-	case f.RateLimit > 0 && s.window.n >= int64(f.RateLimit):
+	case f.RateLimit > 0 && s.window.n >= int64(f.RateLimit),
+		f.AccountRateLimit > 0 && account != "" && s.accountWindow[account] >= f.AccountRateLimit:
 		limited, retryAfter, hint = true, f.RateLimitRetryAfter, true
 		if retryAfter <= 0 {
 			retryAfter = time.Unix(sec+1, 0).Sub(now)
 		}
+		if account != "" {
+			a := s.ledger.account(account)
+			a.RateLimited++
+			s.ledger.Accounts[account] = a
+		}
 	default:
 		s.window.n++
+		if account != "" {
+			s.accountWindow[account]++
+		}
 	}
 	if f.RateLimit > 0 {
 		h := w.Header()

@@ -73,6 +73,8 @@ type AccountLedger struct {
 	FailedPerKey   map[string]int `json:"failedPerKey"`
 	ReplaysPerKey  map[string]int `json:"replaysPerKey"`
 	LabelsPerOrder map[string]int `json:"labelsPerOrder"`
+	// RateLimited counts the account's calls answered 429.
+	RateLimited int `json:"rateLimited"`
 }
 
 // MaxCallsInAnySecond is the most API calls that arrived within one second.

@@ -68,10 +68,12 @@ type Server struct {
 	dropSeen map[acctKey]int        // label-stage calls per key since DropAfterCreate was set
 	rng      *rand.Rand             // chaos; guarded by mu
 	window   struct{ sec, n int64 } // the rate limiter's current second
-	seq      int64                  // courier order number sequence
-	ledger   Ledger
-	seen     Seen
-	speedup  float64 // tracking clock: journey offsets are divided by it
+	// accountWindow counts each account's calls in window's second
+	accountWindow map[string]int
+	seq           int64 // courier order number sequence
+	ledger        Ledger
+	seen          Seen
+	speedup       float64 // tracking clock: journey offsets are divided by it
 }
 
 type token struct {
@@ -239,6 +241,7 @@ func (s *Server) resetLocked() {
 	s.failSeen = make(map[acctKey]int)
 	s.dropSeen = make(map[acctKey]int)
 	s.window.sec, s.window.n = 0, 0
+	s.accountWindow = make(map[string]int)
 	s.ledger = newLedger()
 	s.seen = Seen{UserAgents: make(map[string]int)}
 }

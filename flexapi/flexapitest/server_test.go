@@ -673,3 +673,28 @@ func TestServer_Serve(t *testing.T) {
 	_, err = http.Get(u + "/couriers")
 	require.Error(t, err, "the listener is closed")
 }
+
+// Each account has its own limit per second: one account over it gets
+// 429s (counted in its ledger) while another's calls go through.
+func TestServer_AccountRateLimit(t *testing.T) {
+	t.Parallel()
+	const other = "tok-OTHER-5e1f"
+	srv := flexapitest.NewTestServer(t, tok, other)
+	srv.SetAccountRateLimit(3)
+	// Within one wall-clock second: wait for the start of one, so the
+	// calls below cannot straddle two.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	var codes []int
+	for range 5 {
+		codes = append(codes, call(t, "GET", srv.URL()+"/couriers", tok, "").status)
+	}
+	require.Equal(t, []int{200, 200, 200, 429, 429}, codes)
+	require.Equal(t, http.StatusOK, call(t, "GET", srv.URL()+"/couriers", other, "").status, "another account has its own limit")
+	l := srv.Ledger()
+	require.Equal(t, 2, l.Accounts["account-1"].RateLimited)
+	require.Zero(t, l.Accounts["account-2"].RateLimited)
+
+	var f flexapitest.Faults
+	require.NoError(t, json.Unmarshal([]byte(`{"accountRateLimit":10}`), &f))
+	require.Equal(t, 10, f.AccountRateLimit)
+}
