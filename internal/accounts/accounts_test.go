@@ -1,7 +1,6 @@
 package accounts_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/accounts"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
 
 const secretA, secretB = "ff-SECRET-aaaa1111", "ff-SECRET-bbbb2222"
@@ -160,23 +159,6 @@ func TestParse_EnvTokenIsTheDefault(t *testing.T) {
 	assert.Equal(t, []string{"default"}, single.Names())
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // An added account is picked up without a restart, a rotated token file
 // too; a bad file keeps the accounts as they were and says so once.
 func TestLive_ReloadsOnChange(t *testing.T) {
@@ -184,7 +166,7 @@ func TestLive_ReloadsOnChange(t *testing.T) {
 	dir := t.TempDir()
 	tok := write(t, dir, "a.token", secretA)
 	p := write(t, dir, "accounts.yaml", "accounts:\n  - name: a\n    tokenFile: a.token\n")
-	logs := &syncBuffer{}
+	logs := &queuetest.Buffer{}
 	live, err := accounts.NewLive(p, accounts.Options{DefaultRate: 8}, slog.New(slog.NewJSONHandler(logs, nil)))
 	require.NoError(t, err)
 	live.Interval = 10 * time.Millisecond

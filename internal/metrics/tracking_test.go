@@ -2,9 +2,7 @@ package metrics_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -32,16 +30,7 @@ func TestMetrics_TrackingFollowedPollsAndLateness(t *testing.T) {
 	q, err := queue.New(rdb, queue.Options{Namespace: ns})
 	require.NoError(t, err)
 	reg, rec := metrics.Registry(q, slog.New(slog.DiscardHandler))
-	scrape := func() string {
-		srv := httptest.NewServer(metrics.Handler(reg))
-		defer srv.Close()
-		resp, err := srv.Client().Get(srv.URL)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return string(b)
-	}
+	scrape := func() string { return scrapeOf(t, reg) }
 	body := scrape()
 	require.Contains(t, body, `flexlabel_tracking_followed{tag="InTransit"} 0`)
 	require.Contains(t, body, `flexlabel_tracking_polls_total{result="ok"} 0`)
@@ -61,4 +50,20 @@ func TestMetrics_TrackingFollowedPollsAndLateness(t *testing.T) {
 	} {
 		require.Contains(t, body, want)
 	}
+}
+
+// The lanes' sizes come from the worker as they grow.
+func TestMetrics_LaneSlots(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(queuetest.Redis(t))
+	t.Cleanup(func() { rdb.Close() })
+	q, err := queue.New(rdb, queue.Options{Namespace: queuetest.Prefix(t)})
+	require.NoError(t, err)
+	reg, rec := metrics.Registry(q, slog.New(slog.DiscardHandler))
+	rec.LaneSlots("interactive", 2)
+	rec.LaneSlots("bulk", 10)
+	rec.LaneSlots("bulk", 20)
+	body := scrapeOf(t, reg)
+	require.Contains(t, body, `flexlabel_worker_lane_slots{lane="interactive"} 2`)
+	require.Contains(t, body, `flexlabel_worker_lane_slots{lane="bulk"} 20`)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -22,6 +23,19 @@ import (
 
 var _ hooks.Observer = (*metrics.Recorder)(nil)
 
+// scrapeOf is one scrape of reg's /metrics.
+func scrapeOf(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	srv := httptest.NewServer(metrics.Handler(reg))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
 func TestMetrics_WebhookDeliveriesAndBacklog(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(queuetest.Redis(t))
@@ -31,16 +45,7 @@ func TestMetrics_WebhookDeliveriesAndBacklog(t *testing.T) {
 	require.NoError(t, err)
 	reg, rec := metrics.Registry(q, slog.New(slog.DiscardHandler))
 
-	scrape := func() string {
-		srv := httptest.NewServer(metrics.Handler(reg))
-		defer srv.Close()
-		resp, err := srv.Client().Get(srv.URL)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return string(b)
-	}
+	scrape := func() string { return scrapeOf(t, reg) }
 	body := scrape()
 	require.Contains(t, body, `flexlabel_webhook_backlog{queue="`+ns+`-webhooks"} 0`)
 	require.Contains(t, body, `flexlabel_webhook_deliveries_total{result="failed"} 0`)
