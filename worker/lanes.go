@@ -67,8 +67,9 @@ type lanes struct {
 	latency atomic.Int64
 
 	stop     chan struct{}
-	done     chan struct{}
+	done     chan struct{} // closed when grow returns
 	stopOnce sync.Once
+	started  atomic.Bool // grow runs: shutdown waits for it
 }
 
 func newLanes(w *Worker) *lanes {
@@ -143,6 +144,7 @@ func (ls *lanes) start() error {
 		}
 	}
 	ls.observe()
+	ls.started.Store(true)
 	go ls.grow()
 	return nil
 }
@@ -235,7 +237,9 @@ func (ls *lanes) addSlots(l *lane, n int) {
 // calls in flight finish within the shutdown timeout.
 func (ls *lanes) shutdown() {
 	ls.stopOnce.Do(func() { close(ls.stop) })
-	<-ls.done
+	if ls.started.Load() {
+		<-ls.done
+	}
 	var wg sync.WaitGroup
 	for _, l := range ls.all {
 		for _, srv := range l.servers() {
