@@ -449,7 +449,7 @@ func (d *Deliverer) drainEvent(ctx context.Context, it item) drained {
 		}
 		if body == nil {
 			// The same bytes on every attempt (see deliver).
-			if body, err = json.Marshal(ev); err != nil {
+			if body, err = encodeEvent(ev); err != nil {
 				out.outs = append(out.outs, outcome{ep: tg.ID, kind: 's', result: ResultFailed, reason: "event not encodable", at: now})
 				continue
 			}

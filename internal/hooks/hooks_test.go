@@ -792,3 +792,45 @@ func TestDrain_DeliveredAtOnce_LoggedWithoutAKeyOfItsOwn(t *testing.T) {
 	require.Len(t, d2.History, 2)
 	require.Equal(t, 4, h.obs.count(ResultDelivered), "every attempt counted in the metrics")
 }
+
+// encodeEvent gives json.Marshal's bytes (the body is the same on every
+// attempt, whichever path encoded it), and its error where it fails.
+func TestEncodeEvent_IsJSONMarshal(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 2, 10, 0, 0, 123456789, time.UTC)
+	base := webhook.Event{ID: "evt_0123456789abcdefghjkmnpqrs", Type: webhook.LabelCompleted, CreatedAt: at,
+		APIVersion: webhook.APIVersion, Sequence: 7}
+	for _, data := range []string{
+		`{"idempotencyKey":"k1","state":"completed","label":{"id":"l1","trackingNumbers":["A1","B2"]}}`,
+		`{"message":"HTTP 422: street is required","n":-1.5e3,"ok":true,"x":null}`, // spaces inside strings stay
+		`{"a": 1, "b":[1, 2]}`,                      // compacted by json.Marshal
+		"{\n\t\"a\":1\n}",                           // likewise
+		`{"html":"<b>fish & chips</b>"}`,            // escaped for HTML by json.Marshal
+		`{"q":"a \"quoted\" \\ word","u":"\u00e9"}`, // escapes kept as they are
+		`{"raw":"é"}`,                               // non-ASCII
+		"{\"ls\":\"a\u2028b\"}",                     // escaped by json.Marshal
+		`{"a":`,                                     // invalid: json.Marshal's error
+		`{"a":1}}`,                                  // invalid
+		`"just a string"`,
+		``, // no data: null
+	} {
+		ev := base
+		ev.Data = json.RawMessage(data)
+		if data == "" {
+			ev.Data = nil
+		}
+		want, wantErr := json.Marshal(ev)
+		got, err := encodeEvent(ev)
+		require.Equal(t, wantErr != nil, err != nil, "data %q: error %v, json.Marshal's %v", data, err, wantErr)
+		require.Equal(t, string(want), string(got), "data %q", data)
+	}
+	for _, ev := range []webhook.Event{
+		{ID: `evt_"odd"<id>`, Type: "label.dead", CreatedAt: at.In(time.FixedZone("x", 3600)), Data: json.RawMessage(`{}`)},
+		{ID: "evt_1", Type: "label.dead", CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Data: json.RawMessage(`{}`)},
+	} {
+		want, wantErr := json.Marshal(ev)
+		got, err := encodeEvent(ev)
+		require.Equal(t, wantErr != nil, err != nil)
+		require.Equal(t, string(want), string(got))
+	}
+}
