@@ -401,6 +401,12 @@ func (l *Log) failing(ctx context.Context, ep string, now time.Time, keep time.D
 // get reads one delivery; ok false when it is not recorded.
 func (l *Log) get(ctx context.Context, ev, ep string) (Delivery, bool, error) {
 	lo, hi := l.hours(time.Time{})
+	return l.getIn(ctx, ev, ep, lo, hi)
+}
+
+// getIn is get, a delivery without a summary looked for in the hours lo…hi
+// beside that of its index score.
+func (l *Log) getIn(ctx context.Context, ev, ep string, lo, hi int64) (Delivery, bool, error) {
 	res, err := getScript.Run(ctx, l.rdb, nil, l.p, ev, ep, lo, hi).Slice()
 	if err != nil || len(res) != 3 {
 		return Delivery{}, false, fmt.Errorf("hooks: reading delivery log: %w", cmp.Or(err, errors.New("unexpected reply")))
@@ -502,13 +508,19 @@ func (l *Log) ForEndpoint(ctx context.Context, ep string, since time.Time, limit
 	if !since.IsZero() {
 		min = strconv.FormatInt(since.UnixMilli(), 10)
 	}
-	evs, err := l.rdb.ZRevRangeByScore(ctx, l.epKey(ep), &redis.ZRangeBy{Min: min, Max: "+inf", Count: int64(limit)}).Result()
+	evs, err := l.rdb.ZRevRangeByScoreWithScores(ctx, l.epKey(ep), &redis.ZRangeBy{Min: min, Max: "+inf", Count: int64(limit)}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("hooks: reading delivery log: %w", err)
 	}
 	out := []Delivery{}
-	for _, ev := range evs {
-		d, ok, err := l.get(ctx, ev, ep)
+	for _, z := range evs {
+		ev, _ := z.Member.(string)
+		// A delivery without a summary is in the hash of its score's hour
+		// (the drain writes both from one time): the index outlives what
+		// expired, and searching the whole TTL for each such entry would
+		// cost a hundred lookups apiece.
+		h := int64(z.Score) / hourMs
+		d, ok, err := l.getIn(ctx, ev, ep, h-1, h+1)
 		if err != nil {
 			return nil, err
 		}
