@@ -284,7 +284,7 @@ func (d *Deliverer) deliver(ctx context.Context, t *asynq.Task) error {
 	// The same event gives the same bytes on every attempt (the envelope is
 	// stored, encoding/json is deterministic), so the receiver sees one id
 	// and one body however often it is sent.
-	body, err := json.Marshal(ev)
+	body, err := encodeEvent(ev)
 	if err != nil {
 		return fmt.Errorf("hooks: encoding event %s: %w", p.Event, asynq.SkipRetry)
 	}
@@ -376,11 +376,16 @@ func (d *Deliverer) send(ctx context.Context, tg Target, ev webhook.Event, body 
 		s.netErr = errors.New("building the request: the endpoint's URL is not usable")
 		return s
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set("Flexlabel-Event-Id", ev.ID)
-	req.Header.Set("Flexlabel-Event-Type", string(ev.Type))
-	req.Header.Set(webhook.SignatureHeader, webhook.Sign(body, start, tg.Secrets...))
+	// Canonical keys set directly, the constant values shared (nothing
+	// writes a request's header values once it is sent): Header.Set would
+	// canonicalize each key and allocate each value, for every delivery.
+	req.Header = http.Header{
+		"Content-Type":          headerJSON,
+		"User-Agent":            headerUserAgent,
+		"Flexlabel-Event-Id":    {ev.ID},
+		"Flexlabel-Event-Type":  {string(ev.Type)},
+		webhook.SignatureHeader: {webhook.Sign(body, start, tg.Secrets...)},
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
 		s.LatencyMs = time.Since(start).Milliseconds()
@@ -400,6 +405,62 @@ func (d *Deliverer) send(ctx context.Context, tg Target, ev webhook.Event, body 
 	}
 	s.LatencyMs = time.Since(start).Milliseconds()
 	return s
+}
+
+// The constant header values of a delivery's request (see send).
+var (
+	headerJSON      = []string{"application/json"}
+	headerUserAgent = []string{UserAgent}
+)
+
+// encodeEvent returns the bytes json.Marshal gives for ev, without its
+// reflection when it can (one is encoded per delivery): an event whose
+// strings need no escaping and whose data is valid JSON already compact
+// and HTML-safe — as encoding/json writes it, which is how the store makes
+// it — is appended as is; any other goes through json.Marshal.
+func encodeEvent(ev webhook.Event) ([]byte, error) {
+	if y := ev.CreatedAt.Year(); y < 0 || y > 9999 || !plainJSONText(ev.Data) || !json.Valid(ev.Data) {
+		return json.Marshal(ev)
+	}
+	b := make([]byte, 0, 128+len(ev.ID)+len(ev.Data))
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, ev.ID)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, string(ev.Type))
+	b = append(b, `,"createdAt":"`...)
+	b = ev.CreatedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","apiVersion":`...)
+	b = appendJSONString(b, ev.APIVersion)
+	b = append(b, `,"sequence":`...)
+	b = strconv.AppendInt(b, ev.Sequence, 10)
+	b = append(b, `,"data":`...)
+	b = append(b, ev.Data...)
+	return append(b, '}'), nil
+}
+
+// plainJSONText reports whether JSON text b, if valid, is as json.Marshal
+// writes a json.RawMessage: no white space outside strings, printable
+// ASCII, none of the characters it escapes for HTML (<, >, &).
+func plainJSONText(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	in, esc := false, false
+	for _, c := range b {
+		switch {
+		case c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&':
+			return false
+		case esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case !in && c == ' ':
+			return false
+		}
+	}
+	return true
 }
 
 // scrubURL is err's text without the endpoint's URL, which may carry a

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -73,14 +75,23 @@ type Delivery struct {
 //	P hook:dl:d:<event>.<endpoint>  hash: the delivery's summary; field a1:
 //	                                its first attempt as JSON when the drain made it
 //	P hook:dl:h:<event>.<endpoint>  list: its (further) attempts as JSON, newest first, bounded
+//	P hook:dl:ok:<endpoint>:<hour>  hash: event id → the record of a delivery the
+//	                                drain delivered at its first attempt in that
+//	                                hour (Unix ms / 3600000; okRecord), which has
+//	                                no summary of its own
 //	P hook:dl:ep:<endpoint>         zset: event ids by the delivery's creation (ms), bounded
 //	P hook:dl:eps                   set: the endpoint ids with deliveries in the log
 //	P hook:dl:streak:<endpoint>     string: ms of the first failure since the last success
 //
-// Every key expires TTL after its last write. An event's deliveries are
-// found by their keys: one per endpoint in hook:dl:eps whose summary exists
-// (a set per event, hook:dl:ev:<event>, was a second key to create and
-// expire for every delivery; those written before are still read).
+// Every key expires TTL after its last write (so a record in an hour's
+// hash lives TTL to TTL plus an hour). An event's deliveries are found by
+// their keys: one per endpoint in hook:dl:eps whose summary exists, or
+// whose hour's hash holds the event — the hour of the delivery's score in
+// the endpoint's index, or, for one the bounded index has dropped, any hour
+// of the TTL (a set per event, hook:dl:ev:<event>, was a second key to
+// create and expire for every delivery; those written before are still
+// read). A delivery in an hour's hash gets a summary of its own (and leaves
+// the hash) before anything else is written of it: a redelivery.
 type Log struct {
 	rdb      redis.UniversalClient
 	p        string // "fl:<namespace>:hook:dl:"
@@ -123,17 +134,153 @@ func NewLog(rdb redis.UniversalClient, namespace string, o LogOptions) *Log {
 		perIndex: o.PerIndex, maxRetry: deliverMaxRetry, timeout: o.TaskTimeout}
 }
 
-func (l *Log) dKey(ev, ep string) string  { return l.p + "d:" + ev + "." + ep }
+func (l *Log) dKey(ev, ep string) string { return l.p + "d:" + ev + "." + ep }
+func (l *Log) okKey(ep string, hour int64) string {
+	return l.p + "ok:" + ep + ":" + strconv.FormatInt(hour, 10)
+}
 func (l *Log) hKey(ev, ep string) string  { return l.p + "h:" + ev + "." + ep }
 func (l *Log) epKey(ep string) string     { return l.p + "ep:" + ep }
 func (l *Log) evKey(ev string) string     { return l.p + "ev:" + ev }
 func (l *Log) epsKey() string             { return l.p + "eps" }
 func (l *Log) streakKey(ep string) string { return l.p + "streak:" + ep }
 
-// exists reports whether a delivery of ev to ep is recorded.
-func (l *Log) exists(ctx context.Context, ev, ep string) (bool, error) {
-	n, err := l.rdb.Exists(ctx, l.dKey(ev, ep)).Result()
-	return n > 0, err
+// hourMs is the span of an endpoint's hash of deliveries delivered at their
+// first attempt (P hook:dl:ok:<endpoint>:<hour>).
+const hourMs = int64(time.Hour / time.Millisecond)
+
+// appendOKRecord appends the record of a delivery delivered at its first
+// attempt a, as its field in the hour's hash holds it: the event's type,
+// the attempt's time in Unix ms and the attempt as JSON (appendAttempt),
+// separated by spaces (okLua reads it back).
+func appendOKRecord(b []byte, typ webhook.EventType, a Attempt) []byte {
+	b = append(b, typ...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, a.At.UnixMilli(), 10)
+	b = append(b, ' ')
+	return appendAttempt(b, a)
+}
+
+// okLua is prepended to the scripts that read the hours' hashes.
+//
+// okfind(p, ev, ep, lo, hi) returns the record (okRecord) of ev's delivery
+// to ep from the hash of its hour, or nil: the hour of its score in the
+// endpoint's index first, then every hour from hi down to lo.
+//
+// oksummary(p, ev, ep, ttl, rec, h) writes rec, found in hour h's hash, as
+// the delivery's summary (the fields recordScript writes for a first
+// attempt), with TTL ttl seconds, and removes it from the hash.
+const okLua = `
+local function okkey(p, ep, h) return p .. 'ok:' .. ep .. ':' .. string.format('%d', h) end
+local function okfind(p, ev, ep, lo, hi)
+  local s = redis.call('ZSCORE', p .. 'ep:' .. ep, ev)
+  if s then
+    local h = math.floor(tonumber(s) / 3600000)
+    local r = redis.call('HGET', okkey(p, ep, h), ev)
+    if r then return r, h end
+  end
+  for h = hi, lo, -1 do
+    local r = redis.call('HGET', okkey(p, ep, h), ev)
+    if r then return r, h end
+  end
+  return nil
+end
+local function oksummary(p, ev, ep, ttl, rec, h)
+  local ty, at, a1 = string.match(rec, '^(%S+) (%d+) (.*)$')
+  local d = p .. 'd:' .. ev .. '.' .. ep
+  redis.call('HSET', d, 'type', ty, 'result', 'delivered', 'created', at, 'attempts', 1, 'a1', a1)
+  redis.call('EXPIRE', d, ttl)
+  redis.call('HDEL', okkey(p, ep, h), ev)
+end
+`
+
+// findScript answers, for event ARGV[2] and each endpoint ARGV[5…], the
+// result of its delivery: the summary's, "delivered" for a record in an
+// hour's hash (hours ARGV[3]…ARGV[4]), "" for none.
+//
+// ARGV[1] log prefix
+var findScript = redis.NewScript(okLua + `
+local p, ev, lo, hi = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local out = {}
+for i = 5, #ARGV do
+  local ep = ARGV[i]
+  local r = redis.call('HGET', p .. 'd:' .. ev .. '.' .. ep, 'result')
+  if not r then
+    if okfind(p, ev, ep, lo, hi) then r = 'delivered' else r = '' end
+  end
+  out[#out+1] = r
+end
+return out
+`)
+
+// getScript reads the delivery of event ARGV[2] to endpoint ARGV[3]: its
+// summary (HGETALL), its history list, and its record in an hour's hash
+// (hours ARGV[4]…ARGV[5]) when it has no summary, else false.
+//
+// ARGV[1] log prefix
+var getScript = redis.NewScript(okLua + `
+local p, ev, ep = ARGV[1], ARGV[2], ARGV[3]
+local f = redis.call('HGETALL', p .. 'd:' .. ev .. '.' .. ep)
+local h = redis.call('LRANGE', p .. 'h:' .. ev .. '.' .. ep, 0, -1)
+local r = false
+if #f == 0 then r = okfind(p, ev, ep, tonumber(ARGV[4]), tonumber(ARGV[5])) or false end
+return {f, h, r}
+`)
+
+// summaryScript gives the delivery of event ARGV[2] to endpoint ARGV[3] a
+// summary of its own when its record is in an hour's hash (hours
+// ARGV[5]…ARGV[6]), with TTL ARGV[4] seconds, so that what is written of
+// it next has a summary to update. It answers 1 when the delivery is
+// recorded (in either form), else 0.
+//
+// ARGV[1] log prefix
+var summaryScript = redis.NewScript(okLua + `
+local p, ev, ep = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', p .. 'd:' .. ev .. '.' .. ep) == 1 then return 1 end
+local r, h = okfind(p, ev, ep, tonumber(ARGV[5]), tonumber(ARGV[6]))
+if not r then return 0 end
+oksummary(p, ev, ep, ARGV[4], r, h)
+return 1
+`)
+
+// hours is the range of hours whose hashes may hold a delivery recorded
+// since from (an hour's margin each side for the deliverers' clocks).
+func (l *Log) hours(from time.Time) (lo, hi int64) {
+	now := time.Now()
+	if from.IsZero() || from.Before(now.Add(-l.ttl)) {
+		from = now.Add(-l.ttl)
+	}
+	if from.After(now) {
+		from = now
+	}
+	return from.UnixMilli()/hourMs - 1, now.UnixMilli()/hourMs + 1
+}
+
+// results returns the result of ev's delivery to each of eps ("" for none),
+// from its summary or an hour's hash; from bounds the hours searched (the
+// zero time: the whole TTL).
+func (l *Log) results(ctx context.Context, ev string, eps []string, from time.Time) ([]string, error) {
+	lo, hi := l.hours(from)
+	args := make([]any, 0, 4+len(eps))
+	args = append(args, l.p, ev, lo, hi)
+	for _, ep := range eps {
+		args = append(args, ep)
+	}
+	out, err := findScript.Run(ctx, l.rdb, nil, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("hooks: reading delivery log: %w", err)
+	}
+	return out, nil
+}
+
+// ensureSummary gives ev's delivery to ep a summary of its own if its
+// record is in an hour's hash, and reports whether it is recorded at all.
+func (l *Log) ensureSummary(ctx context.Context, ev, ep string) (bool, error) {
+	lo, hi := l.hours(time.Time{})
+	n, err := summaryScript.Run(ctx, l.rdb, nil, l.p, ev, ep, int64(l.ttl/time.Second), lo, hi).Int()
+	if err != nil {
+		return false, fmt.Errorf("hooks: reading delivery log: %w", err)
+	}
+	return n == 1, nil
 }
 
 // claim records the fan-out's delivery of ev to ep with result (pending,
@@ -253,19 +400,38 @@ func (l *Log) failing(ctx context.Context, ep string, now time.Time, keep time.D
 
 // get reads one delivery; ok false when it is not recorded.
 func (l *Log) get(ctx context.Context, ev, ep string) (Delivery, bool, error) {
-	var hv *redis.MapStringStringCmd
-	var hl *redis.StringSliceCmd
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		hv = p.HGetAll(ctx, l.dKey(ev, ep))
-		hl = p.LRange(ctx, l.hKey(ev, ep), 0, -1)
-		return nil
-	})
-	if err != nil {
-		return Delivery{}, false, fmt.Errorf("hooks: reading delivery log: %w", err)
+	lo, hi := l.hours(time.Time{})
+	return l.getIn(ctx, ev, ep, lo, hi)
+}
+
+// getIn is get, a delivery without a summary looked for in the hours lo…hi
+// beside that of its index score.
+func (l *Log) getIn(ctx context.Context, ev, ep string, lo, hi int64) (Delivery, bool, error) {
+	res, err := getScript.Run(ctx, l.rdb, nil, l.p, ev, ep, lo, hi).Slice()
+	if err != nil || len(res) != 3 {
+		return Delivery{}, false, fmt.Errorf("hooks: reading delivery log: %w", cmp.Or(err, errors.New("unexpected reply")))
 	}
-	f := hv.Val()
-	if len(f) == 0 {
+	f := map[string]string{}
+	if kv, _ := res[0].([]any); len(kv) > 0 {
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			f[k], _ = kv[i+1].(string)
+		}
+	} else if rec, ok := res[2].(string); ok {
+		// Delivered at its first attempt, no summary of its own: the
+		// fields recordScript would have written.
+		ty, rest, _ := strings.Cut(rec, " ")
+		at, a1, _ := strings.Cut(rest, " ")
+		f = map[string]string{"type": ty, "result": ResultDelivered, "created": at, "attempts": "1", "a1": a1}
+	} else {
 		return Delivery{}, false, nil
+	}
+	var hist []string
+	if hl, _ := res[1].([]any); len(hl) > 0 {
+		for _, v := range hl {
+			s, _ := v.(string)
+			hist = append(hist, s)
+		}
 	}
 	atoi := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
 	d := Delivery{Event: ev, Endpoint: ep, Type: webhook.EventType(f["type"]), Result: f["result"], Reason: f["reason"],
@@ -275,7 +441,6 @@ func (l *Log) get(ctx context.Context, ev, ep string) (Delivery, bool, error) {
 		t := time.UnixMilli(ms).UTC()
 		d.LastAttemptAt = &t
 	}
-	hist := hl.Val()
 	if a1 := f["a1"]; a1 != "" {
 		// The drain's first attempt, kept in the summary to save a key:
 		// the oldest, dropped from view once the list holds the bound.
@@ -299,8 +464,8 @@ func (l *Log) get(ctx context.Context, ev, ep string) (Delivery, bool, error) {
 
 // endpointsOf returns the endpoints event ev has a delivery to, sorted: of
 // the endpoints with deliveries in the log (and those of the event's own
-// set, written before there was hook:dl:eps), those whose summary of ev
-// exists.
+// set, written before there was hook:dl:eps), those with a delivery of ev
+// recorded (a summary, or a record in an hour's hash).
 func (l *Log) endpointsOf(ctx context.Context, ev string) ([]string, error) {
 	var all, old *redis.StringSliceCmd
 	if _, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -316,18 +481,13 @@ func (l *Log) endpointsOf(ctx context.Context, ev string) ([]string, error) {
 	if len(eps) == 0 {
 		return nil, nil
 	}
-	ex := make([]*redis.IntCmd, len(eps))
-	if _, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, ep := range eps {
-			ex[i] = p.Exists(ctx, l.dKey(ev, ep))
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("hooks: reading delivery log: %w", err)
+	res, err := l.results(ctx, ev, eps, time.Time{})
+	if err != nil {
+		return nil, err
 	}
 	out := eps[:0]
 	for i, ep := range eps {
-		if ex[i].Val() > 0 {
+		if i < len(res) && res[i] != "" {
 			out = append(out, ep)
 		}
 	}
@@ -348,13 +508,19 @@ func (l *Log) ForEndpoint(ctx context.Context, ep string, since time.Time, limit
 	if !since.IsZero() {
 		min = strconv.FormatInt(since.UnixMilli(), 10)
 	}
-	evs, err := l.rdb.ZRevRangeByScore(ctx, l.epKey(ep), &redis.ZRangeBy{Min: min, Max: "+inf", Count: int64(limit)}).Result()
+	evs, err := l.rdb.ZRevRangeByScoreWithScores(ctx, l.epKey(ep), &redis.ZRangeBy{Min: min, Max: "+inf", Count: int64(limit)}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("hooks: reading delivery log: %w", err)
 	}
 	out := []Delivery{}
-	for _, ev := range evs {
-		d, ok, err := l.get(ctx, ev, ep)
+	for _, z := range evs {
+		ev, _ := z.Member.(string)
+		// A delivery without a summary is in the hash of its score's hour
+		// (the drain writes both from one time): the index outlives what
+		// expired, and searching the whole TTL for each such entry would
+		// cost a hundred lookups apiece.
+		h := int64(z.Score) / hourMs
+		d, ok, err := l.getIn(ctx, ev, ep, h-1, h+1)
 		if err != nil {
 			return nil, err
 		}
@@ -402,9 +568,9 @@ func (l *Log) RedeliverEvent(ctx context.Context, ev, ep string) (int, error) {
 	}
 	n := 0
 	for _, ep := range eps {
-		ok, err := l.exists(ctx, ev, ep)
+		ok, err := l.ensureSummary(ctx, ev, ep)
 		if err != nil {
-			return n, fmt.Errorf("hooks: reading delivery log: %w", err)
+			return n, err
 		}
 		if !ok {
 			continue

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -29,10 +30,13 @@ import (
 //     with a batch leased loses nothing, another takes it LeaseFor later;
 //   - Concurrency senders take one event each: load it, match its
 //     endpoints, and POST it to each (the shared HTTP client);
-//   - a recorder writes the results of every event finished meanwhile —
-//     the delivery log's records, attempts, indexes — and removes those
-//     events from the inflight set, in one script: an event leaves the set
-//     only with its deliveries recorded (at least once);
+//   - a recorder writes the results of the events finished within a
+//     millisecond or so of each other — the delivery log's records,
+//     attempts, indexes; a delivery delivered at its first attempt as a
+//     field of its endpoint's hash of the hour, without a key of its own —
+//     and removes those events from the inflight set, in one script: an
+//     event leaves the set only with its deliveries recorded (at least
+//     once);
 //   - a delivery whose attempt is to be retried is recorded, then handed to
 //     a webhook:deliver asynq task due after the backoff (or Retry-After),
 //     which owns its further attempts, and only then is its event removed.
@@ -85,21 +89,37 @@ return out
 // recordScript writes a batch of drain results to the delivery log and
 // removes the events done from the inflight set, with as few commands as
 // the log allows — it is most of a delivery's cost in Redis, and a key
-// created with a TTL costs more than its fields: a first attempt is one
-// HSET of the whole summary (the attempt itself in field a1) and its
-// EXPIRE; the endpoints' indexes take one ZADD per endpoint for the whole
-// batch.
+// created with a TTL costs more than its fields:
+//
+//   - a delivery delivered at its first attempt (the common case) is one
+//     field of the endpoint's hash of the hour, P hook:dl:ok:<ep>:<hour>
+//     (Log.okKey), written with one HSET and one EXPIRE per endpoint and
+//     hour for the whole batch: no key of its own;
+//   - any other first attempt (retrying or failed, or made for an event
+//     recovered from an expired lease) is one HSET of the delivery's whole
+//     summary (the attempt itself in field a1) and its EXPIRE;
+//   - the endpoints' indexes take one ZADD per endpoint for the whole batch.
 //
 // KEYS[1] inflight zset
 // ARGV[1] log prefix (P hook:dl:)  ARGV[2] TTL seconds  ARGV[3] index
-// bound  ARGV[4] n, then n records of 7 fields — kind, event, endpoint,
-// type, result, at (ms), then the attempt's JSON for kind "f" (a
+// bound  ARGV[4] n  ARGV[5] g, then n records of 7 fields — kind, event,
+// endpoint, type, result, at (ms), then the attempt's JSON for kind "f" (a
 // first attempt, the drain's) or the reason for kind "s" (a result without
-// an attempt) — then the event ids to remove from the inflight set.
+// an attempt) — then g groups of delivered deliveries, each an endpoint,
+// an hour (Unix ms / 3600000), k, and k triples of event, at (ms) and the
+// record (okRecord); then the event ids to remove from the inflight set.
 var recordScript = redis.NewScript(`
-local p, ttl, n = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local p, ttl, n, g = ARGV[1], ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
 local idx, ok = {}, {}
-local i = 5
+local function index(ep)
+  local z = idx[ep]
+  if not z then
+    z = {}
+    idx[ep] = z
+  end
+  return z
+end
+local i = 6
 for _ = 1, n do
   local ev, ep, res, at = ARGV[i+1], ARGV[i+2], ARGV[i+4], ARGV[i+5]
   local d = p .. 'd:' .. ev .. '.' .. ep
@@ -119,14 +139,25 @@ for _ = 1, n do
     redis.call('HSETNX', d, 'created', at)
   end
   redis.call('EXPIRE', d, ttl)
-  local z = idx[ep]
-  if not z then
-    z = {}
-    idx[ep] = z
-  end
+  local z = index(ep)
   z[#z+1] = at
   z[#z+1] = ev
   i = i + 7
+end
+for _ = 1, g do
+  local ep, k = ARGV[i], tonumber(ARGV[i+2])
+  local key = p .. 'ok:' .. ep .. ':' .. ARGV[i+1]
+  local h, z = {}, index(ep)
+  for j = i + 3, i + 3*k, 3 do
+    h[#h+1] = ARGV[j]
+    h[#h+1] = ARGV[j+2]
+    z[#z+1] = ARGV[j+1]
+    z[#z+1] = ARGV[j]
+  end
+  redis.call('HSET', key, unpack(h))
+  redis.call('EXPIRE', key, ttl)
+  ok[ep] = true
+  i = i + 3 + 3*k
 end
 for ep, z in pairs(idx) do
   local k = p .. 'ep:' .. ep
@@ -135,7 +166,7 @@ for ep, z in pairs(idx) do
   redis.call('EXPIRE', k, ttl)
   redis.call('SADD', p .. 'eps', ep)
 end
-if n > 0 then redis.call('EXPIRE', p .. 'eps', ttl) end
+if n + g > 0 then redis.call('EXPIRE', p .. 'eps', ttl) end
 for ep in pairs(ok) do redis.call('DEL', p .. 'streak:' .. ep) end
 if #ARGV >= i then redis.call('ZREM', KEYS[1], unpack(ARGV, i)) end
 return 1
@@ -161,10 +192,11 @@ type outcome struct {
 // drained is one event's outcomes; keep: leave it leased (it could not be
 // handled now; its lease expires and it is recovered).
 type drained struct {
-	id   string
-	typ  webhook.EventType
-	outs []outcome
-	keep bool
+	id        string
+	typ       webhook.EventType
+	outs      []outcome
+	keep      bool
+	recovered bool // its lease had expired: the log may hold its deliveries already
 }
 
 // drain is a Deliverer's drain loop (see the top of this file).
@@ -370,7 +402,7 @@ func (dr *drain) send() {
 // drainEvent fans event it out to its endpoints and makes the first
 // attempt of each delivery.
 func (d *Deliverer) drainEvent(ctx context.Context, it item) drained {
-	out := drained{id: it.id}
+	out := drained{id: it.id, recovered: it.recovered}
 	ev, key, err := d.cfg.Events.Event(ctx, it.id)
 	if errors.Is(err, store.ErrNotFound) {
 		d.log.Warn("webhook event expired before its delivery; nothing to deliver", slog.String("event", it.id))
@@ -392,12 +424,13 @@ func (d *Deliverer) drainEvent(ctx context.Context, it item) drained {
 	for _, tg := range targets {
 		now := time.Now()
 		if it.recovered {
-			res, err := d.cfg.Redis.HGet(ctx, d.dlog.dKey(ev.ID, tg.ID), "result").Result()
-			if err != nil && !errors.Is(err, redis.Nil) {
+			// Recorded, if at all, since the event was created.
+			rs, err := d.dlog.results(ctx, ev.ID, []string{tg.ID}, ev.CreatedAt)
+			if err != nil || len(rs) != 1 {
 				out.keep = true
 				return out
 			}
-			switch res {
+			switch rs[0] {
 			case ResultDelivered, ResultFailed, ResultSkipped:
 				continue // done before the lease expired
 			case ResultRetrying:
@@ -416,7 +449,7 @@ func (d *Deliverer) drainEvent(ctx context.Context, it item) drained {
 		}
 		if body == nil {
 			// The same bytes on every attempt (see deliver).
-			if body, err = json.Marshal(ev); err != nil {
+			if body, err = encodeEvent(ev); err != nil {
 				out.outs = append(out.outs, outcome{ep: tg.ID, kind: 's', result: ResultFailed, reason: "event not encodable", at: now})
 				continue
 			}
@@ -438,14 +471,17 @@ func (d *Deliverer) drainEvent(ctx context.Context, it item) drained {
 
 const reasonNoSecret = "endpoint has no signing secret: not sent unsigned"
 
-// record writes results as they come, every result that arrived during the
-// previous write in one script call.
+// record writes results as they come, in one script call those that
+// arrive within recordGather of the first (and any that waited meanwhile).
 func (dr *drain) record() {
 	defer close(dr.recDone)
 	const maxFlush = 512
 	batch := make([]drained, 0, maxFlush)
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
 	for r := range dr.results {
 		batch = append(batch[:0], r)
+		gather.Reset(recordGather)
 	more:
 		for len(batch) < maxFlush {
 			select {
@@ -454,13 +490,21 @@ func (dr *drain) record() {
 					break more
 				}
 				batch = append(batch, r)
-			default:
+			case <-gather.C:
 				break more
 			}
 		}
+		gather.Stop()
 		dr.flush(batch)
 	}
 }
+
+// recordGather is how long the recorder waits, from the first result of a
+// batch, for more to write in the same script call: each call costs Redis
+// a dozen commands whatever its size, so a batch of a few results pays
+// several times per delivery what one of dozens does, for a log written at
+// most this much later.
+const recordGather = time.Millisecond
 
 // flush records batch: the log and the removal of the events done in one
 // script, then the retry tasks owed, the removal of their events, the
@@ -469,18 +513,30 @@ func (dr *drain) flush(batch []drained) {
 	d := dr.d
 	ctx := context.Background()
 	l := d.dlog
-	args := make([]any, 4, 4+8*len(batch))
+	args := make([]any, 5, 6+4*len(batch))
 	args[0], args[1], args[2] = l.p, int64(l.ttl/time.Second), l.perIndex
 	n := 0
 	var acks []string
-	for _, r := range batch {
+	var oks []okGroup
+	for ri, r := range batch {
 		retry := false
-		for _, o := range r.outs {
-			switch o.kind {
-			case 'r':
+		for oi, o := range r.outs {
+			switch {
+			case o.kind == 'r':
 				retry = true
 				continue
-			case 'a':
+			case o.kind == 'a' && o.result == ResultDelivered && !r.recovered:
+				// Nothing of this delivery is in the log yet (a first
+				// lease): its record is a field of the hour's hash.
+				hour := o.at.UnixMilli() / hourMs
+				gi := slices.IndexFunc(oks, func(g okGroup) bool { return g.ep == o.ep && g.hour == hour })
+				if gi < 0 {
+					gi = len(oks)
+					oks = append(oks, okGroup{ep: o.ep, hour: hour})
+				}
+				oks[gi].outs = append(oks[gi].outs, [2]int{ri, oi})
+				continue
+			case o.kind == 'a':
 				args = append(args, "f", r.id, o.ep, string(r.typ), o.result, o.at.UnixMilli(), appendAttempt(nil, o.a))
 				retry = retry || o.result == ResultRetrying
 			default:
@@ -492,7 +548,14 @@ func (dr *drain) flush(batch []drained) {
 			acks = append(acks, r.id)
 		}
 	}
-	args[3] = n
+	args[3], args[4] = n, len(oks)
+	for _, g := range oks {
+		args = append(args, g.ep, g.hour, len(g.outs))
+		for _, x := range g.outs {
+			r, o := &batch[x[0]], &batch[x[0]].outs[x[1]]
+			args = append(args, r.id, o.at.UnixMilli(), appendOKRecord(nil, r.typ, o.a))
+		}
+	}
 	for _, id := range acks {
 		args = append(args, id)
 	}
@@ -541,6 +604,14 @@ func (dr *drain) flush(batch []drained) {
 		}
 	}
 	dr.forget(batch)
+}
+
+// okGroup is the deliveries of a batch delivered at their first attempt
+// to one endpoint in one hour (outs: indexes into the batch and its outs).
+type okGroup struct {
+	ep   string
+	hour int64
+	outs [][2]int
 }
 
 func containsRetry(outs []outcome) bool {

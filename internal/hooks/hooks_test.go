@@ -719,3 +719,118 @@ func TestDrain_LeaseRenewedWhileDelivering(t *testing.T) {
 	h.waitResult(ids[0], "ep1", ResultDelivered)
 	require.Len(t, rc.arrivals(ids[0]), 1, "sent once: the lease was renewed")
 }
+
+// A delivery delivered at its first attempt has no key of its own (a field
+// of its endpoint's hash of the hour), yet the log shows it as any other —
+// by event, by endpoint, after its index entry is gone — a recovered lease
+// does not send it again, and a redelivery continues its history.
+func TestDrain_DeliveredAtOnce_LoggedWithoutAKeyOfItsOwn(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	rc := newReceiver(t, secret)
+	eps := newFakeEndpoints(Target{ID: "ep1", URL: rc.srv.URL, Secrets: []string{secret}, Enabled: true})
+	h := newHarness(t, eps, nil)
+	ids := h.evs.add(3)
+	long := strings.Repeat("x", webhook.DefaultResponseLimit+10)
+	rc.setBehave(func(w http.ResponseWriter, _ *http.Request, id string, _ int) bool {
+		if id != ids[0] {
+			return false
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, long)
+		return true
+	})
+	h.start()
+	h.record(ids...)
+	for _, id := range ids {
+		h.waitResult(id, "ep1", ResultDelivered)
+	}
+	summaries, err := h.rdb.Keys(h.ctx, h.d.Log().p+"d:*").Result()
+	require.NoError(t, err)
+	require.Empty(t, summaries, "no delivery has a summary key of its own")
+
+	d := h.waitResult(ids[0], "ep1", ResultDelivered)
+	require.Equal(t, webhook.LabelCompleted, d.Type)
+	require.Equal(t, 1, d.Attempts)
+	require.Equal(t, http.StatusOK, d.LastStatus)
+	require.NotNil(t, d.LastAttemptAt)
+	require.Len(t, d.History, 1)
+	a := d.History[0]
+	require.Equal(t, http.StatusOK, a.Status)
+	require.Equal(t, ResultDelivered, a.Result)
+	require.True(t, a.ResponseTruncated)
+	require.Equal(t, long[:webhook.DefaultResponseLimit], a.Response)
+	require.Equal(t, d.CreatedAt, a.At.Truncate(time.Millisecond))
+
+	byEp, err := h.d.Log().ForEndpoint(h.ctx, "ep1", time.Time{}, 0)
+	require.NoError(t, err)
+	require.Len(t, byEp, 3)
+	// Dropped from the bounded index: still found by its event.
+	require.NoError(t, h.rdb.ZRem(h.ctx, h.d.Log().epKey("ep1"), ids[0]).Err())
+	byEv, err := h.d.Log().ForEvent(h.ctx, ids[0])
+	require.NoError(t, err)
+	require.Len(t, byEv, 1)
+	require.Equal(t, d, byEv[0])
+
+	// A deliverer that died holding ids[1] after recording it: its
+	// recovery sends nothing again.
+	require.NoError(t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: ids[1]}).Err())
+	require.Eventually(t, func() bool { return h.rdb.ZCard(h.ctx, InflightKey(h.ns)).Val() == 0 }, 30*time.Second, 5*time.Millisecond)
+	require.Len(t, rc.arrivals(ids[1]), 1, "recovered from the log: not sent again")
+
+	// A redelivery: the record becomes a summary, and its history grows.
+	n, err := h.d.Log().RedeliverEvent(h.ctx, ids[2], "")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Eventually(t, func() bool {
+		d, ok, err := h.d.Log().get(h.ctx, ids[2], "ep1")
+		return err == nil && ok && d.Result == ResultDelivered && d.Attempts == 2
+	}, 30*time.Second, 10*time.Millisecond)
+	require.Len(t, rc.arrivals(ids[2]), 2)
+	d2, _, err := h.d.Log().get(h.ctx, ids[2], "ep1")
+	require.NoError(t, err)
+	require.Len(t, d2.History, 2)
+	require.Equal(t, 4, h.obs.count(ResultDelivered), "every attempt counted in the metrics")
+}
+
+// encodeEvent gives json.Marshal's bytes (the body is the same on every
+// attempt, whichever path encoded it), and its error where it fails.
+func TestEncodeEvent_IsJSONMarshal(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 2, 10, 0, 0, 123456789, time.UTC)
+	base := webhook.Event{ID: "evt_0123456789abcdefghjkmnpqrs", Type: webhook.LabelCompleted, CreatedAt: at,
+		APIVersion: webhook.APIVersion, Sequence: 7}
+	for _, data := range []string{
+		`{"idempotencyKey":"k1","state":"completed","label":{"id":"l1","trackingNumbers":["A1","B2"]}}`,
+		`{"message":"HTTP 422: street is required","n":-1.5e3,"ok":true,"x":null}`, // spaces inside strings stay
+		`{"a": 1, "b":[1, 2]}`,                      // compacted by json.Marshal
+		"{\n\t\"a\":1\n}",                           // likewise
+		`{"html":"<b>fish & chips</b>"}`,            // escaped for HTML by json.Marshal
+		`{"q":"a \"quoted\" \\ word","u":"\u00e9"}`, // escapes kept as they are
+		`{"raw":"é"}`,                               // non-ASCII
+		"{\"ls\":\"a\u2028b\"}",                     // escaped by json.Marshal
+		`{"a":`,                                     // invalid: json.Marshal's error
+		`{"a":1}}`,                                  // invalid
+		`"just a string"`,
+		``, // no data: null
+	} {
+		ev := base
+		ev.Data = json.RawMessage(data)
+		if data == "" {
+			ev.Data = nil
+		}
+		want, wantErr := json.Marshal(ev)
+		got, err := encodeEvent(ev)
+		require.Equal(t, wantErr != nil, err != nil, "data %q: error %v, json.Marshal's %v", data, err, wantErr)
+		require.Equal(t, string(want), string(got), "data %q", data)
+	}
+	for _, ev := range []webhook.Event{
+		{ID: `evt_"odd"<id>`, Type: "label.dead", CreatedAt: at.In(time.FixedZone("x", 3600)), Data: json.RawMessage(`{}`)},
+		{ID: "evt_1", Type: "label.dead", CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Data: json.RawMessage(`{}`)},
+	} {
+		want, wantErr := json.Marshal(ev)
+		got, err := encodeEvent(ev)
+		require.Equal(t, wantErr != nil, err != nil)
+		require.Equal(t, string(want), string(got))
+	}
+}
