@@ -104,37 +104,41 @@ func TestBudget_429sAndWaitsDoNotConsumeAttempts(t *testing.T) {
 func TestBudget_IdleCallersTakeOnlyLeftoverSlots(t *testing.T) {
 	t.Parallel()
 	e := newBenchEnv(t, 5)
-	b := worker.NewBudgetUnbounded(e.q, 50)
+	// 10/s: the bulk caller's waiting mark lasts two intervals (250 ms), far
+	// beyond a busy machine's scheduling delays between its tries.
+	b := worker.NewBudgetUnbounded(e.q, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	var bulkGrants atomic.Int64
+	var bulkLast atomic.Int64 // unix ns of the last bulk grant
 	bulkDone := make(chan struct{})
 	go func() {
 		defer close(bulkDone)
-		for range 40 { // 0.8 s of the budget at 50/s
+		for range 15 { // 1.5 s of the budget
 			if _, err := worker.Wait(ctx, b, queue.Bulk); err != nil {
 				t.Error(err)
 				return
 			}
 			bulkGrants.Add(1)
+			bulkLast.Store(time.Now().UnixNano())
 		}
 	}()
 	require.Eventually(t, func() bool { return bulkGrants.Load() > 0 }, 5*time.Second, time.Millisecond)
 
-	var idleDuringBulk atomic.Int64
+	var idleGrants []time.Time // read after idleGranted
 	idleGranted := make(chan struct{})
 	go func() {
 		for {
 			if _, err := worker.TakeIdle(ctx, b); err != nil {
 				return
 			}
+			idleGrants = append(idleGrants, time.Now())
 			select {
 			case <-bulkDone:
 				close(idleGranted)
 				return
 			default:
-				idleDuringBulk.Add(1)
 			}
 		}
 	}()
@@ -144,6 +148,9 @@ func TestBudget_IdleCallersTakeOnlyLeftoverSlots(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the idle caller got no slot after the bulk callers stopped")
 	}
-	require.EqualValues(t, 40, bulkGrants.Load())
-	require.Zero(t, idleDuringBulk.Load(), "an idle caller took a slot while bulk callers were waiting")
+	require.EqualValues(t, 15, bulkGrants.Load())
+	last := time.Unix(0, bulkLast.Load())
+	for _, g := range idleGrants {
+		require.False(t, g.Before(last), "an idle caller took a slot (%s) while bulk callers were waiting (the last bulk grant %s)", g.Format(time.StampMicro), last.Format(time.StampMicro))
+	}
 }
