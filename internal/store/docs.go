@@ -24,7 +24,7 @@ import (
 //
 // The label id is not stored here: the record has it (li), and a key whose
 // record has expired has nothing left to fetch for. completeScript adds the
-// key to pending in the same step that records the label, setURLScript
+// key to pending in the same step that records the label, setURLsScript
 // removes it from everything here in the step that stores the URL, so a
 // label is pending exactly while it is completed without a URL, whatever
 // happens to the workers.

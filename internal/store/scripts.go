@@ -104,7 +104,7 @@ return f
 // completeScript records a created label and starts the retention clock.
 // A null courier number is stored as an absent field. With webhooks on, a
 // label completed now (not again) waits for its document URL in the waiting
-// set until ARGV[7]: setURLScript or, past it, sweepScript sends
+// set until ARGV[7]: setURLsScript or, past it, sweepScript sends
 // label.completed.
 //
 // With ARGV[8] set, a label not followed yet is followed from now on
