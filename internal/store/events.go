@@ -93,7 +93,8 @@ func (st *Store) eventArgs(now time.Time) []any {
 // eventLua is prepended to every script that records events.
 //
 // emit(b, ty, key, snap) records event type ty of key with snapshot snap,
-// taking its arguments from ARGV[b…b+4] (eventArgs): it counts the key's
+// taking its arguments from ARGV[b…b+4] (eventArgs; emitID(b, id, …) the
+// same with an event id of its own, for a script recording several): it counts the key's
 // sequence, writes the event hash and pushes its id on the pending list
 // (HookPendingKey) — one command, where an asynq task per event took three
 // and cost a dequeue round trip each on the delivery side.
@@ -112,8 +113,8 @@ func (st *Store) eventArgs(now time.Time) []any {
 // with the same parseStatus as GET /v1/labels/{key}, so the two cannot
 // drift apart.
 const eventLua = `
-local function emit(b, ty, key, snap)
-  local p, id = ARGV[b], ARGV[b+3]
+local function emitID(b, id, ty, key, snap)
+  local p = ARGV[b]
   local sk = p .. 'hook:seq:' .. key
   local seq = redis.call('INCR', sk)
   redis.call('EXPIRE', sk, ARGV[b+2])
@@ -122,6 +123,7 @@ local function emit(b, ty, key, snap)
   redis.call('EXPIRE', ek, ARGV[b+1])
   redis.call('LPUSH', p .. 'hook:pending', id)
 end
+local function emit(b, ty, key, snap) emitID(b, ARGV[b+3], ty, key, snap) end
 local function snapshot(rec, ts, dl)
   local f = redis.call('HMGET', rec, 'st', 'q', 'a', 'e', 'li', 'url', 'rs', 't', 'ls', 'lo', 'lt')
   local p, k = string.match(rec, '^([^:]*:[^:]*:)k:(.*)$')

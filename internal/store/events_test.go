@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -502,4 +503,34 @@ func TestEvent_MatchesTheOpenAPIWebhookEvent(t *testing.T) {
 		seen[ev.Type] = true
 	}
 	require.Len(t, seen, 5, "every type sent: %v", seen)
+}
+
+// One SetURLs of more labels than one script call takes stores each URL
+// and sends each label's label.completed once, under an event id of its own.
+func TestEvents_SetURLsBatch_OneEventPerLabel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHookEnv(t, true, time.Hour)
+	const n = 250 // more than one script call's chunk (200)
+	urls := make(map[string]string, n)
+	for i := range n {
+		k := fmt.Sprintf("b%03d", i)
+		require.NoError(t, h.wst.Complete(ctx, h.job(t, k), created("lbl-"+k)))
+		urls[k] = "https://docs.example/" + k + ".pdf"
+	}
+	require.NoError(t, h.wst.SetURLs(ctx, urls))
+	evs := h.events(t)
+	require.Len(t, evs, n)
+	ids := map[string]bool{}
+	for _, ev := range evs {
+		require.Equal(t, webhook.LabelCompleted, ev.Type)
+		ids[ev.ID] = true
+	}
+	require.Len(t, ids, n, "each event has an id of its own")
+	for k, u := range urls {
+		require.Contains(t, h.status(t, k), u)
+	}
+	pending, err := h.wst.PendingDocuments(ctx)
+	require.NoError(t, err)
+	require.Zero(t, pending)
 }

@@ -50,8 +50,9 @@ func DecodeJob(key, queueName string, payload []byte) (*Job, error) {
 	return &Job{Key: key, Queue: queueName, Payload: payload}, nil
 }
 
-// SetURLs stores several labels' document URLs in one round trip; each
-// label's document fetch (ClaimDocuments) ends with it.
+// SetURLs stores several labels' document URLs in one round trip, up to
+// setURLsChunk of them per script call; each label's document fetch
+// (ClaimDocuments) ends with it.
 func (st *Store) SetURLs(ctx context.Context, urls map[string]string) error {
 	if len(urls) == 0 {
 		return nil
@@ -61,10 +62,18 @@ func (st *Store) SetURLs(ctx context.Context, urls map[string]string) error {
 		keys = append(keys, key)
 	}
 	now := time.Now()
-	_, err := runPipelined(ctx, st.rdb, setURLScript, len(keys), func(i int) ([]string, []any) {
-		return []string{st.recordKey(keys[i]), st.hookOnKey(), st.awaitKey(),
-				st.docsPendingKey(), st.docsLeaseKey(), st.docsTriesKey()},
-			append([]any{urls[keys[i]], keys[i]}, st.eventArgs(now)...)
+	chunks := (len(keys) + setURLsChunk - 1) / setURLsChunk
+	_, err := runPipelined(ctx, st.rdb, setURLsScript, chunks, func(c int) ([]string, []any) {
+		part := keys[c*setURLsChunk : min((c+1)*setURLsChunk, len(keys))]
+		ks := make([]string, 0, 5+len(part))
+		ks = append(ks, st.hookOnKey(), st.awaitKey(), st.docsPendingKey(), st.docsLeaseKey(), st.docsTriesKey())
+		args := make([]any, 0, 5+3*len(part))
+		args = append(args, st.eventArgs(now)...)
+		for _, k := range part {
+			ks = append(ks, st.recordKey(k))
+			args = append(args, k, urls[k], newEventID())
+		}
+		return ks, args
 	}, st.acker())
 	if err != nil {
 		return fmt.Errorf("queue: storing document URLs: %w", err)
