@@ -79,7 +79,9 @@ func TestChaosWebhookSIGKILL(t *testing.T) {
 	killedAt := time.Now()
 	rcv.releaseHeld() // held handlers answer 503 to a connection nobody reads
 	ctx := context.Background()
-	leased := int(e.rdb.ZCard(ctx, hooks.InflightKey(e.ns)).Val())
+	nleased, err := hooks.Leased(ctx, e.rdb, e.ns)
+	require.NoError(t, err)
+	leased := int(nleased)
 	waiting := int(e.rdb.LLen(ctx, hooks.PendingKey(e.ns)).Val())
 	require.GreaterOrEqual(t, leased, slots, "events leased by the killed worker, those being delivered among them")
 	require.Equal(t, labels, leased+waiting, "every event leased or waiting at the kill")

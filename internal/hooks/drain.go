@@ -24,25 +24,29 @@ import (
 // Deliverer runs its own drain loop, so all the worker processes of a
 // namespace share the work:
 //
-//   - a leaser moves a batch of ids from the pending list to the inflight
-//     set (P hook:inflight, a zset scored by the lease's deadline in ms) in
-//     one script, taking first any lease that expired — a deliverer killed
-//     with a batch leased loses nothing, another takes it LeaseFor later;
+//   - a leaser moves a batch of ids from the pending list to a lease
+//     batch — a list of its own (P hook:lease:<n>) and one member of the
+//     inflight set (P hook:inflight, a zset scored by the lease's deadline
+//     in ms), whatever its size — in one script, taking first any batch
+//     whose lease expired — a deliverer killed with a batch leased loses
+//     nothing, another takes it LeaseFor later;
 //   - Concurrency senders take one event each: load it, match its
 //     endpoints, and POST it to each (the shared HTTP client);
 //   - a recorder writes the results of the events finished within a
 //     millisecond or so of each other — the delivery log's records,
 //     attempts, indexes; a delivery delivered at its first attempt as a
 //     field of its endpoint's hash of the hour, without a key of its own —
-//     and removes those events from the inflight set, in one script: an
-//     event leaves the set only with its deliveries recorded (at least
-//     once);
+//     and removes the batches whose events are all recorded from the
+//     inflight set, in one script: a batch leaves the set only with all its
+//     deliveries recorded (at least once); one left with events not
+//     recorded keeps only those, and expires;
 //   - a delivery whose attempt is to be retried is recorded, then handed to
 //     a webhook:deliver asynq task due after the backoff (or Retry-After),
-//     which owns its further attempts, and only then is its event removed.
+//     which owns its further attempts, and only then is its event done.
 //
-// While held, leases are renewed every LeaseFor/3. An event leased again
-// after its lease expired (its deliverer died, or could not record it) is
+// While held, leases are renewed every LeaseFor/3; a shutdown hands back
+// each held batch with only its events not recorded, expired at once. An
+// event leased again after its lease expired (its deliverer died, or could not record it) is
 // "recovered": before sending to an endpoint the drain reads that
 // delivery's result, so what was delivered or failed is not sent again and
 // a delivery left retrying gets its retry task.
@@ -59,35 +63,86 @@ func PendingKey(namespace string) string { return store.HookPendingKey(namespace
 // lease's deadline (Unix ms).
 func InflightKey(namespace string) string { return "fl:" + namespace + ":hook:inflight" }
 
-// leaseScript leases up to ARGV[3] event ids until ARGV[2] (ms): first
-// those whose lease expired by ARGV[1] (ms), then from the right of the
-// pending list. It answers the number of expired leases taken, then the
-// ids, those first.
+// LeaseKey is the list of the event ids of namespace's lease batch (a
+// member of the inflight set).
+func LeaseKey(namespace, batch string) string { return leasePrefix(namespace) + batch }
+
+func leasePrefix(namespace string) string { return "fl:" + namespace + ":hook:lease:" }
+
+// leaseSeqKey numbers the lease batches of namespace.
+func leaseSeqKey(namespace string) string { return "fl:" + namespace + ":hook:leaseseq" }
+
+// leaseScript leases a batch until ARGV[2] (ms): the first batch whose
+// lease expired by ARGV[1] (ms), under a new number (its list renamed, so
+// a late release of the old number by its former holder changes
+// nothing), or else up to ARGV[3] ids from the right of the pending list,
+// as a new batch: its list (ARGV[4] .. number) and one member of the
+// inflight set, whatever its size. It answers the batch's number, 1 if it
+// is an expired batch's (its events recovered) else 0, then the ids; or
+// nothing.
 //
-// KEYS[1] pending list  KEYS[2] inflight zset
+// KEYS[1] pending list  KEYS[2] inflight zset  KEYS[3] batch counter
 var leaseScript = redis.NewScript(`
-local out = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local nrec = #out
-local want = tonumber(ARGV[3]) - nrec
-if want > 0 then
-  local got = redis.call('RPOP', KEYS[1], want)
-  if got then
-    for i = 1, #got do out[#out+1] = got[i] end
+local exp = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1)
+if #exp == 1 then
+  local old = ARGV[4] .. exp[1]
+  redis.call('ZREM', KEYS[2], exp[1])
+  local ids = redis.call('LRANGE', old, 0, -1)
+  if #ids > 0 then
+    local b = tostring(redis.call('INCR', KEYS[3]))
+    redis.call('RENAME', old, ARGV[4] .. b)
+    redis.call('ZADD', KEYS[2], ARGV[2], b)
+    return {b, '1', unpack(ids)}
   end
 end
-if #out == 0 then return {0} end
-local z = {}
-for i = 1, #out do
-  z[#z+1] = ARGV[2]
-  z[#z+1] = out[i]
-end
-redis.call('ZADD', KEYS[2], unpack(z))
-table.insert(out, 1, nrec)
-return out
+local got = redis.call('RPOP', KEYS[1], ARGV[3])
+if not got then return {} end
+local b = tostring(redis.call('INCR', KEYS[3]))
+redis.call('RPUSH', ARGV[4] .. b, unpack(got))
+redis.call('ZADD', KEYS[2], ARGV[2], b)
+return {b, '0', unpack(got)}
 `)
 
+// settleScript ends this deliverer's hold of batch ARGV[2], unless it is
+// no longer in the inflight set (it expired and another deliverer took
+// it): with no ids given the batch is done and removed; else its list
+// becomes ARGV[4..] — its events not recorded — and, when ARGV[3] is not
+// empty, its deadline ARGV[3] (0 at a shutdown: at once).
+//
+// KEYS[1] inflight zset  ARGV[1] lease prefix
+var settleScript = redis.NewScript(`
+if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
+local k = ARGV[1] .. ARGV[2]
+redis.call('DEL', k)
+if #ARGV < 4 then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  return 1
+end
+redis.call('RPUSH', k, unpack(ARGV, 4))
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2]) end
+return 1
+`)
+
+// leasedScript counts the events of the batches in the inflight set.
+var leasedScript = redis.NewScript(`
+local n = 0
+for _, b in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  n = n + redis.call('LLEN', ARGV[1] .. b)
+end
+return n
+`)
+
+// Leased is the number of namespace's events leased by a deliverer.
+func Leased(ctx context.Context, rdb redis.UniversalClient, namespace string) (int64, error) {
+	n, err := leasedScript.Run(ctx, rdb, []string{InflightKey(namespace)}, leasePrefix(namespace)).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("hooks: counting leased events: %w", err)
+	}
+	return n, nil
+}
+
 // recordScript writes a batch of drain results to the delivery log and
-// removes the events done from the inflight set, with as few commands as
+// removes the lease batches it completes from the inflight set, with as few commands as
 // the log allows — it is most of a delivery's cost in Redis, and a key
 // created with a TTL costs more than its fields:
 //
@@ -98,16 +153,18 @@ return out
 //   - any other first attempt (retrying or failed, or made for an event
 //     recovered from an expired lease) is one HSET of the delivery's whole
 //     summary (the attempt itself in field a1) and its EXPIRE;
-//   - the endpoints' indexes take one ZADD per endpoint for the whole batch.
+//   - the endpoints' indexes take one ZADD per endpoint for the whole batch;
+//   - a lease batch all of whose events are recorded is one ZREM and one
+//     DEL, nothing per event.
 //
 // KEYS[1] inflight zset
 // ARGV[1] log prefix (P hook:dl:)  ARGV[2] TTL seconds  ARGV[3] index
-// bound  ARGV[4] n  ARGV[5] g, then n records of 7 fields — kind, event,
+// bound  ARGV[4] n  ARGV[5] g  ARGV[6] lease prefix, then n records of 7 fields — kind, event,
 // endpoint, type, result, at (ms), then the attempt's JSON for kind "f" (a
 // first attempt, the drain's) or the reason for kind "s" (a result without
 // an attempt) — then g groups of delivered deliveries, each an endpoint,
 // an hour (Unix ms / 3600000), k, and k triples of event, at (ms) and the
-// record (okRecord); then the event ids to remove from the inflight set.
+// record (okRecord); then the lease batches done.
 var recordScript = redis.NewScript(`
 local p, ttl, n, g = ARGV[1], ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
 local idx, ok = {}, {}
@@ -119,7 +176,7 @@ local function index(ep)
   end
   return z
 end
-local i = 6
+local i = 7
 for _ = 1, n do
   local ev, ep, res, at = ARGV[i+1], ARGV[i+2], ARGV[i+4], ARGV[i+5]
   local d = p .. 'd:' .. ev .. '.' .. ep
@@ -168,14 +225,29 @@ for ep, z in pairs(idx) do
 end
 if n + g > 0 then redis.call('EXPIRE', p .. 'eps', ttl) end
 for ep in pairs(ok) do redis.call('DEL', p .. 'streak:' .. ep) end
-if #ARGV >= i then redis.call('ZREM', KEYS[1], unpack(ARGV, i)) end
+if #ARGV >= i then
+  redis.call('ZREM', KEYS[1], unpack(ARGV, i))
+  for j = i, #ARGV do redis.call('DEL', ARGV[6] .. ARGV[j]) end
+end
 return 1
 `)
 
-// item is one leased event.
+// item is one leased event: the i-th of lease l.
 type item struct {
 	id        string
 	recovered bool // its lease had expired: check the log before sending
+	l         *lease
+	i         int
+}
+
+// lease is one batch this deliverer holds: the recorder alone changes it
+// once leased, and stop reads it after the recorder is done.
+type lease struct {
+	batch string
+	ids   []string
+	done  []bool   // ids[i] recorded, or in keep
+	left  int      // ids not done
+	keep  []string // not recorded: left in the batch for its lease to expire
 }
 
 // outcome is what the drain did with one delivery of an event.
@@ -193,6 +265,8 @@ type outcome struct {
 // handled now; its lease expires and it is recovered).
 type drained struct {
 	id        string
+	l         *lease
+	i         int
 	typ       webhook.EventType
 	outs      []outcome
 	keep      bool
@@ -204,13 +278,15 @@ type drain struct {
 	d        *Deliverer
 	pending  string
 	inflight string
+	leasePfx string
+	leaseSeq string
 	batch    int
 
 	work    chan item
 	results chan drained
 
 	mu   sync.Mutex
-	held map[string]struct{} // leased and not yet removed from the inflight set
+	held map[string]*lease // leased and not yet settled, by batch
 
 	stopLease chan struct{} // closed: lease nothing more, senders take nothing more
 	stopRenew chan struct{} // closed once the senders and the recorder are done
@@ -228,9 +304,10 @@ func newDrain(d *Deliverer) *drain {
 	// A lease of a few rounds of the slots: enough to make a lease's round
 	// trip negligible, few enough that other deliverers get their share.
 	batch := min(max(8*d.cfg.Concurrency, 16), 256)
-	return &drain{d: d, pending: PendingKey(d.cfg.Namespace), inflight: InflightKey(d.cfg.Namespace), batch: batch,
-		work: make(chan item, batch), results: make(chan drained, 4*batch),
-		held: map[string]struct{}{}, stopLease: make(chan struct{}), recDone: make(chan struct{}),
+	ns := d.cfg.Namespace
+	return &drain{d: d, pending: PendingKey(ns), inflight: InflightKey(ns), leasePfx: leasePrefix(ns), leaseSeq: leaseSeqKey(ns),
+		batch: batch, work: make(chan item, batch), results: make(chan drained, 4*batch),
+		held: map[string]*lease{}, stopLease: make(chan struct{}), recDone: make(chan struct{}),
 		stopRenew: make(chan struct{}), renewDone: make(chan struct{})}
 }
 
@@ -274,28 +351,34 @@ func (dr *drain) stopNow(timeout time.Duration) {
 	close(dr.stopRenew)
 	<-dr.renewDone
 	dr.cancel()
-	dr.mu.Lock()
-	ids := make([]any, 0, 2*len(dr.held))
-	for id := range dr.held {
-		ids = append(ids, 0, id)
-	}
-	dr.mu.Unlock()
-	if len(ids) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := dr.d.cfg.Redis.ZAddArgs(ctx, dr.inflight, redis.ZAddArgs{XX: true, Members: zmembers(ids)}).Err(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, l := range dr.held {
+		// Only the events not recorded, deadline 0: the next lease of any
+		// deliverer recovers them.
+		var left []string
+		for i, id := range l.ids {
+			if !l.done[i] {
+				left = append(left, id)
+			}
+		}
+		left = append(left, l.keep...)
+		if err := dr.settle(ctx, l, "0", left); err != nil {
 			dr.d.log.Warn("webhook: releasing leased events at shutdown; they are taken again when their lease expires",
-				slog.Int("events", len(ids)/2), slog.String("error", err.Error()))
+				slog.Int("events", len(left)), slog.String("error", err.Error()))
 		}
 	}
 }
 
-func zmembers(pairs []any) []redis.Z {
-	out := make([]redis.Z, 0, len(pairs)/2)
-	for i := 0; i+1 < len(pairs); i += 2 {
-		out = append(out, redis.Z{Score: float64(pairs[i].(int)), Member: pairs[i+1]})
+// settle ends the hold of l: done when left is empty, else its batch is
+// left (with deadline until, or its own when empty) for another lease.
+func (dr *drain) settle(ctx context.Context, l *lease, until string, left []string) error {
+	args := make([]any, 0, 3+len(left))
+	args = append(args, dr.leasePfx, l.batch, until)
+	for _, id := range left {
+		args = append(args, id)
 	}
-	return out
+	return settleScript.Run(ctx, dr.d.cfg.Redis, []string{dr.inflight}, args...).Err()
 }
 
 func (dr *drain) stopped() bool {
@@ -315,8 +398,8 @@ func (dr *drain) lease() {
 	failing := false
 	for !dr.stopped() {
 		now := time.Now()
-		res, err := leaseScript.Run(dr.ctx, dr.d.cfg.Redis, []string{dr.pending, dr.inflight},
-			now.UnixMilli(), now.Add(dr.d.cfg.LeaseFor).UnixMilli(), dr.batch).Slice()
+		res, err := leaseScript.Run(dr.ctx, dr.d.cfg.Redis, []string{dr.pending, dr.inflight, dr.leaseSeq},
+			now.UnixMilli(), now.Add(dr.d.cfg.LeaseFor).UnixMilli(), dr.batch, dr.leasePfx).StringSlice()
 		if err != nil {
 			if !failing && dr.ctx.Err() == nil {
 				dr.d.log.Warn("webhook: leasing events; retrying", slog.String("error", err.Error()))
@@ -326,19 +409,19 @@ func (dr *drain) lease() {
 			continue
 		}
 		failing = false
-		if len(res) <= 1 {
+		if len(res) <= 2 {
 			dr.sleep(dr.d.cfg.TaskCheckInterval)
 			continue
 		}
-		nrec, _ := res[0].(int64)
+		ids := res[2:]
+		l := &lease{batch: res[0], ids: ids, done: make([]bool, len(ids)), left: len(ids)}
+		recovered := res[1] == "1"
 		dr.mu.Lock()
-		for _, v := range res[1:] {
-			dr.held[v.(string)] = struct{}{}
-		}
+		dr.held[l.batch] = l
 		dr.mu.Unlock()
-		for i, v := range res[1:] {
+		for i, id := range ids {
 			select {
-			case dr.work <- item{id: v.(string), recovered: int64(i) < nrec}:
+			case dr.work <- item{id: id, recovered: recovered, l: l, i: i}:
 			case <-dr.stopLease:
 				return // the rest stay held, and are released by stop
 			}
@@ -355,7 +438,7 @@ func (dr *drain) sleep(d time.Duration) {
 	}
 }
 
-// renew extends every held lease each LeaseFor/3.
+// renew extends every held batch's lease each LeaseFor/3.
 func (dr *drain) renew() {
 	defer close(dr.renewDone)
 	tick := time.NewTicker(dr.d.cfg.LeaseFor / 3)
@@ -366,20 +449,20 @@ func (dr *drain) renew() {
 			return
 		case <-tick.C:
 		}
-		until := int(time.Now().Add(dr.d.cfg.LeaseFor).UnixMilli())
+		until := float64(time.Now().Add(dr.d.cfg.LeaseFor).UnixMilli())
 		dr.mu.Lock()
-		ids := make([]any, 0, 2*len(dr.held))
-		for id := range dr.held {
-			ids = append(ids, until, id)
+		zs := make([]redis.Z, 0, len(dr.held))
+		for b := range dr.held {
+			zs = append(zs, redis.Z{Score: until, Member: b})
 		}
 		dr.mu.Unlock()
-		if len(ids) == 0 {
+		if len(zs) == 0 {
 			continue
 		}
-		// XX: an event removed meanwhile (recorded) is not leased again.
-		if err := dr.d.cfg.Redis.ZAddArgs(dr.ctx, dr.inflight, redis.ZAddArgs{XX: true, Members: zmembers(ids)}).Err(); err != nil && dr.ctx.Err() == nil {
+		// XX: a batch settled meanwhile is not leased again.
+		if err := dr.d.cfg.Redis.ZAddArgs(dr.ctx, dr.inflight, redis.ZAddArgs{XX: true, Members: zs}).Err(); err != nil && dr.ctx.Err() == nil {
 			dr.d.log.Warn("webhook: renewing leases; another deliverer may send these events too",
-				slog.Int("events", len(ids)/2), slog.String("error", err.Error()))
+				slog.Int("batches", len(zs)), slog.String("error", err.Error()))
 		}
 	}
 }
@@ -395,7 +478,9 @@ func (dr *drain) send() {
 		if dr.stopped() {
 			continue // left held: released by stop
 		}
-		dr.results <- dr.d.drainEvent(ctx, it)
+		r := dr.d.drainEvent(ctx, it)
+		r.l, r.i = it.l, it.i
+		dr.results <- r
 	}
 }
 
@@ -506,17 +591,18 @@ func (dr *drain) record() {
 // most this much later.
 const recordGather = time.Millisecond
 
-// flush records batch: the log and the removal of the events done in one
-// script, then the retry tasks owed, the removal of their events, the
-// endpoints' failure streaks and the metrics.
+// flush records batch: the log and the removal of the lease batches it
+// completes in one script, then the retry tasks owed, the settling of the
+// lease batches they complete, the endpoints' failure streaks and the
+// metrics.
 func (dr *drain) flush(batch []drained) {
 	d := dr.d
 	ctx := context.Background()
 	l := d.dlog
-	args := make([]any, 5, 6+4*len(batch))
-	args[0], args[1], args[2] = l.p, int64(l.ttl/time.Second), l.perIndex
+	args := make([]any, 6, 7+4*len(batch))
+	args[0], args[1], args[2], args[5] = l.p, int64(l.ttl/time.Second), l.perIndex, dr.leasePfx
 	n := 0
-	var acks []string
+	acked := make([]bool, len(batch)) // done once the script has run
 	var oks []okGroup
 	for ri, r := range batch {
 		retry := false
@@ -544,9 +630,7 @@ func (dr *drain) flush(batch []drained) {
 			}
 			n++
 		}
-		if !r.keep && !retry {
-			acks = append(acks, r.id)
-		}
+		acked[ri] = !r.keep && !retry
 	}
 	args[3], args[4] = n, len(oks)
 	for _, g := range oks {
@@ -556,30 +640,49 @@ func (dr *drain) flush(batch []drained) {
 			args = append(args, r.id, o.at.UnixMilli(), appendOKRecord(nil, r.typ, o.a))
 		}
 	}
-	for _, id := range acks {
-		args = append(args, id)
+	// The lease batches whose last events this script records, none of
+	// them kept: removed by it.
+	nacked := map[*lease]int{}
+	for ri, r := range batch {
+		if acked[ri] {
+			nacked[r.l]++
+		}
 	}
+	var gone []*lease
+	for ls, k := range nacked {
+		if ls.left == k && len(ls.keep) == 0 {
+			gone = append(gone, ls)
+			args = append(args, ls.batch)
+		}
+	}
+	stopping := dr.ctx.Err() != nil
 	if err := recordScript.Run(ctx, d.cfg.Redis, []string{dr.inflight}, args...).Err(); err != nil {
 		// Nothing recorded, nothing removed: the events are sent again
 		// once their leases expire.
 		d.log.Warn("webhook: recording deliveries; they are sent again when their lease expires",
 			slog.Int("events", len(batch)), slog.String("error", err.Error()))
-		dr.forget(batch)
+		for _, r := range batch {
+			dr.finish(r, false, stopping)
+		}
+		dr.settleDone(ctx, batch)
 		return
 	}
-	var ok []any
-	for _, r := range batch {
+	dr.mu.Lock()
+	for _, ls := range gone {
+		delete(dr.held, ls.batch)
+	}
+	dr.mu.Unlock()
+	for ri, r := range batch {
+		if acked[ri] {
+			dr.finish(r, true, stopping)
+			continue
+		}
 		if r.keep {
+			dr.finish(r, false, stopping)
 			continue
 		}
 		owed := true
 		for _, o := range r.outs {
-			if o.kind == 'a' || o.kind == 's' {
-				d.obs.WebhookDelivery(o.result, time.Duration(o.a.LatencyMs)*time.Millisecond)
-			}
-			if o.kind == 'a' && o.result != ResultDelivered {
-				d.checkDisable(ctx, o.ep, o.v, o.a.At)
-			}
 			if o.result != ResultRetrying {
 				continue
 			}
@@ -593,17 +696,61 @@ func (dr *drain) flush(batch []drained) {
 				owed = false
 			}
 		}
-		if owed && len(r.outs) > 0 && containsRetry(r.outs) {
-			ok = append(ok, r.id)
+		dr.finish(r, owed, stopping)
+	}
+	for _, r := range batch {
+		if r.keep {
+			continue
+		}
+		for _, o := range r.outs {
+			if o.kind == 'a' || o.kind == 's' {
+				d.obs.WebhookDelivery(o.result, time.Duration(o.a.LatencyMs)*time.Millisecond)
+			}
+			if o.kind == 'a' && o.result != ResultDelivered {
+				d.checkDisable(ctx, o.ep, o.v, o.a.At)
+			}
 		}
 	}
-	if len(ok) > 0 {
-		if err := d.cfg.Redis.ZRem(ctx, dr.inflight, ok...).Err(); err != nil {
-			d.log.Warn("webhook: removing retried events from the inflight set; they are checked again when their lease expires",
-				slog.String("error", err.Error()))
+	dr.settleDone(ctx, batch)
+}
+
+// finish marks r's event done in its lease: recorded (ok), or not, and
+// then kept in the batch for its lease to expire — except at the hard
+// stop, when it stays open, so that stop hands it back at once.
+func (dr *drain) finish(r drained, ok, stopping bool) {
+	ls := r.l
+	if ls.done[r.i] || !ok && stopping {
+		return
+	}
+	ls.done[r.i] = true
+	ls.left--
+	if !ok {
+		ls.keep = append(ls.keep, r.id)
+	}
+}
+
+// settleDone settles the leases of batch left with nothing open that the
+// record script did not remove: their kept events stay in the batch,
+// which is no longer renewed, so it expires and they are recovered.
+func (dr *drain) settleDone(ctx context.Context, batch []drained) {
+	for _, r := range batch {
+		ls := r.l
+		dr.mu.Lock()
+		_, held := dr.held[ls.batch]
+		if held && ls.left == 0 {
+			delete(dr.held, ls.batch)
+		}
+		dr.mu.Unlock()
+		if !held || ls.left > 0 {
+			continue
+		}
+		if err := dr.settle(ctx, ls, "", ls.keep); err != nil {
+			// Not renewed any more either way: the batch expires, and its
+			// events are recovered from the log.
+			dr.d.log.Warn("webhook: settling a lease; its events are checked again when it expires",
+				slog.Int("events", len(ls.ids)), slog.String("error", err.Error()))
 		}
 	}
-	dr.forget(batch)
 }
 
 // okGroup is the deliveries of a batch delivered at their first attempt
@@ -612,29 +759,6 @@ type okGroup struct {
 	ep   string
 	hour int64
 	outs [][2]int
-}
-
-func containsRetry(outs []outcome) bool {
-	for _, o := range outs {
-		if o.result == ResultRetrying {
-			return true
-		}
-	}
-	return false
-}
-
-// forget drops batch's events from the held set: recorded, or left for
-// their lease to expire. An event abandoned by the hard stop stays held,
-// so that stop releases it at once.
-func (dr *drain) forget(batch []drained) {
-	stopping := dr.ctx.Err() != nil
-	dr.mu.Lock()
-	for _, r := range batch {
-		if !(r.keep && stopping) {
-			delete(dr.held, r.id)
-		}
-	}
-	dr.mu.Unlock()
 }
 
 // enqueueRetry schedules the further attempts of ev to ep after a failed

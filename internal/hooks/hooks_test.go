@@ -244,6 +244,22 @@ func newHarness(t testing.TB, eps *fakeEndpoints, tweak func(*Config)) *harness 
 	return h
 }
 
+// leased makes ids a lease batch of a deliverer that is gone, its lease
+// running until until.
+func (h *harness) leased(batch string, until time.Time, ids ...string) {
+	h.t.Helper()
+	require.NoError(h.t, h.rdb.RPush(h.ctx, LeaseKey(h.ns, batch), toAny(ids)...).Err())
+	require.NoError(h.t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(until.UnixMilli()), Member: batch}).Err())
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 func (h *harness) start() {
 	require.NoError(h.t, h.d.Start())
 	h.t.Cleanup(h.d.Shutdown)
@@ -605,19 +621,19 @@ func TestDrain_ExpiredLease_RecoveredFromTheLog(t *testing.T) {
 	// ids[2] never sent; all three leased by a deliverer that is gone.
 	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[0], "ep1", ResultDelivered, ""))
 	require.NoError(t, h.d.dlog.setResult(h.ctx, ids[1], "ep1", ResultRetrying, ""))
-	for _, id := range ids {
-		require.NoError(t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: id}).Err())
-	}
+	h.leased("gone", time.Now().Add(-time.Second), ids...)
 	// A lease still running is left alone.
 	live := h.evs.add(1)[0]
-	require.NoError(t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: live}).Err())
+	h.leased("live", time.Now().Add(time.Hour), live)
 	h.start()
 	h.waitResult(ids[1], "ep1", ResultDelivered)
 	h.waitResult(ids[2], "ep1", ResultDelivered)
 	require.Eventually(t, func() bool {
 		left, err := h.rdb.ZRange(h.ctx, InflightKey(h.ns), 0, -1).Result()
-		return err == nil && len(left) == 1 && left[0] == live
+		return err == nil && len(left) == 1 && left[0] == "live"
 	}, 30*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{live}, h.rdb.LRange(h.ctx, LeaseKey(h.ns, "live"), 0, -1).Val())
+	require.Zero(t, h.rdb.Exists(h.ctx, LeaseKey(h.ns, "gone")).Val(), "the expired batch is settled")
 	require.Empty(t, rc.arrivals(ids[0]), "delivered before the lease expired: not sent again")
 	require.Len(t, rc.arrivals(ids[1]), 1, "sent by its retry task")
 	require.Len(t, rc.arrivals(ids[2]), 1)
@@ -679,7 +695,7 @@ func TestDrain_Shutdown_ReleasesHeldEvents(t *testing.T) {
 	h.record(ids...)
 	require.NoError(t, h.d.Start())
 	// One held by the slot, the rest leased behind it.
-	require.Eventually(t, func() bool { return h.rdb.ZCard(h.ctx, InflightKey(h.ns)).Val() == 5 }, 30*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { n, err := Leased(h.ctx, h.rdb, h.ns); return err == nil && n == 5 }, 30*time.Second, 5*time.Millisecond)
 	h.d.Shutdown()
 	once.Do(func() { close(release) })
 	d2, err := NewDeliverer(h.d.cfg)
@@ -774,7 +790,7 @@ func TestDrain_DeliveredAtOnce_LoggedWithoutAKeyOfItsOwn(t *testing.T) {
 
 	// A deliverer that died holding ids[1] after recording it: its
 	// recovery sends nothing again.
-	require.NoError(t, h.rdb.ZAdd(h.ctx, InflightKey(h.ns), redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: ids[1]}).Err())
+	h.leased("dead", time.Now().Add(-time.Second), ids[1])
 	require.Eventually(t, func() bool { return h.rdb.ZCard(h.ctx, InflightKey(h.ns)).Val() == 0 }, 30*time.Second, 5*time.Millisecond)
 	require.Len(t, rc.arrivals(ids[1]), 1, "recovered from the log: not sent again")
 

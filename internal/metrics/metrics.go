@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/hooks"
@@ -306,16 +305,15 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 // retry tasks of the webhooks queue hq.
 func (c *queueCollector) hookBacklog(ctx context.Context, hq string) (int, error) {
 	ns := c.q.Name(queue.Interactive)
-	var pending *redis.IntCmd
-	var leased *redis.IntCmd
-	if _, err := c.q.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-		pending = p.LLen(ctx, hooks.PendingKey(ns))
-		leased = p.ZCard(ctx, hooks.InflightKey(ns))
-		return nil
-	}); err != nil {
+	pending, err := c.q.Redis().LLen(ctx, hooks.PendingKey(ns)).Result()
+	if err != nil {
 		return 0, err
 	}
-	n := int(pending.Val() + leased.Val())
+	leased, err := hooks.Leased(ctx, c.q.Redis(), ns)
+	if err != nil {
+		return 0, err
+	}
+	n := int(pending + leased)
 	switch info, err := c.insp.GetQueueInfo(hq); {
 	case err == nil:
 		n += info.Pending + info.Scheduled + info.Retry

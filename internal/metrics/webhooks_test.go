@@ -59,7 +59,8 @@ func TestMetrics_WebhookDeliveriesAndBacklog(t *testing.T) {
 	require.NoError(t, err)
 	// Events on the pending list, and one leased by a deliverer, are owed too.
 	require.NoError(t, rdb.LPush(context.Background(), hooks.PendingKey(ns), "evt_d", "evt_e").Err())
-	require.NoError(t, rdb.ZAdd(context.Background(), hooks.InflightKey(ns), redis.Z{Score: 1, Member: "evt_f"}).Err())
+	require.NoError(t, rdb.RPush(context.Background(), hooks.LeaseKey(ns, "7"), "evt_f").Err())
+	require.NoError(t, rdb.ZAdd(context.Background(), hooks.InflightKey(ns), redis.Z{Score: 1, Member: "7"}).Err())
 	rec.WebhookDelivery(hooks.ResultDelivered, 40*time.Millisecond)
 	rec.WebhookDelivery(hooks.ResultRetrying, time.Second)
 	rec.WebhookDelivery(hooks.ResultSkipped, 0)
