@@ -41,7 +41,21 @@ type Options struct {
 	// ReplicaTimeout bounds each wait for the replicas; it must be below
 	// the client's read timeout. Default DefaultReplicaTimeout.
 	ReplicaTimeout time.Duration
+	// Account is the Flex Forward account whose jobs the queue enqueues and
+	// reads: "" or DefaultAccount is the namespace's own (a single-account
+	// setup's keys and queues); another account's jobs are held for the
+	// worker's release scheduler, each account at its own budget
+	// (docs/ACCOUNTS.md). ForAccount gives the queue of another account.
+	Account string
 }
+
+// DefaultAccount is the account of a single-account setup, and of a
+// producer that names none.
+const DefaultAccount = store.DefaultAccount
+
+// ValidAccountName reports whether a can name an account: 1 to 32 of a-z,
+// 0-9 and "-".
+func ValidAccountName(a string) bool { return store.ValidAccountName(a) }
 
 // ErrTooFewReplicas is wrapped by the error of a write fewer than
 // Options.MinReplicas replicas acknowledged in time (a *ReplicaError, which
@@ -69,15 +83,32 @@ type Queue struct {
 // New returns a Queue on rdb. It does not take ownership of rdb.
 func New(rdb redis.UniversalClient, opts Options) (*Queue, error) {
 	st, err := store.New(rdb, store.Options{Namespace: opts.Namespace, MaxRetry: opts.MaxRetry, TaskTimeout: opts.TaskTimeout, Retention: opts.Retention,
-		MinReplicas: opts.MinReplicas, ReplicaTimeout: opts.ReplicaTimeout})
+		MinReplicas: opts.MinReplicas, ReplicaTimeout: opts.ReplicaTimeout, Account: opts.Account})
 	if err != nil {
 		return nil, err
 	}
 	so := st.Options()
 	opts.Namespace, opts.MaxRetry, opts.TaskTimeout, opts.Retention = so.Namespace, so.MaxRetry, so.TaskTimeout, so.Retention
-	opts.ReplicaTimeout = so.ReplicaTimeout
+	opts.ReplicaTimeout, opts.Account = so.ReplicaTimeout, so.Account
 	return &Queue{st: st, opts: opts, dlq: DeadLetters{st: st}}, nil
 }
+
+// ForAccount returns the queue of account a on the same Redis and
+// namespace, with the same options; q itself when a is q's account.
+func (q *Queue) ForAccount(a string) (*Queue, error) {
+	if a == "" {
+		a = DefaultAccount
+	}
+	if a == q.opts.Account {
+		return q, nil
+	}
+	o := q.opts
+	o.Account = a
+	return New(q.st.Redis(), o)
+}
+
+// Account returns the account the queue is for.
+func (q *Queue) Account() string { return q.opts.Account }
 
 // DeadLetters returns the queue's dead-letter queue.
 func (q *Queue) DeadLetters() *DeadLetters { return &q.dlq }
@@ -94,6 +125,7 @@ func (q *Queue) Redis() redis.UniversalClient { return q.st.Redis() }
 // Result is the outcome of one request; its JSON is the CLI's output line.
 type Result struct {
 	IdempotencyKey string           `json:"idempotencyKey"`
+	Account        string           `json:"account"`
 	Outcome        Outcome          `json:"outcome"`
 	State          State            `json:"state"`
 	Error          *string          `json:"error"`
@@ -262,7 +294,9 @@ func (q *Queue) Enqueue(ctx context.Context, req *flexapi.LabelRequest, lane Lan
 func (q *Queue) enqueueOne(ctx context.Context, p Parsed, lane Lane) (Result, error) {
 	if p.refusal != nil {
 		q.observe(lane, Invalid)
-		return *p.refusal, nil
+		r := *p.refusal
+		r.Account = q.opts.Account
+		return r, nil
 	}
 	res, err := q.EnqueueLines(ctx, []Parsed{p}, lane, WithJobState)
 	if err != nil {
@@ -340,6 +374,7 @@ func (q *Queue) EnqueueLines(ctx context.Context, lines []Parsed, lane Lane, det
 		}
 	}
 	for i := range results {
+		results[i].Account = q.opts.Account
 		q.observe(lane, results[i].Outcome)
 	}
 	if len(idx) == 0 {

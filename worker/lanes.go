@@ -48,6 +48,8 @@ type LaneObserver interface {
 // lane is one label lane's asynq servers.
 type lane struct {
 	lane  queue.Lane
+	queue string // the asynq queue it serves
+	name  string // for logs and metrics: interactive, bulk, accounts-interactive, accounts-bulk
 	limit int
 
 	mu   sync.Mutex
@@ -62,7 +64,7 @@ type lane struct {
 type lanes struct {
 	w   *Worker
 	mux *asynq.ServeMux
-	all [2]*lane // interactive, bulk
+	all []*lane // interactive, bulk; then the accounts' interactive and bulk (Config.Accounts)
 	// latency is the EWMA of the create calls' latency, in ns, for the log.
 	latency atomic.Int64
 
@@ -80,24 +82,51 @@ func newLanes(w *Worker) *lanes {
 	// occupies what an order system's label needs. The bulk lane's start
 	// on BulkServers servers: asynq dequeues one task per Redis round trip
 	// in one loop per server.
-	ls.all[0] = &lane{lane: queue.Interactive, limit: max(cfg.LaneLimit, cfg.InteractiveConcurrency)}
+	ls.all = append(ls.all, &lane{lane: queue.Interactive, queue: w.st.Name(queue.Interactive), name: "interactive",
+		limit: max(cfg.LaneLimit, cfg.InteractiveConcurrency)})
 	ls.all[0].add(w, cfg.InteractiveConcurrency)
-	ls.all[1] = &lane{lane: queue.Bulk, limit: max(cfg.LaneLimit, cfg.Concurrency)}
-	for i := range cfg.BulkServers {
-		// spread Concurrency over the servers, the remainder to the first
-		c := cfg.Concurrency / cfg.BulkServers
-		if i < cfg.Concurrency%cfg.BulkServers {
-			c++
-		}
-		ls.all[1].add(w, c)
+	ls.all = append(ls.all, &lane{lane: queue.Bulk, queue: w.st.Name(queue.Bulk), name: "bulk", limit: max(cfg.LaneLimit, cfg.Concurrency)})
+	ls.all[1].addSpread(w, cfg.Concurrency, cfg.BulkServers)
+	if cfg.Accounts != nil {
+		// The other accounts' jobs come released, their slot taken: these
+		// lanes' slots are all in API calls or between jobs, and grow up
+		// to the calls in flight of every account's budget.
+		ia := &lane{lane: queue.Interactive, queue: w.st.AccountQueue("x", queue.Interactive), name: "accounts-interactive",
+			limit: DefaultLaneLimitMax}
+		ia.add(w, cfg.InteractiveConcurrency)
+		ba := &lane{lane: queue.Bulk, queue: w.st.AccountQueue("x", queue.Bulk), name: "accounts-bulk", limit: DefaultLaneLimitMax}
+		ba.addSpread(w, cfg.Concurrency, cfg.BulkServers)
+		ls.all = append(ls.all, ia, ba)
 	}
 	return ls
 }
 
-// of is the lane of l.
+// addSpread makes conc slots on n servers, the remainder on the first.
+func (l *lane) addSpread(w *Worker, conc, n int) {
+	for i := range n {
+		c := conc / n
+		if i < conc%n {
+			c++
+		}
+		l.add(w, c)
+	}
+}
+
+// of is the namespace's own account's lane of l.
 func (ls *lanes) of(l queue.Lane) *lane {
 	if l == queue.Bulk {
 		return ls.all[1]
+	}
+	return ls.all[0]
+}
+
+// ofQueue is the lane serving the asynq queue qn (the interactive lane
+// for a queue none serves).
+func (ls *lanes) ofQueue(qn string) *lane {
+	for _, l := range ls.all {
+		if l.queue == qn {
+			return l
+		}
 	}
 	return ls.all[0]
 }
@@ -107,11 +136,11 @@ func (l *lane) add(w *Worker, conc int) *asynq.Server {
 	cfg := w.cfg
 	srv := asynq.NewServerFromRedisClient(w.st.Redis(), asynq.Config{
 		Concurrency:              conc,
-		Queues:                   map[string]int{w.st.Name(l.lane): 1},
+		Queues:                   map[string]int{l.queue: 1},
 		RetryDelayFunc:           w.retryDelay,
 		IsFailure:                isFailure,
 		ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
-		Logger:                   w.asynqLog.with(slog.String("lane", l.lane.String())),
+		Logger:                   w.asynqLog.with(slog.String("lane", l.name)),
 		LogLevel:                 asynq.InfoLevel,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
@@ -177,7 +206,7 @@ func (ls *lanes) observe() {
 		return
 	}
 	for _, l := range ls.all {
-		o.LaneSlots(l.lane.String(), l.slots())
+		o.LaneSlots(l.name, l.slots())
 	}
 }
 
@@ -224,12 +253,12 @@ func (ls *lanes) addSlots(l *lane, n int) {
 		l.srvs = l.srvs[:len(l.srvs)-1]
 		l.size -= n
 		l.mu.Unlock()
-		ls.w.log.Warn("could not grow a lane", slog.String("lane", l.lane.String()), slog.String("error", err.Error()))
+		ls.w.log.Warn("could not grow a lane", slog.String("lane", l.name), slog.String("error", err.Error()))
 		return
 	}
 	ls.observe()
 	ls.w.log.Info("lane grown: its slots were all in API calls",
-		slog.String("lane", l.lane.String()), slog.Int("slots", l.slots()), slog.Int("limit", l.limit),
+		slog.String("lane", l.name), slog.Int("slots", l.slots()), slog.Int("limit", l.limit),
 		slog.Duration("api_latency", time.Duration(ls.latency.Load()).Round(time.Millisecond)))
 }
 

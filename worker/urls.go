@@ -31,8 +31,13 @@ import (
 // later with a backoff, and given up (a warning naming it, and the
 // flexlabel_document_urls_given_up_total metric) after documentRetry.MaxTries.
 type documentFetcher struct {
-	w     *Worker
-	token string // this fetcher's turn token
+	w *Worker
+	// the account's store, API and budget (an account's labels are
+	// fetched with its own token, on its own budget)
+	st     *store.Store
+	api    LabelAPI
+	budget *Budget
+	token  string // this fetcher's turn token
 	quit  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -62,15 +67,18 @@ var documentRetry = store.DocumentRetry{Base: 5 * time.Second, Cap: 5 * time.Min
 // URL was given up (*metrics.Recorder is one).
 type documentObserver interface{ DocumentsGivenUp(n int) }
 
-func newDocumentFetcher(w *Worker) *documentFetcher {
+func newDocumentFetcher(w *Worker, acc *account) *documentFetcher {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
-	return &documentFetcher{w: w, token: hex.EncodeToString(b[:]), quit: make(chan struct{}), done: make(chan struct{})}
+	return &documentFetcher{w: w, st: acc.st, api: acc.api, budget: acc.budget,
+		token: hex.EncodeToString(b[:]), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
+// start starts the loop; a second start does nothing.
 func (f *documentFetcher) start() {
-	f.started.Store(true)
-	go f.loop()
+	if f.started.CompareAndSwap(false, true) {
+		go f.loop()
+	}
 }
 
 // stop ends the loop after the batch in hand, if any, is stored: its ids
@@ -120,7 +128,7 @@ func (f *documentFetcher) loop() {
 // and says how long to wait before the next round (0: at once).
 func (f *documentFetcher) round(ctx context.Context) (time.Duration, error) {
 	cfg := f.w.cfg
-	ok, wait, err := f.w.st.DocumentTurn(ctx, f.token, cfg.URLBatchWindow, cfg.URLBatchSize, documentTurnTTL)
+	ok, wait, err := f.st.DocumentTurn(ctx, f.token, cfg.URLBatchWindow, cfg.URLBatchSize, documentTurnTTL)
 	if err != nil || !ok {
 		return wait, err
 	}
@@ -132,11 +140,11 @@ func (f *documentFetcher) round(ctx context.Context) (time.Duration, error) {
 	// docs/PERFORMANCE.md). It costs an order system's label at most one
 	// slot per batch, that is per ≥ 50 labels.
 	wctx, cancel := context.WithTimeout(ctx, documentTurnTTL)
-	waited, err := cfg.Budget.wait(wctx, queue.Interactive)
+	waited, err := f.budget.wait(wctx, queue.Interactive)
 	cancel()
 	f.w.obs.BudgetWait(waited)
 	if err != nil {
-		_ = f.w.st.ReleaseDocumentTurn(context.WithoutCancel(ctx), f.token)
+		_ = f.st.ReleaseDocumentTurn(context.WithoutCancel(ctx), f.token)
 		if ctx.Err() != nil {
 			return 0, nil
 		}
@@ -146,7 +154,7 @@ func (f *documentFetcher) round(ctx context.Context) (time.Duration, error) {
 	// From the claim on, finish the batch even if the worker is stopping.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), documentCallLimit)
 	defer cancel()
-	batch, err := f.w.st.ClaimDocuments(cctx, f.token, cfg.URLBatchSize, documentLease)
+	batch, err := f.st.ClaimDocuments(cctx, f.token, cfg.URLBatchSize, documentLease)
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
@@ -164,7 +172,7 @@ func (f *documentFetcher) fetch(ctx context.Context, batch []store.PendingDocume
 		keyOf[d.LabelID] = d.Key
 	}
 	start := time.Now()
-	docs, err := f.w.cfg.API.GetLabels(ctx, ids...)
+	docs, err := f.api.GetLabels(ctx, ids...)
 	status := 200
 	if err != nil {
 		status = 0
@@ -181,7 +189,7 @@ func (f *documentFetcher) fetch(ctx context.Context, batch []store.PendingDocume
 			urls[key] = d.URL
 		}
 	}
-	if err := f.w.st.SetURLs(ctx, urls); err != nil {
+	if err := f.st.SetURLs(ctx, urls); err != nil {
 		// Still leased: they come back to pending at the lease's end.
 		f.w.log.Warn("document URLs not stored; fetching them again after the lease", slog.Int("labels", len(urls)), slog.String("error", err.Error()))
 		return
@@ -200,7 +208,7 @@ func (f *documentFetcher) retry(ctx context.Context, batch []store.PendingDocume
 			keys = append(keys, d.Key)
 		}
 	}
-	givenUp, err := f.w.st.RetryDocuments(ctx, keys, counted, documentRetry)
+	givenUp, err := f.st.RetryDocuments(ctx, keys, counted, documentRetry)
 	if err != nil {
 		f.w.log.Warn("document ids not returned to pending; fetching them again after the lease", slog.Int("labels", len(keys)), slog.String("error", err.Error()))
 		return

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -37,7 +38,8 @@ type LabelAPI interface {
 	GetLabels(ctx context.Context, ids ...string) ([]flexapi.LabelDocument, error)
 }
 
-// Config configures a Worker. Queue, API and Budget are required.
+// Config configures a Worker. Queue and Budget are required, and API
+// unless Accounts is set.
 type Config struct {
 	Queue  *queue.Queue
 	API    LabelAPI
@@ -104,6 +106,16 @@ type Config struct {
 	// Tracking configures the follow-up of created labels by
 	// GET /tracking/{id} (tracking.go); the zero value follows none.
 	Tracking TrackingConfig
+
+	// Accounts, when not nil (even empty), runs the fleet's other Flex
+	// Forward accounts besides the namespace's own (accounts.go): the
+	// worker then also serves the accounts' shared queues and runs the
+	// release scheduler, and SetAccounts changes the set while it runs.
+	// API may then be nil: the namespace's own account is not configured,
+	// and a job of it waits (it should have none: producers are refused
+	// it). Documents are fetched for every account; tracking and webhook
+	// events are the namespace's own account's only, for now.
+	Accounts []Account
 }
 
 // Observer receives what the worker does, for metrics. Implementations must
@@ -139,12 +151,22 @@ type Worker struct {
 	docs     *documentFetcher
 	sweep    *documentSweeper
 	trk      *tracker // nil: tracking off
+
+	// multi: Config.Accounts was set. accts holds every account the
+	// worker serves, the namespace's own under DefaultAccount.
+	multi    bool
+	accts    accounts
+	running  atomic.Bool   // between Start and Shutdown: new accounts' fetchers start
+	released chan struct{} // closed when releaseLoop returns
 }
 
 // New validates cfg and returns a Worker ready to Start.
 func New(cfg Config) (*Worker, error) {
-	if cfg.Queue == nil || cfg.API == nil || cfg.Budget == nil {
-		return nil, errors.New("worker: Queue, API and Budget are required")
+	if cfg.Queue == nil || cfg.Budget == nil || (cfg.API == nil && cfg.Accounts == nil) {
+		return nil, errors.New("worker: Queue, API and Budget are required (API may be nil with Accounts)")
+	}
+	if a := cfg.Queue.Account(); a != queue.DefaultAccount {
+		return nil, fmt.Errorf("worker: Config.Queue is account %s's; give the namespace's own (its other accounts go in Accounts)", a)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -207,8 +229,12 @@ func New(cfg Config) (*Worker, error) {
 		cfg.URLBatchSize = 100
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, st: st,
-		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax}}
-	w.docs = newDocumentFetcher(w)
+		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax},
+		multi: cfg.Accounts != nil, released: make(chan struct{})}
+	own := &account{name: queue.DefaultAccount, st: st, api: cfg.API, budget: cfg.Budget, rate: cfg.Budget.rate()}
+	w.accts.by = map[string]*account{queue.DefaultAccount: own}
+	w.docs = newDocumentFetcher(w, own)
+	own.docs = w.docs
 	w.sweep = newDocumentSweeper(w)
 	if w.trk, err = newTracker(w); err != nil {
 		return nil, err
@@ -220,6 +246,11 @@ func New(cfg Config) (*Worker, error) {
 	w.stopping, w.stop = context.WithCancel(context.Background())
 	w.asynqLog = newAsynqLogger(cfg.Logger)
 	w.lanes = newLanes(w)
+	if w.multi {
+		if err := w.SetAccounts(context.Background(), cfg.Accounts); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
 }
 
@@ -229,7 +260,19 @@ func (w *Worker) Start() error {
 	if err := w.lanes.start(); err != nil {
 		return err
 	}
-	w.docs.start()
+	w.running.Store(true)
+	w.accts.mu.RLock()
+	for _, acc := range w.accts.by {
+		if acc.api != nil {
+			acc.docs.start()
+		}
+	}
+	w.accts.mu.RUnlock()
+	if w.multi {
+		go w.releaseLoop()
+	} else {
+		close(w.released)
+	}
 	w.sweep.start()
 	if w.trk != nil {
 		w.trk.start()
@@ -259,10 +302,20 @@ func (w *Worker) Shutdown() {
 		go func() { defer wg.Done(); w.trk.stop() }()
 	}
 	wg.Wait()
-	w.docs.stop()
+	w.running.Store(false)
+	<-w.released
+	w.accts.mu.RLock()
+	for _, acc := range w.accts.by {
+		acc.docs.stop()
+	}
+	w.accts.mu.RUnlock()
 	w.sweep.stop()
 	w.log.Info("worker stopped")
 }
+
+// unknownAccountWait is how long a job of an account the worker does not
+// have waits before it is tried again.
+const unknownAccountWait = 30 * time.Second
 
 // Control-flow errors the handler returns to asynq, one per decision of the
 // retry policy that runs the job again; retryDelay and isFailure read them.
@@ -336,26 +389,39 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 
 // handle runs one attempt of a label job.
 func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
-	key, _ := asynq.GetTaskID(ctx)
+	id, _ := asynq.GetTaskID(ctx)
 	qn, _ := asynq.GetQueueName(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 	lane := queue.Interactive
-	if qn == w.st.Name(queue.Bulk) {
+	if strings.HasSuffix(qn, "-bulk") {
 		lane = queue.Bulk
 	}
-	log := &jobLog{l: w.log, ctx: ctx, attrs: make([]slog.Attr, 0, 8)}
+	name, key := store.SplitTaskID(qn, id)
+	log := &jobLog{l: w.log, ctx: ctx, attrs: make([]slog.Attr, 0, 9)}
 	log.with(slog.String("idempotency_key", key), slog.String("queue", qn))
+	if name != queue.DefaultAccount {
+		log.with(slog.String("account", name))
+	}
+	acc := w.accts.get(name)
+	if acc == nil || acc.api == nil {
+		// Not configured here (removed from the accounts file, or this
+		// worker's file is behind): not a failed attempt; the job waits
+		// for its account to come back.
+		log.Warn("job of an account this worker does not have; waiting for it to be configured", slog.Duration("retry_in", unknownAccountWait))
+		return &waitError{after: unknownAccountWait, err: fmt.Errorf("account %q is not configured", name)}
+	}
 
 	job, err := store.DecodeJob(key, qn, t.Payload())
 	if err != nil {
 		job = &store.Job{Key: key, Queue: qn, Payload: t.Payload()}
 		dec := w.policy.decide(outcome{api: flexapi.Decision{Class: flexapi.Permanent, Reason: flexapi.ReasonInvalid}})
-		return w.deadLetter(ctx, log, job, store.Failure{Reason: dec.reason, Message: err.Error()}, retried)
+		return w.deadLetter(ctx, log, acc, job, store.Failure{Reason: dec.reason, Message: err.Error()}, retried)
 	}
 
-	// One round trip takes the budget slot and counts the attempt.
+	// One round trip takes the budget slot and counts the attempt (a job
+	// the release scheduler released has its slot: the attempt only).
 	wctx, release := w.untilStopping(ctx)
-	slot, waited, err := w.takeSlot(wctx, log, lane, job)
+	slot, waited, err := w.takeSlot(wctx, log, acc, lane, job)
 	release()
 	w.obs.BudgetWait(waited)
 	if err != nil && ctx.Err() == nil && w.stopping.Err() != nil {
@@ -377,10 +443,10 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	attempt := slot.Attempt
 	log.with(slog.Int("attempt", attempt))
 
-	l := w.lanes.of(lane)
+	l := w.lanes.ofQueue(qn)
 	l.calling.Add(1)
 	start := time.Now()
-	label, err := w.cfg.API.CreateLabelJSON(ctx, job.Payload)
+	label, err := acc.api.CreateLabelJSON(ctx, job.Payload)
 	latency := time.Since(start)
 	l.calling.Add(-1)
 	w.lanes.observeCall(latency)
@@ -391,7 +457,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	dec := w.policy.decide(outcome{api: d, failed: retried})
 	switch dec.action {
 	case done:
-		if err := w.record(ctx, log, func() error { return w.st.Complete(ctx, job, label) }); err != nil {
+		if err := w.record(ctx, log, func() error { return acc.st.Complete(ctx, job, label) }); err != nil {
 			log.Error("label created but recording it failed; retrying (the API will replay it)", slog.String("error", err.Error()))
 			return w.unrecorded(retried, err)
 		}
@@ -400,17 +466,17 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		return nil // Complete made its document pending for the fleet's fetch
 
 	case wait: // a 429
-		if perr := w.cfg.Budget.pause(ctx, dec.delay); perr != nil {
+		if perr := acc.budget.pause(ctx, dec.delay); perr != nil {
 			log.Warn("could not set the fleet pause", slog.String("error", perr.Error()))
 		}
-		_ = w.st.Fail(ctx, job, err.Error())
+		_ = acc.st.Fail(ctx, job, err.Error())
 		w.obs.Outcome(qn, "rate_limited")
 		log.Warn("rate limited by the API; pausing the fleet", slog.Duration("retry_after", dec.delay))
 		return again(dec, err)
 
 	case retry:
 		f := store.Failure{HTTPStatus: d.StatusCode, Message: err.Error(), Attempts: attempt}
-		if ferr := w.st.FailAttempt(ctx, job, f); ferr != nil {
+		if ferr := acc.st.FailAttempt(ctx, job, f); ferr != nil {
 			log.Warn("could not record the failure", slog.String("error", ferr.Error()))
 		}
 		w.obs.Outcome(qn, "retry")
@@ -418,7 +484,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		return again(dec, err)
 
 	default: // deadLetter
-		return w.deadLetter(ctx, log, job, failure(dec.reason, d, err, attempt), retried)
+		return w.deadLetter(ctx, log, acc, job, failure(dec.reason, d, err, attempt), retried)
 	}
 }
 
@@ -426,11 +492,11 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 // waits for it within the job's own time, as record does: an error handed
 // to asynq in an outage is one asynq cannot record either, and the job
 // would wait for its lease to expire (a minute or two) to run again.
-func (w *Worker) takeSlot(ctx context.Context, log *jobLog, lane queue.Lane, job *store.Job) (store.Slot, time.Duration, error) {
+func (w *Worker) takeSlot(ctx context.Context, log *jobLog, acc *account, lane queue.Lane, job *store.Job) (store.Slot, time.Duration, error) {
 	start := time.Now()
 	delay := 100 * time.Millisecond
 	for {
-		slot, _, err := w.cfg.Budget.take(ctx, lane, job)
+		slot, _, err := acc.budget.take(ctx, lane, job)
 		if err == nil || ctx.Err() != nil || w.st.Ping(ctx) == nil {
 			return slot, time.Since(start), err
 		}
@@ -460,8 +526,8 @@ func failure(reason queue.Reason, d flexapi.Decision, err error, attempts int) s
 	return f
 }
 
-func (w *Worker) deadLetter(ctx context.Context, log *jobLog, job *store.Job, f store.Failure, failed int) error {
-	if err := w.record(ctx, log, func() error { return w.st.DeadLetter(ctx, job, f) }); err != nil {
+func (w *Worker) deadLetter(ctx context.Context, log *jobLog, acc *account, job *store.Job, f store.Failure, failed int) error {
+	if err := w.record(ctx, log, func() error { return acc.st.DeadLetter(ctx, job, f) }); err != nil {
 		// Never drop a failure: retry so the outcome is recorded next time.
 		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
 		return w.unrecorded(failed, err)
@@ -627,5 +693,5 @@ func (a *asynqLogger) Fatal(args ...any) { a.throttled(slog.LevelError, args) }
 func storeOf(q *queue.Queue, documentWait time.Duration) (*store.Store, error) {
 	o := q.Options()
 	return store.New(q.Redis(), store.Options{Namespace: o.Namespace, MaxRetry: o.MaxRetry, TaskTimeout: o.TaskTimeout,
-		Retention: o.Retention, DocumentWait: documentWait, MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout})
+		Retention: o.Retention, DocumentWait: documentWait, MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout, Account: o.Account})
 }

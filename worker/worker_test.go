@@ -52,7 +52,18 @@ type opts struct {
 	// concurrency and shutdownTimeout: the worker's (0: 4 and 5 s).
 	concurrency     int
 	shutdownTimeout time.Duration
+	// accounts, when not nil, are the fleet's other accounts, each with a
+	// token of its own on the fake API (its ledger account is its name).
+	accounts []acct
 }
+
+type acct struct {
+	name string
+	rate float64 // 0: 1000
+}
+
+// accountToken is account a's Flex Forward token in the tests.
+func accountToken(a string) string { return "tok-" + a + "-SECRET-77aa" }
 
 func start(t *testing.T, o opts) *harness {
 	t.Helper()
@@ -89,8 +100,22 @@ func start(t *testing.T, o opts) *harness {
 	if o.webhooks {
 		queuetest.WebhooksOn(t, rdb, ns)
 	}
+	var accs []worker.Account
+	if o.accounts != nil {
+		accs = []worker.Account{}
+		for _, a := range o.accounts {
+			fake.AddToken(accountToken(a.name), a.name)
+			c, err := flexapi.NewClient(fake.URL(), accountToken(a.name), flexapi.WithTimeout(2*time.Second))
+			require.NoError(t, err)
+			if a.rate == 0 {
+				a.rate = 1000
+			}
+			accs = append(accs, worker.Account{Name: a.name, API: c, Rate: a.rate})
+		}
+	}
 	logs := &queuetest.Buffer{}
 	w, err := worker.New(worker.Config{
+		Accounts: accs,
 		Queue: q, API: labelAPI, Budget: budget,
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Concurrency:     o.concurrency,
@@ -158,6 +183,7 @@ func (h *harness) requireTaskGone(t *testing.T, key string) {
 func (h *harness) requireNoSecrets(t *testing.T) {
 	t.Helper()
 	require.NotContains(t, h.logs.String(), token, "token in logs")
+	require.NotContains(t, h.logs.String(), "-SECRET-77aa", "an account's token in logs")
 	ctx := context.Background()
 	for _, pat := range queuetest.KeyPatterns(h.ns) {
 		keys, err := h.rdb.Keys(ctx, pat).Result()
@@ -170,6 +196,7 @@ func (h *harness) requireNoSecrets(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.NotContains(t, dump, token, "token in Redis key %s", k)
+			require.NotContains(t, dump, "-SECRET-77aa", "an account's token in Redis key %s", k)
 		}
 	}
 }

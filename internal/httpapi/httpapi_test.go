@@ -494,7 +494,7 @@ func TestGetLabel_UnknownKey_404WithStatusJSON(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, r.code)
 	var st queue.JobStatus
 	r.json(t, &st)
-	require.Equal(t, queue.JobStatus{IdempotencyKey: "nope/nope", State: queue.StateUnknown}, st)
+	require.Equal(t, queue.JobStatus{IdempotencyKey: "nope/nope", Account: queue.DefaultAccount, State: queue.StateUnknown}, st)
 }
 
 func batchLines() [][]byte {

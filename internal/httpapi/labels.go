@@ -87,6 +87,7 @@ func (h *Handler) createLabel(w http.ResponseWriter, r *http.Request) {
 func refusal(key, msg string) queue.Result {
 	return queue.Result{
 		IdempotencyKey: key,
+		Account:        queue.DefaultAccount,
 		Outcome:        queue.Invalid,
 		Error:          &msg,
 		Details:        []flexapi.Detail{{Message: msg}},

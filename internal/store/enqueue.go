@@ -36,7 +36,7 @@ func (st *Store) Enqueue(ctx context.Context, lane Lane, n int, job func(i int) 
 	qn := st.Name(lane)
 	cmds, err := runPipelined(ctx, st.rdb, enqueueScript, n, func(i int) ([]string, []any) {
 		j := job(i)
-		keys := []string{st.recordKey(j.Key), asynqTaskKey(qn, j.Key), asynqPendingKey(qn), st.dlqKey(), st.dlqIndexKey(), asynqAllQueues}
+		keys := []string{st.recordKey(j.Key), asynqTaskKey(qn, st.TaskID(j.Key)), asynqPendingKey(qn), st.dlqKey(), st.dlqIndexKey(), asynqAllQueues}
 		args := []any{j.Hash, qn, now.UnixMilli(), st.message(j.Key, qn, j.Payload), j.Key, now.UnixNano(), st.dlqReasonPrefix()}
 		return keys, args
 	}, st.acker())

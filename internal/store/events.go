@@ -155,7 +155,9 @@ func (st *Store) Event(ctx context.Context, id string) (webhook.Event, string, e
 	if err1 != nil || err2 != nil || err3 != nil {
 		return webhook.Event{}, "", fmt.Errorf("queue: corrupt event %q", id)
 	}
-	data, err := json.Marshal(parseStatus(key, snap))
+	js := parseStatus(key, snap)
+	js.Account = st.opts.Account
+	data, err := json.Marshal(js)
 	if err != nil {
 		return webhook.Event{}, "", err
 	}

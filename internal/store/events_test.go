@@ -210,7 +210,7 @@ func TestEvents_DeadRedrivenDiscarded_DataAsOfEachEvent(t *testing.T) {
 	require.JSONEq(t, deadAgain, string(evs[2].Data))
 	require.JSONEq(t, deadAgain, string(evs[3].Data), "label.discarded shows the key as it was")
 	require.NotContains(t, string(evs[3].Data), `"request"`)
-	require.Equal(t, `{"idempotencyKey":"k1","state":"unknown","attempts":0,"lastError":null,"label":null,"deadLetter":null,"tracking":null}`, h.status(t, "k1"))
+	require.Equal(t, `{"idempotencyKey":"k1","account":"default","state":"unknown","attempts":0,"lastError":null,"label":null,"deadLetter":null,"tracking":null}`, h.status(t, "k1"))
 
 	// A new job under the discarded key carries on the sequence.
 	j = h.job(t, "k1")

@@ -63,7 +63,7 @@ func (st *Store) message(key, queueName string, payload []byte) []byte {
 	return taskMessage{
 		Type:       TaskType,
 		Payload:    payload,
-		ID:         key,
+		ID:         st.TaskID(key),
 		Queue:      queueName,
 		Retry:      int32(st.opts.MaxRetry + RetryHeadroom),
 		TimeoutSec: int64(st.opts.TaskTimeout / time.Second),

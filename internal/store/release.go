@@ -19,9 +19,9 @@ import (
 // interactive jobs go first within an account, and an account paused by a
 // 429 is skipped alone.
 //
-// Not yet wired: Enqueue still writes jobs pending for the one account of
-// the namespace. The scheduler is here with its tests and its benchmark,
-// the measured base of the next step.
+// Enqueue and redrive hold another account's jobs (scripts.go, runnable);
+// the namespace's own account's jobs go pending as they always have, and
+// take their slot in the handler.
 //
 // Keys, for the fleet namespace ns and an account A ("default" is the
 // namespace's own, with today's keys):
@@ -30,7 +30,8 @@ import (
 //	fl:<ns>:acct:iv         HASH account → its budget interval (µs)
 //	fl:<ns>@A:held:i|b      LIST held task ids, interactive and bulk (fl:<ns>:held:… for default)
 //	fl:<ns>@A:budget|pause  the account's GCRA next slot and 429 pause, as the budget's keys
-//	fl:<ns>@A:rwait         set while a retry of the account waits for a slot in a handler
+//	fl:<ns>@A:iwait|bwait   set while a retry of the account waits for a slot in a handler
+//	                        (the budget's waiting marks, slot.go)
 //
 // A held task's id is its key for the default account and "A/<key>" for
 // another (account names have no "/"): the accounts' tasks share the
@@ -66,7 +67,7 @@ for _, a in ipairs(due) do
     redis.call('ZADD', KEYS[1], now + 1000000, a)
   elseif pt > 0 then
     redis.call('ZADD', KEYS[1], now + pt * 1000, a)
-  elseif redis.call('EXISTS', p .. 'rwait') == 1 then
+  elseif redis.call('EXISTS', p .. 'iwait', p .. 'bwait') > 0 then
     redis.call('ZADD', KEYS[1], now + iv, a)
   else
     local nxt = tonumber(redis.call('GET', p .. 'budget') or '0')
@@ -156,8 +157,21 @@ func (st *Store) SetAccountIntervals(ctx context.Context, ivs map[string]time.Du
 		}
 		args = append(args, a, max(iv.Microseconds(), 1))
 	}
-	if err := st.rdb.HSet(ctx, st.ns+"acct:iv", args...).Err(); err != nil {
+	if err := st.rdb.HSet(ctx, st.fleet+"acct:iv", args...).Err(); err != nil {
 		return fmt.Errorf("queue: recording the accounts' budgets: %w", err)
+	}
+	return nil
+}
+
+// DropAccountIntervals forgets the budget of accounts no longer
+// configured: their held jobs stay held (Release skips an account without
+// an interval) until they are configured again.
+func (st *Store) DropAccountIntervals(ctx context.Context, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	if err := st.rdb.HDel(ctx, st.fleet+"acct:iv", names...).Err(); err != nil {
+		return fmt.Errorf("queue: forgetting the removed accounts' budgets: %w", err)
 	}
 	return nil
 }
@@ -171,7 +185,7 @@ func (st *Store) Hold(ctx context.Context, a string, l Lane, id string) error {
 	if l == Bulk {
 		lane = "held:b"
 	}
-	if err := holdScript.Run(ctx, st.rdb, []string{st.ns + "acct:ready", accountPrefix(st.opts.Namespace, a) + lane}, a, id).Err(); err != nil {
+	if err := holdScript.Run(ctx, st.rdb, []string{st.fleet + "acct:ready", accountPrefix(st.opts.Namespace, a) + lane}, a, id).Err(); err != nil {
 		return fmt.Errorf("queue: holding %q for account %s: %w", id, a, err)
 	}
 	return nil
@@ -181,8 +195,8 @@ func (st *Store) Hold(ctx context.Context, a string, l Lane, id string) error {
 // maxAccounts of them, and returns how many it released and how long until
 // the next account is due (-1: none is ready).
 func (st *Store) Release(ctx context.Context, maxAccounts int) (int, time.Duration, error) {
-	v, err := releaseScript.Run(ctx, st.rdb, []string{st.ns + "acct:ready", st.ns + "acct:iv"},
-		strings.TrimSuffix(st.ns, ":"), st.opts.Namespace, maxAccounts).Int64Slice()
+	v, err := releaseScript.Run(ctx, st.rdb, []string{st.fleet + "acct:ready", st.fleet + "acct:iv"},
+		strings.TrimSuffix(st.fleet, ":"), st.opts.Namespace, maxAccounts).Int64Slice()
 	if err != nil {
 		return 0, 0, fmt.Errorf("queue: releasing held jobs: %w", err)
 	}

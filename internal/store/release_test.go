@@ -59,7 +59,7 @@ func TestRelease_SkipsPausedWaitingAndUnconfiguredAccounts(t *testing.T) {
 		require.NoError(t, e.st.Hold(ctx, a, store.Bulk, store.HeldTaskID(a, "k")))
 	}
 	require.NoError(t, e.st.PauseAccount(ctx, "paused", time.Hour))
-	require.NoError(t, e.rdb.Set(ctx, "fl:"+e.ns+"@retrying:rwait", "1", time.Hour).Err())
+	require.NoError(t, e.rdb.Set(ctx, "fl:"+e.ns+"@retrying:bwait", "1", time.Hour).Err())
 
 	n, _, err := e.st.Release(ctx, 100)
 	require.NoError(t, err)

@@ -24,6 +24,41 @@ import "github.com/redis/go-redis/v9"
 // alive: failScript and redriveScript write it, deadLetterScript moves it
 // into the dead letter, completeScript drops it. It exists only where ff
 // does, so a job that never failed costs the success path nothing.
+// accountLua is prepended to the scripts that make or unmake asynq's task
+// of a job: a record of another account than the namespace's own
+// (fl:<ns>@<account>:k:<key>) names its task "<account>/<key>" in the
+// accounts' shared queues, and its job is made runnable by holding it for
+// the release scheduler (release.go) instead of pushing it pending.
+//
+// acct(rec) is the fleet prefix "fl:<ns>" and the account (nil for the
+// namespace's own); tid(rec, key) the task id; runnable(rec, q, id) pushes
+// the task pending or holds it.
+const accountLua = `
+local function acct(rec)
+  return string.match(rec, '^([^:]*:[^:@]*)@([^:]*):k:')
+end
+local function tid(rec, key)
+  local _, a = acct(rec)
+  if a then return a .. '/' .. key end
+  return key
+end
+local function runnable(rec, q, id)
+  local f, a = acct(rec)
+  if not a then
+    redis.call('LPUSH', 'asynq:{' .. q .. '}:pending', id)
+    return
+  end
+  local lane = 'held:i'
+  if string.sub(q, -5) == '-bulk' then lane = 'held:b' end
+  redis.call('RPUSH', f .. '@' .. a .. ':' .. lane, id)
+  local t = redis.call('TIME')
+  redis.call('ZADD', f .. ':acct:ready', 'NX', tonumber(t[1]) * 1000000 + tonumber(t[2]), a)
+end
+`
+
+// accountScript is a script that uses accountLua.
+func accountScript(body string) *redis.Script { return redis.NewScript(accountLua + body) }
+
 const (
 	stQueued    = "queued"
 	stCompleted = "completed"
@@ -32,24 +67,25 @@ const (
 
 // enqueueScript claims a key and creates asynq's task in one atomic step.
 //
-// KEYS[1] record  KEYS[2] asynq task key  KEYS[3] asynq pending list
-// KEYS[4] dlq hash  KEYS[5] dlq index  KEYS[6] asynq:queues
+// KEYS[1] record  KEYS[2] asynq task key  KEYS[3] asynq pending list (unused:
+// runnable names it, or the held list)  KEYS[4] dlq hash  KEYS[5] dlq index  KEYS[6] asynq:queues
 // ARGV[1] hash  ARGV[2] queue  ARGV[3] now ms  ARGV[4] asynq msg
 // ARGV[5] key  ARGV[6] now ns  ARGV[7] dlq reason index prefix
 //
 // Returns {outcome, record state, queue}.
-var enqueueScript = redis.NewScript(`
+var enqueueScript = accountScript(`
+local id = tid(KEYS[1], ARGV[5])
 local st = redis.call('HGET', KEYS[1], 'st')
 if st then
   local f = redis.call('HMGET', KEYS[1], 'h', 'q', 'rs', 'dm')
   if f[1] == ARGV[1] then
     if st == 'dead' then return {'dead', st, f[2]} end
     if st == 'queued' and f[2] == ARGV[2] then
-      local tk = 'asynq:{' .. f[2] .. '}:t:' .. ARGV[5]
+      local tk = 'asynq:{' .. f[2] .. '}:t:' .. id
       if redis.call('EXISTS', tk) == 0 then
         -- the task was lost (e.g. an asynchronous failover): recreate it
         redis.call('HSET', tk, 'msg', ARGV[4], 'state', 'pending', 'pending_since', ARGV[6])
-        redis.call('LPUSH', 'asynq:{' .. f[2] .. '}:pending', ARGV[5])
+        runnable(KEYS[1], f[2], id)
         redis.call('SADD', KEYS[6], f[2])
         return {'enqueued', st, f[2]}
       end
@@ -63,13 +99,13 @@ if st then
     redis.call('ZREM', KEYS[5], f[4])
     redis.call('ZREM', ARGV[7] .. f[3], f[4])
   end
-  redis.call('DEL', 'asynq:{' .. f[2] .. '}:t:' .. ARGV[5])
-  redis.call('ZREM', 'asynq:{' .. f[2] .. '}:archived', ARGV[5])
+  redis.call('DEL', 'asynq:{' .. f[2] .. '}:t:' .. id)
+  redis.call('ZREM', 'asynq:{' .. f[2] .. '}:archived', id)
   redis.call('DEL', KEYS[1])
 end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('HSET', KEYS[2], 'msg', ARGV[4], 'state', 'pending', 'pending_since', ARGV[6])
-  redis.call('LPUSH', KEYS[3], ARGV[5])
+  runnable(KEYS[1], ARGV[2], id)
 end
 redis.call('SADD', KEYS[6], ARGV[2])
 redis.call('HSET', KEYS[1], 'h', ARGV[1], 'q', ARGV[2], 'st', 'queued', 't', ARGV[3])
@@ -81,14 +117,14 @@ return {'enqueued', 'queued', ARGV[2]}
 //
 // KEYS[1] record  KEYS[2] dlq hash  KEYS[3] tracking  ARGV[1] key
 // Returns {st, q, a, e, li, url, rs, t, asynqState, deadLetterJSON, ls, lo, lt, trackingJSON} or nil.
-var statusScript = redis.NewScript(`
+var statusScript = accountScript(`
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'a', 'e', 'li', 'url', 'rs', 't')
 if not f[1] then return nil end
 local l = redis.call('HMGET', KEYS[1], 'ls', 'lo', 'lt')
 local ts = false
 local dl = false
 if f[1] == 'queued' then
-  ts = redis.call('HGET', 'asynq:{' .. f[2] .. '}:t:' .. ARGV[1], 'state')
+  ts = redis.call('HGET', 'asynq:{' .. f[2] .. '}:t:' .. tid(KEYS[1], ARGV[1]), 'state')
 elseif f[1] == 'dead' then
   dl = redis.call('HGET', KEYS[2], ARGV[1])
 end
@@ -214,7 +250,7 @@ return 1
 // ARGV[14…] the history, FailedAttempt JSON each
 // Returns 1 when redriven, 0 when the key is not dead, 2 when its dead
 // letter is another one than the caller read (it died again meanwhile).
-var redriveScript = eventScript(`
+var redriveScript = eventScript(accountLua + `
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
 if f[1] ~= 'dead' then return 0 end
 if f[4] ~= ARGV[2] then return 2 end
@@ -222,11 +258,12 @@ local q = f[2]
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], f[4])
 redis.call('ZREM', ARGV[3] .. f[3], f[4])
-local tk = 'asynq:{' .. q .. '}:t:' .. ARGV[1]
-redis.call('ZREM', 'asynq:{' .. q .. '}:archived', ARGV[1])
+local id = tid(KEYS[1], ARGV[1])
+local tk = 'asynq:{' .. q .. '}:t:' .. id
+redis.call('ZREM', 'asynq:{' .. q .. '}:archived', id)
 redis.call('DEL', tk)
 redis.call('HSET', tk, 'msg', ARGV[4], 'state', 'pending', 'pending_since', ARGV[5])
-redis.call('LPUSH', 'asynq:{' .. q .. '}:pending', ARGV[1])
+runnable(KEYS[1], q, id)
 redis.call('SADD', KEYS[4], q)
 redis.call('HDEL', KEYS[1], 'rs', 'dm', 'e')
 redis.call('HSET', KEYS[1], 'st', 'queued', 't', ARGV[6], 'ff', ARGV[7])
@@ -249,7 +286,7 @@ return 1
 //
 // KEYS[1] record  KEYS[2] dlq hash  KEYS[3] dlq index  KEYS[4] hook:on
 // ARGV[1] key  ARGV[2] reason index prefix  ARGV[3…7] eventArgs
-var discardScript = eventScript(`
+var discardScript = eventScript(accountLua + `
 local f = redis.call('HMGET', KEYS[1], 'st', 'q', 'rs', 'dm')
 if f[1] ~= 'dead' then return 0 end
 if redis.call('EXISTS', KEYS[4]) == 1 then
@@ -271,8 +308,9 @@ if f[4] then
   redis.call('ZREM', KEYS[3], f[4])
   redis.call('ZREM', ARGV[2] .. f[3], f[4])
 end
-redis.call('ZREM', 'asynq:{' .. f[2] .. '}:archived', ARGV[1])
-redis.call('DEL', 'asynq:{' .. f[2] .. '}:t:' .. ARGV[1])
+local id = tid(KEYS[1], ARGV[1])
+redis.call('ZREM', 'asynq:{' .. f[2] .. '}:archived', id)
+redis.call('DEL', 'asynq:{' .. f[2] .. '}:t:' .. id)
 redis.call('DEL', KEYS[1])
 return 1
 `)

@@ -77,6 +77,10 @@ const (
 // ARGV[1] interval µs (0: no slot)  ARGV[2] 'i' interactive, 'b' bulk or 't' idle
 // ARGV[3] interactive-waiting TTL ms  ARGV[4] hash or ”  ARGV[5] queue  ARGV[6] now ms
 //
+// A record marked rel (a job the account scheduler released with its slot,
+// release.go) has its attempt counted and the mark cleared, with no slot
+// taken.
+//
 // Returns {code, n, µs}: {'ok', attempt, grant time µs}; {'completed'|'dead', 0, 0};
 // {'missing', 0, 0} (no record and no hash: retry with the hash);
 // {'pause'|'interactive'|'labels'|'budget', wait µs, 0}.
@@ -84,9 +88,17 @@ var takeSlotScript = redis.NewScript(`
 local rec = KEYS[5]
 local st
 if rec then
-  st = redis.call('HGET', rec, 'st')
+  local f = redis.call('HMGET', rec, 'st', 'rel')
+  st = f[1]
   if st == 'completed' or st == 'dead' then return {st, 0, 0} end
   if not st and ARGV[4] == '' then return {'missing', 0, 0} end
+  if f[2] then
+    -- released by the account scheduler (release.go), which took the
+    -- slot: count the attempt only
+    redis.call('HDEL', rec, 'rel')
+    local t = redis.call('TIME')
+    return {'ok', redis.call('HINCRBY', rec, 'a', 1), tonumber(t[1]) * 1000000 + tonumber(t[2])}
+  end
 end
 local now = 0
 local iv = tonumber(ARGV[1])

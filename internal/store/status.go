@@ -52,6 +52,9 @@ type DeadLetterInfo struct {
 // `flexlabel status --json` and GET /v1/labels/{key}.
 type JobStatus struct {
 	IdempotencyKey string          `json:"idempotencyKey"`
+	// Account is the Flex Forward account the key is under (keys are per
+	// account, as the API's are); DefaultAccount in a single-account setup.
+	Account        string          `json:"account"`
 	State          State           `json:"state"`
 	Attempts       int             `json:"attempts"`
 	LastError      *string         `json:"lastError"`
@@ -79,13 +82,14 @@ func (st *Store) Status(ctx context.Context, keys ...string) ([]JobStatus, error
 	for i, k := range keys {
 		v, err := cmds[i].Result()
 		if err == redis.Nil {
-			out[i] = JobStatus{IdempotencyKey: k, State: StateUnknown}
+			out[i] = JobStatus{IdempotencyKey: k, Account: st.opts.Account, State: StateUnknown}
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("queue: status %q: %w", k, err)
 		}
 		out[i] = parseStatus(k, v)
+		out[i].Account = st.opts.Account
 	}
 	return out, nil
 }

@@ -70,6 +70,13 @@ type Options struct {
 	// Tracking says which completed labels are followed (tracking.go);
 	// only the worker's store uses it. The zero value follows none.
 	Tracking TrackingOptions
+	// Account is the Flex Forward account whose jobs the store reads and
+	// writes (release.go): "" or DefaultAccount is the namespace's own,
+	// with the keys and queues a single-account setup always had; another
+	// account's keys are fl:<namespace>@<account>:…, its tasks
+	// "<account>/<key>" on the accounts' shared queues, and its jobs are
+	// held for the release scheduler instead of pushed pending.
+	Account string
 }
 
 // Store reads and writes one namespace's records, dead letters, budget and
@@ -77,7 +84,13 @@ type Options struct {
 type Store struct {
 	rdb  redis.UniversalClient
 	opts Options
-	ns   string // key prefix "fl:<namespace>:"
+	ns   string // key prefix "fl:<namespace>:", or "fl:<namespace>@<account>:"
+	// fleet is the namespace's own prefix "fl:<namespace>:", whatever the
+	// account: the release scheduler's keys are there.
+	fleet string
+	// idPrefix is "<account>/" for another account than the namespace's
+	// own: its asynq task ids.
+	idPrefix string
 	// the budget's keys, built once: every API call reads them
 	budgetKeys [4]string // next slot, pause, interactive waiting, bulk waiting
 }
@@ -88,8 +101,8 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "flexlabel"
 	}
-	if strings.ContainsAny(opts.Namespace, "{}: \t\r\n") {
-		return nil, fmt.Errorf("queue: namespace %q must not contain braces, colons or spaces", opts.Namespace)
+	if strings.ContainsAny(opts.Namespace, "{}:@ \t\r\n") {
+		return nil, fmt.Errorf("queue: namespace %q must not contain braces, colons, @ or spaces", opts.Namespace)
 	}
 	if opts.MaxRetry == 0 {
 		opts.MaxRetry = DefaultMaxRetry
@@ -119,17 +132,55 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("queue: ReplicaTimeout (%s) must be below the Redis client's read timeout (%s)", opts.ReplicaTimeout, rt)
 		}
 	}
-	st := &Store{rdb: rdb, opts: opts, ns: "fl:" + opts.Namespace + ":"}
+	if opts.Account == "" {
+		opts.Account = DefaultAccount
+	}
+	if !ValidAccountName(opts.Account) {
+		return nil, fmt.Errorf("queue: account %q must be 1 to 32 of a-z, 0-9 and -", opts.Account)
+	}
+	st := &Store{rdb: rdb, opts: opts, ns: accountPrefix(opts.Namespace, opts.Account), fleet: "fl:" + opts.Namespace + ":"}
+	if opts.Account != DefaultAccount {
+		st.idPrefix = opts.Account + "/"
+	}
 	st.budgetKeys = [4]string{st.ns + "budget", st.ns + "pause", st.ns + "iwait", st.ns + "bwait"}
 	return st, nil
 }
 
-// Name returns the asynq queue name of a lane.
-func (st *Store) Name(l Lane) string {
-	if l == Bulk {
-		return st.opts.Namespace + "-bulk"
+// Name returns the asynq queue name of a lane: the account's
+// (AccountQueue).
+func (st *Store) Name(l Lane) string { return st.AccountQueue(st.opts.Account, l) }
+
+// Account returns the account the store is for.
+func (st *Store) Account() string { return st.opts.Account }
+
+// TaskID is the asynq task id of the account's job key (HeldTaskID).
+func (st *Store) TaskID(key string) string { return st.idPrefix + key }
+
+// ValidAccountName reports whether a names an account: 1 to 32 of a-z,
+// 0-9 and "-" (it appears in Redis keys, task ids, metric labels and a
+// header).
+func ValidAccountName(a string) bool {
+	if len(a) < 1 || len(a) > 32 {
+		return false
 	}
-	return st.opts.Namespace
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// SplitTaskID is the account and key of an asynq task id: "<account>/<key>"
+// for another account than the namespace's own (whose task ids are its
+// keys), on its queues (queue, the task's, ends in "@" or "@-bulk").
+func SplitTaskID(queueName, id string) (account, key string) {
+	if strings.HasSuffix(queueName, "@") || strings.HasSuffix(queueName, "@-bulk") {
+		if a, k, ok := strings.Cut(id, "/"); ok {
+			return a, k
+		}
+	}
+	return DefaultAccount, id
 }
 
 // Options returns the options in force, defaults filled in.

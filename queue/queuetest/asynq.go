@@ -20,7 +20,7 @@ func ownPrefix(ns string) string { return "fl:" + ns + ":" }
 // namespace ns: flexlabel's own and asynq's of its three queues (ns,
 // ns-bulk and ns-webhooks).
 func KeyPatterns(ns string) []string {
-	return append([]string{ownPrefix(ns) + "*"}, AsynqKeyPatterns(ns, ns+"-bulk", WebhookQueue(ns))...)
+	return append([]string{ownPrefix(ns) + "*", "fl:" + ns + "@*"}, AsynqKeyPatterns(ns, ns+"-bulk", WebhookQueue(ns), ns+"@", ns+"@-bulk")...)
 }
 
 // WebhookQueue is the asynq queue of namespace ns's webhook tasks.

@@ -16,7 +16,7 @@ func Store(tb testing.TB, q *queue.Queue) *store.Store {
 	tb.Helper()
 	o := q.Options()
 	st, err := store.New(q.Redis(), store.Options{Namespace: o.Namespace, MaxRetry: o.MaxRetry, TaskTimeout: o.TaskTimeout, Retention: o.Retention,
-		MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout})
+		MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout, Account: o.Account})
 	if err != nil {
 		tb.Fatalf("queuetest: store of %s: %v", o.Namespace, err)
 	}

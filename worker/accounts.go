@@ -1,0 +1,189 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/queue"
+)
+
+// This file runs several Flex Forward accounts on one fleet (issue 17,
+// docs/ACCOUNTS.md). The namespace's own account ("default": Config's
+// Queue, API and Budget) runs as a single-account setup always has: its
+// jobs wait pending on its queues and take their budget slot in the
+// handler. Every other account's jobs are held (internal/store, release.go)
+// until the fleet's release scheduler, which every worker runs, takes the
+// account's slot and makes one pending on the accounts' two shared queues:
+// a released job calls the API at once, so no worker slot ever waits for
+// an account's budget and one account's backlog cannot delay another's
+// labels. A retry (asynq makes it pending by itself) takes its slot in the
+// handler from its account's budget, and the scheduler holds that account
+// back meanwhile.
+
+// Account is one Flex Forward account of the fleet other than the
+// namespace's own: its name, API client (its token and base URL) and
+// budget in calls per second.
+type Account struct {
+	Name string
+	API  LabelAPI
+	Rate float64
+}
+
+// account is an account as the worker runs it.
+type account struct {
+	name   string
+	st     *store.Store
+	api    LabelAPI // nil: the account is not configured here (jobs wait)
+	budget *Budget
+	rate   float64
+	docs   *documentFetcher // the account's document fetch; the default's is w.docs
+}
+
+// accounts is the worker's set of accounts, replaced whole by SetAccounts.
+type accounts struct {
+	mu sync.RWMutex
+	by map[string]*account
+}
+
+func (a *accounts) get(name string) *account {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.by[name]
+}
+
+// releaseBatch bounds the accounts one release call serves; a full batch
+// is followed by another call at once.
+const releaseBatch = 1000
+
+// releaseIdle is the longest the scheduler sleeps with accounts to serve
+// or none: a job held for an idle account waits at most this long.
+const releaseIdle = 20 * time.Millisecond
+
+// SetAccounts makes accs the fleet's other accounts, from now on: a new
+// account's held jobs start to be released, a removed one's stay held
+// (and its jobs already released wait) until it comes back, and a
+// changed one (token, base URL or budget) runs with its new client and
+// budget. The names are checked as internal/accounts does; "default" is
+// the namespace's own account and may not be among them.
+func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
+	if !w.multi {
+		return fmt.Errorf("worker: SetAccounts needs a worker made with Config.Accounts set")
+	}
+	next := make(map[string]*account, len(accs))
+	ivs := make(map[string]time.Duration, len(accs))
+	for _, a := range accs {
+		switch {
+		case a.Name == queue.DefaultAccount:
+			return fmt.Errorf("worker: account %q is the namespace's own (Config.Queue, API and Budget)", a.Name)
+		case !queue.ValidAccountName(a.Name):
+			return fmt.Errorf("worker: account %q: a name is 1 to 32 of a-z, 0-9 and -", a.Name)
+		case a.API == nil:
+			return fmt.Errorf("worker: account %s: API is required", a.Name)
+		case !(a.Rate > 0) || a.Rate > MaxRate:
+			return fmt.Errorf("worker: account %s: rate budget must be above 0 and at most %d calls per second, got %v", a.Name, MaxRate, a.Rate)
+		}
+		if _, dup := next[a.Name]; dup {
+			return fmt.Errorf("worker: account %s named twice", a.Name)
+		}
+		old := w.accts.get(a.Name)
+		if old != nil && old.api == a.API && old.rate == a.Rate {
+			next[a.Name] = old
+		} else {
+			acc, err := w.newAccount(a)
+			if err != nil {
+				return err
+			}
+			next[a.Name] = acc
+		}
+		ivs[a.Name] = next[a.Name].budget.interval
+	}
+	if err := w.st.SetAccountIntervals(ctx, ivs); err != nil {
+		return err
+	}
+	w.accts.mu.Lock()
+	prev := w.accts.by
+	by := map[string]*account{queue.DefaultAccount: prev[queue.DefaultAccount]}
+	maps.Copy(by, next)
+	w.accts.by = by
+	w.accts.mu.Unlock()
+
+	var removed []string
+	for name, old := range prev {
+		if name == queue.DefaultAccount {
+			continue
+		}
+		if next[name] != old && old.docs != nil {
+			old.docs.stop()
+		}
+		if _, ok := next[name]; !ok {
+			removed = append(removed, name)
+		}
+	}
+	if len(removed) > 0 {
+		if err := w.st.DropAccountIntervals(ctx, removed); err != nil {
+			w.log.Warn("removed accounts still have a budget in Redis; their held jobs may be released", slog.String("error", err.Error()))
+		}
+	}
+	if w.running.Load() {
+		for _, acc := range next {
+			acc.docs.start()
+		}
+	}
+	slices.Sort(removed)
+	w.log.Debug("accounts set", slog.Int("accounts", len(next)), slog.Any("removed", removed))
+	return nil
+}
+
+func (w *Worker) newAccount(a Account) (*account, error) {
+	qa, err := w.cfg.Queue.ForAccount(a.Name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := storeOf(qa, w.cfg.DocumentWait)
+	if err != nil {
+		return nil, err
+	}
+	b, err := NewBudget(qa, a.Rate)
+	if err != nil {
+		return nil, err
+	}
+	acc := &account{name: a.Name, st: st, api: a.API, budget: b, rate: a.Rate}
+	acc.docs = newDocumentFetcher(w, acc)
+	return acc, nil
+}
+
+// releaseLoop is the worker's part of the fleet's release scheduler: until
+// the worker stops, it releases every account's due job, then sleeps until
+// the next account is due (at most releaseIdle). Every worker runs one;
+// they share the work through the one script, with no leader.
+func (w *Worker) releaseLoop() {
+	defer close(w.released)
+	for {
+		n, next, err := w.st.Release(w.stopping, releaseBatch)
+		if w.stopping.Err() != nil {
+			return
+		}
+		d := releaseIdle
+		switch {
+		case err != nil:
+			if ok, suppressed := w.outage.allow(time.Now()); ok {
+				w.log.Warn("releasing the accounts' jobs failed; retrying", slog.String("error", err.Error()),
+					slog.Int("similar_lines_suppressed", suppressed))
+			}
+			d = 500 * time.Millisecond
+		case n >= releaseBatch:
+			d = 0
+		case next >= 0 && next < d:
+			d = next
+		}
+		if d > 0 && sleep(w.stopping, d) != nil {
+			return
+		}
+	}
+}
