@@ -38,9 +38,9 @@ type documentFetcher struct {
 	api    LabelAPI
 	budget *Budget
 	token  string // this fetcher's turn token
-	quit  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 	// started is set by start: stop waits for a loop only if one runs.
 	started atomic.Bool
 }

@@ -230,7 +230,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, st: st,
 		policy: retryPolicy{maxRetry: cfg.MaxRetry, base: cfg.RetryBase, max: cfg.RetryMax},
-		multi: cfg.Accounts != nil, released: make(chan struct{})}
+		multi:  cfg.Accounts != nil, released: make(chan struct{})}
 	own := &account{name: queue.DefaultAccount, st: st, api: cfg.API, budget: cfg.Budget, rate: cfg.Budget.rate()}
 	w.accts.by = map[string]*account{queue.DefaultAccount: own}
 	w.docs = newDocumentFetcher(w, own)

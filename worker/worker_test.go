@@ -116,7 +116,7 @@ func start(t *testing.T, o opts) *harness {
 	logs := &queuetest.Buffer{}
 	w, err := worker.New(worker.Config{
 		Accounts: accs,
-		Queue: q, API: labelAPI, Budget: budget,
+		Queue:    q, API: labelAPI, Budget: budget,
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Concurrency:     o.concurrency,
 		MaxRetry:        o.maxRetry,

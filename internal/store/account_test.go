@@ -3,7 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"

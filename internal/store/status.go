@@ -51,16 +51,16 @@ type DeadLetterInfo struct {
 // JobStatus is the answer of Status for one key; its JSON is the contract of
 // `flexlabel status --json` and GET /v1/labels/{key}.
 type JobStatus struct {
-	IdempotencyKey string          `json:"idempotencyKey"`
+	IdempotencyKey string `json:"idempotencyKey"`
 	// Account is the Flex Forward account the key is under (keys are per
 	// account, as the API's are); DefaultAccount in a single-account setup.
-	Account        string          `json:"account"`
-	State          State           `json:"state"`
-	Attempts       int             `json:"attempts"`
-	LastError      *string         `json:"lastError"`
-	Label          *Label          `json:"label"`
-	DeadLetter     *DeadLetterInfo `json:"deadLetter"`
-	EnqueuedAt     *time.Time      `json:"enqueuedAt,omitempty"`
+	Account    string          `json:"account"`
+	State      State           `json:"state"`
+	Attempts   int             `json:"attempts"`
+	LastError  *string         `json:"lastError"`
+	Label      *Label          `json:"label"`
+	DeadLetter *DeadLetterInfo `json:"deadLetter"`
+	EnqueuedAt *time.Time      `json:"enqueuedAt,omitempty"`
 	// Tracking is the shipment's tracking as last polled; nil while the
 	// label is not yet polled (or not followed).
 	Tracking *Tracking `json:"tracking"`
