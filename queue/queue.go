@@ -110,6 +110,29 @@ func (q *Queue) ForAccount(a string) (*Queue, error) {
 // Account returns the account the queue is for.
 func (q *Queue) Account() string { return q.opts.Account }
 
+// ErrUnknownAccount is wrapped by CheckAccount's error for an account the
+// fleet does not run.
+var ErrUnknownAccount = errors.New("unknown account")
+
+// CheckAccount reports whether the fleet's workers run the queue's
+// account, as they record it in Redis: a job of an account they do not run
+// would wait until one does. Another account than the namespace's own
+// must be in the workers' FLEXLABEL_ACCOUNTS_FILE; the namespace's own is
+// run unless the workers have an accounts file without it. The error of an
+// account not run wraps ErrUnknownAccount.
+func (q *Queue) CheckAccount(ctx context.Context) error {
+	ok, err := q.st.AccountConfigured(ctx, q.opts.Account)
+	switch {
+	case err != nil:
+		return err
+	case ok:
+		return nil
+	case q.opts.Account == DefaultAccount:
+		return fmt.Errorf("%w: the workers run an accounts file without a default account; name the account", ErrUnknownAccount)
+	}
+	return fmt.Errorf("%w %q: no worker runs it (it is not in the workers' FLEXLABEL_ACCOUNTS_FILE, or no worker has started with it yet)", ErrUnknownAccount, q.opts.Account)
+}
+
 // DeadLetters returns the queue's dead-letter queue.
 func (q *Queue) DeadLetters() *DeadLetters { return &q.dlq }
 

@@ -103,6 +103,11 @@ func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 		}
 		ivs[a.Name] = next[a.Name].budget.interval
 	}
+	if w.cfg.API != nil {
+		// The namespace's own account is run too: producers may name it
+		// (queue.CheckAccount). Its jobs are never held.
+		ivs[queue.DefaultAccount] = w.cfg.Budget.interval
+	}
 	if err := w.st.SetAccountIntervals(ctx, ivs); err != nil {
 		return err
 	}

@@ -179,3 +179,29 @@ func TestAccounts_StatusJSONNamesTheAccount(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, queue.StateUnknown, other[0].State, "the default account has no key c1")
 }
+
+// Producers learn which accounts the fleet runs from the budgets its
+// workers record: another account only once a worker runs it, the
+// namespace's own unless the workers run accounts without it.
+func TestAccounts_CheckAccountFollowsTheWorkersBudgets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	qa, err := e.q.ForAccount("brand-a")
+	require.NoError(t, err)
+	require.NoError(t, e.q.CheckAccount(ctx), "a single-account setup runs the default account")
+	err = qa.CheckAccount(ctx)
+	require.ErrorIs(t, err, queue.ErrUnknownAccount)
+	assert.Contains(t, err.Error(), `"brand-a"`)
+
+	require.NoError(t, e.st.SetAccountIntervals(ctx, map[string]time.Duration{"brand-a": time.Second}))
+	require.NoError(t, qa.CheckAccount(ctx))
+	err = e.q.CheckAccount(ctx)
+	require.ErrorIs(t, err, queue.ErrUnknownAccount, "accounts without a default one")
+	assert.Contains(t, err.Error(), "name the account")
+
+	require.NoError(t, e.st.SetAccountIntervals(ctx, map[string]time.Duration{store.DefaultAccount: time.Second}))
+	require.NoError(t, e.q.CheckAccount(ctx))
+	require.NoError(t, e.st.DropAccountIntervals(ctx, []string{"brand-a"}))
+	require.ErrorIs(t, qa.CheckAccount(ctx), queue.ErrUnknownAccount, "removed from the fleet")
+}

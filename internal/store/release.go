@@ -163,6 +163,23 @@ func (st *Store) SetAccountIntervals(ctx context.Context, ivs map[string]time.Du
 	return nil
 }
 
+// AccountConfigured reports whether the fleet's workers run account a,
+// as their accounts' budgets in Redis say (SetAccountIntervals): another
+// account when it has a budget there; the namespace's own unless the
+// fleet runs accounts (a budget is there) and not it.
+func (st *Store) AccountConfigured(ctx context.Context, a string) (bool, error) {
+	pipe := st.rdb.Pipeline()
+	has := pipe.HExists(ctx, st.fleet+"acct:iv", a)
+	n := pipe.HLen(ctx, st.fleet+"acct:iv")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, fmt.Errorf("queue: reading the fleet's accounts: %w", err)
+	}
+	if a == DefaultAccount && n.Val() == 0 {
+		return true, nil
+	}
+	return has.Val(), nil
+}
+
 // DropAccountIntervals forgets the budget of accounts no longer
 // configured: their held jobs stay held (Release skips an account without
 // an interval) until they are configured again.
