@@ -78,10 +78,13 @@ type Config struct {
 	MetricsAuth        bool          `env:"FLEXLABEL_METRICS_AUTH" envDefault:"false"`
 	APITokens          []Secret      `env:"FLEXLABEL_API_TOKENS" envSeparator:","`
 	APITokensFile      string        `env:"FLEXLABEL_API_TOKENS_FILE"`
-	LogLevel           string        `env:"FLEXLABEL_LOG_LEVEL" envDefault:"info"`
-	LogFormat          string        `env:"FLEXLABEL_LOG_FORMAT" envDefault:"json"`
-	ShutdownTimeout    time.Duration `env:"FLEXLABEL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
-	Queue              string        `env:"FLEXLABEL_QUEUE" envDefault:"flexlabel"`
+	// AccountsFile is the YAML of the fleet's Flex Forward accounts
+	// (internal/accounts, docs/ACCOUNTS.md); read by the worker and dev.
+	AccountsFile    string        `env:"FLEXLABEL_ACCOUNTS_FILE"`
+	LogLevel        string        `env:"FLEXLABEL_LOG_LEVEL" envDefault:"info"`
+	LogFormat       string        `env:"FLEXLABEL_LOG_FORMAT" envDefault:"json"`
+	ShutdownTimeout time.Duration `env:"FLEXLABEL_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	Queue           string        `env:"FLEXLABEL_QUEUE" envDefault:"flexlabel"`
 
 	// Durable acknowledgements (issue 18): an enqueue, and each outcome the
 	// worker records, is acknowledged once Redis's WAIT counts this many
@@ -324,10 +327,11 @@ func (c *Config) LoadAPITokens() (*APITokens, error) {
 	return out, nil
 }
 
-// RequireToken reports a missing FLEXFORWARD_TOKEN (the worker needs it).
+// RequireToken reports a missing FLEXFORWARD_TOKEN (the worker needs it,
+// unless FLEXLABEL_ACCOUNTS_FILE names its accounts).
 func (c *Config) RequireToken() error {
-	if c.FlexForwardToken == "" {
-		return &Error{Problems: []string{"FLEXFORWARD_TOKEN: is required (the Flex Forward API bearer token)"}}
+	if c.FlexForwardToken == "" && c.AccountsFile == "" {
+		return &Error{Problems: []string{"FLEXFORWARD_TOKEN: is required (the Flex Forward API bearer token), unless FLEXLABEL_ACCOUNTS_FILE names the accounts"}}
 	}
 	return nil
 }

@@ -80,6 +80,7 @@ ended dead); 2 on operational errors and when interrupted (SIGINT, SIGTERM).`,
 	cmd.Flags().StringVar(&f.report, "report", "", "write a report of every key to this file (.csv or .ndjson)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON line per row and a JSON summary")
 	cmd.Flags().StringVar(&f.lane, "queue", "bulk", "bulk or interactive")
+	a.accountFlag(cmd, accountWrite, false)
 	return cmd
 }
 

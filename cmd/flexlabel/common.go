@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/queue"
@@ -43,7 +45,62 @@ func (a *app) openQueueWith(ctx context.Context, cfg *config.Config, onEnqueue .
 		d.Close()
 		return nil, fmt.Errorf("redis at %s: %w", cfg.RedisAddr(), err)
 	}
+	if err := a.useAccount(ctx, d); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// How a command takes --account (app.accountUse).
+const (
+	accountRead  = 1 // status, track, dlq: any account's jobs, run or not (a removed account's dead letters are still there)
+	accountWrite = 2 // enqueue, bulk: an account the fleet runs, or its jobs would wait for ever
+)
+
+// accountFlag gives cmd the --account flag (on its subcommands too when
+// persistent).
+func (a *app) accountFlag(cmd *cobra.Command, use int, persistent bool) {
+	fs := cmd.Flags()
+	if persistent {
+		fs = cmd.PersistentFlags()
+	}
+	fs.StringVar(&a.account, "account", "", "the Flex Forward account (FLEXLABEL_ACCOUNTS_FILE's name; default: the default account)")
+	prev := cmd.PersistentPreRunE
+	cmd.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		a.accountUse = use
+		if prev != nil {
+			return prev(c, args)
+		}
+		return nil
+	}
+}
+
+// useAccount makes d's queue the --account's.
+func (a *app) useAccount(ctx context.Context, d *deps) error {
+	if a.accountUse == 0 {
+		return nil
+	}
+	name := a.account
+	if name == "" {
+		name = queue.DefaultAccount
+	}
+	if !queue.ValidAccountName(name) {
+		return &config.Error{Problems: []string{fmt.Sprintf("--account: %q is not an account name (1 to 32 of a-z, 0-9 and -)", name)}}
+	}
+	q, err := d.q.ForAccount(name)
+	if err != nil {
+		return err
+	}
+	if a.accountUse == accountWrite {
+		if err := q.CheckAccount(ctx); errors.Is(err, queue.ErrUnknownAccount) {
+			return &config.Error{Problems: []string{"--account: " + err.Error()}}
+		} else if err != nil {
+			return err
+		}
+	}
+	d.q = q
+	return nil
 }
 
 // connectQueue builds the Redis client and the queue from cfg without

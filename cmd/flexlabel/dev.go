@@ -139,7 +139,7 @@ func (a *app) dev(ctx context.Context, seed int) error {
 		return err
 	}
 	defer d.Close()
-	w, err := a.startWorker(ctx, cfg, d, log, rec)
+	w, err := a.startWorker(ctx, cfg, d, log, rec, nil)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ func (a *app) dlqCmd() *cobra.Command {
 		Short: "Operate the dead-letter queue: list, show, redrive, discard, export",
 	}
 	cmd.AddCommand(a.dlqListCmd(), a.dlqShowCmd(), a.dlqActCmd("redrive"), a.dlqActCmd("discard"), a.dlqExportCmd())
+	a.accountFlag(cmd, accountRead, true)
 	return cmd
 }
 

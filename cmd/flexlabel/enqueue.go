@@ -18,12 +18,12 @@ import (
 const maxLine = bulkfile.MaxLineBytes
 
 func (a *app) enqueueCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "enqueue [FILE|-]",
 		Short: "Enqueue label requests: one JSON object, or NDJSON (one request per line)",
 		Long: `Enqueue label requests from FILE or standard input: one JSON object, or NDJSON.
 Prints one JSON line per input line, in order:
-  {"idempotencyKey":…,"outcome":"enqueued|duplicate|conflict|invalid|dead","state":…,"error":…,"details":[…]}
+  {"idempotencyKey":…,"account":…,"outcome":"enqueued|duplicate|conflict|invalid|dead","state":…,"error":…,"details":[…]}
 Exit 0 if every line was enqueued or duplicate, 1 if any was refused, 2 on operational errors.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,6 +44,8 @@ Exit 0 if every line was enqueued or duplicate, 1 if any was refused, 2 on opera
 			return a.enqueue(cmd, d.q, src, name)
 		},
 	}
+	a.accountFlag(cmd, accountWrite, false)
+	return cmd
 }
 
 // readRequests yields each request of an input: a single (possibly

@@ -17,6 +17,11 @@ type app struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// account is --account of the command that runs (accountFlag), and
+	// accountUse how openQueue takes it: 0 the command has no such flag,
+	// accountRead any account name, accountWrite one the fleet runs.
+	account    string
+	accountUse int
 }
 
 // run is the whole program behind main: everything testable lives below it.

@@ -59,6 +59,7 @@ Exit 0 if every key is known, 1 if any is unknown (as GET /v1/labels/{key} answe
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per key")
+	a.accountFlag(cmd, accountRead, false)
 	return cmd
 }
 

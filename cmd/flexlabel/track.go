@@ -66,6 +66,7 @@ Exit 0 for a known key, 1 for an unknown one (as status), 2 on operational error
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"idempotencyKey","tracking","nextCheckAt"} as one JSON object`)
+	a.accountFlag(cmd, accountRead, false)
 	return cmd
 }
 

@@ -25,7 +25,10 @@ func (a *app) workerCmd() *cobra.Command {
 calls finish within FLEXLABEL_SHUTDOWN_TIMEOUT, and exit 0.
 Requires FLEXFORWARD_TOKEN, which it checks with one GET /couriers call before
 taking any job: a token Flex Forward refuses (401 or 403) exits 2; an API that
-is down or erroring at start is only a warning.`,
+is down or erroring at start is only a warning.
+With FLEXLABEL_ACCOUNTS_FILE it runs every account the file names (re-read
+every 2 s and on SIGHUP, no restart needed); each account's token is checked
+at start, and one refused is reported without stopping the others.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Parse(a.env)
@@ -36,22 +39,50 @@ is down or erroring at start is only a warning.`,
 				return err
 			}
 			log := newLogger(cfg, a.stderr, "")
-			if err := checkTokenAtStart(cmd.Context(), cfg, log); err != nil {
+			fa, err := loadAccounts(cfg, log)
+			if err != nil {
 				return err
 			}
-			return a.runWorker(cmd.Context(), cfg, log)
+			if fa != nil {
+				// Each account's token is its own: one refused is
+				// reported and dead-letters that account's jobs only.
+				fa.checkTokens(cmd.Context(), fa.live.Set().Accounts())
+			} else if err := checkTokenAtStart(cmd.Context(), cfg, log); err != nil {
+				return err
+			}
+			return a.runWorker(cmd.Context(), cfg, log, fa)
 		},
 	}
 }
 
 // startWorker builds and starts a worker from the configuration; the caller
 // shuts it down. It is shared by `worker` and `dev`.
-func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log *slog.Logger, obs worker.Observer) (*worker.Worker, error) {
-	api, err := flexapi.NewClient(cfg.FlexForwardBaseURL, cfg.FlexForwardToken.Reveal(), flexapi.WithTimeout(cfg.APITimeout))
-	if err != nil {
-		return nil, fmt.Errorf("FLEXFORWARD_BASE_URL: %w", err)
+func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log *slog.Logger, obs worker.Observer, fa *fleetAccounts) (*worker.Worker, error) {
+	var api worker.LabelAPI
+	var others []worker.Account
+	rate := cfg.RateLimit
+	if fa == nil {
+		c, err := flexapi.NewClient(cfg.FlexForwardBaseURL, cfg.FlexForwardToken.Reveal(), flexapi.WithTimeout(cfg.APITimeout))
+		if err != nil {
+			return nil, fmt.Errorf("FLEXFORWARD_BASE_URL: %w", err)
+		}
+		api = c
+	} else {
+		own, r, ok, err := fa.ownAccount()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			api, rate = own, r
+		}
+		if others, err = fa.others(fa.live.Set()); err != nil {
+			return nil, err
+		}
+		if others == nil {
+			others = []worker.Account{}
+		}
 	}
-	budget, err := worker.NewBudget(d.q, cfg.RateLimit)
+	budget, err := worker.NewBudget(d.q, rate)
 	if err != nil {
 		return nil, fmt.Errorf("FLEXLABEL_RATE_LIMIT: %w", err)
 	}
@@ -70,6 +101,7 @@ func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log 
 		DocumentWait:    cfg.WebhookDocumentWait,
 		Tracking: worker.TrackingConfig{On: cfg.TrackingOn(), KeyPrefix: cfg.TrackingKeyPrefix,
 			MaxAge: cfg.TrackingMaxAge, Speedup: cfg.TrackingSpeedup},
+		Accounts: others,
 	})
 	if err != nil {
 		return nil, err
@@ -77,10 +109,13 @@ func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log 
 	if err := w.Start(); err != nil {
 		return nil, err
 	}
+	if fa != nil {
+		go fa.follow(ctx, w)
+	}
 	return w, nil
 }
 
-func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, fa *fleetAccounts) error {
 	d, err := a.connectQueue(cfg)
 	if err != nil {
 		return err
@@ -104,7 +139,7 @@ func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logge
 		log.Info("flexlabel worker stopped before Redis answered", slog.String("redis", cfg.RedisAddr()))
 		return nil
 	}
-	w, err := a.startWorker(ctx, cfg, d, log, rec)
+	w, err := a.startWorker(ctx, cfg, d, log, rec, fa)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
+)
+
+func cliAccountToken(a string) string { return "tok-" + a + "-CLI-SECRET-19c4" }
+
+// writeAccounts writes an accounts file of the named accounts on the fake
+// API, brand-b's token from a tokenFile as a Kubernetes secret mount gives it.
+func writeAccounts(t *testing.T, path, baseURL string, names ...string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("accounts:\n")
+	for _, n := range names {
+		if n == "brand-b" {
+			tf := filepath.Join(filepath.Dir(path), n+".token")
+			require.NoError(t, os.WriteFile(tf, []byte(cliAccountToken(n)+"\n"), 0o600))
+			fmt.Fprintf(&b, "  - name: %s\n    tokenFile: %s.token\n    rateLimit: 1000\n    baseURL: %s\n", n, n, baseURL)
+			continue
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    token: %s\n    rateLimit: 1000\n    baseURL: %s\n", n, cliAccountToken(n), baseURL)
+	}
+	tmp := path + ".tmp"
+	require.NoError(t, os.WriteFile(tmp, []byte(b.String()), 0o600))
+	require.NoError(t, os.Rename(tmp, path))
+}
+
+// startAccountsWorker runs `flexlabel worker` in-process with
+// FLEXLABEL_ACCOUNTS_FILE (and FLEXFORWARD_TOKEN as the default account)
+// until the test ends; it returns the fake API and the worker's log.
+func (c *cli) startAccountsWorker(t *testing.T, file string, fake *flexapitest.Server) *queuetest.Buffer {
+	t.Helper()
+	env := map[string]string{}
+	for k, v := range c.env {
+		env[k] = v
+	}
+	env["FLEXFORWARD_TOKEN"] = cliToken
+	env["FLEXFORWARD_BASE_URL"] = fake.URL()
+	env["FLEXLABEL_RATE_LIMIT"] = "1000"
+	env["FLEXLABEL_ACCOUNTS_FILE"] = file
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errb := &queuetest.Buffer{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := run(ctx, []string{"worker"}, env, strings.NewReader(""), errb, errb)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("worker: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		require.NotContains(t, errb.String(), cliToken, "token in worker logs")
+		require.NotContains(t, errb.String(), "-CLI-SECRET-19c4", "an account's token in worker logs")
+	})
+	return errb
+}
+
+func (c *cli) waitAccountState(t *testing.T, account, key, state string) map[string]any {
+	t.Helper()
+	var last map[string]any
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r := c.run(t, "", "status", "--json", "--account", account, key)
+		last = nil
+		require.NoError(ct, json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &last), r.stdout+r.stderr)
+		assert.Equal(ct, state, last["state"])
+	}, 15*time.Second, 50*time.Millisecond, "%s of %s never became %s", key, account, state)
+	return last
+}
+
+// The worker runs the accounts of FLEXLABEL_ACCOUNTS_FILE beside the
+// default account: the same key under each is a label of each, made with
+// the account's token; a producer names the account with --account, and
+// one the fleet does not run is refused (exit 2, naming --account); an
+// account whose token Flex Forward refuses is reported at start and has its
+// own jobs dead-lettered (auth), nobody else's; an account added to the
+// file is run within seconds, without a restart.
+func TestCLI_Accounts_FileRunsEachAccountWithItsToken(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	fake := flexapitest.NewTestServer(t, cliToken)
+	for _, a := range []string{"brand-a", "brand-b", "brand-c"} {
+		fake.AddToken(cliAccountToken(a), a)
+	}
+	fake.Revoke(cliAccountToken("brand-b"))
+	file := filepath.Join(t.TempDir(), "accounts.yaml")
+	writeAccounts(t, file, fake.URL(), "brand-a", "brand-b")
+	logs := c.startAccountsWorker(t, file, fake)
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "token refused") }, 10*time.Second, 20*time.Millisecond)
+	assert.Contains(t, logs.String(), "account=brand-b")
+
+	req := string(queuetest.RequestJSON("same-1", "")) + "\n"
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r := c.run(t, req, "enqueue", "--account", "brand-a")
+		assert.Equal(ct, 0, r.code, r.stderr) // once the worker has recorded its accounts
+	}, 10*time.Second, 50*time.Millisecond)
+	for _, args := range [][]string{{"enqueue"}, {"enqueue", "--account", "brand-b"}} {
+		r := c.run(t, req, args...)
+		require.Equal(t, 0, r.code, r.stderr)
+		got := lines(t, r.stdout)
+		require.Equal(t, "enqueued", got[0]["outcome"], "the same key is another account's own job")
+	}
+	r := c.run(t, req, "enqueue", "--account", "brand-a")
+	require.Equal(t, 0, r.code, r.stderr)
+	got := lines(t, r.stdout)
+	assert.Equal(t, "duplicate", got[0]["outcome"])
+	assert.Equal(t, "brand-a", got[0]["account"])
+
+	st := c.waitAccountState(t, "brand-a", "same-1", "completed")
+	assert.Equal(t, "brand-a", st["account"])
+	c.waitState(t, "same-1", "completed")
+	dead := c.waitAccountState(t, "brand-b", "same-1", "dead")
+	assert.Equal(t, "auth", dead["deadLetter"].(map[string]any)["reason"])
+	l := fake.Ledger()
+	assert.Equal(t, 1, l.Accounts["brand-a"].CreatedPerKey["same-1"])
+	assert.Equal(t, 1, l.Accounts["account-1"].CreatedPerKey["same-1"])
+
+	r = c.run(t, "", "dlq", "list", "--json", "--account", "brand-b")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"idempotencyKey":"same-1"`)
+	r = c.run(t, "", "dlq", "list", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "same-1", "the default account has no dead letter")
+
+	r = c.run(t, req, "enqueue", "--account", "brand-c")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `--account: unknown account "brand-c"`)
+	r = c.run(t, req, "enqueue", "--account", "Brand C")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "--account")
+
+	writeAccounts(t, file, fake.URL(), "brand-a", "brand-b", "brand-c")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r := c.run(t, req, "enqueue", "--account", "brand-c")
+		assert.Equal(ct, 0, r.code, r.stderr)
+	}, 15*time.Second, 100*time.Millisecond, "an account added to the file is run without a restart")
+	c.waitAccountState(t, "brand-c", "same-1", "completed")
+	assert.Contains(t, logs.String(), "accounts reloaded")
+}
+
+// A bad accounts file stops the worker at start, naming the variable and
+// the place, and never echoes a token.
+func TestCLI_Accounts_BadFileExits2(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	file := filepath.Join(t.TempDir(), "accounts.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("accounts:\n  - name: Brand A\n    token: tok-NEVER-ECHO-1\n    rateLimit: 0\n"), 0o600))
+	c.env["FLEXLABEL_ACCOUNTS_FILE"] = file
+	r := c.run(t, "", "worker")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "FLEXLABEL_ACCOUNTS_FILE")
+	assert.Contains(t, r.stderr, "accounts[0].name")
+	assert.Contains(t, r.stderr, "accounts[0].rateLimit")
+	assert.NotContains(t, r.stderr, "tok-NEVER-ECHO-1")
+}
