@@ -64,6 +64,7 @@ func TestChaos(t *testing.T) {
 		scenario(t, "redis_restart", chaosRedisRestart)
 		scenario(t, "api_storm", chaosAPIStorm)
 		scenario(t, "token_revoked", chaosTokenRevoked)
+		scenario(t, "accounts", chaosAccounts)
 	})
 	var sum strings.Builder
 	for _, r := range results {
