@@ -44,7 +44,7 @@ type accountEntry struct {
 	// err is the check's refusal (wrapping queue.ErrUnknownAccount); nil:
 	// the fleet runs the account.
 	err     error
-	checked time.Time // zero: not checked yet
+	checked time.Time
 }
 
 func newAccountCache(base *queue.Queue) *accountCache {
@@ -58,7 +58,7 @@ func (c *accountCache) queue(ctx context.Context, a string) (*queue.Queue, error
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.m[a]
-	if ok && !e.checked.IsZero() && now.Sub(e.checked) < c.ttl {
+	if ok && now.Sub(e.checked) < c.ttl {
 		c.mu.Unlock()
 		return e.q, e.err
 	}
