@@ -1,6 +1,7 @@
 // Package auth says who a caller of the HTTP API and the operator console is,
-// and what that caller may do: a token's scope, its key prefixes, and the
-// stable non-secret id that names it in logs.
+// and what that caller may do: a token's scope, its key prefixes, the
+// Flex Forward accounts it may act on, and the stable non-secret id that
+// names it in logs.
 //
 // The HTTP layer (internal/httpapi) resolves a request's token to a
 // Principal and puts it in the request's context; handlers that decide per
@@ -8,7 +9,7 @@
 // back with FromContext.
 //
 // Tokens come from FLEXLABEL_API_TOKENS (scope All) and from a tokens file
-// (ParseFile: "SCOPE TOKEN [KEY_PREFIX...]" a line). A Set maps a presented
+// (ParseFile: "SCOPE TOKEN [KEY_PREFIX...] [accounts=NAME,...]" a line). A Set maps a presented
 // secret to its Principal and is swapped whole on reload; a Watcher re-reads
 // the file when its content changes or on SIGHUP, keeping the old set when
 // the new file is bad. A Token prints as its scope and ID, never its secret.
@@ -17,6 +18,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -51,6 +53,10 @@ type Principal struct {
 	// Prefixes, when not empty, limit a producer token to the
 	// idempotency keys that start with one of them.
 	Prefixes []string
+	// Accounts, when not empty, limit the token to these Flex Forward
+	// accounts (the HTTP API's Flexlabel-Account header; "default" for a
+	// request that names none). Empty: every account.
+	Accounts []string
 }
 
 // Has reports whether p may act with scope s. All has every scope;
@@ -79,6 +85,30 @@ func (p Principal) KeyAllowed(key string) bool {
 		}
 	}
 	return false
+}
+
+// AccountAllowed reports whether p may act on the jobs of account a:
+// always, unless p is bound to accounts and a is none of them.
+func (p Principal) AccountAllowed(a string) bool {
+	return len(p.Accounts) == 0 || slices.Contains(p.Accounts, a)
+}
+
+// CheckAccount returns nil when p may act on account a (AccountAllowed),
+// and otherwise an error naming the accounts it may act on, such as
+// `this token may only act on account "brand-a", not "default"`.
+func (p Principal) CheckAccount(a string) error {
+	if p.AccountAllowed(a) {
+		return nil
+	}
+	quoted := make([]string, len(p.Accounts))
+	for i, acct := range p.Accounts {
+		quoted[i] = strconv.Quote(acct)
+	}
+	noun := "account"
+	if len(quoted) > 1 {
+		noun = "accounts"
+	}
+	return fmt.Errorf("this token may only act on %s %s, not %q", noun, strings.Join(quoted, " or "), a)
 }
 
 // SeesPersonal reports whether p may see the personal fields of a request

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/internal/auth"
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 const (
@@ -62,6 +63,60 @@ func TestParseFile_BadLines_NamedByLineWithoutTheToken(t *testing.T) {
 	_, err := auth.ParseFile("f", []byte("nope x\nproducer short\n"))
 	require.ErrorContains(t, err, "f:1:")
 	require.ErrorContains(t, err, "f:2:")
+}
+
+func TestParseFile_Accounts(t *testing.T) {
+	t.Parallel()
+	data := "producer " + prodSecret + " shop-a- accounts=brand-a,brand-b shop-b-\n" +
+		"operator " + opSecret + " accounts=brand-a\n" +
+		"viewer " + viewSecret + "\n"
+	tokens, err := auth.ParseFile("tokens", []byte(data))
+	require.NoError(t, err)
+	require.Equal(t, []auth.Token{
+		{Scope: auth.Producer, Secret: prodSecret, Prefixes: []string{"shop-a-", "shop-b-"}, Accounts: []string{"brand-a", "brand-b"}},
+		{Scope: auth.Operator, Secret: opSecret, Accounts: []string{"brand-a"}},
+		{Scope: auth.Viewer, Secret: viewSecret},
+	}, tokens)
+	require.Equal(t, []string{"brand-a"}, tokens[1].Principal().Accounts)
+}
+
+func TestParseFile_BadAccounts_NamedByLineAndField(t *testing.T) {
+	t.Parallel()
+	const secret = "sec-0123456789abcdef"
+	cases := []struct{ fields, want string }{
+		{"accounts=Brand_A", `f:1: accounts: "Brand_A" is not an account name (1 to 32 of a-z, 0-9 and -, separated by commas)`},
+		{"accounts=brand-a,,brand-b", `f:1: accounts: "" is not an account name`},
+		{"accounts=", "f:1: accounts: empty; name at least one account"},
+		{"accounts=brand-a,brand-a", `f:1: accounts: "brand-a" is listed twice`},
+		{"accounts=brand-a accounts=brand-b", "f:1: accounts: given 2 times; list every account in one field"},
+		{"accounts=" + strings.ToUpper(secret), "f:1: accounts: a name of 20 characters (not shown: it may be a token) is not an account name"},
+	}
+	for _, c := range cases {
+		_, err := auth.ParseFile("f", []byte("producer "+secret+" "+c.fields+"\n"))
+		require.ErrorContains(t, err, c.want, c.fields)
+		require.NotContains(t, strings.ToLower(err.Error()), secret, c.fields)
+	}
+	_, err := auth.ParseFile("f", []byte("metrics "+secret+" accounts=brand-a\n"))
+	require.ErrorContains(t, err, "f:1: accounts: not allowed on metrics lines")
+}
+
+// The tokens file's account names follow the queue's rule exactly.
+func TestValidAccountName_IsTheQueues(t *testing.T) {
+	t.Parallel()
+	for _, a := range []string{"", "default", "brand-a", "a", "-", "0-9", strings.Repeat("a", 32), strings.Repeat("a", 33),
+		"Brand", "brand_a", "brand.a", "brand a", "brand/a", "brand@a", "ä", "brand-a\n"} {
+		require.Equal(t, queue.ValidAccountName(a), auth.ValidAccountNameForTest(a), "%q", a)
+	}
+}
+
+func TestPrincipal_CheckAccount(t *testing.T) {
+	t.Parallel()
+	p := auth.Principal{Scope: auth.Producer, Accounts: []string{"brand-a"}}
+	require.NoError(t, p.CheckAccount("brand-a"))
+	require.EqualError(t, p.CheckAccount("default"), `this token may only act on account "brand-a", not "default"`)
+	p.Accounts = append(p.Accounts, "brand-b")
+	require.EqualError(t, p.CheckAccount("brand-c"), `this token may only act on accounts "brand-a" or "brand-b", not "brand-c"`)
+	require.NoError(t, auth.Principal{Scope: auth.Operator}.CheckAccount("anything"), "a token bound to no account acts on every one")
 }
 
 func TestToken_PrintsWithoutSecret(t *testing.T) {
@@ -251,5 +306,8 @@ func TestSet_Tokens_LastUsedSurvivesReload(t *testing.T) {
 	require.True(t, byID[newTok.ID()].LastUsed.IsZero(), "the new token was never used")
 	require.True(t, byID[op.ID()].LastUsed.IsZero())
 	require.Equal(t, []string{"shop-a-"}, byID[newTok.ID()].Prefixes)
+	require.NoError(t, s.Replace([]auth.Token{{Scope: auth.Viewer, Secret: viewSecret, Accounts: []string{"brand-a"}}}))
+	got, _ = s.Tokens()
+	require.Equal(t, []string{"brand-a"}, got[0].Accounts)
 	require.NotContains(t, fmt.Sprintf("%+v", got), "secret", "no secret in what Tokens hands out")
 }

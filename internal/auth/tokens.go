@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,9 @@ type Token struct {
 	// Prefixes limit a producer token to idempotency keys starting with
 	// one of them; empty means any key.
 	Prefixes []string
+	// Accounts limit the token to these Flex Forward accounts; empty
+	// means every account.
+	Accounts []string
 }
 
 // ID names the token in logs: "tok-" and the first 12 hex digits of the
@@ -52,7 +56,7 @@ func TokenID(secret string) string {
 
 // Principal is the caller presenting t.
 func (t Token) Principal() Principal {
-	return Principal{ID: t.ID(), Scope: t.Scope, Prefixes: t.Prefixes}
+	return Principal{ID: t.ID(), Scope: t.Scope, Prefixes: t.Prefixes, Accounts: t.Accounts}
 }
 
 // String describes the token without its secret.
@@ -71,11 +75,14 @@ func (t Token) LogValue() slog.Value {
 
 // ParseFile parses the tokens file format: one token a line,
 //
-//	SCOPE TOKEN [KEY_PREFIX...]
+//	SCOPE TOKEN [KEY_PREFIX...] [accounts=NAME,...]
 //
 // fields separated by spaces or tabs, '#' starting a comment, blank lines
 // ignored. SCOPE is producer, operator, viewer or metrics; key prefixes are
-// allowed on producer lines only. name is used in errors, which say
+// allowed on producer lines only. A field starting "accounts=" (anywhere
+// after the token) binds the token to those Flex Forward accounts, each
+// [a-z0-9-]{1,32}; it is allowed on every line but metrics (the metrics
+// are the whole fleet's). name is used in errors, which say
 // "name:line: problem" for every bad line at once and never contain a token.
 func ParseFile(name string, data []byte) ([]Token, error) {
 	var (
@@ -108,9 +115,14 @@ func ParseFile(name string, data []byte) ([]Token, error) {
 			bad("%s line has no token (want SCOPE TOKEN [KEY_PREFIX...])", scope)
 			continue
 		}
-		t := Token{Scope: scope, Secret: fields[1], Prefixes: fields[2:]}
-		if len(t.Prefixes) == 0 {
-			t.Prefixes = nil
+		t := Token{Scope: scope, Secret: fields[1]}
+		var accts []string // the accounts= fields
+		for _, f := range fields[2:] {
+			if list, ok := strings.CutPrefix(f, accountsField); ok {
+				accts = append(accts, list)
+			} else {
+				t.Prefixes = append(t.Prefixes, f)
+			}
 		}
 		switch {
 		case len(t.Secret) < MinTokenLen:
@@ -119,6 +131,18 @@ func ParseFile(name string, data []byte) ([]Token, error) {
 		case len(t.Prefixes) > 0 && scope != Producer:
 			bad("key prefixes are allowed on producer lines only, this is a %s line", scope)
 			continue
+		case len(accts) > 0 && scope == Metrics:
+			bad("accounts: not allowed on metrics lines (the metrics are the whole fleet's)")
+			continue
+		case len(accts) > 1:
+			bad("accounts: given %d times; list every account in one field, accounts=brand-a,brand-b", len(accts))
+			continue
+		case len(accts) == 1:
+			var msg string
+			if t.Accounts, msg = parseAccounts(accts[0]); msg != "" {
+				bad("accounts: %s", msg)
+				continue
+			}
 		}
 		if first, dup := seen[t.Secret]; dup {
 			bad("token %s is already on line %d; each token may appear once", t.ID(), first)
@@ -134,6 +158,54 @@ func ParseFile(name string, data []byte) ([]Token, error) {
 		return nil, &FileError{Problems: problems}
 	}
 	return tokens, nil
+}
+
+// accountsField starts the field of a tokens file line that binds the
+// token to accounts.
+const accountsField = "accounts="
+
+// parseAccounts reads the list of an accounts= field: the accounts, or
+// what is wrong with the list.
+func parseAccounts(list string) ([]string, string) {
+	if list == "" {
+		return nil, "empty; name at least one account (accounts=brand-a,brand-b), or leave the field out for every account"
+	}
+	var accts []string
+	for a := range strings.SplitSeq(list, ",") {
+		switch {
+		case !validAccountName(a):
+			return nil, fmt.Sprintf("%s is not an account name (1 to 32 of a-z, 0-9 and -, separated by commas)", shownAccount(a))
+		case slices.Contains(accts, a):
+			return nil, fmt.Sprintf("%q is listed twice", a)
+		}
+		accts = append(accts, a)
+	}
+	return accts, ""
+}
+
+// shownAccount is how an error names a bad account name: quoted, unless it
+// is as long as a token (a token pasted in the wrong place must not be shown).
+func shownAccount(a string) string {
+	if len(a) >= MinTokenLen {
+		return fmt.Sprintf("a name of %d characters (not shown: it may be a token)", len(a))
+	}
+	return strconv.Quote(a)
+}
+
+// validAccountName reports whether a can name an account: 1 to 32 of
+// a-z, 0-9 and "-". It is queue.ValidAccountName's rule (the name appears
+// in Redis keys and a header), written again so that auth needs nothing of
+// the queue; a test holds the two equal.
+func validAccountName(a string) bool {
+	if len(a) < 1 || len(a) > 32 {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // FileError lists every problem of a tokens file, each "file:line: problem".
@@ -245,6 +317,7 @@ type TokenInfo struct {
 	ID       string
 	Scope    Scope
 	Prefixes []string
+	Accounts []string
 	// LastUsed is when this process last accepted the token; zero if it
 	// has not since it started.
 	LastUsed time.Time
@@ -258,7 +331,7 @@ func (s *Set) Tokens() (tokens []TokenInfo, loadedAt time.Time) {
 		return nil, time.Time{}
 	}
 	for _, t := range st.tokens {
-		ti := TokenInfo{ID: t.ID(), Scope: t.Scope, Prefixes: slices.Clone(t.Prefixes)}
+		ti := TokenInfo{ID: t.ID(), Scope: t.Scope, Prefixes: slices.Clone(t.Prefixes), Accounts: slices.Clone(t.Accounts)}
 		if v, ok := s.used.Load(ti.ID); ok {
 			ti.LastUsed = time.Unix(0, v.(*atomic.Int64).Load())
 		}

@@ -40,7 +40,11 @@ func (h *Handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	dl := h.q.DeadLetters()
+	aq, ok := h.accountQueue(w, r)
+	if !ok {
+		return
+	}
+	dl := aq.DeadLetters()
 	o := dl.Options(f)
 	o.Limit, o.Cursor = limit, q.Get("cursor")
 	page, next, err := dl.List(r.Context(), o)
@@ -108,7 +112,11 @@ func (h *Handler) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := h.q.DeadLetters().Get(r.Context(), key)
+	q, ok := h.accountQueue(w, r)
+	if !ok {
+		return
+	}
+	d, err := q.DeadLetters().Get(r.Context(), key)
 	if errors.Is(err, queue.ErrNotFound) {
 		writeError(w, http.StatusNotFound, notDead)
 		return
@@ -128,7 +136,7 @@ func (h *Handler) redriveDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.act(w, r, h.q.DeadLetters().Redrive, key)
+	h.act(w, r, (*queue.DeadLetters).Redrive, key)
 }
 
 // opStatus is the HTTP status of a redrive's or discard's result.
@@ -139,9 +147,14 @@ var opStatus = map[queue.OpCode]int{
 	queue.OpChanged:   http.StatusConflict,
 }
 
-// act redrives or discards one key and answers its result.
-func (h *Handler) act(w http.ResponseWriter, r *http.Request, op func(context.Context, ...string) ([]queue.OpResult, error), key string) {
-	res, err := op(r.Context(), key)
+// act redrives or discards one key of the request's account and answers
+// its result.
+func (h *Handler) act(w http.ResponseWriter, r *http.Request, op func(*queue.DeadLetters, context.Context, ...string) ([]queue.OpResult, error), key string) {
+	q, ok := h.accountQueue(w, r)
+	if !ok {
+		return
+	}
+	res, err := op(q.DeadLetters(), r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -156,7 +169,7 @@ func (h *Handler) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.act(w, r, h.q.DeadLetters().Discard, key)
+	h.act(w, r, (*queue.DeadLetters).Discard, key)
 }
 
 // redriveResponse is the answer of POST /v1/dead-letters/redrive; on 503 it
@@ -191,7 +204,7 @@ type dryRunResponse struct {
 // Keys that cannot be redriven (discarded or redriven meanwhile) count as
 // failed.
 func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
-	h.actOnSelection(w, r, "redrive", h.q.DeadLetters().RedriveEach, func(res []queue.OpResult, done, failed int, err string) any {
+	h.actOnSelection(w, r, "redrive", (*queue.DeadLetters).RedriveEach, func(res []queue.OpResult, done, failed int, err string) any {
 		return redriveResponse{Error: err, Results: res, Redriven: done, Failed: failed}
 	})
 }
@@ -200,7 +213,7 @@ func (h *Handler) redriveDeadLetters(w http.ResponseWriter, r *http.Request) {
 // the body, or a snapshot of every dead letter the filter selects (or all),
 // as redriveDeadLetters redrives them.
 func (h *Handler) discardDeadLetters(w http.ResponseWriter, r *http.Request) {
-	h.actOnSelection(w, r, "discard", h.q.DeadLetters().DiscardEach, func(res []queue.OpResult, done, failed int, err string) any {
+	h.actOnSelection(w, r, "discard", (*queue.DeadLetters).DiscardEach, func(res []queue.OpResult, done, failed int, err string) any {
 		return discardResponse{Error: err, Results: res, Discarded: done, Failed: failed}
 	})
 }
@@ -273,7 +286,7 @@ func readKeys(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 // exactly one of the three. It reads dryRun too, and answers the summary
 // that summary makes of the results (with the error on 503).
 func (h *Handler) actOnSelection(w http.ResponseWriter, r *http.Request, verb string,
-	each func(context.Context, []string, func(queue.OpResult) error) error, summary func(res []queue.OpResult, done, failed int, err string) any,
+	each func(*queue.DeadLetters, context.Context, []string, func(queue.OpResult) error) error, summary func(res []queue.OpResult, done, failed int, err string) any,
 ) {
 	all, ok := boolParam(w, r, "all")
 	if !ok {
@@ -309,16 +322,26 @@ func (h *Handler) actOnSelection(w http.ResponseWriter, r *http.Request, verb st
 			"), a body {\"keys\":[...]}, or all=true to "+verb+" every dead letter (reasons: "+reasonList()+")")
 		return
 	}
-	dl := h.q.DeadLetters()
 	down := func(err error, res []queue.OpResult, done, failed int) {
 		// A summary all the same: of what was done before Redis failed
-		// (nothing, if counting or listing the keys failed).
+		// (nothing, if checking the account, counting or listing the keys
+		// failed).
 		h.queueDown(w, r, err)
 		writeJSON(w, http.StatusServiceUnavailable, summary(res, done, failed, unavailableText(err)))
 	}
+	aq, ref, err := h.requestAccount(r)
+	switch {
+	case err != nil:
+		down(err, nil, 0, 0)
+		return
+	case ref != nil:
+		writeError(w, ref.code, ref.msg)
+		return
+	}
+	dl := aq.DeadLetters()
 	switch {
 	case dryRun && keys != nil:
-		states, err := h.q.States(r.Context(), keys)
+		states, err := aq.States(r.Context(), keys)
 		if err != nil {
 			down(err, nil, 0, 0)
 			return
@@ -353,7 +376,7 @@ func (h *Handler) actOnSelection(w http.ResponseWriter, r *http.Request, verb st
 		}
 	}
 	done, failed := 0, 0
-	err := each(r.Context(), keys, func(o queue.OpResult) error {
+	err = each(dl, r.Context(), keys, func(o queue.OpResult) error {
 		if o.Done {
 			done++
 		} else {

@@ -44,6 +44,10 @@ func (h *Handler) exportDeadLetters(w http.ResponseWriter, r *http.Request) {
 			": only a courier rejection keeps the old key from ever making a label; other dead letters are redriven or fixed under their key")
 		return
 	}
+	q, ok := h.accountQueue(w, r)
+	if !ok {
+		return
+	}
 	rc := http.NewResponseController(w)
 	started := false
 	start := func() {
@@ -55,7 +59,7 @@ func (h *Handler) exportDeadLetters(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	}
 	var writeErr error
-	dl := h.q.DeadLetters()
+	dl := q.DeadLetters()
 	sum, err := dl.ExportMatching(r.Context(), dl.Options(f), newKeys, func(line []byte) error {
 		if !started {
 			start()

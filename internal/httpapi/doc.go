@@ -19,6 +19,16 @@
 // console) decides per request; a producer limited to key prefixes is
 // checked by the label routes, each foreign item of a batch refused alone.
 //
+// The label and dead-letter routes act on one Flex Forward account's jobs
+// (docs/ACCOUNTS.md): the one the Flexlabel-Account header names, or the
+// default account (Config.Queue, its keys as in a single-account setup)
+// without it. accounts.go resolves the header once per request to the
+// account's queue.Queue, refusing a malformed name (400), an account the
+// token is not bound to (403, auth.Principal.CheckAccount, before Redis is
+// asked) and one the fleet's workers do not run (400,
+// queue.Queue.CheckAccount); what it learns of an account is trusted for
+// 2 s, so a request seldom pays a round trip for it.
+//
 // Nothing state-changing is accepted from a page on another site: every
 // request first passes net/http's CrossOriginProtection (Sec-Fetch-Site,
 // Origin), console included; the label routes require a JSON (or NDJSON)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/flexlabel/flexlabel/internal/auth"
 )
@@ -21,3 +22,7 @@ func PatternForTest(h *Handler, r *http.Request) string {
 	_, p := h.mux.Handler(r)
 	return p
 }
+
+// SetAccountTTLForTest sets how long h trusts what it learnt of an account
+// (2 s otherwise). Call it before h serves.
+func SetAccountTTLForTest(h *Handler, d time.Duration) { h.accounts.ttl = d }

@@ -46,14 +46,17 @@ type Config struct {
 
 // Handler serves the API. It is safe for concurrent use.
 type Handler struct {
-	q      *queue.Queue
-	hooks  *hooks.Endpoints // nil: webhooks off
-	log    *slog.Logger
-	ready  func(context.Context) error
-	tokens *auth.Set // nil: serving without authentication
-	cop    *http.CrossOriginProtection
-	mux    *http.ServeMux
-	routes []route
+	q *queue.Queue
+	// accounts resolves the Flexlabel-Account header to the account's
+	// queue (q for the default account).
+	accounts *accountCache
+	hooks    *hooks.Endpoints // nil: webhooks off
+	log      *slog.Logger
+	ready    func(context.Context) error
+	tokens   *auth.Set // nil: serving without authentication
+	cop      *http.CrossOriginProtection
+	mux      *http.ServeMux
+	routes   []route
 	// deliveries is the webhook delivery log; nil: webhooks off.
 	dlog *hooks.Log
 
@@ -70,7 +73,7 @@ func New(cfg Config) (*Handler, error) {
 			return nil, errors.New("httpapi: an API token is empty")
 		}
 	}
-	h := &Handler{q: cfg.Queue, hooks: cfg.Endpoints, dlog: cfg.Deliveries, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
+	h := &Handler{q: cfg.Queue, accounts: newAccountCache(cfg.Queue), hooks: cfg.Endpoints, dlog: cfg.Deliveries, log: cfg.Logger, ready: cfg.Ready, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
 	switch {
 	case cfg.TokenSet != nil && len(cfg.Tokens) > 0:
 		return nil, errors.New("httpapi: Config.Tokens and Config.TokenSet exclude each other; put every token in the set")

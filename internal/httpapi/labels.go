@@ -47,17 +47,22 @@ func outcomeStatus(o queue.Outcome) int {
 
 // createLabel is POST /v1/labels: enqueue one Flex Forward request.
 func (h *Handler) createLabel(w http.ResponseWriter, r *http.Request) {
+	account, given, ref := accountName(r)
+	if ref != nil {
+		refuseAccount(w, ref)
+		return
+	}
 	body, code, msg := readBody(w, r, maxRequestBytes, "1 MiB")
 	switch {
 	case code == http.StatusBadRequest:
-		writeJSON(w, code, refusal("", msg))
+		writeJSON(w, code, refusal(account, "", msg))
 		return
 	case code != 0:
 		writeError(w, code, msg)
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		writeJSON(w, http.StatusBadRequest, refusal("", "request body is empty; send one label request as JSON"))
+		writeJSON(w, http.StatusBadRequest, refusal(account, "", "request body is empty; send one label request as JSON"))
 		return
 	}
 	if p := principalOf(r); len(p.Prefixes) > 0 {
@@ -70,7 +75,15 @@ func (h *Handler) createLabel(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	res, err := h.q.EnqueueLine(r.Context(), body, queue.Interactive)
+	q, ref, err := h.checkAccount(r.Context(), account, given)
+	if err == nil && ref != nil {
+		refuseAccount(w, ref)
+		return
+	}
+	var res queue.Result
+	if err == nil {
+		res, err = q.EnqueueLine(r.Context(), body, queue.Interactive)
+	}
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -83,21 +96,35 @@ func (h *Handler) createLabel(w http.ResponseWriter, r *http.Request) {
 }
 
 // refusal is an invalid outcome decided here rather than by the queue, in
-// the same shape.
-func refusal(key, msg string) queue.Result {
+// the same shape: of the request's account, "" when its header names none
+// that can exist.
+func refusal(account, key, msg string) queue.Result {
 	return queue.Result{
 		IdempotencyKey: key,
-		Account:        queue.DefaultAccount,
+		Account:        account,
 		Outcome:        queue.Invalid,
 		Error:          &msg,
 		Details:        []flexapi.Detail{{Message: msg}},
 	}
 }
 
+// refuseAccount answers the refusal of a request's account for POST
+// /v1/labels: a 400 is a Result whose detail names the header, as every
+// 400 of that route; a 403 is plain, as the key prefixes' is.
+func refuseAccount(w http.ResponseWriter, ref *accountRefusal) {
+	if ref.code != http.StatusBadRequest {
+		writeError(w, ref.code, ref.msg)
+		return
+	}
+	res := refusal(ref.account, "", ref.msg)
+	res.Details[0].Field = accountHeader
+	writeJSON(w, ref.code, res)
+}
+
 // keyRefusal is refusal for a key the token may not use, its detail
 // naming the field.
-func keyRefusal(key, msg string) queue.Result {
-	res := refusal(key, msg)
+func keyRefusal(account, key, msg string) queue.Result {
+	res := refusal(account, key, msg)
 	res.Details[0].Field = "idempotencyKey"
 	return res
 }
@@ -205,6 +232,10 @@ type batchResponse struct {
 // createLabels is POST /v1/labels/batch: enqueue up to 1000 requests, sent
 // as NDJSON or as a JSON array, answering one result per request in order.
 func (h *Handler) createLabels(w http.ResponseWriter, r *http.Request) {
+	q, ok := h.accountQueue(w, r)
+	if !ok {
+		return
+	}
 	body, code, msg := readBody(w, r, maxBatchBytes, "10 MiB")
 	if code != 0 {
 		writeError(w, code, msg)
@@ -215,7 +246,7 @@ func (h *Handler) createLabels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 		return
 	}
-	results, err := h.enqueueBatch(r.Context(), principalOf(r), items)
+	results, err := enqueueBatch(r.Context(), q, principalOf(r), items)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -263,26 +294,26 @@ func splitBatch(contentType string, body []byte) (items [][]byte, code int, msg 
 	return items, 0, ""
 }
 
-// enqueueBatch enqueues items in one pipelined round trip. Each item's
-// result is what POST /v1/labels would have answered for it, in the same
-// order (queue.EnqueueLines); an item whose key p may not use is refused
-// in its place, outcome invalid with the rule as its error, and the others
-// are enqueued.
-func (h *Handler) enqueueBatch(ctx context.Context, p auth.Principal, items [][]byte) ([]queue.Result, error) {
+// enqueueBatch enqueues items on q in one pipelined round trip. Each
+// item's result is what POST /v1/labels would have answered for it, in the
+// same order (queue.EnqueueLines); an item whose key p may not use is
+// refused in its place, outcome invalid with the rule as its error, and the
+// others are enqueued.
+func enqueueBatch(ctx context.Context, q *queue.Queue, p auth.Principal, items [][]byte) ([]queue.Result, error) {
 	lines := make([]queue.Parsed, len(items))
 	for i, item := range items {
 		if len(item) > maxRequestBytes {
-			lines[i] = queue.Refused(refusal("", "request is larger than 1 MiB"))
+			lines[i] = queue.Refused(refusal(q.Account(), "", "request is larger than 1 MiB"))
 			continue
 		}
 		lines[i] = queue.ParseLine(item)
 		if key := lines[i].Key(); key != "" {
 			if err := p.CheckKey(key); err != nil {
-				lines[i] = queue.Refused(keyRefusal(key, err.Error()))
+				lines[i] = queue.Refused(keyRefusal(q.Account(), key, err.Error()))
 			}
 		}
 	}
-	return h.q.EnqueueLines(ctx, lines, queue.Interactive, queue.WithJobState)
+	return q.EnqueueLines(ctx, lines, queue.Interactive, queue.WithJobState)
 }
 
 // getLabel is GET /v1/labels/{key}: the job's status, as `flexlabel status
@@ -296,7 +327,11 @@ func (h *Handler) getLabel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, err.Error())
 		return
 	}
-	sts, err := h.q.Status(r.Context(), key)
+	q, ok := h.accountQueue(w, r)
+	if !ok {
+		return
+	}
+	sts, err := q.Status(r.Context(), key)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return

@@ -102,6 +102,11 @@ func TestOpenAPI_DocumentsEveryRoute_AndOnlyThose(t *testing.T) {
 		if strings.Contains(path, "{key}") {
 			require.Contains(t, op.Parameters, map[string]any{"$ref": "#/components/parameters/Key"}, r)
 		}
+		// Every operation on label jobs takes the account header.
+		if strings.HasPrefix(path, "/v1/labels") || strings.HasPrefix(path, "/v1/dead-letters") {
+			require.Contains(t, op.Parameters, map[string]any{"$ref": "#/components/parameters/Account"}, r)
+			require.Contains(t, op.Responses, "400", r)
+		}
 		// The mux serves it with exactly this pattern.
 		req := httptest.NewRequest(method, strings.ReplaceAll(path, "{key}", "some%2Fkey"), nil)
 		require.Equal(t, r, httpapi.PatternForTest(e.h, req))
