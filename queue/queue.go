@@ -110,6 +110,15 @@ func (q *Queue) ForAccount(a string) (*Queue, error) {
 // Account returns the account the queue is for.
 func (q *Queue) Account() string { return q.opts.Account }
 
+// FleetAccounts returns the accounts the fleet's workers run, sorted (the
+// default account among them when the workers have an accounts file and
+// run it); none in a single-account setup.
+func (q *Queue) FleetAccounts(ctx context.Context) ([]string, error) { return q.st.FleetAccounts(ctx) }
+
+// HeldJobs counts the jobs of the queue's account waiting, held, for its
+// budget (always 0 for the default account, whose jobs wait pending).
+func (q *Queue) HeldJobs(ctx context.Context) (int64, error) { return q.st.HeldJobs(ctx, q.opts.Account) }
+
 // ErrUnknownAccount is wrapped by CheckAccount's error for an account the
 // fleet does not run.
 var ErrUnknownAccount = errors.New("unknown account")

@@ -486,10 +486,10 @@ type createdCounter struct {
 	done  chan struct{}
 }
 
-func (c *createdCounter) APICall(string, int, time.Duration) {}
+func (c *createdCounter) APICall(string, string, int, time.Duration) {}
 func (c *createdCounter) BudgetWait(time.Duration)           {}
-func (c *createdCounter) DeadLettered(string, queue.Reason)  {}
-func (c *createdCounter) Outcome(_, outcome string) {
+func (c *createdCounter) DeadLettered(string, string, queue.Reason) {}
+func (c *createdCounter) Outcome(_, _, outcome string) {
 	if outcome == "created" && c.count.Add(1) == c.n {
 		close(c.done)
 	}

@@ -61,7 +61,7 @@ func (s *laneSlots) of(lane string) int {
 	return s.max[lane]
 }
 
-func (*laneSlots) APICall(string, int, time.Duration) {}
-func (*laneSlots) Outcome(string, string)             {}
-func (*laneSlots) DeadLettered(string, queue.Reason)  {}
+func (*laneSlots) APICall(string, string, int, time.Duration) {}
+func (*laneSlots) Outcome(string, string, string)     {}
+func (*laneSlots) DeadLettered(string, string, queue.Reason) {}
 func (*laneSlots) BudgetWait(time.Duration)           {}

@@ -26,9 +26,9 @@ type lateObserver struct {
 	release         chan struct{}
 }
 
-func (o *lateObserver) APICall(string, int, time.Duration) {}
+func (o *lateObserver) APICall(string, string, int, time.Duration) {}
 func (o *lateObserver) BudgetWait(time.Duration)           {}
-func (o *lateObserver) Outcome(_, outcome string) {
+func (o *lateObserver) Outcome(_, _, outcome string) {
 	if outcome == "created" {
 		close(o.entered)
 		<-o.release

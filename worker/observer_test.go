@@ -19,15 +19,15 @@ type recordingObserver struct {
 	dead     []queue.Reason
 }
 
-func (o *recordingObserver) APICall(string, int, time.Duration) {}
+func (o *recordingObserver) APICall(string, string, int, time.Duration) {}
 func (o *recordingObserver) BudgetWait(time.Duration)           {}
-func (o *recordingObserver) Outcome(_, outcome string) {
+func (o *recordingObserver) Outcome(_, _, outcome string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.outcomes = append(o.outcomes, outcome)
 }
 
-func (o *recordingObserver) DeadLettered(_ string, r queue.Reason) {
+func (o *recordingObserver) DeadLettered(_, _ string, r queue.Reason) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.dead = append(o.dead, r)

@@ -367,7 +367,7 @@ func (t *tracker) check(ctx context.Context, log *slog.Logger, c *store.Tracking
 	case errors.As(err, &ae):
 		status = ae.StatusCode
 	}
-	t.w.obs.APICall("get_tracking", status, time.Since(start))
+	t.w.obs.APICall(store.DefaultAccount, "get_tracking", status, time.Since(start))
 	switch {
 	case err == nil:
 		cur := fromAPI(tr, time.Now())

@@ -115,10 +115,10 @@ type trackObs struct {
 	late    time.Duration // the largest lateness seen
 }
 
-func (o *trackObs) APICall(string, int, time.Duration) {}
+func (o *trackObs) APICall(string, string, int, time.Duration) {}
 func (o *trackObs) BudgetWait(time.Duration)           {}
-func (o *trackObs) DeadLettered(string, queue.Reason)  {}
-func (o *trackObs) Outcome(_, outcome string) {
+func (o *trackObs) DeadLettered(string, string, queue.Reason) {}
+func (o *trackObs) Outcome(_, _, outcome string) {
 	if outcome == "created" {
 		o.mu.Lock()
 		o.created = append(o.created, time.Now())

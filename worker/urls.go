@@ -177,7 +177,7 @@ func (f *documentFetcher) fetch(ctx context.Context, batch []store.PendingDocume
 	if err != nil {
 		status = 0
 	}
-	f.w.obs.APICall("get_labels", status, time.Since(start))
+	f.w.obs.APICall(f.st.Account(), "get_labels", status, time.Since(start))
 	if err != nil {
 		f.w.log.Warn("document URLs not fetched; trying again later", slog.String("error", err.Error()), slog.Int("labels", len(batch)))
 		f.retry(ctx, batch, nil, false)

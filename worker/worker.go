@@ -121,17 +121,19 @@ type Config struct {
 // Observer receives what the worker does, for metrics. Implementations must
 // be safe for concurrent use.
 type Observer interface {
-	APICall(endpoint string, status int, d time.Duration)
-	Outcome(queueName, outcome string) // created, retry, rate_limited
-	DeadLettered(queueName string, reason queue.Reason)
+	// account is the Flex Forward account of the call or job
+	// (queue.DefaultAccount for the namespace's own).
+	APICall(account, endpoint string, status int, d time.Duration)
+	Outcome(account, queueName, outcome string) // created, retry, rate_limited
+	DeadLettered(account, queueName string, reason queue.Reason)
 	BudgetWait(d time.Duration)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) APICall(string, int, time.Duration) {}
-func (nopObserver) Outcome(string, string)             {}
-func (nopObserver) DeadLettered(string, queue.Reason)  {}
+func (nopObserver) APICall(string, string, int, time.Duration) {}
+func (nopObserver) Outcome(string, string, string)     {}
+func (nopObserver) DeadLettered(string, string, queue.Reason) {}
 func (nopObserver) BudgetWait(time.Duration)           {}
 
 // Worker processes label jobs.
@@ -451,7 +453,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 	l.calling.Add(-1)
 	w.lanes.observeCall(latency)
 	d := flexapi.Classify(label, err)
-	w.obs.APICall("create_label", d.StatusCode, latency)
+	w.obs.APICall(acc.name, "create_label", d.StatusCode, latency)
 	log.with(slog.Int("http_status", d.StatusCode), slog.Duration("latency", latency))
 
 	dec := w.policy.decide(outcome{api: d, failed: retried})
@@ -461,7 +463,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 			log.Error("label created but recording it failed; retrying (the API will replay it)", slog.String("error", err.Error()))
 			return w.unrecorded(retried, err)
 		}
-		w.obs.Outcome(qn, "created")
+		w.obs.Outcome(acc.name, qn, "created")
 		log.Info("label created", slog.String("label_id", label.ID), slog.Bool("replayed", label.Replayed))
 		return nil // Complete made its document pending for the fleet's fetch
 
@@ -470,7 +472,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 			log.Warn("could not set the fleet pause", slog.String("error", perr.Error()))
 		}
 		_ = acc.st.Fail(ctx, job, err.Error())
-		w.obs.Outcome(qn, "rate_limited")
+		w.obs.Outcome(acc.name, qn, "rate_limited")
 		log.Warn("rate limited by the API; pausing the fleet", slog.Duration("retry_after", dec.delay))
 		return again(dec, err)
 
@@ -479,7 +481,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task) error {
 		if ferr := acc.st.FailAttempt(ctx, job, f); ferr != nil {
 			log.Warn("could not record the failure", slog.String("error", ferr.Error()))
 		}
-		w.obs.Outcome(qn, "retry")
+		w.obs.Outcome(acc.name, qn, "retry")
 		log.Warn("transient failure; will retry", slog.String("error", err.Error()))
 		return again(dec, err)
 
@@ -532,7 +534,7 @@ func (w *Worker) deadLetter(ctx context.Context, log *jobLog, acc *account, job 
 		log.Error("could not record the dead letter; retrying", slog.String("error", err.Error()))
 		return w.unrecorded(failed, err)
 	}
-	w.obs.DeadLettered(job.Queue, f.Reason)
+	w.obs.DeadLettered(acc.name, job.Queue, f.Reason)
 	log.Warn("dead-lettered", slog.String("reason", string(f.Reason)), slog.String("message", f.Message))
 	return deadLettered(string(f.Reason))
 }

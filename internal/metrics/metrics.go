@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ type Recorder struct {
 	outcomes     *prometheus.CounterVec
 	created      *prometheus.CounterVec
 	retries      *prometheus.CounterVec
-	rateLimited  prometheus.Counter
+	rateLimited  *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	budgetWait   prometheus.Histogram
 	enqueues     *prometheus.CounterVec
@@ -55,26 +56,26 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 	r := &Recorder{
 		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flexlabel_api_calls_total", Help: "Flex Forward API calls by endpoint and status class (2xx, 4xx, 5xx, error).",
-		}, []string{"endpoint", "status_class"}),
+		}, []string{"account", "endpoint", "status_class"}),
 		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "flexlabel_api_call_duration_seconds", Help: "Flex Forward API call duration.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"endpoint"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flexlabel_job_outcomes_total", Help: "Label job attempts by queue and outcome (created, retry, rate_limited, dead).",
-		}, []string{"queue", "outcome"}),
+		}, []string{"account", "queue", "outcome"}),
 		created: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flexlabel_labels_created_total", Help: "Labels created (or replayed) by the API.",
-		}, []string{"queue"}),
+		}, []string{"account", "queue"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flexlabel_retries_total", Help: "Transient failures that will be retried.",
-		}, []string{"queue"}),
-		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flexlabel_rate_limited_total", Help: "429 answers from the API (each pauses the fleet).",
-		}),
+		}, []string{"account", "queue"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_rate_limited_total", Help: "429 answers from the API (each pauses its account's calls), by account.",
+		}, []string{"account"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flexlabel_dead_lettered_total", Help: "Jobs moved to the dead-letter queue, by reason.",
-		}, []string{"reason"}),
+		}, []string{"account", "reason"}),
 		budgetWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "flexlabel_budget_wait_seconds", Help: "Time spent waiting for the fleet-wide rate budget before an API call.",
 			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
@@ -103,6 +104,7 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Name: "flexlabel_worker_lane_slots", Help: "Label jobs this worker runs at once, by lane (interactive, bulk): FLEXLABEL_CONCURRENCY to start with, grown while every slot is in an API call (a slow API), up to budget × FLEXLABEL_API_TIMEOUT × 1.25.",
 		}, []string{"lane"}),
 	}
+	r.rateLimited.WithLabelValues(queue.DefaultAccount) // present from the start, at 0
 	for _, res := range []string{worker.TrackingPollOK, worker.TrackingPollNotFound, worker.TrackingPollForbidden, worker.TrackingPollRateLimited, worker.TrackingPollError} {
 		r.trackingPolls.WithLabelValues(res)
 	}
@@ -116,33 +118,33 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 }
 
 // APICall implements worker.Observer.
-func (r *Recorder) APICall(endpoint string, status int, d time.Duration) {
+func (r *Recorder) APICall(account, endpoint string, status int, d time.Duration) {
 	class := "error"
 	if status > 0 {
 		class = strconv.Itoa(status/100) + "xx"
 	}
-	r.apiCalls.WithLabelValues(endpoint, class).Inc()
+	r.apiCalls.WithLabelValues(account, endpoint, class).Inc()
 	r.apiDuration.WithLabelValues(endpoint).Observe(d.Seconds())
 }
 
 // Outcome implements worker.Observer.
-func (r *Recorder) Outcome(queueName, outcome string) {
-	r.outcomes.WithLabelValues(queueName, outcome).Inc()
+func (r *Recorder) Outcome(account, queueName, outcome string) {
+	r.outcomes.WithLabelValues(account, queueName, outcome).Inc()
 	switch outcome {
 	case "created":
-		r.created.WithLabelValues(queueName).Inc()
+		r.created.WithLabelValues(account, queueName).Inc()
 	case "retry":
-		r.retries.WithLabelValues(queueName).Inc()
+		r.retries.WithLabelValues(account, queueName).Inc()
 	case "rate_limited":
-		r.rateLimited.Inc()
+		r.rateLimited.WithLabelValues(account).Inc()
 	}
 }
 
 // DeadLettered implements worker.Observer: one "dead" outcome, counted by
 // reason too.
-func (r *Recorder) DeadLettered(queueName string, reason queue.Reason) {
-	r.deadLettered.WithLabelValues(string(reason)).Inc()
-	r.outcomes.WithLabelValues(queueName, "dead").Inc()
+func (r *Recorder) DeadLettered(account, queueName string, reason queue.Reason) {
+	r.deadLettered.WithLabelValues(account, string(reason)).Inc()
+	r.outcomes.WithLabelValues(account, queueName, "dead").Inc()
 }
 
 // BudgetWait implements worker.Observer.
@@ -183,6 +185,7 @@ type queueCollector struct {
 	log  *slog.Logger
 	jobs *prometheus.Desc
 	dead *prometheus.Desc
+	held *prometheus.Desc
 	up   *prometheus.Desc
 	hook *prometheus.Desc
 	st   *store.Store // the tracking counts
@@ -212,7 +215,8 @@ func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 		insp: asynq.NewInspectorFromRedisClient(q.Redis()),
 		log:  log,
 		jobs: prometheus.NewDesc("flexlabel_jobs", "Label jobs in asynq by queue and state; absent while Redis cannot be read.", []string{"queue", "state"}, nil),
-		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by reason; absent while Redis cannot be read.", []string{"reason"}, nil),
+		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by account and reason; absent while Redis cannot be read.", []string{"account", "reason"}, nil),
+		held: prometheus.NewDesc("flexlabel_account_jobs_held", "Jobs of an account other than the default waiting, held, for its budget (issue 17), by account; absent while Redis cannot be read.", []string{"account"}, nil),
 		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if every Redis read of this scrape succeeded, else 0.", nil, nil),
 		docs: prometheus.NewDesc("flexlabel_document_urls_pending", "Completed labels whose document URL the workers are still to fetch; absent while Redis cannot be read.", nil, nil),
 		hook: prometheus.NewDesc("flexlabel_webhook_backlog", "Webhook deliveries owed: events pending or being delivered, and the retry and redelivery tasks waiting on the webhooks queue (pending, scheduled and retry); absent while Redis cannot be read.", []string{"queue"}, nil),
@@ -222,6 +226,7 @@ func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.jobs
 	ch <- c.dead
+	ch <- c.held
 	ch <- c.up
 	ch <- c.hook
 	ch <- c.trk
@@ -239,8 +244,23 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	up := 1.0
-	for _, lane := range []queue.Lane{queue.Interactive, queue.Bulk} {
-		name := c.q.Name(lane)
+	// The fleet's other accounts (issue 17), as its workers record them.
+	accts, err := c.q.FleetAccounts(ctx)
+	if err != nil {
+		up = 0
+		c.log.Warn("metrics: reading the fleet's accounts", slog.String("error", err.Error()))
+	}
+	others := slices.DeleteFunc(slices.Clone(accts), func(a string) bool { return a == queue.DefaultAccount })
+	queues := []string{c.q.Name(queue.Interactive), c.q.Name(queue.Bulk)}
+	if len(others) > 0 {
+		// The other accounts' jobs share two queues.
+		for _, lane := range []queue.Lane{queue.Interactive, queue.Bulk} {
+			if qa, err := c.q.ForAccount(others[0]); err == nil {
+				queues = append(queues, qa.Name(lane))
+			}
+		}
+	}
+	for _, name := range queues {
 		info, err := c.insp.GetQueueInfo(name)
 		switch {
 		case err == nil:
@@ -275,12 +295,28 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- prometheus.MustNewConstMetric(c.docs, prometheus.GaugeValue, float64(n))
 	}
-	if counts, err := c.q.DeadLetters().CountByReason(ctx); err != nil {
-		up = 0
-		c.log.Warn("metrics: counting dead letters", slog.String("error", err.Error()))
-	} else {
+	for _, a := range append([]string{queue.DefaultAccount}, others...) {
+		qa, err := c.q.ForAccount(a)
+		if err != nil {
+			continue // a name the workers recorded is valid
+		}
+		counts, err := qa.DeadLetters().CountByReason(ctx)
+		if err != nil {
+			up = 0
+			c.log.Warn("metrics: counting dead letters", slog.String("account", a), slog.String("error", err.Error()))
+			continue
+		}
 		for _, r := range queue.Reasons {
-			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), string(r))
+			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), a, string(r))
+		}
+		if a == queue.DefaultAccount {
+			continue
+		}
+		if n, err := qa.HeldJobs(ctx); err != nil {
+			up = 0
+			c.log.Warn("metrics: counting held jobs", slog.String("account", a), slog.String("error", err.Error()))
+		} else {
+			ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(n), a)
 		}
 	}
 	if counts, err := c.st.TrackingCounts(ctx); err != nil {

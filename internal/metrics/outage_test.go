@@ -69,7 +69,7 @@ func TestQueueCollector_RedisOutage_GaugesAbsentAndRedisUpZero(t *testing.T) {
 	require.NoError(t, queuetest.Store(t, q).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "Unauthorized"}))
 
 	pending := "flexlabel_jobs,queue=" + q.Name(queue.Bulk) + ",state=pending"
-	auth := "flexlabel_dead_letters,reason=auth"
+	auth := "flexlabel_dead_letters,account=default,reason=auth"
 
 	// Up: every gauge, with the values in Redis.
 	s := scrape(t, reg)

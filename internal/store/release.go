@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,6 +179,30 @@ func (st *Store) AccountConfigured(ctx context.Context, a string) (bool, error) 
 		return true, nil
 	}
 	return has.Val(), nil
+}
+
+// FleetAccounts returns the accounts the fleet's workers run, as they
+// record them (SetAccountIntervals), sorted; none in a single-account
+// setup.
+func (st *Store) FleetAccounts(ctx context.Context) ([]string, error) {
+	names, err := st.rdb.HKeys(ctx, st.fleet+"acct:iv").Result()
+	if err != nil {
+		return nil, fmt.Errorf("queue: reading the fleet's accounts: %w", err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// HeldJobs counts the jobs account a has held, waiting for its budget.
+func (st *Store) HeldJobs(ctx context.Context, a string) (int64, error) {
+	p := accountPrefix(st.opts.Namespace, a)
+	pipe := st.rdb.Pipeline()
+	i := pipe.LLen(ctx, p+"held:i")
+	b := pipe.LLen(ctx, p+"held:b")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("queue: counting account %s's held jobs: %w", a, err)
+	}
+	return i.Val() + b.Val(), nil
 }
 
 // DropAccountIntervals forgets the budget of accounts no longer
