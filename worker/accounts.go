@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -61,6 +62,15 @@ func (a *accounts) get(name string) *account {
 // is followed by another call at once.
 const releaseBatch = 1000
 
+// releaseBuffer is how long released jobs may wait for a worker, at the
+// accounts' whole budget: the release scheduler stops releasing while more
+// than that many (at least releaseBufferMin) are pending, so that an
+// account's calls arrive spaced as they were released (store's Release).
+const (
+	releaseBuffer    = 50 * time.Millisecond
+	releaseBufferMin = 32
+)
+
 // releaseIdle is the longest the scheduler sleeps with accounts to serve
 // or none: a job held for an idle account waits at most this long.
 const releaseIdle = 20 * time.Millisecond
@@ -111,6 +121,11 @@ func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 	if err := w.st.SetAccountIntervals(ctx, ivs); err != nil {
 		return err
 	}
+	total := 0.0
+	for _, acc := range next {
+		total += acc.rate
+	}
+	w.releaseCap.Store(int64(max(releaseBufferMin, int(math.Ceil(total*releaseBuffer.Seconds())))))
 	w.accts.mu.Lock()
 	prev := w.accts.by
 	by := map[string]*account{queue.DefaultAccount: prev[queue.DefaultAccount]}
@@ -170,7 +185,7 @@ func (w *Worker) newAccount(a Account) (*account, error) {
 func (w *Worker) releaseLoop() {
 	defer close(w.released)
 	for {
-		n, next, err := w.st.Release(w.stopping, releaseBatch)
+		n, next, err := w.st.Release(w.stopping, releaseBatch, int(w.releaseCap.Load()))
 		if w.stopping.Err() != nil {
 			return
 		}

@@ -132,9 +132,9 @@ type Observer interface {
 type nopObserver struct{}
 
 func (nopObserver) APICall(string, string, int, time.Duration) {}
-func (nopObserver) Outcome(string, string, string)     {}
-func (nopObserver) DeadLettered(string, string, queue.Reason) {}
-func (nopObserver) BudgetWait(time.Duration)           {}
+func (nopObserver) Outcome(string, string, string)             {}
+func (nopObserver) DeadLettered(string, string, queue.Reason)  {}
+func (nopObserver) BudgetWait(time.Duration)                   {}
 
 // Worker processes label jobs.
 type Worker struct {
@@ -160,6 +160,8 @@ type Worker struct {
 	accts    accounts
 	running  atomic.Bool   // between Start and Shutdown: new accounts' fetchers start
 	released chan struct{} // closed when releaseLoop returns
+	// releaseCap is the most released jobs pending (SetAccounts sets it).
+	releaseCap atomic.Int64
 }
 
 // New validates cfg and returns a Worker ready to Start.

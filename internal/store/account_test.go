@@ -68,7 +68,7 @@ func TestAccounts_SameKeyIsTwoJobsAndAnotherAccountsJobIsHeld(t *testing.T) {
 	// second slot.
 	sa := queuetest.Store(t, qa)
 	require.NoError(t, sa.SetAccountIntervals(ctx, map[string]time.Duration{"brand-a": time.Hour}))
-	n, _, err := sa.Release(ctx, 10)
+	n, _, err := sa.Release(ctx, 10, 0)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	assert.Equal(t, []string{"brand-a/same-key"}, e.pending(t, e.ns+"@"))
@@ -104,7 +104,7 @@ func TestAccounts_DeadLettersRedriveHeldAndDiscardTheirOwnTask(t *testing.T) {
 	require.NoError(t, sa.SetAccountIntervals(ctx, map[string]time.Duration{"brand-b": time.Microsecond}))
 	for range 2 {
 		time.Sleep(time.Millisecond)
-		_, _, err := sa.Release(ctx, 10)
+		_, _, err := sa.Release(ctx, 10, 0)
 		require.NoError(t, err)
 	}
 	assert.ElementsMatch(t, []string{"brand-b/d1", "brand-b/d2"}, e.pending(t, e.ns+"@-bulk"))

@@ -119,7 +119,7 @@ func benchRelease(b *testing.B, accounts, releasers int) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				n, next, err := rst.Release(ctx, 1000)
+				n, next, err := rst.Release(ctx, 1000, 0)
 				if err != nil {
 					b.Error(err)
 					return

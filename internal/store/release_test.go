@@ -33,7 +33,7 @@ func TestRelease_OnePerAccountPerSlotInteractiveFirst(t *testing.T) {
 	require.NoError(t, e.st.Hold(ctx, "brand-a", store.Interactive, store.HeldTaskID("brand-a", "a-i1")))
 	require.NoError(t, e.st.Hold(ctx, store.DefaultAccount, store.Bulk, store.HeldTaskID(store.DefaultAccount, "d-b1")))
 
-	n, next, err := e.st.Release(ctx, 100)
+	n, next, err := e.st.Release(ctx, 100, 0)
 	require.NoError(t, err)
 	assert.Equal(t, 2, n, "one job of each account")
 	assert.InDelta(t, time.Hour.Seconds(), next.Seconds(), 5, "the next slot is an interval away")
@@ -42,7 +42,7 @@ func TestRelease_OnePerAccountPerSlotInteractiveFirst(t *testing.T) {
 	assert.Equal(t, e.ns+"-bulk", e.st.AccountQueue(store.DefaultAccount, store.Bulk), "today's queue for the default account")
 	assert.Equal(t, e.ns+"@", e.st.AccountQueue("brand-a", store.Interactive))
 
-	n, _, err = e.st.Release(ctx, 100)
+	n, _, err = e.st.Release(ctx, 100, 0)
 	require.NoError(t, err)
 	assert.Zero(t, n, "no account's slot is due")
 	assert.Empty(t, e.pending(t, e.st.AccountQueue("brand-a", store.Bulk)))
@@ -61,7 +61,7 @@ func TestRelease_SkipsPausedWaitingAndUnconfiguredAccounts(t *testing.T) {
 	require.NoError(t, e.st.PauseAccount(ctx, "paused", time.Hour))
 	require.NoError(t, e.rdb.Set(ctx, "fl:"+e.ns+"@retrying:bwait", "1", time.Hour).Err())
 
-	n, _, err := e.st.Release(ctx, 100)
+	n, _, err := e.st.Release(ctx, 100, 0)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	assert.Equal(t, []string{"ok/k"}, e.pending(t, e.ns+"@-bulk"))
@@ -86,7 +86,7 @@ func TestRelease_EmptyAccountLeavesAndReturns(t *testing.T) {
 	require.True(t, res.Outcome.Accepted())
 	require.NoError(t, e.st.Hold(ctx, store.DefaultAccount, store.Bulk, "rel-1"))
 	for {
-		n, next, err := e.st.Release(ctx, 100)
+		n, next, err := e.st.Release(ctx, 100, 0)
 		require.NoError(t, err)
 		if n == 0 && next < 0 {
 			break
@@ -101,10 +101,42 @@ func TestRelease_EmptyAccountLeavesAndReturns(t *testing.T) {
 	assert.Zero(t, n)
 
 	require.NoError(t, e.st.Hold(ctx, store.DefaultAccount, store.Interactive, "rel-2"))
-	released, _, err := e.st.Release(ctx, 100)
+	released, _, err := e.st.Release(ctx, 100, 0)
 	require.NoError(t, err)
 	assert.Equal(t, 1, released)
 	exists, err := e.rdb.Exists(ctx, "fl:"+e.ns+":k:rel-2").Result()
 	require.NoError(t, err)
 	assert.Zero(t, exists, "no record is made for a job without one")
+}
+
+// With a cap on the released jobs pending, Release releases only up to it,
+// the most overdue accounts first, and nothing while the pending lists are
+// full: released jobs are called about when they were released.
+func TestRelease_CapOnPendingReleasesMostOverdueFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	accts := []string{"a-1", "a-2", "a-3", "a-4"}
+	ivs := map[string]time.Duration{}
+	for _, a := range accts {
+		ivs[a] = time.Hour
+	}
+	require.NoError(t, e.st.SetAccountIntervals(ctx, ivs))
+	for _, a := range accts {
+		require.NoError(t, e.st.Hold(ctx, a, store.Bulk, store.HeldTaskID(a, "k")))
+		time.Sleep(2 * time.Millisecond) // a-1 is the most overdue
+	}
+	n, next, err := e.st.Release(ctx, 100, 2)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "up to the cap")
+	assert.Equal(t, []string{"a-2/k", "a-1/k"}, e.pending(t, e.ns+"@-bulk"), "the most overdue first")
+	n, next, err = e.st.Release(ctx, 100, 2)
+	require.NoError(t, err)
+	assert.Zero(t, n, "the pending lists are full")
+	assert.Positive(t, next)
+	queuetest.Dequeue(t, e.rdb, e.ns+"@-bulk", "a-1/k")
+	n, _, err = e.st.Release(ctx, 100, 2)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "room for one")
+	assert.Equal(t, []string{"a-3/k", "a-2/k"}, e.pending(t, e.ns+"@-bulk"))
 }
