@@ -117,7 +117,9 @@ func (q *Queue) FleetAccounts(ctx context.Context) ([]string, error) { return q.
 
 // HeldJobs counts the jobs of the queue's account waiting, held, for its
 // budget (always 0 for the default account, whose jobs wait pending).
-func (q *Queue) HeldJobs(ctx context.Context) (int64, error) { return q.st.HeldJobs(ctx, q.opts.Account) }
+func (q *Queue) HeldJobs(ctx context.Context) (int64, error) {
+	return q.st.HeldJobs(ctx, q.opts.Account)
+}
 
 // ErrUnknownAccount is wrapped by CheckAccount's error for an account the
 // fleet does not run.

@@ -487,8 +487,8 @@ type createdCounter struct {
 }
 
 func (c *createdCounter) APICall(string, string, int, time.Duration) {}
-func (c *createdCounter) BudgetWait(time.Duration)           {}
-func (c *createdCounter) DeadLettered(string, string, queue.Reason) {}
+func (c *createdCounter) BudgetWait(time.Duration)                   {}
+func (c *createdCounter) DeadLettered(string, string, queue.Reason)  {}
 func (c *createdCounter) Outcome(_, _, outcome string) {
 	if outcome == "created" && c.count.Add(1) == c.n {
 		close(c.done)

@@ -62,6 +62,6 @@ func (s *laneSlots) of(lane string) int {
 }
 
 func (*laneSlots) APICall(string, string, int, time.Duration) {}
-func (*laneSlots) Outcome(string, string, string)     {}
-func (*laneSlots) DeadLettered(string, string, queue.Reason) {}
-func (*laneSlots) BudgetWait(time.Duration)           {}
+func (*laneSlots) Outcome(string, string, string)             {}
+func (*laneSlots) DeadLettered(string, string, queue.Reason)  {}
+func (*laneSlots) BudgetWait(time.Duration)                   {}

@@ -27,7 +27,7 @@ type lateObserver struct {
 }
 
 func (o *lateObserver) APICall(string, string, int, time.Duration) {}
-func (o *lateObserver) BudgetWait(time.Duration)           {}
+func (o *lateObserver) BudgetWait(time.Duration)                   {}
 func (o *lateObserver) Outcome(_, _, outcome string) {
 	if outcome == "created" {
 		close(o.entered)

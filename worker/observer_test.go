@@ -20,7 +20,7 @@ type recordingObserver struct {
 }
 
 func (o *recordingObserver) APICall(string, string, int, time.Duration) {}
-func (o *recordingObserver) BudgetWait(time.Duration)           {}
+func (o *recordingObserver) BudgetWait(time.Duration)                   {}
 func (o *recordingObserver) Outcome(_, _, outcome string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -116,8 +116,8 @@ type trackObs struct {
 }
 
 func (o *trackObs) APICall(string, string, int, time.Duration) {}
-func (o *trackObs) BudgetWait(time.Duration)           {}
-func (o *trackObs) DeadLettered(string, string, queue.Reason) {}
+func (o *trackObs) BudgetWait(time.Duration)                   {}
+func (o *trackObs) DeadLettered(string, string, queue.Reason)  {}
 func (o *trackObs) Outcome(_, _, outcome string) {
 	if outcome == "created" {
 		o.mu.Lock()
