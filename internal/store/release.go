@@ -62,7 +62,8 @@ const DefaultAccount = "default"
 //
 // KEYS[1] ready  KEYS[2] intervals
 // ARGV[1] "fl:<ns>"  ARGV[2] "<ns>" (asynq queue base)  ARGV[3] max accounts
-// ARGV[4] max released jobs pending (0: no cap)
+// ARGV[4] max released jobs pending (0: no cap); while they are full it
+// answers 10 ms, so the fleet's release loops do not spin on a full buffer
 // Returns {released, µs until the next due account or -1}.
 var releaseScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -71,7 +72,7 @@ local limit = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
 if cap > 0 then
   local pend = redis.call('LLEN', 'asynq:{' .. ARGV[2] .. '@}:pending') + redis.call('LLEN', 'asynq:{' .. ARGV[2] .. '@-bulk}:pending')
-  if pend >= cap then return {0, 2000} end
+  if pend >= cap then return {0, 10000} end
   limit = math.min(limit, cap - pend)
 end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
