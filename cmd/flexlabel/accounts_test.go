@@ -133,7 +133,7 @@ func TestCLI_Accounts_FileRunsEachAccountWithItsToken(t *testing.T) {
 	assert.Equal(t, 1, l.Accounts["brand-a"].CreatedPerKey["same-1"])
 	assert.Equal(t, 1, l.Accounts["account-1"].CreatedPerKey["same-1"])
 
-	r = c.run(t, "", "dlq", "list", "--json", "--account", "brand-b")
+	r = c.run(t, "", "dlq", "--account", "brand-b", "list", "--json")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, `"idempotencyKey":"same-1"`)
 	r = c.run(t, "", "dlq", "list", "--json")
