@@ -171,3 +171,45 @@ func TestCLI_Accounts_BadFileExits2(t *testing.T) {
 	assert.Contains(t, r.stderr, "accounts[0].rateLimit")
 	assert.NotContains(t, r.stderr, "tok-NEVER-ECHO-1")
 }
+
+// doctor with an accounts file checks each account's token, reports a
+// refused one as a problem naming the account, and does not ask for
+// FLEXFORWARD_TOKEN.
+func TestCLI_Accounts_Doctor(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	fake := flexapitest.NewTestServer(t, cliToken)
+	for _, a := range []string{"brand-a", "brand-b"} {
+		fake.AddToken(cliAccountToken(a), a)
+	}
+	fake.Revoke(cliAccountToken("brand-b"))
+	file := filepath.Join(t.TempDir(), "accounts.yaml")
+	writeAccounts(t, file, fake.URL(), "brand-a", "brand-b")
+	c.env["FLEXLABEL_ACCOUNTS_FILE"] = file
+	r := c.run(t, "", "doctor", "--json")
+	assert.Equal(t, 1, r.code, r.stderr)
+	var rep struct {
+		Accounts []struct {
+			Name  string `json:"name"`
+			Token string `json:"token"`
+		} `json:"accounts"`
+		Problems []string `json:"problems"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	require.Len(t, rep.Accounts, 2)
+	assert.Equal(t, "accepted", rep.Accounts[0].Token)
+	assert.Equal(t, "refused", rep.Accounts[1].Token)
+	var ours []string
+	for _, p := range rep.Problems {
+		if strings.Contains(p, "account ") {
+			ours = append(ours, p)
+		}
+	}
+	require.Len(t, ours, 1, "%v", rep.Problems)
+	assert.Contains(t, ours[0], "account brand-b")
+	assert.NotContains(t, r.stdout, "FLEXFORWARD_TOKEN is not set")
+	assert.NotContains(t, r.stdout+r.stderr, "-CLI-SECRET-19c4")
+	r = c.run(t, "", "doctor")
+	assert.Contains(t, r.stdout, "Accounts (FLEXLABEL_ACCOUNTS_FILE)")
+	assert.NotContains(t, r.stdout+r.stderr, "-CLI-SECRET-19c4")
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"slices"
@@ -78,6 +79,9 @@ type doctorReport struct {
 	Queues      []doctorQueue    `json:"queues"`
 	DeadLetters map[string]int64 `json:"deadLetters"`
 	FlexForward doctorAPI        `json:"flexForward"`
+	// Accounts are FLEXLABEL_ACCOUNTS_FILE's accounts, each token checked
+	// (issue 17); absent without the file.
+	Accounts []doctorAccount `json:"accounts,omitempty"`
 	// Problems are the lines saying what to fix; empty when all is well.
 	Problems []string `json:"problems"`
 }
@@ -154,6 +158,13 @@ type doctorAPI struct {
 	HTTPStatus int    `json:"httpStatus,omitempty"`
 }
 
+// doctorAccount is one account of the accounts file.
+type doctorAccount struct {
+	Name      string  `json:"name"`
+	RateLimit float64 `json:"rateLimit"`
+	doctorAPI
+}
+
 func (r *doctorReport) problem(format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 }
@@ -166,8 +177,46 @@ func diagnose(ctx context.Context, cfg *config.Config) *doctorReport {
 		r.Config = append(r.Config, doctorSetting{Name: attr.Key, Value: attr.Value.String()})
 	}
 	diagnoseRedis(ctx, cfg, r)
-	diagnoseToken(ctx, cfg, r)
+	if cfg.AccountsFile != "" {
+		diagnoseAccounts(ctx, cfg, r)
+	} else {
+		diagnoseToken(ctx, cfg, r)
+	}
 	return r
+}
+
+// diagnoseAccounts reads FLEXLABEL_ACCOUNTS_FILE as the worker does and
+// checks each account's token with one GET /couriers.
+func diagnoseAccounts(ctx context.Context, cfg *config.Config, r *doctorReport) {
+	r.FlexForward.BaseURL = cfg.FlexForwardBaseURL
+	r.FlexForward.Token = "in FLEXLABEL_ACCOUNTS_FILE"
+	fa, err := loadAccounts(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		r.problem("%s", err.Error())
+		return
+	}
+	r.Accounts = []doctorAccount{}
+	for _, a := range fa.live.Set().Accounts() {
+		d := doctorAccount{Name: a.Name, RateLimit: a.RateLimit, doctorAPI: doctorAPI{BaseURL: a.BaseURL}}
+		c, err := fa.client(a)
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, min(cfg.APITimeout, tokenCheckTimeout))
+			_, err = c.GetCouriers(cctx)
+			cancel()
+		}
+		var ae *flexapi.APIError
+		switch {
+		case err == nil:
+			d.Token, d.HTTPStatus = "accepted", 200
+		case errors.As(err, &ae) && tokenRefused(ae.StatusCode):
+			d.Token, d.HTTPStatus = "refused", ae.StatusCode
+			r.problem("account %s: Flex Forward at %s answered %d: its token is wrong, revoked or for the other environment; fix it in FLEXLABEL_ACCOUNTS_FILE (re-read by the workers without a restart)", a.Name, a.BaseURL, ae.StatusCode)
+		default:
+			d.Token = "unchecked"
+			r.problem("account %s: its token could not be checked at %s (%v); run doctor again", a.Name, a.BaseURL, err)
+		}
+		r.Accounts = append(r.Accounts, d)
+	}
 }
 
 func diagnoseRedis(ctx context.Context, cfg *config.Config, r *doctorReport) {
@@ -508,6 +557,16 @@ func (r *doctorReport) writeText(w io.Writer) error {
 		token += fmt.Sprintf(" (GET /couriers: HTTP %d)", r.FlexForward.HTTPStatus)
 	}
 	fmt.Fprintf(tw, "  token\t%s\n", token)
+	if r.Accounts != nil {
+		fmt.Fprintln(tw, "\nAccounts (FLEXLABEL_ACCOUNTS_FILE)")
+		for _, a := range r.Accounts {
+			t := a.Token
+			if a.HTTPStatus != 0 {
+				t += fmt.Sprintf(" (GET /couriers: HTTP %d)", a.HTTPStatus)
+			}
+			fmt.Fprintf(tw, "  %s\t%v/s at %s, token %s\n", a.Name, a.RateLimit, a.BaseURL, t)
+		}
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
