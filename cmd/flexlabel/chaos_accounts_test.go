@@ -148,6 +148,7 @@ func chaosAccounts(t *testing.T, bin string) chaosResult {
 	e.waitTerminal(keys, 180*time.Second)
 	created, _ := e.verify(keys, nil)
 	var counts []string
+	recalled := 0 // brand-c's keys called again after the kill
 	for i, a := range []string{"brand-a", "brand-b", "brand-c"} {
 		require.Eventually(t, func() bool {
 			done := 0
@@ -165,7 +166,15 @@ func chaosAccounts(t *testing.T, bin string) chaosResult {
 			if a == "brand-c" {
 				require.Equal(t, queue.StateDead, st.State, k)
 				require.Equal(t, queue.ReasonAuth, st.DeadLetter.Reason, k)
-				require.Equal(t, 1, acct.CallsPerKey[k], "%s of brand-c: one call, then dead-lettered", k)
+				// One call, then dead-lettered, never retried; a job whose
+				// 401 came to worker-1 just before the SIGKILL is called
+				// once more after its lease (its dead letter was not
+				// written): at most two.
+				require.LessOrEqual(t, acct.CallsPerKey[k], 2, "%s of brand-c: one call, then dead-lettered", k)
+				require.GreaterOrEqual(t, acct.CallsPerKey[k], 1, k)
+				if acct.CallsPerKey[k] == 2 {
+					recalled++
+				}
 				require.Zero(t, acct.CreatedPerKey[k])
 				continue
 			}
@@ -215,7 +224,7 @@ func chaosAccounts(t *testing.T, bin string) chaosResult {
 	}
 	return chaosResult{
 		name: "several accounts", labels: 5 * len(keys), created: created + 2*len(keys), dead: len(keys), took: time.Since(start),
-		notes: fmt.Sprintf("worker-1 SIGKILLed mid-run; default, brand-a, brand-b each %d labels created exactly once (creates: default %d, %s); brand-c (token revoked) %d dead-lettered auth after 1 call each; brand-d (API answering 500) %d of %d tried, none dead, %d calls on its own budget; no 429, no token in logs or Redis",
-			len(keys), e.ledger().CreateCalls, strings.Join(counts[:2], ", "), len(keys), tried, len(keys), fl.TotalCalls),
+		notes: fmt.Sprintf("worker-1 SIGKILLed mid-run; default, brand-a, brand-b each %d labels created exactly once (creates: default %d, %s); brand-c (token revoked) %d dead-lettered auth after 1 call each (%d called again after the kill, their 401 not yet recorded); brand-d (API answering 500) %d of %d tried, none dead, %d calls on its own budget; no 429, no token in logs or Redis",
+			len(keys), e.ledger().CreateCalls, strings.Join(counts[:2], ", "), len(keys), recalled, tried, len(keys), fl.TotalCalls),
 	}
 }
