@@ -19,6 +19,7 @@ import (
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
 	"github.com/flexlabel/flexlabel/internal/auth"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -335,6 +336,47 @@ func TestBrowser_Console(t *testing.T) {
 		c.waitState(t, keepKey, "dead")
 	})
 
+	t.Run("SwitchAccountAndRedriveItsDeadLetter", func(t *testing.T) {
+		op.t = t
+		// Another account's dead letter under the key of one of the
+		// default account's, written as its worker would; the fleet runs
+		// both accounts (as workers with an accounts file record it). No
+		// worker of this test runs brand-a, so the redriven job stays held.
+		qa, err := con.q.ForAccount("brand-a")
+		require.NoError(t, err)
+		res, err := qa.EnqueueLine(ctx, queuetest.RequestJSON(keepKey, ""), queue.Interactive)
+		require.NoError(t, err)
+		require.Equal(t, queue.Enqueued, res.Outcome)
+		j := queuetest.Job(t, qa, keepKey, "", queue.Interactive)
+		require.NoError(t, queuetest.Store(t, qa).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "brand-a's token revoked", Attempts: 1}))
+		require.NoError(t, queuetest.Store(t, con.q).SetAccountIntervals(ctx, map[string]time.Duration{queue.DefaultAccount: time.Second, "brand-a": time.Second}))
+
+		op.open(con.url("/ui/"))
+		require.Equal(t, queue.DefaultAccount, op.text("#account"))
+		// Choosing an account switches (console.js submits the selector
+		// on change, which setting the value fires).
+		op.must("#account-switch select")
+		op.load("switching to brand-a", chromedp.SetValue(chromedp.CSS("#account-switch select"), "brand-a"))
+		require.Equal(t, "brand-a", op.text("#account"), "the header names the account switched to")
+		require.Equal(t, "1", op.text(`#counts [data-count="dead"]`), "the account's own counts")
+		op.click(`header a[href="/ui/dead-letters?account=brand-a"]`)
+		link := `a[href$="/ui/label?account=brand-a&key=` + keepKey + `"]`
+		op.requireCount(1, link, "the account's dead letter, linked in the account")
+		op.click(link)
+		require.Contains(t, op.bodyText(), "brand-a's token revoked")
+		op.click(`form[data-action="redrive"] [type="submit"]`)
+		require.Equal(t, "1", op.text("#dry-run-count"))
+		op.click("button#confirm")
+		require.Equal(t, "1", eval[string](op, `document.getElementById("result").dataset.done`), "one redriven")
+		require.Equal(t, "brand-a", op.text("#account"), "the result page is the account's")
+
+		_, err = qa.DeadLetters().Get(ctx, keepKey)
+		require.ErrorIs(t, err, queue.ErrNotFound, "brand-a's dead letter was redriven")
+		d, err := con.q.DeadLetters().Get(ctx, keepKey)
+		require.NoError(t, err, "the default account's dead letter of the same key stays")
+		require.Equal(t, queue.ReasonNotFound, d.Reason)
+	})
+
 	t.Run("CrossSitePageCannotAct", func(t *testing.T) {
 		op.t = t
 		// The form that acts, from the confirm page of a redrive, with
@@ -359,6 +401,7 @@ func TestBrowser_Console(t *testing.T) {
 		require.Equal(t, before, con.deadSnapshot(t), "the cross-site POSTs changed nothing")
 		require.Equal(t, calls, fake.Ledger().CreateCalls, "nothing was redriven to the API")
 	})
+
 }
 
 // enqueue enqueues one label request for key (productCode "" for one that

@@ -274,9 +274,9 @@ func newHTTPHandler(d *deps, tokens *auth.Set, allowUnauthenticated, uiAuth, met
 	}
 	ui := opsui.New(d.q, log, uiOpts...)
 	if uiAuth {
-		// The console is the default account's: a token bound to other
-		// accounts may not use it.
-		h.Handle("/ui/", httpapi.RequireAccount(queue.DefaultAccount, ui), auth.Viewer)
+		// The console checks each page's account itself (?account=): a
+		// token bound to accounts sees only theirs.
+		h.Handle("/ui/", ui, auth.Viewer)
 	} else {
 		h.Handle("/ui/", httpapi.AsAnonymous(ui), auth.Public)
 	}

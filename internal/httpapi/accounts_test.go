@@ -332,26 +332,3 @@ func TestAccounts_Cache_RemembersTheCheck(t *testing.T) {
 	r, _ = e.enqueueAs("brand-a", queuetest.RequestJSON("k2", ""))
 	require.Equal(t, http.StatusAccepted, r.code, "the check is not repeated within the TTL")
 }
-
-// A handler mounted for the default account's jobs (the console) refuses a
-// token bound to other accounts.
-func TestRequireAccount_MountedHandler(t *testing.T) {
-	t.Parallel()
-	const viewA = "view-a-0123456789abcdef"
-	set, err := auth.NewSet([]auth.Token{
-		{Scope: auth.Viewer, Secret: viewA, Accounts: []string{"brand-a"}},
-		{Scope: auth.Viewer, Secret: token},
-	})
-	require.NoError(t, err)
-	e := newEnv(t, func(c *httpapi.Config) { c.Tokens, c.TokenSet = nil, set })
-	hello := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("hello")) })
-	e.h.Handle("GET /ui/", httpapi.RequireAccount(queue.DefaultAccount, hello), auth.Viewer)
-	e.undocumented = func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/ui/") }
-
-	r := e.do(http.MethodGet, "/ui/", nil, "Authorization", "Bearer "+viewA)
-	require.Equal(t, http.StatusForbidden, r.code)
-	require.Equal(t, `this token may only act on account "brand-a", not "default"`, r.errorMessage(t))
-	r = e.do(http.MethodGet, "/ui/", nil)
-	require.Equal(t, http.StatusOK, r.code)
-	require.Equal(t, "hello", string(r.body))
-}

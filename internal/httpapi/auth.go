@@ -78,21 +78,6 @@ func noteToken(ctx context.Context, id string) {
 	}
 }
 
-// RequireAccount serves next only to a caller whose token may act on
-// account (auth.Principal.CheckAccount), and answers 403 naming the
-// accounts it may act on otherwise. It is for handlers mounted with Handle
-// that act on one account's jobs without reading the Flexlabel-Account
-// header: the console, which serves the default account's.
-func RequireAccount(account string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := principalOf(r).CheckAccount(account); err != nil {
-			writeError(w, http.StatusForbidden, err.Error())
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // principal resolves the presented token: a bearer token, or a basic-auth
 // password (any user name), so browsers can log in too.
 func (h *Handler) principal(r *http.Request) (auth.Principal, bool) {

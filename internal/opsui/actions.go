@@ -67,12 +67,14 @@ type action struct {
 	Keys   []string
 	F      filter
 	filter bool // acts on F, not Keys
+	v      view // the account acted on
 }
 
 var actions = []string{"redrive", "discard", "redrive-selected", "discard-selected", "redrive-matching", "discard-matching"}
 
-func parseAction(form url.Values) (action, error) {
-	a := action{Name: form.Get("action")}
+// parseAction reads the action of form on the account of v.
+func parseAction(form url.Values, v view) (action, error) {
+	a := action{Name: form.Get("action"), v: v}
 	if !slices.Contains(actions, a.Name) {
 		return a, fmt.Errorf("action: want one of %v, got %q", actions, a.Name)
 	}
@@ -102,9 +104,9 @@ func parseAction(form url.Values) (action, error) {
 }
 
 // digest names what an action acts on, so a confirmation is spent only on
-// the action it confirmed.
+// the action it confirmed, in the account it confirmed.
 func (a action) digest() string {
-	v := url.Values{"action": {a.Name}, "key": a.Keys}
+	v := url.Values{"action": {a.Name}, "key": a.Keys, accountParam: {a.v.account}}
 	if a.filter {
 		for k, s := range a.F.Query() {
 			v[k] = s
@@ -131,28 +133,29 @@ func (a action) Fields() url.Values {
 func (a action) What() string {
 	switch {
 	case a.filter:
-		return a.F.String()
+		return a.F.String() + a.v.of()
 	case len(a.Keys) == 1:
-		return "dead letter " + fmt.Sprintf("%q", a.Keys[0])
+		return "dead letter " + fmt.Sprintf("%q", a.Keys[0]) + a.v.of()
 	}
-	return fmt.Sprintf("the %d selected dead letters", len(a.Keys))
+	return fmt.Sprintf("the %d selected dead letters", len(a.Keys)) + a.v.of()
 }
 
 // Back is where the result page links back to.
 func (a action) Back() string {
 	if !a.filter && len(a.Keys) == 1 {
-		return labelURL(a.Keys[0])
+		return a.v.labelURL(a.Keys[0])
 	}
-	return a.F.URL("/ui/dead-letters")
+	return a.v.filterURL(a.F, "/ui/dead-letters")
 }
 
 // targets returns the keys the action would act on now: the given keys
 // that are dead, or the keys matching the filter. It acts on nothing.
 func (h *Handler) targets(ctx context.Context, a action) ([]string, error) {
+	q := a.v.q
 	if a.filter {
-		return h.q.DeadLetters().KeysMatching(ctx, a.F.options(h.q))
+		return q.DeadLetters().KeysMatching(ctx, a.F.options(q))
 	}
-	sts, err := h.q.Status(ctx, a.Keys...)
+	sts, err := q.Status(ctx, a.Keys...)
 	if err != nil {
 		return nil, err
 	}
@@ -178,10 +181,14 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isHookAction(r.PostForm.Get("action")) {
+		if msg := fleetRefusal(r); msg != "" {
+			http.Error(w, msg, http.StatusForbidden)
+			return
+		}
 		h.confirmHook(w, r)
 		return
 	}
-	a, err := parseAction(r.PostForm)
+	a, err := parseAction(r.PostForm, viewOf(r))
 	if err != nil {
 		h.problem(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -208,10 +215,14 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isHookAction(r.PostForm.Get("action")) {
+		if msg := fleetRefusal(r); msg != "" {
+			http.Error(w, msg, http.StatusForbidden)
+			return
+		}
 		h.actHook(w, r)
 		return
 	}
-	a, err := parseAction(r.PostForm)
+	a, err := parseAction(r.PostForm, viewOf(r))
 	if err != nil {
 		h.problem(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -230,9 +241,9 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run := h.runs.start(p.ID, a, len(keys))
-	each := h.q.DeadLetters().RedriveEach
+	each := a.v.q.DeadLetters().RedriveEach
 	if a.Verb == "discard" {
-		each = h.q.DeadLetters().DiscardEach
+		each = a.v.q.DeadLetters().DiscardEach
 	}
 	// The action outlives the request if it must (a whole reason of a
 	// large queue): the result page shows its progress.
@@ -244,17 +255,17 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		})
 		run.finish(err)
 		if err != nil {
-			h.log.Error("ui: action stopped", slog.String("action", a.Name), slog.String("principal", p.ID), slog.Int("done", run.snapshot().Done), slog.String("error", err.Error()))
+			h.log.Error("ui: action stopped", slog.String("action", a.Name), slog.String("account", a.v.account), slog.String("principal", p.ID), slog.Int("done", run.snapshot().Done), slog.String("error", err.Error()))
 		} else {
 			res := run.snapshot()
-			h.log.Info("ui: action done", slog.String("action", a.Name), slog.String("principal", p.ID), slog.Int("done", res.Done), slog.Int("failed", res.Failed))
+			h.log.Info("ui: action done", slog.String("action", a.Name), slog.String("account", a.v.account), slog.String("principal", p.ID), slog.Int("done", res.Done), slog.Int("failed", res.Failed))
 		}
 	}()
 	select {
 	case <-run.finished:
 	case <-time.After(actWait):
 	}
-	http.Redirect(w, r, "/ui/result?id="+run.id, http.StatusSeeOther)
+	http.Redirect(w, r, a.v.link("/ui/result", "id", run.id), http.StatusSeeOther)
 }
 
 func (h *Handler) result(w http.ResponseWriter, r *http.Request) {

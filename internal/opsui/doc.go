@@ -16,11 +16,17 @@
 // one's delivery log and each event's deliveries (webhooks.go), operators
 // only.
 //
+// Every page is one Flex Forward account's (account.go): ?account=NAME,
+// absent the default account (a bound token's first), which every link and
+// form carries; the header switches between the accounts the caller may
+// see. Any well-formed name may be read, run by the fleet or not.
+//
 // Who sees what comes from the auth.Principal the API's authentication
 // puts in each request's context: scope viewer reads the pages, without the
 // requests' personal fields (redact.go); scope operator also sees those,
 // asynqmon, the action forms and the export. A request without a principal
-// gets 403.
+// gets 403; a token bound to accounts gets 403 for any other account and
+// for the fleet-wide pages (asynqmon, the webhooks, the tokens).
 //
 // Actions (actions.go; the webhook ones, redeliver and enable or disable an
 // endpoint, in webhooks.go through hooks' operations) go through the

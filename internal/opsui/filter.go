@@ -57,18 +57,6 @@ func (f filter) Query() url.Values {
 	return v
 }
 
-// URL is path with the filter's query (and extra parameters).
-func (f filter) URL(path string, extra ...string) string {
-	v := f.Query()
-	for i := 0; i+1 < len(extra); i += 2 {
-		v.Set(extra[i], extra[i+1])
-	}
-	if len(v) == 0 {
-		return path
-	}
-	return path + "?" + v.Encode()
-}
-
 // String says in words what the filter selects.
 func (f filter) String() string {
 	var parts []string

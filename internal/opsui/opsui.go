@@ -1,6 +1,7 @@
 package opsui
 
 import (
+	"context"
 	"crypto/rand"
 	"embed"
 	"errors"
@@ -25,8 +26,6 @@ import (
 var templates embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"reasonURL": func(r queue.Reason) string { return "/ui/dead-letters?reason=" + url.QueryEscape(string(r)) },
-	"labelURL":  labelURL,
 	"time": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -38,8 +37,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"tagClass": tagClass,
 }).ParseFS(templates, "templates/*.html"))
 
-// labelURL is the label page of key: every key the console shows links
-// there.
+// labelURL is the label page of key in the default account, for the
+// fleet-wide pages (the webhooks'), whose events name no account; a page of
+// an account links its keys with view.labelURL.
 func labelURL(key string) string { return "/ui/label?key=" + url.QueryEscape(key) }
 
 // checkpointPlace is where a checkpoint happened: its city, state and
@@ -131,20 +131,22 @@ func New(q *queue.Queue, log *slog.Logger, opts ...Option) *Handler {
 			h.problem(w, r, http.StatusBadRequest, "key: required (the idempotency key to show)")
 			return
 		}
-		http.Redirect(w, r, labelURL(key), http.StatusMovedPermanently)
+		http.Redirect(w, r, viewOf(r).labelURL(key), http.StatusMovedPermanently)
 	})
 	h.mux.HandleFunc("GET /ui/export", h.export)
 	h.mux.HandleFunc("POST /ui/confirm", h.confirm)
 	h.mux.HandleFunc("POST /ui/act", h.act)
 	h.mux.HandleFunc("GET /ui/result", h.result)
-	h.mux.Handle("GET /ui/tokens", needs(auth.Operator, http.HandlerFunc(h.tokensPage)))
+	// The tokens, the webhooks and asynqmon are the fleet's, not an
+	// account's: a token bound to accounts sees none of them (fleetWide).
+	h.mux.Handle("GET /ui/tokens", needs(auth.Operator, fleetWide(http.HandlerFunc(h.tokensPage))))
 	// Endpoints' URLs and the events' payloads are operators' business.
-	h.mux.Handle("GET /ui/webhooks", needs(auth.Operator, http.HandlerFunc(h.webhooksPage)))
-	h.mux.Handle("GET /ui/webhooks/endpoint", needs(auth.Operator, http.HandlerFunc(h.webhookEndpointPage)))
-	h.mux.Handle("GET /ui/webhooks/event", needs(auth.Operator, http.HandlerFunc(h.webhookEventPage)))
+	h.mux.Handle("GET /ui/webhooks", needs(auth.Operator, fleetWide(http.HandlerFunc(h.webhooksPage))))
+	h.mux.Handle("GET /ui/webhooks/endpoint", needs(auth.Operator, fleetWide(http.HandlerFunc(h.webhookEndpointPage))))
+	h.mux.Handle("GET /ui/webhooks/event", needs(auth.Operator, fleetWide(http.HandlerFunc(h.webhookEventPage))))
 	// asynqmon shows each task's payload, the request with its personal
 	// fields, so it is for the scopes that may see them.
-	h.mux.Handle("/ui/queues/", needs(auth.Operator, h.mon))
+	h.mux.Handle("/ui/queues/", needs(auth.Operator, fleetWide(h.mon)))
 	h.mux.HandleFunc("/ui/queues", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/queues/", http.StatusFound)
 	})
@@ -153,10 +155,24 @@ func New(q *queue.Queue, log *slog.Logger, opts ...Option) *Handler {
 
 // ServeHTTP serves the UI to callers with scope viewer; the API's
 // authentication puts the caller in the request's context, and a request
-// without one (a mount that skipped it) is refused.
+// without one (a mount that skipped it) is refused. Every page is of the
+// account its ?account= names (account.go); a token bound to accounts
+// (auth.Principal.Accounts) gets 403 for any other, and lands on its
+// first.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p, ok := auth.FromContext(r.Context()); !ok || !p.Has(auth.Viewer) {
+	p, ok := auth.FromContext(r.Context())
+	if !ok || !p.Has(auth.Viewer) {
 		http.Error(w, "forbidden: the console needs scope viewer", http.StatusForbidden)
+		return
+	}
+	v, status, msg := h.resolveView(r, p)
+	if v.q == nil {
+		http.Error(w, msg, status)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), viewKey{}, v))
+	if msg != "" {
+		h.problem(w, r, status, msg)
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -190,24 +206,57 @@ type page struct {
 	Caller, Scope string
 	CSRF          string
 	Tokens        bool // the tokens page exists (and Operator may see it)
-	Counts        queue.Counts
-	Reasons       []queue.Reason
-	Data          any
+	// Fleet: the caller may see the fleet-wide pages (asynqmon, the
+	// webhooks, the tokens): its token is not bound to accounts.
+	Fleet    bool
+	Account  string // the account the page shows
+	Accounts accountsBar
+	Counts   queue.Counts
+	Reasons  []queue.Reason
+	Data     any
+
+	v view
 }
 
-// render reads the counts for the bar and renders page name.
+// Link is path (with the parameters kv: name, value, …) in the page's
+// account: every link of an account's page goes through it.
+func (p page) Link(path string, kv ...string) string { return p.v.link(path, kv...) }
+
+// Label is the label page of key in the page's account.
+func (p page) Label(key string) string { return p.v.labelURL(key) }
+
+// ReasonLink is the dead-letter list of reason r in the page's account.
+func (p page) ReasonLink(r queue.Reason) string {
+	return p.v.link("/ui/dead-letters", "reason", string(r))
+}
+
+// FilterLink is path with filter f's query in the page's account.
+func (p page) FilterLink(path string, f filter) string { return p.v.filterURL(f, path) }
+
+// Named reports whether the page's links name its account, so a GET form
+// (whose fields replace its action's query) carries it as a field.
+func (p page) Named() bool { return p.v.named }
+
+// render reads the counts and the accounts for the header and renders
+// page name.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	c, err := h.q.Counts(r.Context())
+	p.v = viewOf(r)
+	c, err := p.v.q.Counts(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
+	caller, _ := auth.FromContext(r.Context())
+	if p.Accounts, err = h.accountsBar(r.Context(), r, caller, p.v); err != nil {
+		h.fail(w, err)
+		return
+	}
+	p.Account = p.v.account
 	p.Counts, p.Reasons = c, queue.Reasons
 	p.Operator = has(r, auth.Operator)
 	p.Tokens = h.tokens != nil
-	if c, ok := auth.FromContext(r.Context()); ok {
-		p.Caller, p.Scope = c.ID, string(c.Scope)
-	}
+	p.Fleet = len(caller.Accounts) == 0
+	p.Caller, p.Scope = caller.ID, string(caller.Scope)
 	if p.Operator {
 		p.CSRF = h.csrfToken(r)
 	}
@@ -244,8 +293,9 @@ func (h *Handler) queueError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
+	q := viewOf(r).q
 	h.render(w, r, http.StatusOK, "index.html", page{Title: "operations", Landing: true, Data: map[string]string{
-		"Queue": h.q.Name(queue.Interactive), "BulkQueue": h.q.Name(queue.Bulk),
+		"Queue": q.Name(queue.Interactive), "BulkQueue": q.Name(queue.Bulk),
 	}})
 }
 
@@ -255,7 +305,7 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 // server's 30s WriteTimeout (and proxies' idle timeouts), to save a
 // one-round-trip Redis read (Queue.Counts) every few seconds.
 func (h *Handler) counts(w http.ResponseWriter, r *http.Request) {
-	c, err := h.q.Counts(r.Context())
+	c, err := viewOf(r).q.Counts(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -30,6 +30,9 @@ var principals = map[string]auth.Principal{
 	"operator": {ID: "tok-operator", Scope: auth.Operator},
 	"other-op": {ID: "tok-other", Scope: auth.Operator},
 	"producer": {ID: "tok-producer", Scope: auth.Producer},
+	// Tokens bound to accounts.
+	"op-a":    {ID: "tok-op-a", Scope: auth.Operator, Accounts: []string{"brand-a"}},
+	"view-ab": {ID: "tok-view-ab", Scope: auth.Viewer, Accounts: []string{"brand-a", "brand-b"}},
 }
 
 // serve serves the UI of q with opts; requests without X-Test-As reach it

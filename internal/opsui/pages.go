@@ -22,9 +22,10 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	o := f.options(h.q)
+	v := viewOf(r)
+	o := f.options(v.q)
 	o.Limit, o.Cursor = pageSize, r.URL.Query().Get("cursor")
-	rows, next, err := h.q.DeadLetters().List(ctx, o)
+	rows, next, err := v.q.DeadLetters().List(ctx, o)
 	if err != nil {
 		h.queueError(w, r, err)
 		return
@@ -32,24 +33,24 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 	// A search for a whole key that finds no other key goes to its page,
 	// dead or not: searching a key is how an operator finds a label.
 	if f.Q != "" && o.Cursor == "" && (len(rows) == 0 || len(rows) == 1 && rows[0].IdempotencyKey == f.Q) {
-		st, err := h.q.Status(ctx, f.Q)
+		st, err := v.q.Status(ctx, f.Q)
 		if err != nil {
 			h.fail(w, err)
 			return
 		}
 		if known(st[0]) {
-			http.Redirect(w, r, labelURL(f.Q), http.StatusSeeOther)
+			http.Redirect(w, r, v.labelURL(f.Q), http.StatusSeeOther)
 			return
 		}
 	}
-	total, err := h.q.DeadLetters().CountMatching(ctx, o)
+	total, err := v.q.DeadLetters().CountMatching(ctx, o)
 	if err != nil {
 		h.queueError(w, r, err)
 		return
 	}
 	nextURL := ""
 	if next != "" {
-		nextURL = f.URL("/ui/dead-letters", "cursor", next)
+		nextURL = v.filterURL(f, "/ui/dead-letters", "cursor", next)
 	}
 	h.render(w, r, http.StatusOK, "deadletters.html", page{Title: "dead letters", Data: map[string]any{
 		"F": f, "Rows": rows, "Total": total, "Next": nextURL, "Lanes": []string{queue.Interactive.String(), queue.Bulk.String()},
@@ -81,30 +82,31 @@ func (h *Handler) label(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	st, err := h.q.Status(ctx, key)
+	q := viewOf(r).q
+	st, err := q.Status(ctx, key)
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
 	if !known(st[0]) {
-		h.problem(w, r, http.StatusNotFound, strconv.Quote(key)+": no label with this key (never enqueued here, or its record expired after the retention)")
+		h.problem(w, r, http.StatusNotFound, strconv.Quote(key)+": no label with this key in account "+q.Account()+" (never enqueued here, or its record expired after the retention)")
 		return
 	}
 	lp := labelPage{S: st[0], Limit: queue.HistoryLimit}
 	if !lp.S.State.Terminal() && lp.S.Attempts > 0 {
-		if lp.History, err = h.q.History(ctx, key); err != nil {
+		if lp.History, err = q.History(ctx, key); err != nil {
 			h.fail(w, err)
 			return
 		}
 	}
 	if lp.S.Label != nil && lp.S.Tracking == nil {
-		if lp.Due, err = h.q.TrackingDue(ctx, key); err != nil {
+		if lp.Due, err = q.TrackingDue(ctx, key); err != nil {
 			h.fail(w, err)
 			return
 		}
 	}
 	if lp.S.State == queue.StateDead {
-		d, err := h.q.DeadLetters().Get(ctx, key)
+		d, err := q.DeadLetters().Get(ctx, key)
 		if err != nil && !isNotFound(err) { // not found: redriven or discarded meanwhile
 			h.fail(w, err)
 			return
@@ -127,7 +129,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "key: required (the idempotency key to show)", http.StatusBadRequest)
 		return
 	}
-	st, err := h.q.Status(r.Context(), key)
+	st, err := viewOf(r).q.Status(r.Context(), key)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -162,14 +164,19 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	q := viewOf(r).q
 	// A large export outlives the server's WriteTimeout: lift it for this
 	// response (not every ResponseWriter can; then the timeout stands).
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Content-Disposition", `attachment; filename="dead-letters.ndjson"`)
+	name := "dead-letters.ndjson"
+	if q.Account() != queue.DefaultAccount {
+		name = "dead-letters-" + q.Account() + ".ndjson" // a valid name: nothing to quote
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	n := 0
-	err = h.q.DeadLetters().EachMatching(r.Context(), f.options(h.q), func(d *queue.DeadLetter) error {
+	err = q.DeadLetters().EachMatching(r.Context(), f.options(q), func(d *queue.DeadLetter) error {
 		line, err := d.ExportLine()
 		if err != nil {
 			return err

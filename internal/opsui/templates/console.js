@@ -4,7 +4,7 @@
   var box = document.getElementById("counts");
   function refresh() {
     if (!box || document.hidden) return;
-    fetch("/ui/counts", {credentials: "same-origin", headers: {Accept: "application/json"}})
+    fetch(box.dataset.src || "/ui/counts", {credentials: "same-origin", headers: {Accept: "application/json"}})
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (c) {
         box.querySelectorAll("[data-count]").forEach(function (e) {
@@ -27,7 +27,7 @@
   if (st && st.dataset.key) {
     setInterval(function () {
       if (document.hidden) return;
-      fetch("/ui/status?key=" + encodeURIComponent(st.dataset.key), {credentials: "same-origin"})
+      fetch(st.dataset.src, {credentials: "same-origin"})
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (s) {
           if (s.state !== st.dataset.state || String(s.attempts) !== st.dataset.attempts) location.reload();
@@ -53,6 +53,10 @@
       if (n === 0) { ev.preventDefault(); alert("Select at least one dead letter first."); }
     });
   });
+  // The account selector switches on change (its button is for no script).
+  var sw = document.getElementById("account-switch");
+  if (sw) sw.querySelector("select").addEventListener("change", function () { sw.submit(); });
+
   var all = document.getElementById("select-all");
   if (all) all.addEventListener("change", function () { boxes().forEach(function (b) { b.checked = all.checked; }); });
 })();
