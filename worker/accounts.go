@@ -25,7 +25,9 @@ import (
 // an account's budget and one account's backlog cannot delay another's
 // labels. A retry (asynq makes it pending by itself) takes its slot in the
 // handler from its account's budget, and the scheduler holds that account
-// back meanwhile.
+// back meanwhile. Every account's completed labels are followed by its own
+// tracker (tracking.go), on what its budget leaves over: an idle slot is
+// never granted while the account has jobs held.
 
 // Account is one Flex Forward account of the fleet other than the
 // namespace's own: its name, API client (its token and base URL) and
@@ -44,6 +46,7 @@ type account struct {
 	budget *Budget
 	rate   float64
 	docs   *documentFetcher // the account's document fetch; the default's is w.docs
+	trk    *tracker         // the account's tracking follow-up; nil: tracking off
 }
 
 // accounts is the worker's set of accounts, replaced whole by SetAccounts.
@@ -79,7 +82,11 @@ const releaseIdle = 20 * time.Millisecond
 // account's held jobs start to be released, a removed one's stay held
 // (and its jobs already released wait) until it comes back, and a
 // changed one (token, base URL or budget) runs with its new client and
-// budget. The names are checked as internal/accounts does; "default" is
+// budget. Each account's document fetch and tracking follow-up run with
+// it: started for a new account, stopped (after their calls in flight)
+// for a removed or replaced one, whose followed shipments stay in its
+// schedule until it comes back. With tracking on, every account's API
+// must implement TrackingAPI. The names are checked as internal/accounts does; "default" is
 // the namespace's own account and may not be among them.
 func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 	if !w.multi {
@@ -138,8 +145,14 @@ func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 		if name == queue.DefaultAccount {
 			continue
 		}
-		if next[name] != old && old.docs != nil {
-			old.docs.stop()
+		if next[name] != old {
+			// removed, or replaced by one with its new client or budget
+			if old.docs != nil {
+				old.docs.stop()
+			}
+			if old.trk != nil {
+				old.trk.stop()
+			}
 		}
 		if _, ok := next[name]; !ok {
 			removed = append(removed, name)
@@ -153,6 +166,9 @@ func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 	if w.running.Load() {
 		for _, acc := range next {
 			acc.docs.start()
+			if acc.trk != nil {
+				acc.trk.start()
+			}
 		}
 	}
 	slices.Sort(removed)
@@ -165,7 +181,9 @@ func (w *Worker) newAccount(a Account) (*account, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := storeOf(qa, w.cfg.DocumentWait)
+	// The worker's tracking options: the account's completed labels are
+	// followed under its own keys.
+	st, err := storeOf(qa, w.cfg.DocumentWait, w.cfg.Tracking.storeOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +193,9 @@ func (w *Worker) newAccount(a Account) (*account, error) {
 	}
 	acc := &account{name: a.Name, st: st, api: a.API, budget: b, rate: a.Rate}
 	acc.docs = newDocumentFetcher(w, acc)
+	if acc.trk, err = newTracker(w, acc); err != nil {
+		return nil, err
+	}
 	return acc, nil
 }
 

@@ -47,7 +47,7 @@ func NewBudget(q *queue.Queue, rate float64) (*Budget, error) {
 // worker with the budget out of the way (up to 1e6/s, the budget script's
 // microsecond resolution).
 func newBudget(q *queue.Queue, rate float64) (*Budget, error) {
-	st, err := storeOf(q, 0)
+	st, err := storeOf(q, 0, store.TrackingOptions{})
 	if err != nil {
 		return nil, err
 	}

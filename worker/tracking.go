@@ -13,6 +13,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/internal/store"
+	"github.com/flexlabel/flexlabel/queue"
 )
 
 // This file is the tracking follow-up (issue 16): every completed label the
@@ -22,8 +23,9 @@ import (
 // completeScript schedules a followed label's first check in the same step
 // that records the label (store.TrackingOptions). The poller here finds due
 // checks in Redis (one cheap read), takes an idle budget slot (takeIdle:
-// granted only while no label caller waits, so tracking never delays a
-// label), claims one due key with a lease (its score moves to now + lease,
+// granted only while no label caller waits, and for an account other than
+// the namespace's own while none of its jobs is held for the release
+// scheduler, so tracking never delays a label), claims one due key with a lease (its score moves to now + lease,
 // so a worker killed mid-poll loses nothing: the key comes due again),
 // polls, and writes the tracking, the next due time and any
 // tracking.updated event in one script (store.FinishTracking). Any number of
@@ -81,8 +83,9 @@ type TrackingConfig struct {
 	// Speedup divides every cadence interval (for tests and demos: 3600
 	// makes an hour a second); default 1, at least 1.
 	Speedup float64
-	// API is polled; default Config.API, which must then implement
-	// TrackingAPI.
+	// API is polled for the namespace's own account; default Config.API,
+	// which must then implement TrackingAPI. Another account's labels are
+	// polled with its Account.API, which must implement TrackingAPI too.
 	API TrackingAPI
 	// Lease is how long a claimed check stays with its poller before
 	// another may claim it (its poller was killed); default 2m. A poll's
@@ -114,14 +117,23 @@ func cadence(tag string) (lo, hi time.Duration, follow bool) {
 // minCadence is the shortest interval of the cadence.
 const minCadence = 15 * time.Minute
 
-// tracker is the tracking poller of one worker: a small pool of pollers,
-// sized from the budget and the latency a check takes.
+// tracker is the tracking poller of one account in one worker: a small
+// pool of pollers, sized from the account's budget and the latency a check
+// takes. Every account the worker runs has one (issue 17): its labels are
+// followed under its own keys (fl:<ns>@<account>:trk:…), polled with its
+// own token, on what its own budget leaves over.
 type tracker struct {
-	w    *Worker
-	cfg  TrackingConfig
-	api  TrackingAPI
-	obs  TrackingObserver // nil: none
-	rate float64          // the budget, calls per second
+	w   *Worker
+	cfg TrackingConfig
+	// the account's store, API and budget
+	st     *store.Store
+	api    TrackingAPI
+	budget *Budget
+	log    *slog.Logger
+	obs    TrackingObserver // nil: none
+	rate   float64          // the budget, calls per second
+	// started is set by start: a second start does nothing.
+	started atomic.Bool
 
 	ctx    context.Context // ended by stop: no new check starts
 	cancel context.CancelFunc
@@ -137,20 +149,35 @@ type tracker struct {
 	busy atomic.Int64
 }
 
-// newTracker returns the poller of w, or nil when tracking is off.
-func newTracker(w *Worker) (*tracker, error) {
+// newTracker returns the poller of w's account acc, or nil when tracking
+// is off or acc is the namespace's own account and not configured
+// (Config.API nil with Accounts: it makes no labels to follow).
+func newTracker(w *Worker, acc *account) (*tracker, error) {
 	c := w.cfg.Tracking
 	if !c.On {
 		return nil, nil
 	}
-	if c.API == nil {
-		api, ok := w.cfg.API.(TrackingAPI)
-		if !ok {
-			return nil, errors.New("worker: tracking is on, but the API has no GetTracking: set Tracking.API")
+	own := acc.name == queue.DefaultAccount
+	api := c.API
+	if !own || api == nil {
+		if acc.api == nil {
+			return nil, nil
 		}
-		c.API = api
+		a, ok := acc.api.(TrackingAPI)
+		switch {
+		case !ok && own:
+			return nil, errors.New("worker: tracking is on, but the API has no GetTracking: set Tracking.API")
+		case !ok:
+			return nil, fmt.Errorf("worker: account %s: tracking is on, but its API has no GetTracking", acc.name)
+		}
+		api = a
 	}
-	t := &tracker{w: w, cfg: c, api: c.API, rate: w.cfg.Budget.rate()}
+	c.API = api
+	log := w.log
+	if !own {
+		log = log.With(slog.String("account", acc.name))
+	}
+	t := &tracker{w: w, cfg: c, st: acc.st, api: api, budget: acc.budget, log: log, rate: acc.budget.rate()}
 	t.obs, _ = w.cfg.Metrics.(TrackingObserver)
 	t.busy.Store(int64(100 * time.Millisecond))
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -191,13 +218,17 @@ func (c TrackingConfig) scale(d time.Duration) time.Duration {
 // rate is the budget in calls per second, for sizing the tracking pool.
 func (b *Budget) rate() float64 { return float64(time.Second) / float64(b.interval) }
 
+// start starts the pool; a second start does nothing.
 func (t *tracker) start() {
-	t.wg.Add(1)
-	go t.size()
+	if t.started.CompareAndSwap(false, true) {
+		t.wg.Add(1)
+		go t.size()
+	}
 }
 
 // stop lets the checks in flight finish (each within half the lease) and
-// starts no new one.
+// starts no new one. It may be called more than once, and on a tracker
+// never started.
 func (t *tracker) stop() {
 	t.cancel()
 	t.wg.Wait()
@@ -257,10 +288,10 @@ func (t *tracker) poller() {
 		if t.surplus() {
 			return
 		}
-		due, ok, err := t.w.st.NextTrackingDue(t.ctx)
+		due, ok, err := t.st.NextTrackingDue(t.ctx)
 		if err != nil {
 			if !failing && t.ctx.Err() == nil {
-				t.w.log.Warn("tracking: could not read the schedule; retrying", slog.String("error", err.Error()))
+				t.log.Warn("tracking: could not read the schedule; retrying", slog.String("error", err.Error()))
 			}
 			failing = true
 			_ = sleep(t.ctx, time.Second)
@@ -287,7 +318,7 @@ func (t *tracker) poller() {
 // at one than checks are due.
 func (t *tracker) enter() bool {
 	n := t.inFlight.Add(1)
-	due, err := t.w.st.DueTrackingChecks(t.ctx, time.Now())
+	due, err := t.st.DueTrackingChecks(t.ctx, time.Now())
 	if err != nil || n > due {
 		t.inFlight.Add(-1)
 		return false
@@ -297,7 +328,7 @@ func (t *tracker) enter() bool {
 
 // takeAndCheck takes an idle slot and makes one due check.
 func (t *tracker) takeAndCheck() {
-	if _, err := t.w.cfg.Budget.takeIdle(t.ctx); err != nil {
+	if _, err := t.budget.takeIdle(t.ctx); err != nil {
 		if t.ctx.Err() == nil {
 			_ = sleep(t.ctx, time.Second)
 		}
@@ -321,20 +352,20 @@ func (t *tracker) checkOne() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.Lease/2)
 	defer cancel()
 	now := time.Now()
-	c, err := t.w.st.ClaimTracking(ctx, now, t.cfg.Lease)
+	c, err := t.st.ClaimTracking(ctx, now, t.cfg.Lease)
 	if err != nil {
-		t.w.log.Warn("tracking: could not claim a check", slog.String("error", err.Error()))
+		t.log.Warn("tracking: could not claim a check", slog.String("error", err.Error()))
 		return false
 	}
 	if c == nil {
 		return false // another poller took the last due one
 	}
-	log := t.w.log.With(slog.String("idempotency_key", c.Key))
+	log := t.log.With(slog.String("idempotency_key", c.Key))
 	u, result := t.check(ctx, log, c, now)
 	if result != "" && t.obs != nil {
 		t.obs.TrackingPoll(result, max(now.Sub(c.DueAt), 0))
 	}
-	ok, err := t.w.st.FinishTracking(ctx, c, u)
+	ok, err := t.st.FinishTracking(ctx, c, u)
 	switch {
 	case err != nil:
 		// The claim stays: the key comes due again when the lease ends.
@@ -367,7 +398,7 @@ func (t *tracker) check(ctx context.Context, log *slog.Logger, c *store.Tracking
 	case errors.As(err, &ae):
 		status = ae.StatusCode
 	}
-	t.w.obs.APICall(store.DefaultAccount, "get_tracking", status, time.Since(start))
+	t.w.obs.APICall(t.st.Account(), "get_tracking", status, time.Since(start))
 	switch {
 	case err == nil:
 		cur := fromAPI(tr, time.Now())
@@ -381,7 +412,7 @@ func (t *tracker) check(ctx context.Context, log *slog.Logger, c *store.Tracking
 		if pause <= 0 {
 			pause = time.Second
 		}
-		if perr := t.w.cfg.Budget.pause(ctx, pause); perr != nil {
+		if perr := t.budget.pause(ctx, pause); perr != nil {
 			log.Warn("could not set the fleet pause", slog.String("error", perr.Error()))
 		}
 		log.Warn("tracking: rate limited by the API; pausing the fleet", slog.Duration("retry_after", pause))

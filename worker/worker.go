@@ -113,8 +113,9 @@ type Config struct {
 	// release scheduler, and SetAccounts changes the set while it runs.
 	// API may then be nil: the namespace's own account is not configured,
 	// and a job of it waits (it should have none: producers are refused
-	// it). Documents are fetched for every account; tracking and webhook
-	// events are the namespace's own account's only, for now.
+	// it). Documents are fetched and labels followed (Tracking) for every
+	// account, each with its own token and budget; webhook events are the
+	// namespace's own account's only, for now.
 	Accounts []Account
 }
 
@@ -152,13 +153,12 @@ type Worker struct {
 	stop     context.CancelFunc
 	docs     *documentFetcher
 	sweep    *documentSweeper
-	trk      *tracker // nil: tracking off
 
 	// multi: Config.Accounts was set. accts holds every account the
 	// worker serves, the namespace's own under DefaultAccount.
 	multi    bool
 	accts    accounts
-	running  atomic.Bool   // between Start and Shutdown: new accounts' fetchers start
+	running  atomic.Bool   // between Start and Shutdown: new accounts' fetchers and trackers start
 	released chan struct{} // closed when releaseLoop returns
 	// releaseCap is the most released jobs pending (SetAccounts sets it).
 	releaseCap atomic.Int64
@@ -198,19 +198,13 @@ func New(cfg Config) (*Worker, error) {
 		cfg.LaneLimit = defaultLaneLimit(cfg.Budget.rate(), cfg.APITimeout)
 	}
 	def(&cfg.DocumentWait, DefaultDocumentWait)
-	st, err := storeOf(cfg.Queue, cfg.DocumentWait)
-	if err != nil {
-		return nil, err
-	}
 	if err := trackingDefaults(&cfg.Tracking); err != nil {
 		return nil, err
 	}
-	if cfg.Tracking.On { // Complete schedules the first checks
-		o := st.Options()
-		o.Tracking = cfg.Tracking.storeOptions()
-		if st, err = store.New(st.Redis(), o); err != nil {
-			return nil, err
-		}
+	// With tracking on, Complete schedules the first checks.
+	st, err := storeOf(cfg.Queue, cfg.DocumentWait, cfg.Tracking.storeOptions())
+	if err != nil {
+		return nil, err
 	}
 	queueMax := st.Options().MaxRetry
 	if cfg.MaxRetry == 0 {
@@ -240,7 +234,7 @@ func New(cfg Config) (*Worker, error) {
 	w.docs = newDocumentFetcher(w, own)
 	own.docs = w.docs
 	w.sweep = newDocumentSweeper(w)
-	if w.trk, err = newTracker(w); err != nil {
+	if own.trk, err = newTracker(w, own); err != nil {
 		return nil, err
 	}
 	// The label lanes: asynq servers, one queue each (no wasted round
@@ -270,6 +264,9 @@ func (w *Worker) Start() error {
 		if acc.api != nil {
 			acc.docs.start()
 		}
+		if acc.trk != nil {
+			acc.trk.start()
+		}
 	}
 	w.accts.mu.RUnlock()
 	if w.multi {
@@ -278,9 +275,6 @@ func (w *Worker) Start() error {
 		close(w.released)
 	}
 	w.sweep.start()
-	if w.trk != nil {
-		w.trk.start()
-	}
 	w.log.Info("worker started",
 		slog.Int("concurrency", w.cfg.Concurrency),
 		slog.Int("interactive_concurrency", w.cfg.InteractiveConcurrency),
@@ -301,9 +295,9 @@ func (w *Worker) Shutdown() {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.lanes.shutdown() }()
-	if w.trk != nil {
+	for _, t := range w.trackers() {
 		wg.Add(1)
-		go func() { defer wg.Done(); w.trk.stop() }()
+		go func() { defer wg.Done(); t.stop() }()
 	}
 	wg.Wait()
 	w.running.Store(false)
@@ -311,6 +305,9 @@ func (w *Worker) Shutdown() {
 	w.accts.mu.RLock()
 	for _, acc := range w.accts.by {
 		acc.docs.stop()
+		if acc.trk != nil {
+			acc.trk.stop() // one SetAccounts started meanwhile
+		}
 	}
 	w.accts.mu.RUnlock()
 	w.sweep.stop()
@@ -692,10 +689,25 @@ func (a *asynqLogger) Warn(args ...any)  { a.throttled(slog.LevelWarn, args) }
 func (a *asynqLogger) Error(args ...any) { a.throttled(slog.LevelError, args) }
 func (a *asynqLogger) Fatal(args ...any) { a.throttled(slog.LevelError, args) }
 
-// storeOf is the store of q's namespace and options: the worker does its
-// bookkeeping there, which package queue does not offer.
-func storeOf(q *queue.Queue, documentWait time.Duration) (*store.Store, error) {
+// storeOf is the store of q's namespace, account and options: the worker
+// does its bookkeeping there, which package queue does not offer.
+// tracking says which completed labels Complete schedules for tracking.
+func storeOf(q *queue.Queue, documentWait time.Duration, tracking store.TrackingOptions) (*store.Store, error) {
 	o := q.Options()
 	return store.New(q.Redis(), store.Options{Namespace: o.Namespace, MaxRetry: o.MaxRetry, TaskTimeout: o.TaskTimeout,
-		Retention: o.Retention, DocumentWait: documentWait, MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout, Account: o.Account})
+		Retention: o.Retention, DocumentWait: documentWait, MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout,
+		Account: o.Account, Tracking: tracking})
+}
+
+// trackers are the trackers of the worker's accounts.
+func (w *Worker) trackers() []*tracker {
+	w.accts.mu.RLock()
+	defer w.accts.mu.RUnlock()
+	var out []*tracker
+	for _, acc := range w.accts.by {
+		if acc.trk != nil {
+			out = append(out, acc.trk)
+		}
+	}
+	return out
 }

@@ -55,6 +55,9 @@ type opts struct {
 	// accounts, when not nil, are the fleet's other accounts, each with a
 	// token of its own on the fake API (its ledger account is its name).
 	accounts []acct
+	// tracking follows every label on the fast clock of tracking_test.go
+	// (the fake's journeys and the worker's cadence sped up alike).
+	tracking bool
 }
 
 type acct struct {
@@ -91,6 +94,11 @@ func start(t *testing.T, o opts) *harness {
 	fake := flexapitest.NewTestServer(t, token)
 	api, err := flexapi.NewClient(fake.URL(), token, flexapi.WithTimeout(2*time.Second))
 	require.NoError(t, err)
+	var tracking worker.TrackingConfig
+	if o.tracking {
+		fake.SetTrackingSpeedup(trackSpeedup)
+		tracking = worker.TrackingConfig{On: true, Speedup: trackSpeedup, Lease: time.Second}
+	}
 	budget, err := worker.NewBudget(q, o.rate)
 	require.NoError(t, err)
 	var labelAPI worker.LabelAPI = api
@@ -126,6 +134,7 @@ func start(t *testing.T, o opts) *harness {
 		URLBatchWindow:  100 * time.Millisecond,
 		Metrics:         o.metrics,
 		DocumentWait:    o.documentWait,
+		Tracking:        tracking,
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())

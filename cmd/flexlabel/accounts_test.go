@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/flexapi/flexapitest"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
@@ -212,4 +214,56 @@ func TestCLI_Accounts_Doctor(t *testing.T) {
 	r = c.run(t, "", "doctor")
 	assert.Contains(t, r.stdout, "Accounts (FLEXLABEL_ACCOUNTS_FILE)")
 	assert.NotContains(t, r.stdout+r.stderr, "-CLI-SECRET-19c4")
+}
+
+// An account's labels are followed like the default account's, and what is
+// followed is shown with --account: `status --json --account` carries the
+// tracking object, and `track --account` the account's shipment (the same
+// key of the default account, never enqueued there, is unknown to it).
+func TestCLI_Accounts_TrackingShownWithAccount(t *testing.T) {
+	t.Parallel()
+	const speedup = 3600 * 20 // an hour in 50 ms: 90001 is Delivered ~5 s after its label
+	c := newCLI(t)
+	c.env["FLEXLABEL_TRACKING_SPEEDUP"] = strconv.Itoa(speedup)
+	fake := flexapitest.NewTestServer(t, cliToken)
+	fake.SetTrackingSpeedup(speedup)
+	fake.AddToken(cliAccountToken("brand-a"), "brand-a")
+	file := filepath.Join(t.TempDir(), "accounts.yaml")
+	writeAccounts(t, file, fake.URL(), "brand-a")
+	c.startAccountsWorker(t, file, fake)
+
+	req := strings.Replace(string(queuetest.RequestJSON("trk-a", "")), `"postalCode":"08817"`, `"postalCode":"90001"`, 1) + "\n"
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r := c.run(t, req, "enqueue", "--account", "brand-a")
+		assert.Equal(ct, 0, r.code, r.stderr) // once the worker has recorded its accounts
+	}, 10*time.Second, 50*time.Millisecond)
+
+	var tr map[string]any
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r := c.run(t, "", "status", "--json", "--account", "brand-a", "trk-a")
+		var st map[string]any
+		require.NoError(ct, json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &st), r.stdout+r.stderr)
+		tr, _ = st["tracking"].(map[string]any)
+		if assert.NotNil(ct, tr, "tracking of brand-a's trk-a: %s", r.stdout) {
+			assert.Equal(ct, flexapi.TagDelivered, tr["tag"])
+		}
+	}, 30*time.Second, 100*time.Millisecond)
+	assert.Nil(t, tr["nextCheckAt"], "Delivered: no longer followed")
+	assert.NotEmpty(t, tr["checkpoints"])
+
+	r := c.run(t, "", "track", "--account", "brand-a", "trk-a")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Delivered")
+	assert.Contains(t, r.stdout, "Checkpoints (newest first):")
+	r = c.run(t, "", "track", "--json", "--account", "brand-a", "trk-a")
+	require.Equal(t, 0, r.code, r.stderr)
+	var ans map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &ans))
+	assert.Equal(t, tr, ans["tracking"], "the same object as status's")
+
+	r = c.run(t, "", "track", "trk-a")
+	assert.Equal(t, 1, r.code, "the default account has no trk-a: %s", r.stdout)
+	l := fake.Ledger()
+	assert.Positive(t, l.Accounts["brand-a"].TrackingCalls, "polled with brand-a's token")
+	assert.Zero(t, l.Accounts["account-1"].TrackingCalls)
 }

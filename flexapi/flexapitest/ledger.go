@@ -75,6 +75,9 @@ type AccountLedger struct {
 	LabelsPerOrder map[string]int `json:"labelsPerOrder"`
 	// RateLimited counts the account's calls answered 429.
 	RateLimited int `json:"rateLimited"`
+	// TrackingCalls counts GET /tracking/{id} calls answered for a label
+	// of the account, made with its token.
+	TrackingCalls int `json:"trackingCalls"`
 }
 
 // MaxCallsInAnySecond is the most API calls that arrived within one second.

@@ -486,6 +486,7 @@ func TestServer_Tracking(t *testing.T) {
 	require.Equal(t, "Shenzhen", cps[len(cps)-1].(map[string]any)["city"])
 	require.Equal(t, http.StatusNotFound, call(t, "GET", srv.URL()+"/tracking/nope", tok, "").status)
 	require.Equal(t, 2, srv.Ledger().TrackingCallsPerLabel[m["id"].(string)])
+	require.Equal(t, 2, srv.Ledger().Accounts["account-1"].TrackingCalls, "counted on the caller's account")
 }
 
 // Each sandbox code's journey, as it progresses on a fast clock.

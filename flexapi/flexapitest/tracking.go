@@ -32,6 +32,9 @@ func (s *Server) getTracking(w http.ResponseWriter, _ *http.Request, account, id
 		snap = *st
 		s.ledger.TrackingCalls++
 		s.ledger.TrackingCallsPerLabel[st.label.ID]++
+		a := s.ledger.account(account)
+		a.TrackingCalls++
+		s.ledger.Accounts[account] = a
 	}
 	speedup := s.speedup
 	s.mu.Unlock()

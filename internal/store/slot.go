@@ -18,7 +18,11 @@ type SlotRequest struct {
 	Lane Lane
 	// Idle asks for a slot that no label needs: it is granted only while
 	// no interactive or bulk caller is waiting (tracking polls use it), so
-	// work below the labels never delays one. Lane is then ignored.
+	// work below the labels never delays one — nor, on the store of an
+	// account other than the namespace's own, while the account has jobs
+	// held for the release scheduler (release.go), which takes their slots
+	// from the same GCRA without marking them as waiting. Lane and Job
+	// are then ignored.
 	Idle bool
 	// Interval is the budget's spacing of calls (1 / calls per second);
 	// zero takes no slot (count the attempt only).
@@ -73,7 +77,15 @@ const (
 // the last one tried), so an idle caller sees a bulk run as waiting from
 // one slot to the next.
 //
-// KEYS[1] next-slot key  KEYS[2] pause  KEYS[3] interactive-waiting  KEYS[4] bulk-waiting  KEYS[5] record (optional)
+// An idle caller also holds back while its account has jobs held (KEYS[5]
+// and KEYS[6], the account's held lists, given for an idle request on an
+// account's store): the release scheduler takes the account's slots for
+// them from this same next-slot key but sets no waiting mark, so without
+// the check a tracking poll due at the same moment took the slot a held
+// label was about to be released with, and delayed it by an interval.
+//
+// KEYS[1] next-slot key  KEYS[2] pause  KEYS[3] interactive-waiting  KEYS[4] bulk-waiting
+// KEYS[5] record (optional; for 't', the account's held:i list, and KEYS[6] its held:b)
 // ARGV[1] interval µs (0: no slot)  ARGV[2] 'i' interactive, 'b' bulk or 't' idle
 // ARGV[3] interactive-waiting TTL ms  ARGV[4] hash or ”  ARGV[5] queue  ARGV[6] now ms
 //
@@ -86,6 +98,7 @@ const (
 // {'pause'|'interactive'|'labels'|'budget', wait µs, 0}.
 var takeSlotScript = redis.NewScript(`
 local rec = KEYS[5]
+if ARGV[2] == 't' then rec = nil end
 local st
 if rec then
   local f = redis.call('HMGET', rec, 'st', 'rel')
@@ -109,6 +122,7 @@ if iv > 0 then
     redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
   elseif ARGV[2] == 't' then
     if redis.call('EXISTS', KEYS[3], KEYS[4]) > 0 then return {'labels', iv, 0} end
+    if KEYS[6] and redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then return {'labels', iv, 0} end
   else
     redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
     if redis.call('EXISTS', KEYS[3]) == 1 then return {'interactive', iv, 0} end
@@ -153,7 +167,7 @@ func (st *Store) TakeSlot(ctx context.Context, r SlotRequest) (Slot, error) {
 }
 
 func (st *Store) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot, error) {
-	keys := append(make([]string, 0, 5), st.budgetKeys[:]...)
+	keys := append(make([]string, 0, 6), st.budgetKeys[:]...)
 	lane, qn := "b", ""
 	switch {
 	case r.Idle:
@@ -161,7 +175,12 @@ func (st *Store) takeSlot(ctx context.Context, r SlotRequest, hash string) (Slot
 	case r.Lane == Interactive:
 		lane = "i"
 	}
-	if r.Job != nil {
+	switch {
+	case r.Idle:
+		if st.opts.Account != DefaultAccount {
+			keys = append(keys, st.ns+"held:i", st.ns+"held:b")
+		}
+	case r.Job != nil:
 		keys = append(keys, st.recordKey(r.Job.Key))
 		qn = r.Job.Queue
 	}

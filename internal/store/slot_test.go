@@ -240,3 +240,43 @@ func TestTakeSlot_IdleYieldsToLabelCallers(t *testing.T) {
 		require.True(t, take(idle).Granted, lane)
 	}
 }
+
+// An account's idle caller (its tracking polls) holds back while the
+// account has jobs held for the release scheduler: the scheduler takes
+// their slots from the account's budget without marking them as waiting,
+// so an idle grant would take the slot a held label is released with.
+// Another account's held jobs do not hold it back.
+func TestTakeSlot_IdleOfAnAccountYieldsToItsHeldJobs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	storeOf := func(a string) *store.Store {
+		qa, err := e.q.ForAccount(a)
+		require.NoError(t, err)
+		return queuetest.Store(t, qa)
+	}
+	a, b := storeOf("brand-a"), storeOf("brand-b")
+	require.NoError(t, e.st.SetAccountIntervals(ctx, map[string]time.Duration{"brand-a": time.Hour, "brand-b": time.Hour}))
+	require.NoError(t, e.st.Hold(ctx, "brand-a", store.Bulk, store.HeldTaskID("brand-a", "a-1")))
+	idle := store.SlotRequest{Idle: true, Interval: time.Hour}
+
+	s, err := a.TakeSlot(ctx, idle)
+	require.NoError(t, err)
+	require.False(t, s.Granted, "brand-a has a job held: its idle caller waits")
+	require.Equal(t, store.BlockedLabels, s.Blocked)
+	require.Positive(t, s.Wait)
+
+	s, err = b.TakeSlot(ctx, idle)
+	require.NoError(t, err)
+	require.True(t, s.Granted, "brand-b has nothing held: brand-a's held job is not its concern")
+
+	n, _, err := e.st.Release(ctx, 100, 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the held job's slot was still free for its release")
+	require.Equal(t, []string{"brand-a/a-1"}, e.pending(t, e.st.AccountQueue("brand-a", store.Bulk)))
+
+	s, err = a.TakeSlot(ctx, idle)
+	require.NoError(t, err)
+	require.False(t, s.Granted)
+	require.Equal(t, store.BlockedBudget, s.Blocked, "nothing held now; the slot went to the release")
+}
