@@ -24,7 +24,7 @@ func methods(t reflect.Type) []string {
 func TestAPI_IsTheProducersAndTheOperators(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, []string{
-		"Account", "CheckAccount", "Counts", "DeadLetters", "Enqueue", "EnqueueLine", "EnqueueLines", "EnqueueMany", "Event", "FleetAccounts", "ForAccount", "HeldJobs", "History", "LoadScripts",
+		"Account", "CheckAccount", "Counts", "DeadLetters", "Enqueue", "EnqueueLine", "EnqueueLines", "EnqueueMany", "Event", "EventAbout", "FleetAccounts", "ForAccount", "HeldJobs", "History", "LoadScripts",
 		"Name", "Options", "PendingDocuments", "Ping", "Redis", "States", "Status", "Tracking", "TrackingDue", "URLs",
 	}, methods(reflect.TypeFor[*queue.Queue]()))
 	require.Equal(t, []string{

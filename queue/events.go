@@ -23,3 +23,13 @@ const EventRetention = store.EventRetention
 func (q *Queue) Event(ctx context.Context, id string) (webhook.Event, string, error) {
 	return q.st.Event(ctx, id)
 }
+
+// EventSubject is what an event is about: its account and idempotency key.
+type EventSubject = store.EventSubject
+
+// EventAbout is Event with the account too: every account's events are
+// the fleet's (recorded on the namespace's own keys), so any account's
+// queue reads them all.
+func (q *Queue) EventAbout(ctx context.Context, id string) (webhook.Event, EventSubject, error) {
+	return q.st.EventAbout(ctx, id)
+}

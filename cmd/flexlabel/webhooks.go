@@ -57,7 +57,7 @@ func (a *app) openEndpoints(ctx context.Context) (*deps, *hooks.Endpoints, error
 
 // endpointFlags names the flags of the fields hooks validates, for its
 // errors.
-var endpointFlags = map[string]string{"url": "URL", "keyPrefix": "--key-prefix", "reason": "--reason", "keepPreviousFor": "--keep-previous", "body": "flags"}
+var endpointFlags = map[string]string{"url": "URL", "keyPrefix": "--key-prefix", "accounts": "--accounts", "reason": "--reason", "keepPreviousFor": "--keep-previous", "body": "flags"}
 
 // endpointError turns an error of hooks.Endpoints into the CLI's: bad
 // fields named by their flags (exit 2), an unknown id refused (exit 1).
@@ -68,8 +68,11 @@ func endpointError(err error, id string) error {
 		parts := make([]string, len(inv.Problems))
 		for i, p := range inv.Problems {
 			name, ok := endpointFlags[p.Field]
-			if strings.HasPrefix(p.Field, "events[") {
+			switch {
+			case strings.HasPrefix(p.Field, "events["):
 				name, ok = "--events", true
+			case strings.HasPrefix(p.Field, "accounts["):
+				name, ok = "--accounts", true
 			}
 			if !ok {
 				name = p.Field
@@ -89,6 +92,18 @@ func parseEvents(s string) []webhook.EventType {
 	for t := range strings.SplitSeq(s, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			out = append(out, webhook.EventType(t))
+		}
+	}
+	return out
+}
+
+// parseAccounts reads --accounts: comma-separated account names; empty for
+// every account.
+func parseAccounts(s string) []string {
+	out := []string{}
+	for a := range strings.SplitSeq(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
 		}
 	}
 	return out
@@ -154,6 +169,7 @@ func writeEndpoint(w io.Writer, ep hooks.Endpoint) error {
 	row("URL", ep.URL)
 	row("Events", eventsText(ep.Events))
 	row("Key prefix", prefixText(ep.KeyPrefix))
+	row("Accounts", accountsText(ep.Accounts))
 	row("Enabled", enabledText(ep))
 	row("Created", ep.CreatedAt.Format(ts))
 	row("Updated", ep.UpdatedAt.Format(ts))
@@ -177,6 +193,13 @@ func eventsText(ev []webhook.EventType) string {
 	return strings.Join(s, ",")
 }
 
+func accountsText(a []string) string {
+	if len(a) == 0 {
+		return "(all accounts)"
+	}
+	return strings.Join(a, ",")
+}
+
 func prefixText(p string) string {
 	if p == "" {
 		return "(all keys)"
@@ -193,15 +216,17 @@ func enabledText(ep hooks.Endpoint) string {
 
 func (a *app) webhooksAddCmd() *cobra.Command {
 	var (
-		events, prefix string
-		asJSON         bool
+		events, prefix, accounts string
+		asJSON                   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "add URL [--events TYPE,...] [--key-prefix P] [--json]",
+		Use:   "add URL [--events TYPE,...] [--key-prefix P] [--accounts A,...] [--json]",
 		Short: "Subscribe an endpoint; prints it with its secret, shown only now",
 		Long: `Subscribe URL (https://, or http:// to a loopback host; internal addresses only
 with FLEXLABEL_WEBHOOK_ALLOW_PRIVATE=true) to the events of --events (default
-all: ` + eventsList() + `) for the keys starting with --key-prefix (default all).
+all: ` + eventsList() + `) for the labels of the Flex Forward accounts of
+--accounts (default every account; "default" is the namespace's own) whose
+keys start with --key-prefix (default all).
 --json prints the same object as POST /v1/webhook-endpoints answers, secret
 included.`,
 		Args: cobra.ExactArgs(1),
@@ -211,7 +236,8 @@ included.`,
 				return err
 			}
 			defer d.Close()
-			ep, err := eps.Create(cmd.Context(), hooks.Spec{URL: args[0], Events: parseEvents(events), KeyPrefix: prefix})
+			ep, err := eps.Create(cmd.Context(), hooks.Spec{URL: args[0], Events: parseEvents(events), KeyPrefix: prefix,
+				Accounts: parseAccounts(accounts)})
 			if err != nil {
 				return endpointError(err, "")
 			}
@@ -220,6 +246,7 @@ included.`,
 	}
 	cmd.Flags().StringVar(&events, "events", "", "comma-separated event types to deliver (default all)")
 	cmd.Flags().StringVar(&prefix, "key-prefix", "", "only events of idempotency keys starting with this")
+	cmd.Flags().StringVar(&accounts, "accounts", "", "comma-separated accounts whose labels' events to deliver (default every account)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the endpoint as one JSON object, secret included")
 	_ = cmd.RegisterFlagCompletionFunc("events", completeEvents)
 	return cmd
@@ -259,9 +286,10 @@ func (a *app) webhooksListCmd() *cobra.Command {
 				return nil
 			}
 			tw := newTable(a.stdout)
-			fmt.Fprintln(tw, "ID\tURL\tEVENTS\tKEY PREFIX\tENABLED")
+			fmt.Fprintln(tw, "ID\tURL\tEVENTS\tKEY PREFIX\tACCOUNTS\tENABLED")
 			for _, ep := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ep.ID, ep.URL, eventsText(ep.Events), prefixText(ep.KeyPrefix), enabledText(ep))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ep.ID, ep.URL, eventsText(ep.Events), prefixText(ep.KeyPrefix),
+					accountsText(ep.Accounts), enabledText(ep))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -306,13 +334,13 @@ func (a *app) onEndpoint(cmd *cobra.Command, id string, asJSON bool, op func(con
 
 func (a *app) webhooksUpdateCmd() *cobra.Command {
 	var (
-		url, events, prefix string
-		enable, disable     bool
-		asJSON              bool
+		url, events, prefix, accounts string
+		enable, disable               bool
+		asJSON                        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "update ID [--url URL] [--events TYPE,...] [--key-prefix P] [--enable|--disable] [--json]",
-		Short: "Change a webhook endpoint; --events '' subscribes to all events, --key-prefix '' to all keys",
+		Use:   "update ID [--url URL] [--events TYPE,...] [--key-prefix P] [--accounts A,...] [--enable|--disable] [--json]",
+		Short: "Change a webhook endpoint; --events '' subscribes to all events, --key-prefix '' to all keys, --accounts '' to every account",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p hooks.Patch
@@ -327,6 +355,10 @@ func (a *app) webhooksUpdateCmd() *cobra.Command {
 			if f.Changed("key-prefix") {
 				p.KeyPrefix = &prefix
 			}
+			if f.Changed("accounts") {
+				as := parseAccounts(accounts)
+				p.Accounts = &as
+			}
 			switch {
 			case enable && disable:
 				return errors.New("--enable and --disable exclude each other")
@@ -337,7 +369,7 @@ func (a *app) webhooksUpdateCmd() *cobra.Command {
 				p.Enabled = &off
 			}
 			if p == (hooks.Patch{}) {
-				return errors.New("flags: give at least one of --url, --events, --key-prefix, --enable, --disable")
+				return errors.New("flags: give at least one of --url, --events, --key-prefix, --accounts, --enable, --disable")
 			}
 			return a.onEndpoint(cmd, args[0], asJSON, func(ctx context.Context, eps *hooks.Endpoints) (hooks.Endpoint, error) {
 				return eps.Update(ctx, args[0], p)
@@ -347,6 +379,7 @@ func (a *app) webhooksUpdateCmd() *cobra.Command {
 	cmd.Flags().StringVar(&url, "url", "", "the new destination")
 	cmd.Flags().StringVar(&events, "events", "", "comma-separated event types; '' for all")
 	cmd.Flags().StringVar(&prefix, "key-prefix", "", "only keys starting with this; '' for all")
+	cmd.Flags().StringVar(&accounts, "accounts", "", "comma-separated accounts; '' for every account")
 	cmd.Flags().BoolVar(&enable, "enable", false, "enable it (clears the disabled reason)")
 	cmd.Flags().BoolVar(&disable, "disable", false, "disable it (webhooks disable takes a reason)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the endpoint as one JSON object")

@@ -27,17 +27,17 @@ type webhookFakes struct {
 func (f webhookFakes) target() hooks.Target {
 	return hooks.Target{ID: "ep1", URL: f.url, Secrets: []string{f.secret}, Enabled: true}
 }
-func (f webhookFakes) Matching(context.Context, webhook.EventType, string) ([]hooks.Target, error) {
+func (f webhookFakes) Matching(context.Context, webhook.EventType, string, string) ([]hooks.Target, error) {
 	return []hooks.Target{f.target()}, nil
 }
 func (f webhookFakes) Target(context.Context, string) (hooks.Target, error) { return f.target(), nil }
 func (f webhookFakes) Disable(context.Context, string, string) error        { return nil }
-func (f webhookFakes) Event(_ context.Context, id string) (webhook.Event, string, error) {
+func (f webhookFakes) EventAbout(_ context.Context, id string) (webhook.Event, store.EventSubject, error) {
 	if !strings.HasPrefix(id, "evt_") {
-		return webhook.Event{}, "", store.ErrNotFound
+		return webhook.Event{}, store.EventSubject{}, store.ErrNotFound
 	}
 	return webhook.Event{ID: id, Type: webhook.LabelCompleted, CreatedAt: time.Unix(1764669600, 0).UTC(),
-		APIVersion: webhook.APIVersion, Sequence: 1, Data: json.RawMessage(`{"idempotencyKey":"k"}`)}, "k", nil
+		APIVersion: webhook.APIVersion, Sequence: 1, Data: json.RawMessage(`{"idempotencyKey":"k"}`)}, store.EventSubject{Account: store.DefaultAccount, Key: "k"}, nil
 }
 
 // Not parallel: it swaps webhookSources, which parallel tests' workers read

@@ -77,7 +77,7 @@ func TestWebhookCLI_Lifecycle(t *testing.T) {
 	require.Equal(t, id, endpointOf(t, r.stdout)["id"])
 	r = c.run(t, "", "webhooks", "list")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Regexp(t, `ID\s+URL\s+EVENTS\s+KEY PREFIX\s+ENABLED\n`+id+`\s+https://orders.example.com/hook\s+label.completed,label.dead\s+shop-a-\s+yes\n1 webhook endpoint\(s\)\n`, r.stdout)
+	require.Regexp(t, `ID\s+URL\s+EVENTS\s+KEY PREFIX\s+ACCOUNTS\s+ENABLED\n`+id+`\s+https://orders.example.com/hook\s+label.completed,label.dead\s+shop-a-\s+\(all accounts\)\s+yes\n1 webhook endpoint\(s\)\n`, r.stdout)
 
 	r = c.run(t, "", "webhooks", "show", id)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -127,6 +127,49 @@ func TestWebhookCLI_Lifecycle(t *testing.T) {
 		require.Equal(t, 1, r.code, "%v: %s", args, r.stderr)
 		require.Contains(t, r.stderr, `no webhook endpoint has id "`+id+`"`)
 	}
+}
+
+// --accounts limits an endpoint to some accounts' labels (add), and
+// --accounts ” gives it every account again (update); a bad name is
+// refused naming the flag.
+func TestWebhookCLI_Accounts(t *testing.T) {
+	t.Parallel()
+	c, eps := webhookCLI(t)
+	ctx := context.Background()
+	r := c.run(t, "", "webhooks", "add", "https://orders.example.com/hook", "--accounts", "brand-a, brand-b", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	ep := endpointOf(t, r.stdout)
+	id := ep["id"].(string)
+	require.Equal(t, []any{"brand-a", "brand-b"}, ep["accounts"])
+	ts, err := eps.Matching(ctx, "label.dead", "brand-b", "k")
+	require.NoError(t, err)
+	require.Len(t, ts, 1)
+	ts, err = eps.Matching(ctx, "label.dead", "default", "k")
+	require.NoError(t, err)
+	require.Empty(t, ts, "not the default account's")
+
+	r = c.run(t, "", "webhooks", "show", id)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `Accounts:\s+brand-a,brand-b\n`, r.stdout)
+	r = c.run(t, "", "webhooks", "list")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `\(all keys\)\s+brand-a,brand-b\s+yes\n`, r.stdout)
+
+	r = c.run(t, "", "webhooks", "update", id, "--accounts", "", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NotContains(t, endpointOf(t, r.stdout), "accounts", "every account")
+	r = c.run(t, "", "webhooks", "show", id)
+	require.Regexp(t, `Accounts:\s+\(all accounts\)\n`, r.stdout)
+	r = c.run(t, "", "webhooks", "update", id, "--accounts", "brand-c")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `Accounts:\s+brand-c\n`, r.stdout)
+
+	r = c.run(t, "", "webhooks", "update", id, "--accounts", "ok,Not Ok")
+	require.Equal(t, 2, r.code, r.stdout)
+	require.Contains(t, r.stderr, `--accounts: account "Not Ok" must be 1 to 32 of a-z, 0-9 and -`)
+	got, err := eps.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, []string{"brand-c"}, got.Accounts, "nothing written")
 }
 
 func TestWebhookCLI_Add_OnATerminal_WarnsTheSecretIsShownOnce(t *testing.T) {

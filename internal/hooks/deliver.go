@@ -270,7 +270,7 @@ func (d *Deliverer) deliver(ctx context.Context, t *asynq.Task) error {
 		// Never sent unsigned: webhook.Sign refuses, and a receiver could not authenticate it.
 		return fmt.Errorf("hooks: endpoint %s has no signing secret: %w", tg.ID, asynq.SkipRetry)
 	}
-	ev, _, err := d.cfg.Events.Event(ctx, p.Event)
+	ev, _, err := d.cfg.Events.EventAbout(ctx, p.Event)
 	if errors.Is(err, store.ErrNotFound) {
 		if err := d.dlog.setResult(ctx, p.Event, p.Endpoint, ResultFailed, reasonExpired); err != nil {
 			return err

@@ -488,7 +488,7 @@ func (dr *drain) send() {
 // attempt of each delivery.
 func (d *Deliverer) drainEvent(ctx context.Context, it item) drained {
 	out := drained{id: it.id, recovered: it.recovered}
-	ev, key, err := d.cfg.Events.Event(ctx, it.id)
+	ev, sub, err := d.cfg.Events.EventAbout(ctx, it.id)
 	if errors.Is(err, store.ErrNotFound) {
 		d.log.Warn("webhook event expired before its delivery; nothing to deliver", slog.String("event", it.id))
 		return out
@@ -499,7 +499,7 @@ func (d *Deliverer) drainEvent(ctx context.Context, it item) drained {
 		return out
 	}
 	out.typ = ev.Type
-	targets, err := d.cfg.Endpoints.Matching(ctx, ev.Type, key)
+	targets, err := d.cfg.Endpoints.Matching(ctx, ev.Type, sub.Account, sub.Key)
 	if err != nil {
 		d.log.Warn("webhook: matching an event's endpoints; it is delivered once its lease expires", slog.String("event", it.id), slog.String("error", err.Error()))
 		out.keep = true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/webhook"
 )
 
@@ -59,7 +60,11 @@ type Endpoint struct {
 	// KeyPrefix limits deliveries to idempotency keys starting with it;
 	// empty means all keys.
 	KeyPrefix string `json:"keyPrefix"`
-	Enabled   bool   `json:"enabled"`
+	// Accounts limits deliveries to the labels of these Flex Forward
+	// accounts ("default" is the namespace's own); empty (shown absent)
+	// means every account. KeyPrefix applies within them.
+	Accounts []string `json:"accounts,omitempty"`
+	Enabled  bool     `json:"enabled"`
 	// DisabledReason says why a disabled endpoint is (an operator, or
 	// automatic disabling after failing deliveries).
 	DisabledReason string    `json:"disabledReason,omitempty"`
@@ -78,6 +83,8 @@ type Spec struct {
 	URL       string
 	Events    []webhook.EventType
 	KeyPrefix string
+	// Accounts: empty means every account.
+	Accounts []string
 }
 
 // Patch changes an endpoint; nil fields stay as they are. Enabled true
@@ -87,8 +94,10 @@ type Patch struct {
 	URL       *string
 	Events    *[]webhook.EventType
 	KeyPrefix *string
-	Enabled   *bool
-	Reason    *string
+	// Accounts replaces the accounts; an empty list means every account.
+	Accounts *[]string
+	Enabled  *bool
+	Reason   *string
 }
 
 // FieldError is one bad field of a request.
@@ -224,6 +233,23 @@ func checkEvents(in []webhook.EventType) ([]webhook.EventType, []FieldError) {
 	return out, bad
 }
 
+// checkAccounts returns the accounts without repeats, in their order, and
+// the problems, one per bad element (accounts[i]).
+func checkAccounts(in []string) ([]string, []FieldError) {
+	out := make([]string, 0, len(in))
+	var bad []FieldError
+	for i, a := range in {
+		if !store.ValidAccountName(a) {
+			bad = append(bad, FieldError{fmt.Sprintf("accounts[%d]", i), fmt.Sprintf("account %q must be 1 to 32 of a-z, 0-9 and -", a)})
+			continue
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, bad
+}
+
 func checkKeyPrefix(p string) string {
 	if n := utf8.RuneCountInString(p); n > MaxKeyPrefixLen {
 		return fmt.Sprintf("must be at most %d characters (the idempotencyKey limit), got %d", MaxKeyPrefixLen, n)
@@ -247,6 +273,8 @@ func (e *Endpoints) Create(ctx context.Context, s Spec) (Endpoint, error) {
 	if msg := checkKeyPrefix(s.KeyPrefix); msg != "" {
 		problems = append(problems, FieldError{"keyPrefix", msg})
 	}
+	accounts, bad := checkAccounts(s.Accounts)
+	problems = append(problems, bad...)
 	if len(problems) > 0 {
 		return Endpoint{}, &InvalidError{Problems: problems}
 	}
@@ -254,6 +282,12 @@ func (e *Endpoints) Create(ctx context.Context, s Spec) (Endpoint, error) {
 	now := e.now()
 	fields := []any{"url", s.URL, "events", joinEvents(events), "prefix", s.KeyPrefix, "enabled", "1",
 		"reason", "", "created", ms(now), "updated", ms(now), "gen", "1"}
+	if len(accounts) > 0 {
+		// Absent for every account, as endpoints made before accounts were.
+		fields = append(fields, "accounts", strings.Join(accounts, ","))
+	} else {
+		accounts = nil
+	}
 	_, err := e.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, e.epKey(id), fields...)
 		p.SAdd(ctx, e.setKey(), id)
@@ -263,7 +297,7 @@ func (e *Endpoints) Create(ctx context.Context, s Spec) (Endpoint, error) {
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("hooks: creating an endpoint: %w", err)
 	}
-	ep := Endpoint{ID: id, URL: s.URL, Events: events, KeyPrefix: s.KeyPrefix, Enabled: true,
+	ep := Endpoint{ID: id, URL: s.URL, Events: events, KeyPrefix: s.KeyPrefix, Accounts: accounts, Enabled: true,
 		CreatedAt: now.UTC().Truncate(time.Millisecond), UpdatedAt: now.UTC().Truncate(time.Millisecond),
 		Secret: e.keys.Secret(id, 1)}
 	return ep, nil
@@ -290,6 +324,9 @@ func parseRecord(id string, h map[string]string) (record, bool) {
 		for t := range strings.SplitSeq(h["events"], ",") {
 			r.Events = append(r.Events, webhook.EventType(t))
 		}
+	}
+	if h["accounts"] != "" {
+		r.Accounts = strings.Split(h["accounts"], ",")
 	}
 	r.gen, _ = strconv.ParseInt(h["gen"], 10, 64)
 	r.pgen, _ = strconv.ParseInt(h["pgen"], 10, 64)
@@ -439,8 +476,8 @@ func (e *Endpoints) runHash(ctx context.Context, s *redis.Script, id string, arg
 func (e *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, error) {
 	var problems []FieldError
 	var fields []any
-	if p.URL == nil && p.Events == nil && p.KeyPrefix == nil && p.Enabled == nil {
-		problems = append(problems, FieldError{"body", "give at least one of url, events, keyPrefix, enabled"})
+	if p.URL == nil && p.Events == nil && p.KeyPrefix == nil && p.Accounts == nil && p.Enabled == nil {
+		problems = append(problems, FieldError{"body", "give at least one of url, events, keyPrefix, accounts, enabled"})
 	}
 	if p.URL != nil {
 		if msg := e.checkURL(*p.URL); msg != "" {
@@ -458,6 +495,11 @@ func (e *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 			problems = append(problems, FieldError{"keyPrefix", msg})
 		}
 		fields = append(fields, "prefix", *p.KeyPrefix)
+	}
+	if p.Accounts != nil {
+		accounts, bad := checkAccounts(*p.Accounts)
+		problems = append(problems, bad...)
+		fields = append(fields, "accounts", strings.Join(accounts, ","))
 	}
 	if p.Reason != nil && (p.Enabled == nil || *p.Enabled) {
 		problems = append(problems, FieldError{"reason", "only when disabling"})
@@ -560,11 +602,11 @@ func (e *Endpoints) Target(ctx context.Context, id string) (Target, error) {
 	return e.target(r, e.now()), nil
 }
 
-// Matching returns the endpoints that take an event of type t for key: by
-// their events (empty: all) and key prefix. Disabled endpoints are
-// included, with Enabled false, so that their deliveries are recorded and
-// stay redeliverable.
-func (e *Endpoints) Matching(ctx context.Context, t webhook.EventType, key string) ([]Target, error) {
+// Matching returns the endpoints that take an event of type t about
+// account's key: by their events (empty: all), accounts (empty: all) and
+// key prefix. Disabled endpoints are included, with Enabled false, so that
+// their deliveries are recorded and stay redeliverable.
+func (e *Endpoints) Matching(ctx context.Context, t webhook.EventType, account, key string) ([]Target, error) {
 	rs, err := e.all(ctx)
 	if err != nil {
 		return nil, err
@@ -572,7 +614,8 @@ func (e *Endpoints) Matching(ctx context.Context, t webhook.EventType, key strin
 	now := e.now()
 	var out []Target
 	for _, r := range rs {
-		if (len(r.Events) == 0 || slices.Contains(r.Events, t)) && strings.HasPrefix(key, r.KeyPrefix) {
+		if (len(r.Events) == 0 || slices.Contains(r.Events, t)) && (len(r.Accounts) == 0 || slices.Contains(r.Accounts, account)) &&
+			strings.HasPrefix(key, r.KeyPrefix) {
 			out = append(out, e.target(r, now))
 		}
 	}

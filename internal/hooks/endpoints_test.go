@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flexlabel/flexlabel/internal/hooks"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue/queuetest"
 	"github.com/flexlabel/flexlabel/webhook"
 )
@@ -236,7 +237,7 @@ func TestEndpoints_Disable_ReasonShown_StillMatching(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, got.Enabled)
 	require.Equal(t, "failed for 3 days (last: HTTP 500)", got.DisabledReason)
-	ts, err := e.eps.Matching(ctx, webhook.LabelDead, "k")
+	ts, err := e.eps.Matching(ctx, webhook.LabelDead, store.DefaultAccount, "k")
 	require.NoError(t, err)
 	require.Len(t, ts, 1)
 	require.False(t, ts[0].Enabled)
@@ -264,7 +265,7 @@ func TestEndpoints_Matching_ByEventsAndKeyPrefix(t *testing.T) {
 	deadA := mk("shop-a-", webhook.LabelDead)
 	completedB := mk("shop-b-", webhook.LabelCompleted, webhook.LabelDocument)
 	ids := func(typ webhook.EventType, key string) []string {
-		ts, err := e.eps.Matching(ctx, typ, key)
+		ts, err := e.eps.Matching(ctx, typ, store.DefaultAccount, key)
 		require.NoError(t, err)
 		var out []string
 		for _, x := range ts {
@@ -277,6 +278,56 @@ func TestEndpoints_Matching_ByEventsAndKeyPrefix(t *testing.T) {
 	require.ElementsMatch(t, []string{all, completedB}, ids(webhook.LabelDocument, "shop-b-7"))
 	require.ElementsMatch(t, []string{all}, ids(webhook.LabelDead, "shop-c-1"))
 	require.ElementsMatch(t, []string{all}, ids(webhook.LabelDead, "shop-a"), "a prefix longer than the key")
+}
+
+// An endpoint's accounts (empty: every account) pick the labels it gets,
+// and its key prefix applies within them.
+func TestEndpoints_Matching_ByAccounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	mk := func(prefix string, accounts ...string) string {
+		ep, err := e.eps.Create(ctx, hooks.Spec{URL: "https://x.example.com/", KeyPrefix: prefix, Accounts: accounts})
+		require.NoError(t, err)
+		require.Equal(t, accounts, ep.Accounts)
+		return ep.ID
+	}
+	all := mk("")
+	brandA := mk("", "brand-a")
+	brandAShop := mk("shop-", "brand-a")
+	ownAndB := mk("", "default", "brand-b")
+	ids := func(account, key string) []string {
+		ts, err := e.eps.Matching(ctx, webhook.LabelCompleted, account, key)
+		require.NoError(t, err)
+		var out []string
+		for _, x := range ts {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	require.ElementsMatch(t, []string{all, brandA, brandAShop}, ids("brand-a", "shop-1"))
+	require.ElementsMatch(t, []string{all, brandA}, ids("brand-a", "other-1"))
+	require.ElementsMatch(t, []string{all, ownAndB}, ids(store.DefaultAccount, "shop-1"), "brand-a's endpoints get no default-account event")
+	require.ElementsMatch(t, []string{all, ownAndB}, ids("brand-b", "shop-1"))
+	require.ElementsMatch(t, []string{all}, ids("brand-c", "shop-1"))
+
+	got, err := e.eps.Get(ctx, ownAndB)
+	require.NoError(t, err)
+	require.Equal(t, []string{"default", "brand-b"}, got.Accounts)
+	// Updated to every account (an empty list), then to one.
+	up, err := e.eps.Update(ctx, ownAndB, hooks.Patch{Accounts: &[]string{}})
+	require.NoError(t, err)
+	require.Empty(t, up.Accounts)
+	require.ElementsMatch(t, []string{all, brandA, brandAShop, ownAndB}, ids("brand-a", "shop-1"))
+	up, err = e.eps.Update(ctx, ownAndB, hooks.Patch{Accounts: &[]string{"brand-c", "brand-c"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"brand-c"}, up.Accounts, "repeats dropped")
+	require.ElementsMatch(t, []string{all, ownAndB}, ids("brand-c", "x"))
+
+	_, err = e.eps.Create(ctx, hooks.Spec{URL: "https://x.example.com/", Accounts: []string{"ok", "Bad/Name"}})
+	var inv *hooks.InvalidError
+	require.ErrorAs(t, err, &inv)
+	require.Equal(t, []hooks.FieldError{{Field: "accounts[1]", Message: `account "Bad/Name" must be 1 to 32 of a-z, 0-9 and -`}}, inv.Problems)
 }
 
 func TestEndpoints_RotateSecret_PreviousValidForAWhile(t *testing.T) {

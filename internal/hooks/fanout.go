@@ -43,7 +43,7 @@ type deliverPayload struct {
 // passed over, and a task id already taken is success.
 func (d *Deliverer) fanOut(ctx context.Context, t *asynq.Task) error {
 	id := string(t.Payload())
-	ev, key, err := d.cfg.Events.Event(ctx, id)
+	ev, sub, err := d.cfg.Events.EventAbout(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		d.log.Warn("webhook event expired before its fan-out; nothing to deliver", slog.String("event", id))
 		return nil
@@ -51,7 +51,7 @@ func (d *Deliverer) fanOut(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("hooks: loading event %s: %w", id, err)
 	}
-	targets, err := d.cfg.Endpoints.Matching(ctx, ev.Type, key)
+	targets, err := d.cfg.Endpoints.Matching(ctx, ev.Type, sub.Account, sub.Key)
 	if err != nil {
 		return fmt.Errorf("hooks: matching endpoints of event %s: %w", id, err)
 	}

@@ -42,7 +42,7 @@ func newFakeEndpoints(ts ...Target) *fakeEndpoints {
 	return f
 }
 
-func (f *fakeEndpoints) Matching(_ context.Context, _ webhook.EventType, _ string) ([]Target, error) {
+func (f *fakeEndpoints) Matching(_ context.Context, _ webhook.EventType, _, _ string) ([]Target, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []Target
@@ -92,14 +92,14 @@ type fakeEvents struct {
 	evs map[string]webhook.Event
 }
 
-func (f *fakeEvents) Event(_ context.Context, id string) (webhook.Event, string, error) {
+func (f *fakeEvents) EventAbout(_ context.Context, id string) (webhook.Event, store.EventSubject, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ev, ok := f.evs[id]
 	if !ok {
-		return webhook.Event{}, "", fmt.Errorf("event %s: %w", id, store.ErrNotFound)
+		return webhook.Event{}, store.EventSubject{}, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
 	}
-	return ev, "key-" + id, nil
+	return ev, store.EventSubject{Account: store.DefaultAccount, Key: "key-" + id}, nil
 }
 
 // addOne adds one event and returns it.

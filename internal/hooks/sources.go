@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/webhook"
 )
 
@@ -12,15 +13,15 @@ import (
 // redeliverable; Target answers an error wrapping ErrNotFound for an endpoint
 // that is gone.
 type EndpointSource interface {
-	Matching(ctx context.Context, t webhook.EventType, key string) ([]Target, error)
+	Matching(ctx context.Context, t webhook.EventType, account, key string) ([]Target, error)
 	Target(ctx context.Context, id string) (Target, error)
 	Disable(ctx context.Context, id, reason string) error
 }
 
 // EventSource is what delivery needs of the recorded events
 // (*store.Store implements it): the full envelope of one event and the
-// idempotency key it is about, or an error wrapping store.ErrNotFound once
-// the event has expired.
+// account and idempotency key it is about, or an error wrapping
+// store.ErrNotFound once the event has expired.
 type EventSource interface {
-	Event(ctx context.Context, id string) (webhook.Event, string, error)
+	EventAbout(ctx context.Context, id string) (webhook.Event, store.EventSubject, error)
 }

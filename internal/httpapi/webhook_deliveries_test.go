@@ -24,19 +24,19 @@ import (
 // hookSources fakes part A's endpoints (one, ep1) and part B's events.
 type hookSources struct{ url string }
 
-func (s hookSources) Matching(context.Context, webhook.EventType, string) ([]hooks.Target, error) {
+func (s hookSources) Matching(context.Context, webhook.EventType, string, string) ([]hooks.Target, error) {
 	return []hooks.Target{{ID: "ep1", URL: s.url, Secrets: []string{"whsec_test"}, Enabled: true}}, nil
 }
 func (s hookSources) Target(context.Context, string) (hooks.Target, error) {
 	return hooks.Target{ID: "ep1", URL: s.url, Secrets: []string{"whsec_test"}, Enabled: true}, nil
 }
 func (s hookSources) Disable(context.Context, string, string) error { return nil }
-func (s hookSources) Event(_ context.Context, id string) (webhook.Event, string, error) {
+func (s hookSources) EventAbout(_ context.Context, id string) (webhook.Event, store.EventSubject, error) {
 	if id != "evt_1" {
-		return webhook.Event{}, "", store.ErrNotFound
+		return webhook.Event{}, store.EventSubject{}, store.ErrNotFound
 	}
 	return webhook.Event{ID: id, Type: webhook.LabelDead, CreatedAt: time.Unix(1764669600, 0).UTC(), APIVersion: webhook.APIVersion,
-		Sequence: 1, Data: json.RawMessage(`{}`)}, "k1", nil
+		Sequence: 1, Data: json.RawMessage(`{}`)}, store.EventSubject{Account: store.DefaultAccount, Key: "k1"}, nil
 }
 
 // hookEnv serves the API with a delivery log, one token per scope, and a

@@ -37,6 +37,7 @@ type endpointSpec struct {
 	URL       string              `json:"url"`
 	Events    []webhook.EventType `json:"events"`
 	KeyPrefix string              `json:"keyPrefix"`
+	Accounts  []string            `json:"accounts"`
 }
 
 // endpointPatch is the body of PATCH /v1/webhook-endpoints/{id}; absent (or
@@ -45,6 +46,7 @@ type endpointPatch struct {
 	URL       *string              `json:"url"`
 	Events    *[]webhook.EventType `json:"events"`
 	KeyPrefix *string              `json:"keyPrefix"`
+	Accounts  *[]string            `json:"accounts"`
 	Enabled   *bool                `json:"enabled"`
 }
 
@@ -144,7 +146,7 @@ func (h *Handler) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) 
 	if !readJSONBody(w, r, &b, false) {
 		return
 	}
-	ep, err := eps.Create(r.Context(), hooks.Spec{URL: b.URL, Events: b.Events, KeyPrefix: b.KeyPrefix})
+	ep, err := eps.Create(r.Context(), hooks.Spec{URL: b.URL, Events: b.Events, KeyPrefix: b.KeyPrefix, Accounts: b.Accounts})
 	if err != nil {
 		h.endpointFailed(w, r, err)
 		return
@@ -184,7 +186,7 @@ func (h *Handler) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateWebhookEndpoint is PATCH /v1/webhook-endpoints/{id}: url, events,
-// keyPrefix, enabled (true clears disabledReason; false disables with
+// keyPrefix, accounts, enabled (true clears disabledReason; false disables with
 // DisabledByOperator).
 func (h *Handler) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 	eps := h.endpoints(w)
@@ -195,7 +197,7 @@ func (h *Handler) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request) 
 	if !readJSONBody(w, r, &b, false) {
 		return
 	}
-	ep, err := eps.Update(r.Context(), r.PathValue("id"), hooks.Patch{URL: b.URL, Events: b.Events, KeyPrefix: b.KeyPrefix, Enabled: b.Enabled})
+	ep, err := eps.Update(r.Context(), r.PathValue("id"), hooks.Patch{URL: b.URL, Events: b.Events, KeyPrefix: b.KeyPrefix, Accounts: b.Accounts, Enabled: b.Enabled})
 	if err != nil {
 		h.endpointFailed(w, r, err)
 		return

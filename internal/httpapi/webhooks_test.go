@@ -47,6 +47,7 @@ type endpointJSON struct {
 	URL                     string     `json:"url"`
 	Events                  []string   `json:"events"`
 	KeyPrefix               string     `json:"keyPrefix"`
+	Accounts                []string   `json:"accounts"`
 	Enabled                 bool       `json:"enabled"`
 	DisabledReason          string     `json:"disabledReason"`
 	CreatedAt               time.Time  `json:"createdAt"`
@@ -154,6 +155,45 @@ func TestWebhookEndpoints_Lifecycle(t *testing.T) {
 	for _, s := range []string{created.Secret, rot.Secret, rot2.Secret, all.Secret, webhookSigningKey} {
 		require.NotContains(t, e.logs.String(), s)
 	}
+}
+
+// accounts is optional (absent: every account); given, it is shown and
+// matched, and replaced by a PATCH ([] for every account again).
+func TestWebhookEndpoints_Accounts(t *testing.T) {
+	t.Parallel()
+	e, eps := webhookEnv(t)
+	ctx := context.Background()
+	r := e.send("POST", "/v1/webhook-endpoints", `{"url":"https://orders.example.com/a","keyPrefix":"shop-","accounts":["brand-a","brand-a","default"]}`)
+	created := e.endpoint(r, http.StatusCreated)
+	require.Equal(t, []string{"brand-a", "default"}, created.Accounts)
+	got := e.endpoint(e.send("GET", "/v1/webhook-endpoints/"+created.ID, ""), http.StatusOK)
+	require.Equal(t, []string{"brand-a", "default"}, got.Accounts)
+	match := func(account, key string) int {
+		ts, err := eps.Matching(ctx, webhook.LabelCompleted, account, key)
+		require.NoError(t, err)
+		return len(ts)
+	}
+	require.Equal(t, 1, match("brand-a", "shop-1"))
+	require.Equal(t, 0, match("brand-b", "shop-1"))
+	require.Equal(t, 0, match("brand-a", "other"), "keyPrefix applies within the accounts")
+
+	r = e.send("PATCH", "/v1/webhook-endpoints/"+created.ID, `{"accounts":[]}`)
+	got = e.endpoint(r, http.StatusOK)
+	require.Nil(t, got.Accounts)
+	require.NotContains(t, string(r.body), `"accounts"`, "absent for every account")
+	require.Equal(t, 1, match("brand-b", "shop-1"))
+	got = e.endpoint(e.send("PATCH", "/v1/webhook-endpoints/"+created.ID, `{"accounts":["brand-b"]}`), http.StatusOK)
+	require.Equal(t, []string{"brand-b"}, got.Accounts)
+
+	r = e.send("POST", "/v1/webhook-endpoints", `{"url":"https://orders.example.com/a","accounts":["Brand A"]}`)
+	require.Equal(t, http.StatusBadRequest, r.code, "%s", r.body)
+	require.Contains(t, string(r.body), `"field":"accounts[0]"`)
+	r = e.send("POST", "/v1/webhook-endpoints", `{"url":"https://orders.example.com/a","accounts":"brand-a"}`)
+	require.Equal(t, http.StatusBadRequest, r.code, "%s", r.body)
+	require.Equal(t, "accounts: must be an array, got string", r.errorMessage(t))
+	list, err := eps.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1, "nothing written for a refused body")
 }
 
 func TestWebhookEndpoints_BadFields_EachNamed_NothingWritten(t *testing.T) {

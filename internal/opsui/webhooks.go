@@ -64,6 +64,7 @@ func eventURL(id string) string    { return "/ui/webhooks/event?id=" + url.Query
 type endpointView struct {
 	ID, URL, KeyPrefix      string
 	Events                  []webhook.EventType
+	Accounts                []string // empty: every account
 	Enabled                 bool
 	DisabledReason          string
 	CreatedAt, UpdatedAt    time.Time
@@ -72,7 +73,7 @@ type endpointView struct {
 }
 
 func viewEndpoint(e hooks.Endpoint) endpointView {
-	v := endpointView{ID: e.ID, URL: e.URL, KeyPrefix: e.KeyPrefix, Events: e.Events, Enabled: e.Enabled,
+	v := endpointView{ID: e.ID, URL: e.URL, KeyPrefix: e.KeyPrefix, Events: e.Events, Accounts: e.Accounts, Enabled: e.Enabled,
 		DisabledReason: e.DisabledReason, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Link: endpointURL(e.ID)}
 	if e.PreviousSecretExpiresAt != nil {
 		v.PreviousSecretExpiresAt = *e.PreviousSecretExpiresAt
@@ -85,6 +86,10 @@ func viewEndpoint(e hooks.Endpoint) endpointView {
 type deliveryView struct {
 	hooks.Delivery
 	Key, KeyLink string // "" once the event expired
+	// Account is the event's account when it is not the default one: the
+	// console's label pages are the default account's, so such a key has
+	// no KeyLink.
+	Account      string
 	EventLink    string
 	EndpointLink string
 	// EndpointURL is the endpoint's URL on the event page; "" when the
@@ -98,11 +103,9 @@ type deliveryView struct {
 	Shortened bool
 }
 
-func viewDelivery(d hooks.Delivery, key string) deliveryView {
-	v := deliveryView{Delivery: d, Key: key, EventLink: eventURL(d.Event), EndpointLink: endpointURL(d.Endpoint)}
-	if key != "" {
-		v.KeyLink = labelURL(key)
-	}
+func viewDelivery(d hooks.Delivery, sub queue.EventSubject) deliveryView {
+	v := deliveryView{Delivery: d, Key: sub.Key, EventLink: eventURL(d.Event), EndpointLink: endpointURL(d.Endpoint)}
+	v.Account, v.KeyLink = keyLink(sub)
 	if d.LastAttemptAt != nil {
 		v.LastAt = *d.LastAttemptAt
 	}
@@ -126,14 +129,27 @@ func shorten(s string, n int) string {
 	return s[:n]
 }
 
-// eventKey returns the idempotency key event id is about, "" once the
-// event has expired (its delivery log outlives it).
-func (h *Handler) eventKey(ctx context.Context, id string) (string, error) {
-	_, key, err := h.q.Event(ctx, id)
-	if errors.Is(err, queue.ErrEventNotFound) {
-		return "", nil
+// keyLink is how a page shows an event's key: the account when it is not
+// the default one, and the label page's link for the default account's
+// key (the console's label pages are the default account's).
+func keyLink(sub queue.EventSubject) (account, link string) {
+	switch {
+	case sub.Key == "":
+		return "", ""
+	case sub.Account != "" && sub.Account != queue.DefaultAccount:
+		return sub.Account, ""
 	}
-	return key, err
+	return "", labelURL(sub.Key)
+}
+
+// eventSubject returns the account and idempotency key event id is about,
+// the zero value once the event has expired (its delivery log outlives it).
+func (h *Handler) eventSubject(ctx context.Context, id string) (queue.EventSubject, error) {
+	_, sub, err := h.q.EventAbout(ctx, id)
+	if errors.Is(err, queue.ErrEventNotFound) {
+		return queue.EventSubject{}, nil
+	}
+	return sub, err
 }
 
 // hooksPageData is the endpoints page's data.
@@ -198,12 +214,12 @@ func (h *Handler) webhookEndpointPage(w http.ResponseWriter, r *http.Request) {
 	d := endpointPageData{E: viewEndpoint(e), Deliveries: []deliveryView{}, Limit: endpointDeliveries, Kept: retention,
 		Since: time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05")}
 	for _, dl := range ds {
-		key, err := h.eventKey(ctx, dl.Event)
+		sub, err := h.eventSubject(ctx, dl.Event)
 		if err != nil {
 			h.fail(w, err)
 			return
 		}
-		d.Deliveries = append(d.Deliveries, viewDelivery(dl, key))
+		d.Deliveries = append(d.Deliveries, viewDelivery(dl, sub))
 	}
 	h.render(w, r, http.StatusOK, "webhook_endpoint.html", page{Title: "webhook endpoint " + id, Data: d})
 }
@@ -215,6 +231,8 @@ type eventPageData struct {
 	Ev       webhook.Event
 	Key      string
 	KeyLink  string
+	Account  string // as deliveryView's
+	sub      queue.EventSubject
 	Envelope string // the event, indented
 	// Deliveries are the event's, one per endpoint, oldest first.
 	Deliveries []deliveryView
@@ -233,10 +251,11 @@ func (h *Handler) webhookEventPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := eventPageData{ID: id, Deliveries: []deliveryView{}, Kept: retention}
-	ev, key, err := h.q.Event(ctx, id)
+	ev, sub, err := h.q.EventAbout(ctx, id)
 	switch {
 	case err == nil:
-		d.Found, d.Ev, d.Key, d.KeyLink = true, ev, key, labelURL(key)
+		d.Found, d.Ev, d.Key, d.sub = true, ev, sub.Key, sub
+		d.Account, d.KeyLink = keyLink(sub)
 		if b, err := json.MarshalIndent(ev, "", "  "); err == nil {
 			d.Envelope = string(b)
 		}
@@ -260,7 +279,7 @@ func (h *Handler) webhookEventPage(w http.ResponseWriter, r *http.Request) {
 		return strings.Compare(a.Endpoint, b.Endpoint)
 	})
 	for _, dl := range ds {
-		v := viewDelivery(dl, d.Key)
+		v := viewDelivery(dl, d.sub)
 		e, err := h.eps.Get(ctx, dl.Endpoint)
 		switch {
 		case err == nil:

@@ -15,7 +15,9 @@ import (
 
 	"github.com/flexlabel/flexlabel/internal/hooks"
 	"github.com/flexlabel/flexlabel/internal/opsui"
+	"github.com/flexlabel/flexlabel/internal/store"
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 	"github.com/flexlabel/flexlabel/webhook"
 )
 
@@ -443,4 +445,35 @@ func TestUI_Webhooks_Actions_ConfirmedByOperatorsOnly(t *testing.T) {
 	require.Equal(t, "0", n)
 	require.Nil(t, v)
 	contains(t, body, "Nothing to redeliver: the delivery log has no delivery of this event")
+}
+
+// Another account's event shows its account beside the key, which links
+// no label page (the console's are the default account's); an endpoint's
+// page shows its accounts.
+func TestUI_Webhooks_AnotherAccountsEvent_NamesTheAccount(t *testing.T) {
+	t.Parallel()
+	e := newHookEnv(t)
+	ctx := context.Background()
+	branded, err := e.eps.Create(ctx, hooks.Spec{URL: e.rcvURL + "/ok", Accounts: []string{"brand-a"}})
+	require.NoError(t, err)
+	e.secrets = append(e.secrets, branded.Secret)
+	qa, err := e.q.ForAccount("brand-a")
+	require.NoError(t, err)
+	res, err := qa.EnqueueLine(ctx, queuetest.RequestJSON("a-1", ""), queue.Interactive)
+	require.NoError(t, err)
+	require.Equal(t, queue.Enqueued, res.Outcome)
+	j := &store.Job{Key: "a-1", Queue: qa.Name(queue.Interactive), Payload: queuetest.RequestJSON("a-1", "")}
+	require.NoError(t, queuetest.Store(t, qa).DeadLetter(ctx, j, store.Failure{Reason: queue.ReasonAuth, HTTPStatus: 401, Message: "revoked", Attempts: 1}))
+	ev := e.deliveries(t, branded.ID, 1, result(hooks.ResultDelivered))[0].Event
+
+	code, body := get(t, e.srv, "/ui/webhooks/event?id="+ev)
+	require.Equal(t, 200, code)
+	contains(t, body, `<code id="event-key">a-1</code> <span class="muted">(account <code>brand-a</code>)</span>`)
+	lacks(t, body, `/ui/label?key=a-1`)
+	code, body = get(t, e.srv, "/ui/webhooks/endpoint?id="+branded.ID)
+	require.Equal(t, 200, code)
+	contains(t, body, `<tr><th>Accounts</th><td><code>brand-a</code></td></tr>`)
+	require.Contains(t, rowOf(t, body, "data-event", ev), `<code>a-1</code> <span class="muted">(account <code>brand-a</code>)</span>`)
+	_, body = get(t, e.srv, "/ui/webhooks/endpoint?id="+e.ok.ID)
+	contains(t, body, `<tr><th>Accounts</th><td><span class="muted">every account</span></td></tr>`)
 }

@@ -20,7 +20,9 @@
 // SetURLs, DeadLetter, Redrive, Discard, and SweepDocumentWaits, which the
 // worker runs for labels whose URL is late — when fl:<ns>:hook:on exists:
 // an event hash and its id on the pending list (HookPendingKey), read back
-// as the receiver's envelope with Event.
+// as the receiver's envelope with Event (EventAbout names the account too).
+// Every account's events are the fleet's: on the namespace's own keys,
+// whatever the store's account (events.go says how they stay apart).
 //
 // Durable acknowledgements (issue 18; durable.go): with Options.MinReplicas
 // set, the writes that acknowledge something — Enqueue, Redrive, Discard,

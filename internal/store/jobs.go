@@ -131,7 +131,8 @@ func (st *Store) Complete(ctx context.Context, j *Job, l *flexapi.Label) error {
 	}
 	err := st.run(ctx, completeScript, []string{st.recordKey(j.Key), st.failuresKey(j.Key), st.hookOnKey(), st.awaitKey(),
 		st.trackingFollowedKey(), st.trackingDueKey(), st.trackingTagsKey(), st.docsPendingKey()},
-		secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber), j.Key, until, firstCheck, now.UnixMilli()).Err()
+		secs, l.ID, l.Status, deref(l.CourierOrderNumber), deref(l.CourierTrackingNumber), j.Key, until, firstCheck, now.UnixMilli(),
+		awaitMember(st.opts.Account, j.Key)).Err()
 	if err != nil {
 		return fmt.Errorf("queue: completing %q: %w", j.Key, err)
 	}

@@ -161,10 +161,11 @@ return f
 // ARGV[4] courier order number or ”  ARGV[5] tracking number or ”
 // ARGV[6] key  ARGV[7] end of the wait, Unix ms
 // ARGV[8] first tracking check, Unix ms, or ” (not followed)  ARGV[9] now ms
+// ARGV[10] the key's member of the waiting set (awaitMember)
 var completeScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'st', 'url', 'ff', 'e', 'rs', 'dm')
 if f[1] ~= 'completed' and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[10])
 end
 if ARGV[8] ~= '' and redis.call('HSETNX', KEYS[5], ARGV[6], ARGV[9] .. ' ' .. ARGV[2]) == 1 then
   redis.call('ZADD', KEYS[6], ARGV[8], ARGV[6])
@@ -231,7 +232,7 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], 0, ARGV[4])
 redis.call('ZADD', ARGV[5] .. ARGV[2], 0, ARGV[4])
 redis.call('DEL', KEYS[4])
-if on and old[3] ~= 'dead' then emit(11, 'label.dead', ARGV[1], snapshot(KEYS[1], false, ARGV[10])) end
+if on and old[3] ~= 'dead' then emit(11, 'label.dead', KEYS[1], ARGV[1], snapshot(KEYS[1], false, ARGV[10])) end
 return 1
 `)
 
@@ -273,7 +274,7 @@ if #ARGV >= 14 then
   redis.call('EXPIRE', KEYS[5], ARGV[8])
 end
 if redis.call('EXISTS', KEYS[6]) == 1 then
-  emit(9, 'label.redriven', ARGV[1], snapshot(KEYS[1], 'pending', false))
+  emit(9, 'label.redriven', KEYS[1], ARGV[1], snapshot(KEYS[1], 'pending', false))
 end
 return 1
 `)
@@ -301,7 +302,7 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
       dl = false
     end
   end
-  emit(3, 'label.discarded', ARGV[1], snapshot(KEYS[1], false, dl))
+  emit(3, 'label.discarded', KEYS[1], ARGV[1], snapshot(KEYS[1], false, dl))
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 if f[4] then
@@ -364,10 +365,10 @@ for i = 1, n do
     redis.call('HSET', rec, 'url', ARGV[4 + 3 * i])
     if on then
       local id = ARGV[5 + 3 * i]
-      if redis.call('ZREM', KEYS[2], key) == 1 then
-        emitID(1, id, 'label.completed', key, snapshot(rec))
+      if redis.call('ZREM', KEYS[2], amember(rec, key)) == 1 then
+        emitID(1, id, 'label.completed', rec, key, snapshot(rec))
       elseif redis.call('HDEL', rec, 'hw') == 1 then
-        emitID(1, id, 'label.document', key, snapshot(rec))
+        emitID(1, id, 'label.document', rec, key, snapshot(rec))
       end
     end
   end

@@ -278,7 +278,7 @@ if rt >= 0 and rt < ttl then redis.call('EXPIRE', KEYS[5], ttl) end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[4], ARGV[3], 'EX', math.max(ttl, rt))
   if ARGV[7] == '1' and rt ~= -2 and redis.call('EXISTS', KEYS[6]) == 1 then
-    emit(10, 'tracking.updated', ARGV[1], snapshot(KEYS[5]))
+    emit(10, 'tracking.updated', KEYS[5], ARGV[1], snapshot(KEYS[5]))
   end
 end
 return 1
