@@ -205,3 +205,51 @@ func TestAccounts_CheckAccountFollowsTheWorkersBudgets(t *testing.T) {
 	require.NoError(t, e.st.DropAccountIntervals(ctx, []string{"brand-a"}))
 	require.ErrorIs(t, qa.CheckAccount(ctx), queue.ErrUnknownAccount, "removed from the fleet")
 }
+
+// Another account's calls are counted per second of Redis's clock: a
+// released job that would be its budget's (rounded up) plus one in the
+// second waits for the next second, so a late handler cannot bunch an
+// account's calls into one second of the API's count.
+func TestAccounts_CallsPerSecondWithinTheBudgetRoundedUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	qa, err := e.q.ForAccount("brand-w")
+	require.NoError(t, err)
+	sa := queuetest.Store(t, qa)
+	keys := []string{"w1", "w2", "w3"}
+	for _, k := range keys {
+		_, err := qa.EnqueueLine(ctx, sampleLine(t, k), store.Bulk)
+		require.NoError(t, err)
+	}
+	require.NoError(t, sa.SetAccountIntervals(ctx, map[string]time.Duration{"brand-w": time.Microsecond}))
+	for range keys {
+		time.Sleep(time.Millisecond)
+		_, _, err := sa.Release(ctx, 10, 0)
+		require.NoError(t, err)
+	}
+	require.Len(t, e.pending(t, e.ns+"@-bulk"), 3, "all three released, each with its slot")
+	// Start at the beginning of a second, so that the three calls fall in one.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
+	var got []bool
+	var wait time.Duration
+	for _, k := range keys {
+		j := &store.Job{Key: k, Queue: e.ns + "@-bulk", Payload: sampleLine(t, k)}
+		s, err := sa.TakeSlot(ctx, store.SlotRequest{Lane: store.Bulk, Interval: 500 * time.Millisecond, Job: j})
+		require.NoError(t, err)
+		got = append(got, s.Granted)
+		if !s.Granted {
+			wait = s.Wait
+			assert.Equal(t, store.BlockedBudget, s.Blocked)
+		}
+	}
+	assert.Equal(t, []bool{true, true, false}, got, "2 calls a second at 2/s")
+	assert.Greater(t, wait, time.Duration(0))
+	assert.LessOrEqual(t, wait, time.Second+10*time.Millisecond, "until the next second")
+	time.Sleep(wait)
+	j := &store.Job{Key: "w3", Queue: e.ns + "@-bulk", Payload: sampleLine(t, "w3")}
+	s, err := sa.TakeSlot(ctx, store.SlotRequest{Lane: store.Bulk, Interval: 500 * time.Millisecond, Job: j})
+	require.NoError(t, err)
+	assert.True(t, s.Granted, "the next second has room")
+	assert.Equal(t, 1, s.Attempt, "the attempt counted once, when granted")
+}
