@@ -27,13 +27,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/store"
 )
 
 // DefaultName is the account a producer gets when it names none.
@@ -43,10 +43,9 @@ const DefaultName = "default"
 // as for FLEXLABEL_RATE_LIMIT.
 const MaxRate = 1000
 
-var validName = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
-
-// ValidName reports whether s can name an account.
-func ValidName(s string) bool { return validName.MatchString(s) }
+// ValidName reports whether s can name an account: 1 to 32 of a-z, 0-9
+// and "-" (store.ValidAccountName, the one place the rule is written).
+func ValidName(s string) bool { return store.ValidAccountName(s) }
 
 // Token is an account's bearer token. It prints as a mask: only Reveal
 // gives it.

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flexlabel/flexlabel/internal/store"
 )
 
 // MinTokenLen is the shortest token accepted, in the file as in
@@ -192,21 +194,10 @@ func shownAccount(a string) string {
 	return strconv.Quote(a)
 }
 
-// validAccountName reports whether a can name an account: 1 to 32 of
-// a-z, 0-9 and "-". It is queue.ValidAccountName's rule (the name appears
-// in Redis keys and a header), written again so that auth needs nothing of
-// the queue; a test holds the two equal.
-func validAccountName(a string) bool {
-	if len(a) < 1 || len(a) > 32 {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if c := a[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validAccountName reports whether a can name an account: the store's
+// rule (1 to 32 of a-z, 0-9 and "-"; the name appears in Redis keys and a
+// header), the one place it is written.
+var validAccountName = store.ValidAccountName
 
 // FileError lists every problem of a tokens file, each "file:line: problem".
 type FileError struct {
