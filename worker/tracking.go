@@ -48,13 +48,14 @@ type TrackingAPI interface {
 	GetTracking(ctx context.Context, id string) (*flexapi.Tracking, error)
 }
 
-// TrackingObserver receives what the tracking poller does, for metrics; a
+// TrackingObserver receives what the tracking poller does, for metrics,
+// with the account whose label was polled (issue 17); a
 // Config.Metrics that implements it gets these calls too.
 type TrackingObserver interface {
 	// TrackingPoll is one GET /tracking/{id}: its result (one of the
 	// TrackingPoll* constants) and its lateness, how long after the check
 	// was due it was made.
-	TrackingPoll(result string, lateness time.Duration)
+	TrackingPoll(account, result string, lateness time.Duration)
 }
 
 // Results of a tracking poll, the label of flexlabel_tracking_polls_total.
@@ -131,6 +132,7 @@ type tracker struct {
 	budget *Budget
 	log    *slog.Logger
 	obs    TrackingObserver // nil: none
+	acct   string           // the account's name, for obs
 	rate   float64          // the budget, calls per second
 	// started is set by start: a second start does nothing.
 	started atomic.Bool
@@ -177,7 +179,7 @@ func newTracker(w *Worker, acc *account) (*tracker, error) {
 	if !own {
 		log = log.With(slog.String("account", acc.name))
 	}
-	t := &tracker{w: w, cfg: c, st: acc.st, api: api, budget: acc.budget, log: log, rate: acc.budget.rate()}
+	t := &tracker{w: w, cfg: c, st: acc.st, api: api, budget: acc.budget, log: log, rate: acc.budget.rate(), acct: acc.name}
 	t.obs, _ = w.cfg.Metrics.(TrackingObserver)
 	t.busy.Store(int64(100 * time.Millisecond))
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -363,7 +365,7 @@ func (t *tracker) checkOne() bool {
 	log := t.log.With(slog.String("idempotency_key", c.Key))
 	u, result := t.check(ctx, log, c, now)
 	if result != "" && t.obs != nil {
-		t.obs.TrackingPoll(result, max(now.Sub(c.DueAt), 0))
+		t.obs.TrackingPoll(t.acct, result, max(now.Sub(c.DueAt), 0))
 	}
 	ok, err := t.st.FinishTracking(ctx, c, u)
 	switch {

@@ -37,6 +37,7 @@ type documentFetcher struct {
 	st     *store.Store
 	api    LabelAPI
 	budget *Budget
+	acct   string // the account's name, for the observer
 	token  string // this fetcher's turn token
 	quit   chan struct{}
 	done   chan struct{}
@@ -64,13 +65,13 @@ const (
 var documentRetry = store.DocumentRetry{Base: 5 * time.Second, Cap: 5 * time.Minute, MaxTries: 10}
 
 // documentObserver is an Observer that also counts labels whose document
-// URL was given up (*metrics.Recorder is one).
-type documentObserver interface{ DocumentsGivenUp(n int) }
+// URL was given up, by account (*metrics.Recorder is one).
+type documentObserver interface{ DocumentsGivenUp(account string, n int) }
 
 func newDocumentFetcher(w *Worker, acc *account) *documentFetcher {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
-	return &documentFetcher{w: w, st: acc.st, api: acc.api, budget: acc.budget,
+	return &documentFetcher{w: w, st: acc.st, api: acc.api, budget: acc.budget, acct: acc.name,
 		token: hex.EncodeToString(b[:]), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -213,11 +214,15 @@ func (f *documentFetcher) retry(ctx context.Context, batch []store.PendingDocume
 		f.w.log.Warn("document ids not returned to pending; fetching them again after the lease", slog.Int("labels", len(keys)), slog.String("error", err.Error()))
 		return
 	}
+	log := f.w.log
+	if f.acct != queue.DefaultAccount {
+		log = log.With(slog.String("account", f.acct))
+	}
 	for _, k := range givenUp {
-		f.w.log.Warn("document URL given up: the API answered without it every time; the label stays without URL",
+		log.Warn("document URL given up: the API answered without it every time; the label stays without URL",
 			slog.String("idempotency_key", k), slog.Int("tries", documentRetry.MaxTries))
 	}
 	if o, ok := f.w.obs.(documentObserver); ok && len(givenUp) > 0 {
-		o.DocumentsGivenUp(len(givenUp))
+		o.DocumentsGivenUp(f.acct, len(givenUp))
 	}
 }

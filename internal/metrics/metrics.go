@@ -46,7 +46,7 @@ type Recorder struct {
 	trackingPolls    *prometheus.CounterVec
 	trackingLateness prometheus.Histogram
 	// document fetch and lanes (issue 16)
-	docsGivenUp prometheus.Counter
+	docsGivenUp *prometheus.CounterVec
 	laneSlots   *prometheus.GaugeVec
 }
 
@@ -91,23 +91,24 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
 		trackingPolls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flexlabel_tracking_polls_total", Help: "Tracking polls (GET /tracking/{id}) by result: ok, not_found (no longer followed), forbidden, rate_limited, error (checked again later).",
-		}, []string{"result"}),
+			Name: "flexlabel_tracking_polls_total", Help: "Tracking polls (GET /tracking/{id}) by account and result: ok, not_found (no longer followed), forbidden, rate_limited, error (checked again later).",
+		}, []string{"account", "result"}),
 		trackingLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "flexlabel_tracking_poll_lateness_seconds", Help: "How long after its due time a tracking poll was made: tracking takes only the budget labels leave, so it runs late when that is short.",
 			Buckets: []float64{.1, 1, 10, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600},
 		}),
-		docsGivenUp: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flexlabel_document_urls_given_up_total", Help: "Labels whose document URL the API never answered (10 tries over about 20 minutes); each is also a warning naming the key.",
-		}),
+		docsGivenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flexlabel_document_urls_given_up_total", Help: "Labels whose document URL the API never answered (10 tries over about 20 minutes), by account; each is also a warning naming the key.",
+		}, []string{"account"}),
 		laneSlots: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flexlabel_worker_lane_slots", Help: "Label jobs this worker runs at once, by lane (interactive, bulk): FLEXLABEL_CONCURRENCY to start with, grown while every slot is in an API call (a slow API), up to budget × FLEXLABEL_API_TIMEOUT × 1.25.",
 		}, []string{"lane"}),
 	}
 	r.rateLimited.WithLabelValues(queue.DefaultAccount) // present from the start, at 0
 	for _, res := range []string{worker.TrackingPollOK, worker.TrackingPollNotFound, worker.TrackingPollForbidden, worker.TrackingPollRateLimited, worker.TrackingPollError} {
-		r.trackingPolls.WithLabelValues(res)
+		r.trackingPolls.WithLabelValues(queue.DefaultAccount, res)
 	}
+	r.docsGivenUp.WithLabelValues(queue.DefaultAccount)
 	for _, res := range []string{hooks.ResultDelivered, hooks.ResultFailed, hooks.ResultRetrying, hooks.ResultSkipped} {
 		r.hookDeliveries.WithLabelValues(res) // every result present from the start, at 0
 	}
@@ -151,8 +152,8 @@ func (r *Recorder) DeadLettered(account, queueName string, reason queue.Reason) 
 func (r *Recorder) BudgetWait(d time.Duration) { r.budgetWait.Observe(d.Seconds()) }
 
 // TrackingPoll implements worker.TrackingObserver.
-func (r *Recorder) TrackingPoll(result string, lateness time.Duration) {
-	r.trackingPolls.WithLabelValues(result).Inc()
+func (r *Recorder) TrackingPoll(account, result string, lateness time.Duration) {
+	r.trackingPolls.WithLabelValues(account, result).Inc()
 	r.trackingLateness.Observe(lateness.Seconds())
 }
 
@@ -161,8 +162,11 @@ func (r *Recorder) LaneSlots(lane string, slots int) {
 	r.laneSlots.WithLabelValues(lane).Set(float64(slots))
 }
 
-// DocumentsGivenUp counts labels whose document URL the worker gave up on.
-func (r *Recorder) DocumentsGivenUp(n int) { r.docsGivenUp.Add(float64(n)) }
+// DocumentsGivenUp counts labels of account whose document URL the worker
+// gave up on.
+func (r *Recorder) DocumentsGivenUp(account string, n int) {
+	r.docsGivenUp.WithLabelValues(account).Add(float64(n))
+}
 
 // WebhookDelivery implements hooks.Observer: one delivery result, and the
 // attempt's latency when there was an attempt (not for skipped).
@@ -210,7 +214,7 @@ func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 	st, _ := store.New(q.Redis(), store.Options{Namespace: q.Options().Namespace})
 	return &queueCollector{
 		st:   st,
-		trk:  prometheus.NewDesc("flexlabel_tracking_followed", "Shipments followed by tracking, by tag as last polled (none: not polled yet); absent while Redis cannot be read.", []string{"tag"}, nil),
+		trk:  prometheus.NewDesc("flexlabel_tracking_followed", "Shipments followed by tracking, by account and tag as last polled (none: not polled yet); absent while Redis cannot be read.", []string{"account", "tag"}, nil),
 		q:    q,
 		insp: asynq.NewInspectorFromRedisClient(q.Redis()),
 		log:  log,
@@ -218,7 +222,7 @@ func NewQueueCollector(q *queue.Queue, log *slog.Logger) prometheus.Collector {
 		dead: prometheus.NewDesc("flexlabel_dead_letters", "Entries in flexlabel's dead-letter queue by account and reason; absent while Redis cannot be read.", []string{"account", "reason"}, nil),
 		held: prometheus.NewDesc("flexlabel_account_jobs_held", "Jobs of an account other than the default waiting, held, for its budget (issue 17), by account; absent while Redis cannot be read.", []string{"account"}, nil),
 		up:   prometheus.NewDesc("flexlabel_redis_up", "1 if every Redis read of this scrape succeeded, else 0.", nil, nil),
-		docs: prometheus.NewDesc("flexlabel_document_urls_pending", "Completed labels whose document URL the workers are still to fetch; absent while Redis cannot be read.", nil, nil),
+		docs: prometheus.NewDesc("flexlabel_document_urls_pending", "Completed labels whose document URL the workers are still to fetch, by account; absent while Redis cannot be read.", []string{"account"}, nil),
 		hook: prometheus.NewDesc("flexlabel_webhook_backlog", "Webhook deliveries owed: events pending or being delivered, and the retry and redelivery tasks waiting on the webhooks queue (pending, scheduled and retry); absent while Redis cannot be read.", []string{"queue"}, nil),
 	}
 }
@@ -289,12 +293,6 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- prometheus.MustNewConstMetric(c.hook, prometheus.GaugeValue, float64(n), hq)
 	}
-	if n, err := c.q.PendingDocuments(ctx); err != nil {
-		up = 0
-		c.log.Warn("metrics: counting pending document URLs", slog.String("error", err.Error()))
-	} else {
-		ch <- prometheus.MustNewConstMetric(c.docs, prometheus.GaugeValue, float64(n))
-	}
 	for _, a := range append([]string{queue.DefaultAccount}, others...) {
 		qa, err := c.q.ForAccount(a)
 		if err != nil {
@@ -309,6 +307,12 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, r := range queue.Reasons {
 			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(counts[r]), a, string(r))
 		}
+		if n, err := qa.PendingDocuments(ctx); err != nil {
+			up = 0
+			c.log.Warn("metrics: counting pending document URLs", slog.String("account", a), slog.String("error", err.Error()))
+		} else {
+			ch <- prometheus.MustNewConstMetric(c.docs, prometheus.GaugeValue, float64(n), a)
+		}
 		if a == queue.DefaultAccount {
 			continue
 		}
@@ -319,21 +323,41 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(n), a)
 		}
 	}
-	if counts, err := c.st.TrackingCounts(ctx); err != nil {
-		up = 0
-		c.log.Warn("metrics: counting followed shipments", slog.String("error", err.Error()))
-	} else {
-		// The tags a followed shipment can have are present at 0 too.
-		for _, tag := range []string{store.TagNotPolled, flexapi.TagPending, flexapi.TagInfoReceived, flexapi.TagInTransit, flexapi.TagException, flexapi.TagUnknown} {
-			if _, ok := counts[tag]; !ok {
-				counts[tag] = 0
-			}
-		}
-		for tag, n := range counts {
-			ch <- prometheus.MustNewConstMetric(c.trk, prometheus.GaugeValue, float64(n), tag)
+	for _, a := range append([]string{queue.DefaultAccount}, others...) {
+		if !c.trackingCounts(ctx, ch, a) {
+			up = 0
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+}
+
+// trackingCounts sends account a's followed shipments by tag, false when
+// they could not be read.
+func (c *queueCollector) trackingCounts(ctx context.Context, ch chan<- prometheus.Metric, a string) bool {
+	st := c.st
+	if a != queue.DefaultAccount {
+		var err error
+		// The namespace is valid (c.st has it) and so is a name the
+		// workers recorded.
+		if st, err = store.New(c.q.Redis(), store.Options{Namespace: c.q.Options().Namespace, Account: a}); err != nil {
+			return true
+		}
+	}
+	counts, err := st.TrackingCounts(ctx)
+	if err != nil {
+		c.log.Warn("metrics: counting followed shipments", slog.String("account", a), slog.String("error", err.Error()))
+		return false
+	}
+	// The tags a followed shipment can have are present at 0 too.
+	for _, tag := range []string{store.TagNotPolled, flexapi.TagPending, flexapi.TagInfoReceived, flexapi.TagInTransit, flexapi.TagException, flexapi.TagUnknown} {
+		if _, ok := counts[tag]; !ok {
+			counts[tag] = 0
+		}
+	}
+	for tag, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.trk, prometheus.GaugeValue, float64(n), a, tag)
+	}
+	return true
 }
 
 // hookBacklog counts the webhook deliveries owed: the events on the

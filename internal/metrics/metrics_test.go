@@ -46,7 +46,8 @@ func TestMetrics_CountersAndQueueGauges(t *testing.T) {
 	j3 := queuetest.Job(t, q, "m3", "", queue.Interactive)
 	queuetest.Attempt(t, q, j3)
 	require.NoError(t, queuetest.Store(t, q).Complete(ctx, j3, &flexapi.Label{ID: "lbl-m3", Status: "created"}))
-	rec.DocumentsGivenUp(2)
+	rec.DocumentsGivenUp(queue.DefaultAccount, 2)
+	rec.DocumentsGivenUp("brand-a", 1)
 
 	srv := httptest.NewServer(metrics.Handler(reg))
 	t.Cleanup(srv.Close)
@@ -69,8 +70,9 @@ func TestMetrics_CountersAndQueueGauges(t *testing.T) {
 		`flexlabel_dead_letters{account="default",reason="invalid"} 0`,
 		`flexlabel_jobs{queue="` + q.Name(queue.Bulk) + `",state="pending"} 1`,
 		`flexlabel_budget_wait_seconds_count 1`,
-		`flexlabel_document_urls_pending 1`,
-		`flexlabel_document_urls_given_up_total 2`,
+		`flexlabel_document_urls_pending{account="default"} 1`,
+		`flexlabel_document_urls_given_up_total{account="default"} 2`,
+		`flexlabel_document_urls_given_up_total{account="brand-a"} 1`,
 		`flexlabel_redis_up 1`,
 	} {
 		require.Contains(t, body, want)
@@ -114,6 +116,7 @@ func TestQueueCollector_Accounts(t *testing.T) {
 		`flexlabel_dead_letters{account="brand-a",reason="auth"} 1`,
 		`flexlabel_dead_letters{account="default",reason="auth"} 0`,
 		`flexlabel_account_jobs_held{account="brand-a"} 2`,
+		`flexlabel_document_urls_pending{account="brand-a"} 0`,
 		`flexlabel_jobs{queue="` + qa.Name(queue.Bulk) + `",state="pending"} 0`,
 		`flexlabel_redis_up 1`,
 	} {

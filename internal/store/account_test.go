@@ -206,11 +206,13 @@ func TestAccounts_CheckAccountFollowsTheWorkersBudgets(t *testing.T) {
 	require.ErrorIs(t, qa.CheckAccount(ctx), queue.ErrUnknownAccount, "removed from the fleet")
 }
 
-// Another account's calls are counted per second of Redis's clock: a
-// released job that would be its budget's (rounded up) plus one in the
-// second waits for the next second, so a late handler cannot bunch an
-// account's calls into one second of the API's count.
-func TestAccounts_CallsPerSecondWithinTheBudgetRoundedUp(t *testing.T) {
+// Another account's calls are kept to its budget rounded up in any window
+// of that many intervals by Redis's clock: a released job that would be the
+// third call in a second at 2 a second waits until the first leaves the
+// window — not until the next second of the clock, which a late handler
+// could reach just after two calls at its end and bunch three calls into
+// one second of the API's count.
+func TestAccounts_CallsWithinTheBudgetInAnyWindow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
@@ -229,8 +231,10 @@ func TestAccounts_CallsPerSecondWithinTheBudgetRoundedUp(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Len(t, e.pending(t, e.ns+"@-bulk"), 3, "all three released, each with its slot")
-	// Start at the beginning of a second, so that the three calls fall in one.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
+	// Start late in a second of the clock, so that half-way through the
+	// window is the next second, when a count per second would have room.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 700*time.Millisecond)))
+	start := time.Now()
 	var got []bool
 	var wait time.Duration
 	for _, k := range keys {
@@ -244,12 +248,17 @@ func TestAccounts_CallsPerSecondWithinTheBudgetRoundedUp(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []bool{true, true, false}, got, "2 calls a second at 2/s")
-	assert.Greater(t, wait, time.Duration(0))
-	assert.LessOrEqual(t, wait, time.Second+10*time.Millisecond, "until the next second")
-	time.Sleep(wait)
-	j := &store.Job{Key: "w3", Queue: e.ns + "@-bulk", Payload: sampleLine(t, "w3")}
-	s, err := sa.TakeSlot(ctx, store.SlotRequest{Lane: store.Bulk, Interval: 500 * time.Millisecond, Job: j})
+	assert.Greater(t, wait, 900*time.Millisecond-time.Since(start), "until the first call leaves the window")
+	assert.LessOrEqual(t, wait, time.Second)
+	j3 := &store.Job{Key: "w3", Queue: e.ns + "@-bulk", Payload: sampleLine(t, "w3")}
+	// Half-way, in the next second of the clock, the window is still full.
+	time.Sleep(wait / 2)
+	s, err := sa.TakeSlot(ctx, store.SlotRequest{Lane: store.Bulk, Interval: 500 * time.Millisecond, Job: j3})
 	require.NoError(t, err)
-	assert.True(t, s.Granted, "the next second has room")
+	require.False(t, s.Granted, "two calls within the last second")
+	time.Sleep(s.Wait)
+	s, err = sa.TakeSlot(ctx, store.SlotRequest{Lane: store.Bulk, Interval: 500 * time.Millisecond, Job: j3})
+	require.NoError(t, err)
+	assert.True(t, s.Granted, "the first call has left the window")
 	assert.Equal(t, 1, s.Attempt, "the attempt counted once, when granted")
 }
