@@ -164,6 +164,9 @@ type acctEnv struct {
 	url   string
 	names []string // the accounts; none: the namespace's own account alone
 	ws    []*worker.Worker
+	// tracking starts the workers with tracking on, as FLEXLABEL_TRACKING
+	// defaults.
+	tracking bool
 }
 
 // newAcctEnv starts a Redis server and the fake API for the given
@@ -215,6 +218,7 @@ func (e *acctEnv) startWorkers(b *testing.B, n, concurrency int, ownRate float64
 			Concurrency: concurrency, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
 			ShutdownTimeout: 5 * time.Second,
 		}
+		cfg.Tracking.On = e.tracking
 		if len(e.names) == 0 {
 			api, err := flexapi.NewClient(e.url, token)
 			require.NoError(b, err)

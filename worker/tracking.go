@@ -149,6 +149,13 @@ type tracker struct {
 	// busy is the EWMA of how long a check holds a poller once it has its
 	// slot (claim, call, write), in ns: the latency of Little's law.
 	busy atomic.Int64
+
+	// The schedule as last read while nothing was due (nextDue): shared
+	// by the pollers until idleUntil.
+	idleMu    sync.Mutex
+	idleUntil time.Time
+	idleDue   time.Time
+	idleOK    bool
 }
 
 // newTracker returns the poller of w's account acc, or nil when tracking
@@ -278,10 +285,15 @@ func (t *tracker) surplus() bool {
 
 // idleCheck is how often a poller with nothing due looks again: often
 // enough to catch a new label's first check soon (none comes due sooner
-// than the shortest interval), rarely enough to cost nothing.
+// than the shortest interval, 15 minutes: at most 10 s late is 1 % of it),
+// rarely enough to cost nothing with hundreds of accounts (nextDue).
 func (t *tracker) idleCheck() time.Duration {
-	return min(max(t.cfg.scale(minCadence)/4, 5*time.Millisecond), time.Second)
+	return min(max(t.cfg.scale(minCadence)/4, 5*time.Millisecond), idleCheckMax)
 }
+
+// idleCheckMax bounds idleCheck. (It was 1 s: 200 idle accounts' pollers
+// then read the schedule 200 times a second per worker.)
+const idleCheckMax = 10 * time.Second
 
 func (t *tracker) poller() {
 	defer t.wg.Done()
@@ -290,7 +302,7 @@ func (t *tracker) poller() {
 		if t.surplus() {
 			return
 		}
-		due, ok, err := t.st.NextTrackingDue(t.ctx)
+		due, ok, err := t.nextDue()
 		if err != nil {
 			if !failing && t.ctx.Err() == nil {
 				t.log.Warn("tracking: could not read the schedule; retrying", slog.String("error", err.Error()))
@@ -314,6 +326,36 @@ func (t *tracker) poller() {
 		t.takeAndCheck()
 		t.inFlight.Add(-1)
 	}
+}
+
+// nextDue reads when the account's next check is due (ok false: nothing
+// is followed). While nothing is due the pollers share one read for up to
+// idleCheck — no check comes due sooner than that after it was last read
+// (a new label's first check is a cadence away, a lease's end minutes) —
+// and one of them reads while the others wait for its answer, so an idle
+// account costs one read per idleCheck, not one per poller (measured: 200
+// idle accounts' trackers made 600 reads a second per worker, three
+// pollers each reading every second).
+func (t *tracker) nextDue() (time.Time, bool, error) {
+	t.idleMu.Lock()
+	defer t.idleMu.Unlock()
+	if time.Now().Before(t.idleUntil) {
+		return t.idleDue, t.idleOK, nil
+	}
+	due, ok, err := t.st.NextTrackingDue(t.ctx)
+	if err != nil {
+		return due, ok, err
+	}
+	now := time.Now()
+	t.idleUntil = time.Time{}
+	if !ok || due.After(now) {
+		until := now.Add(t.idleCheck())
+		if ok && due.Before(until) {
+			until = due
+		}
+		t.idleUntil, t.idleDue, t.idleOK = until, due, ok
+	}
+	return due, ok, nil
 }
 
 // enter admits the poller to a check if fewer pollers of this worker are

@@ -116,13 +116,29 @@ func (f *documentFetcher) loop() {
 		} else {
 			failing = false
 		}
-		if wait < 0 || wait > poll {
+		switch {
+		case wait < 0:
+			wait = f.idleWait()
+		case wait > poll:
 			wait = poll
 		}
 		if sleep(ctx, wait) != nil {
 			return
 		}
 	}
+}
+
+// idleWait is how long the fetch sleeps when no label waits for its
+// document URL: a label completed from now on makes a batch due only once
+// it has waited the window, or once a batch's worth of labels came after
+// it, which the account's budget spaces at least size ÷ rate apart. So
+// looking again after the shorter of the two misses nothing, and an idle
+// account costs a read per window, not ten (measured: 200 idle accounts'
+// fetches made 333 reads a second per worker at the window's tenth).
+func (f *documentFetcher) idleWait() time.Duration {
+	cfg := f.w.cfg
+	fill := time.Duration(float64(cfg.URLBatchSize) / f.budget.rate() * float64(time.Second))
+	return max(min(cfg.URLBatchWindow, fill), 10*time.Millisecond)
 }
 
 // round fetches one batch if one is due and this fetcher gets its turn,
