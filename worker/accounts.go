@@ -86,18 +86,33 @@ const releaseIdle = 20 * time.Millisecond
 // it: started for a new account, stopped (after their calls in flight)
 // for a removed or replaced one, whose followed shipments stay in its
 // schedule until it comes back. With tracking on, every account's API
-// must implement TrackingAPI. The names are checked as internal/accounts does; "default" is
-// the namespace's own account and may not be among them.
+// must implement TrackingAPI. The names are checked as internal/accounts does.
+//
+// An Account named "default" (queue.DefaultAccount) replaces the
+// namespace's own account (Config.API and Budget's rate) the same way, so
+// that an accounts file may add it, rotate its token or change its
+// rateLimit without a restart; with API nil it is not configured (its jobs
+// wait, and producers must name an account). Absent, the namespace's own
+// account stays as it is.
 func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 	if !w.multi {
 		return fmt.Errorf("worker: SetAccounts needs a worker made with Config.Accounts set")
 	}
 	next := make(map[string]*account, len(accs))
 	ivs := make(map[string]time.Duration, len(accs))
+	var own *account // the namespace's own, when accs names it
 	for _, a := range accs {
+		if a.Name == queue.DefaultAccount {
+			if own != nil {
+				return fmt.Errorf("worker: account %s named twice", a.Name)
+			}
+			var err error
+			if own, err = w.ownAccount(a); err != nil {
+				return err
+			}
+			continue
+		}
 		switch {
-		case a.Name == queue.DefaultAccount:
-			return fmt.Errorf("worker: account %q is the namespace's own (Config.Queue, API and Budget)", a.Name)
 		case !queue.ValidAccountName(a.Name):
 			return fmt.Errorf("worker: account %q: a name is 1 to 32 of a-z, 0-9 and -", a.Name)
 		case a.API == nil:
@@ -120,10 +135,13 @@ func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 		}
 		ivs[a.Name] = next[a.Name].budget.interval
 	}
-	if w.cfg.API != nil {
+	if own == nil {
+		own = w.accts.get(queue.DefaultAccount)
+	}
+	if own.api != nil {
 		// The namespace's own account is run too: producers may name it
 		// (queue.CheckAccount). Its jobs are never held.
-		ivs[queue.DefaultAccount] = w.cfg.Budget.interval
+		ivs[queue.DefaultAccount] = own.budget.interval
 	}
 	if err := w.st.SetAccountIntervals(ctx, ivs); err != nil {
 		return err
@@ -135,12 +153,19 @@ func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 	w.releaseCap.Store(int64(max(releaseBufferMin, int(math.Ceil(total*releaseBuffer.Seconds())))))
 	w.accts.mu.Lock()
 	prev := w.accts.by
-	by := map[string]*account{queue.DefaultAccount: prev[queue.DefaultAccount]}
+	by := map[string]*account{queue.DefaultAccount: own}
 	maps.Copy(by, next)
 	w.accts.by = by
 	w.accts.mu.Unlock()
 
 	var removed []string
+	if old := prev[queue.DefaultAccount]; old != own {
+		// its new client or budget, or no longer configured
+		old.docs.stop()
+		if old.trk != nil {
+			old.trk.stop()
+		}
+	}
 	for name, old := range prev {
 		if name == queue.DefaultAccount {
 			continue
@@ -158,13 +183,21 @@ func (w *Worker) SetAccounts(ctx context.Context, accs []Account) error {
 			removed = append(removed, name)
 		}
 	}
+	if own.api == nil {
+		// The namespace's own account is not run here: producers must
+		// name an account (queue.CheckAccount).
+		removed = append(removed, queue.DefaultAccount)
+	}
 	if len(removed) > 0 {
 		if err := w.st.DropAccountIntervals(ctx, removed); err != nil {
 			w.log.Warn("removed accounts still have a budget in Redis; their held jobs may be released", slog.String("error", err.Error()))
 		}
 	}
 	if w.running.Load() {
-		for _, acc := range next {
+		for _, acc := range by {
+			if acc.api == nil {
+				continue
+			}
 			acc.docs.start()
 			if acc.trk != nil {
 				acc.trk.start()
@@ -193,6 +226,37 @@ func (w *Worker) newAccount(a Account) (*account, error) {
 	}
 	acc := &account{name: a.Name, st: st, api: a.API, budget: b, rate: a.Rate}
 	acc.docs = newDocumentFetcher(w, acc)
+	if acc.trk, err = newTracker(w, acc); err != nil {
+		return nil, err
+	}
+	return acc, nil
+}
+
+// ownAccount is the namespace's own account as a (named "default") makes
+// it: the one the worker runs while its client and budget stay, else a
+// new one on the namespace's store, with its own document fetch and
+// tracking follow-up; with a.API nil, one not configured.
+func (w *Worker) ownAccount(a Account) (*account, error) {
+	if a.API != nil && (!(a.Rate > 0) || a.Rate > MaxRate) {
+		return nil, fmt.Errorf("worker: account %s: rate budget must be above 0 and at most %d calls per second, got %v", a.Name, MaxRate, a.Rate)
+	}
+	old := w.accts.get(queue.DefaultAccount)
+	b := old.budget
+	if a.API != nil && time.Duration(float64(time.Second)/a.Rate) != b.interval {
+		var err error
+		if b, err = NewBudget(w.cfg.Queue, a.Rate); err != nil {
+			return nil, err
+		}
+	}
+	if old.api == a.API && old.budget == b {
+		return old, nil
+	}
+	acc := &account{name: queue.DefaultAccount, st: w.st, api: a.API, budget: b, rate: b.rate()}
+	acc.docs = newDocumentFetcher(w, acc)
+	if a.API == nil {
+		return acc, nil
+	}
+	var err error
 	if acc.trk, err = newTracker(w, acc); err != nil {
 		return nil, err
 	}

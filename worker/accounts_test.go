@@ -158,3 +158,43 @@ func TestAccounts_RemovedAccountsJobsWaitAndARefusedTokenIsItsOwn(t *testing.T) 
 	require.NoError(t, err)
 	assert.Empty(t, dls, "the namespace's own account has no dead letter")
 }
+
+// The namespace's own account is set like any other (an accounts file may
+// add it, rotate its token, change its rateLimit or remove it without a
+// restart): not configured, producers must name an account; configured
+// again with a new token and budget, its labels are made with that token
+// (the old one revoked) and its budget is the fleet's new one.
+func TestAccounts_DefaultAccountSetWithoutARestart(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{accounts: []acct{{name: "brand-a"}}})
+	ctx := context.Background()
+	a, err := flexapi.NewClient(h.fake.URL(), accountToken("brand-a"), flexapi.WithTimeout(2*time.Second))
+	require.NoError(t, err)
+	brandA := worker.Account{Name: "brand-a", API: a, Rate: 1000}
+	require.NoError(t, h.q.CheckAccount(ctx), "run at start (Config.API)")
+
+	require.NoError(t, h.w.SetAccounts(ctx, []worker.Account{{Name: queue.DefaultAccount}, brandA}))
+	err = h.q.CheckAccount(ctx)
+	require.ErrorIs(t, err, queue.ErrUnknownAccount, "the default account removed")
+	assert.Contains(t, err.Error(), "name the account")
+	h.enqueueAccount(t, "brand-a", queue.Interactive, "a-1")
+	require.Eventually(t, func() bool { return h.completed(t, "brand-a", []string{"a-1"}) == 1 }, 10*time.Second, 10*time.Millisecond, "the other accounts go on")
+
+	const rotated = "tok-own-rotated-SECRET-5f1e"
+	h.fake.AddToken(rotated, "account-1")
+	own, err := flexapi.NewClient(h.fake.URL(), rotated, flexapi.WithTimeout(2*time.Second))
+	require.NoError(t, err)
+	require.NoError(t, h.w.SetAccounts(ctx, []worker.Account{{Name: queue.DefaultAccount, API: own, Rate: 250}, brandA}))
+	h.fake.Revoke(token)
+	require.NoError(t, h.q.CheckAccount(ctx), "the default account back")
+	iv, err := h.rdb.HGet(ctx, "fl:"+h.ns+":acct:iv", queue.DefaultAccount).Int64()
+	require.NoError(t, err)
+	assert.EqualValues(t, 4000, iv, "its budget the new rateLimit's: 250/s, 4,000 µs apart")
+	h.enqueue(t, "own-1", "")
+	st := h.wait(t, "own-1", queue.StateCompleted, 10*time.Second)
+	assert.Equal(t, queue.DefaultAccount, st.Account)
+	require.Eventually(t, func() bool {
+		s, err := h.q.Status(ctx, "own-1")
+		return err == nil && s[0].Label != nil && s[0].Label.URL != ""
+	}, 10*time.Second, 20*time.Millisecond, "its document URL fetched with the new token too")
+}

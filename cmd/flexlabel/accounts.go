@@ -32,9 +32,6 @@ type fleetAccounts struct {
 	// token and base URL stay, so a reload changes only what changed.
 	mu      sync.Mutex
 	clients map[string]accountClient
-	// own is the default account's client, swappable: its token may be
-	// rotated in the file without a restart.
-	own *swapAPI
 }
 
 type accountClient struct {
@@ -76,35 +73,29 @@ func (f *fleetAccounts) client(a accounts.Account) (*flexapi.Client, error) {
 	return api, nil
 }
 
-// own returns the default account's client and budget (ok false: the file
-// has no default account).
-func (f *fleetAccounts) ownAccount() (api worker.LabelAPI, rate float64, ok bool, err error) {
-	def, ok := f.live.Set().Default()
-	if !ok {
-		return nil, 0, false, nil
+// ownRate is the default account's budget as the file sets it, or
+// FLEXLABEL_RATE_LIMIT when it has none: the rate the worker's own
+// Budget starts with (its lanes are sized from it).
+func (f *fleetAccounts) ownRate() float64 {
+	if def, ok := f.live.Set().Default(); ok {
+		return def.RateLimit
 	}
-	c, err := f.client(def)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	f.own = &swapAPI{}
-	f.own.p.Store(c)
-	return f.own, def.RateLimit, true, nil
+	return f.cfg.RateLimit
 }
 
-// others are the accounts besides the default, for worker.SetAccounts; a
-// default account whose token or base URL changed gets its new client.
-func (f *fleetAccounts) others(set *accounts.Set) ([]worker.Account, error) {
-	var out []worker.Account
+// accounts are the set's accounts for worker.SetAccounts, the default
+// among them — with API nil when the set has none, so that a default
+// account removed from the file stops being run (its jobs wait), as any
+// other does.
+func (f *fleetAccounts) accounts(set *accounts.Set) ([]worker.Account, error) {
+	out := []worker.Account{{Name: accounts.DefaultName}}
 	for _, a := range set.Accounts() {
 		c, err := f.client(a)
 		if err != nil {
 			return nil, err
 		}
 		if a.Name == accounts.DefaultName {
-			if f.own != nil {
-				f.own.p.Store(c)
-			}
+			out[0] = worker.Account{Name: a.Name, API: c, Rate: a.RateLimit}
 			continue
 		}
 		out = append(out, worker.Account{Name: a.Name, API: c, Rate: a.RateLimit})
@@ -181,7 +172,7 @@ func (f *fleetAccounts) follow(ctx context.Context, w *worker.Worker) {
 				changed = append(changed, a)
 			}
 		}
-		accs, err := f.others(set)
+		accs, err := f.accounts(set)
 		if err == nil {
 			err = w.SetAccounts(ctx, accs)
 		}
@@ -190,28 +181,7 @@ func (f *fleetAccounts) follow(ctx context.Context, w *worker.Worker) {
 			last = set
 			continue
 		}
-		if _, ok := set.Default(); ok && f.own == nil {
-			f.log.Warn("the accounts file now has a default account; the worker runs it from its next start")
-		}
 		last = set
 		f.checkTokens(ctx, changed)
 	}
-}
-
-// swapAPI is the default account's API client, replaced when its token is
-// rotated in the accounts file.
-type swapAPI struct {
-	p atomic.Pointer[flexapi.Client]
-}
-
-func (s *swapAPI) CreateLabelJSON(ctx context.Context, body []byte) (*flexapi.Label, error) {
-	return s.p.Load().CreateLabelJSON(ctx, body)
-}
-
-func (s *swapAPI) GetLabels(ctx context.Context, ids ...string) ([]flexapi.LabelDocument, error) {
-	return s.p.Load().GetLabels(ctx, ids...)
-}
-
-func (s *swapAPI) GetTracking(ctx context.Context, id string) (*flexapi.Tracking, error) {
-	return s.p.Load().GetTracking(ctx, id)
 }

@@ -48,11 +48,22 @@ func writeAccounts(t *testing.T, path, baseURL string, names ...string) {
 // until the test ends; it returns the fake API and the worker's log.
 func (c *cli) startAccountsWorker(t *testing.T, file string, fake *flexapitest.Server) *queuetest.Buffer {
 	t.Helper()
+	return c.startAccountsWorkerToken(t, file, fake, cliToken)
+}
+
+// startAccountsWorkerToken is startAccountsWorker with envToken as
+// FLEXFORWARD_TOKEN ("": none, the file's default account the only one).
+func (c *cli) startAccountsWorkerToken(t *testing.T, file string, fake *flexapitest.Server, envToken string) *queuetest.Buffer {
+	t.Helper()
 	env := map[string]string{}
 	for k, v := range c.env {
 		env[k] = v
 	}
-	env["FLEXFORWARD_TOKEN"] = cliToken
+	if envToken != "" {
+		env["FLEXFORWARD_TOKEN"] = envToken
+	} else {
+		delete(env, "FLEXFORWARD_TOKEN")
+	}
 	env["FLEXFORWARD_BASE_URL"] = fake.URL()
 	env["FLEXLABEL_RATE_LIMIT"] = "1000"
 	env["FLEXLABEL_ACCOUNTS_FILE"] = file
@@ -156,6 +167,44 @@ func TestCLI_Accounts_FileRunsEachAccountWithItsToken(t *testing.T) {
 	}, 15*time.Second, 100*time.Millisecond, "an account added to the file is run without a restart")
 	c.waitAccountState(t, "brand-c", "same-1", "completed")
 	assert.Contains(t, logs.String(), "accounts reloaded")
+}
+
+// An accounts file without a default account has producers name one; a
+// default account added to the file is run within seconds, without a
+// restart (and removed again, its producers are refused again).
+func TestCLI_Accounts_DefaultAddedToTheFileWithoutARestart(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	fake := flexapitest.NewTestServer(t, cliToken)
+	fake.AddToken(cliAccountToken("brand-a"), "brand-a")
+	fake.AddToken(cliAccountToken("default"), "account-1")
+	file := filepath.Join(t.TempDir(), "accounts.yaml")
+	writeAccounts(t, file, fake.URL(), "brand-a")
+	logs := c.startAccountsWorkerToken(t, file, fake, "")
+	req := string(queuetest.RequestJSON("own-1", "")) + "\n"
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r := c.run(t, req, "enqueue", "--account", "brand-a")
+		assert.Equal(ct, 0, r.code, r.stderr)
+	}, 10*time.Second, 50*time.Millisecond)
+	r := c.run(t, req, "enqueue")
+	assert.Equal(t, 2, r.code, r.stdout)
+	assert.Contains(t, r.stderr, "name the account")
+
+	writeAccounts(t, file, fake.URL(), "default", "brand-a")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r := c.run(t, req, "enqueue")
+		assert.Equal(ct, 0, r.code, r.stderr)
+	}, 15*time.Second, 100*time.Millisecond, "a default account added to the file is run without a restart")
+	st := c.waitState(t, "own-1", "completed")
+	assert.Equal(t, "default", st["account"])
+	assert.Equal(t, 1, fake.Ledger().Accounts["account-1"].CreatedPerKey["own-1"], "made with the file's default token")
+	assert.NotContains(t, logs.String(), "next start")
+
+	writeAccounts(t, file, fake.URL(), "brand-a")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r := c.run(t, string(queuetest.RequestJSON("own-2", ""))+"\n", "enqueue")
+		assert.Equal(ct, 2, r.code, r.stdout)
+	}, 15*time.Second, 100*time.Millisecond, "removed again: producers name an account")
 }
 
 // A bad accounts file stops the worker at start, naming the variable and

@@ -68,18 +68,12 @@ func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log 
 		}
 		api = c
 	} else {
-		own, r, ok, err := fa.ownAccount()
-		if err != nil {
+		// Every account, the default among them, through SetAccounts: the
+		// file may add, change or remove any of them while the worker runs.
+		rate = fa.ownRate()
+		var err error
+		if others, err = fa.accounts(fa.live.Set()); err != nil {
 			return nil, err
-		}
-		if ok {
-			api, rate = own, r
-		}
-		if others, err = fa.others(fa.live.Set()); err != nil {
-			return nil, err
-		}
-		if others == nil {
-			others = []worker.Account{}
 		}
 	}
 	budget, err := worker.NewBudget(d.q, rate)
