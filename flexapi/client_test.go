@@ -953,8 +953,29 @@ func TestNewClient(t *testing.T) {
 func TestClient_KeepsConnectionsForConcurrentCalls(t *testing.T) {
 	t.Parallel()
 	fake := flexapitest.New(flexapitest.WithToken(secretToken, "acct"))
-	fake.SetLatency(20 * time.Millisecond) // the calls overlap
-	srv := httptest.NewUnstartedServer(fake)
+	const concurrent = 20
+	// Each wave's calls are held until all of them have arrived, so they
+	// overlap however slowly the machine starts them: the first wave
+	// opens one connection per call (a latency alone let a loaded
+	// machine's late starters reuse an early one's connection, and the
+	// second wave then opened the connections the first had not).
+	var gmu sync.Mutex
+	arrived, gate := 0, make(chan struct{})
+	barrier := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gmu.Lock()
+		g := gate
+		if arrived++; arrived%concurrent == 0 {
+			close(gate)
+			gate = make(chan struct{})
+		}
+		gmu.Unlock()
+		select {
+		case <-g:
+		case <-time.After(10 * time.Second): // the counts below then say what went wrong
+		}
+		fake.ServeHTTP(w, r)
+	})
+	srv := httptest.NewUnstartedServer(barrier)
 	var mu sync.Mutex
 	opened := 0
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -968,7 +989,6 @@ func TestClient_KeepsConnectionsForConcurrentCalls(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c, err := flexapi.NewClient(srv.URL, secretToken)
 	require.NoError(t, err)
-	const concurrent = 20
 	wave := func() {
 		var wg sync.WaitGroup
 		errs := make([]error, concurrent)
@@ -988,7 +1008,7 @@ func TestClient_KeepsConnectionsForConcurrentCalls(t *testing.T) {
 	mu.Lock()
 	first := opened
 	mu.Unlock()
-	require.LessOrEqual(t, first, concurrent)
+	require.Equal(t, concurrent, first, "one connection per call of the first wave")
 	wave()
 	mu.Lock()
 	defer mu.Unlock()
