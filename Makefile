@@ -23,7 +23,7 @@ test: ## Run all tests with the race detector (real Redis: see queue/queuetest)
 	$(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)
 
 bench: ## Run the benchmarks (one package at a time); each prints its ratio to a baseline measured in the same run
-	$(GO) test -p 1 -count=1 -run '^$$' -bench . -benchtime 1x $(TESTFLAGS) ./worker/ ./internal/bulkrun/ ./internal/bulkfile/ ./internal/hooks/ ./internal/store/ ./queue/ 2>&1 | tee bench.out | grep -E '^(Benchmark|ok|FAIL|---)|bench_test.go'
+	$(GO) test -p 1 -count=1 -run '^$$' -bench . -benchtime 1x $(TESTFLAGS) ./worker/ ./cmd/flexlabel/ ./internal/bulkrun/ ./internal/bulkfile/ ./internal/hooks/ ./internal/store/ ./queue/ 2>&1 | tee bench.out | grep -E '^(Benchmark|ok|FAIL|---)|bench_test.go'
 	@echo "full output in bench.out; results are written up in docs/PERFORMANCE.md" 
 
 lint: ## gofmt, go vet, and staticcheck when it can be fetched

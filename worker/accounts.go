@@ -232,6 +232,21 @@ func (w *Worker) newAccount(a Account) (*account, error) {
 	return acc, nil
 }
 
+// TakeSlot blocks until the named account's budget grants one API call
+// the worker does not make itself (the worker command's token check of an
+// account at start and when its token changes), so that such a call never
+// lands beside the account's own calls at the API's limit. It goes first,
+// as an interactive label does. It fails when ctx ends, Redis cannot be
+// reached, or the worker does not run the account.
+func (w *Worker) TakeSlot(ctx context.Context, account string) error {
+	acc := w.accts.get(account)
+	if acc == nil || acc.api == nil {
+		return fmt.Errorf("worker: account %q is not run by this worker", account)
+	}
+	_, err := acc.budget.wait(ctx, queue.Interactive)
+	return err
+}
+
 // ownAccount is the namespace's own account as a (named "default") makes
 // it: the one the worker runs while its client and budget stay, else a
 // new one on the namespace's store, with its own document fetch and

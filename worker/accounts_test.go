@@ -198,3 +198,23 @@ func TestAccounts_DefaultAccountSetWithoutARestart(t *testing.T) {
 		return err == nil && s[0].Label != nil && s[0].Label.URL != ""
 	}, 10*time.Second, 20*time.Millisecond, "its document URL fetched with the new token too")
 }
+
+// A call the worker does not make itself (the command's token check)
+// takes a slot of its account's budget, counted in the account's window
+// as a label's call is; an account the worker does not run has none.
+func TestAccounts_TakeSlotForACallOfTheCommand(t *testing.T) {
+	t.Parallel()
+	h := start(t, opts{accounts: []acct{{name: "brand-a", rate: 2}}})
+	ctx := context.Background()
+	require.NoError(t, h.w.TakeSlot(ctx, "brand-a"))
+	calls, err := h.rdb.LLen(ctx, "fl:"+h.ns+"@brand-a:budget:w").Result()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, calls, "counted in brand-a's window of calls")
+	start := time.Now()
+	require.NoError(t, h.w.TakeSlot(ctx, "brand-a"))
+	assert.GreaterOrEqual(t, time.Since(start), 400*time.Millisecond, "the next slot of 2/s")
+	require.NoError(t, h.w.TakeSlot(ctx, queue.DefaultAccount))
+	err = h.w.TakeSlot(ctx, "brand-z")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "brand-z")
+}

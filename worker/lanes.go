@@ -131,9 +131,22 @@ func (ls *lanes) ofQueue(qn string) *lane {
 	return ls.all[0]
 }
 
+// idleTaskCheck is how often the namespace's own account's lanes look
+// for a job while their queues are empty when the worker starts without
+// that account (an accounts file with no default): asynq's own default,
+// rather than TaskCheckInterval's 20 ms, since their jobs wait anyway until
+// the account is configured. Each idle server's look is a script call: at
+// 20 ms, the three servers of those lanes made 150 a second per worker
+// process for nothing.
+const idleTaskCheck = time.Second
+
 // add makes (does not start) a server of conc slots for the lane.
 func (l *lane) add(w *Worker, conc int) *asynq.Server {
 	cfg := w.cfg
+	check := cfg.TaskCheckInterval
+	if w.multi && cfg.API == nil && (l.name == "interactive" || l.name == "bulk") {
+		check = max(check, idleTaskCheck)
+	}
 	srv := asynq.NewServerFromRedisClient(w.st.Redis(), asynq.Config{
 		Concurrency:              conc,
 		Queues:                   map[string]int{l.queue: 1},
@@ -143,7 +156,7 @@ func (l *lane) add(w *Worker, conc int) *asynq.Server {
 		Logger:                   w.asynqLog.with(slog.String("lane", l.name)),
 		LogLevel:                 asynq.InfoLevel,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
-		TaskCheckInterval:        cfg.TaskCheckInterval,
+		TaskCheckInterval:        check,
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 		HealthCheckFunc: func(err error) {
 			if err != nil {

@@ -43,12 +43,12 @@ at start, and one refused is reported without stopping the others.`,
 			if err != nil {
 				return err
 			}
-			if fa != nil {
-				// Each account's token is its own: one refused is
-				// reported and dead-letters that account's jobs only.
-				fa.checkTokens(cmd.Context(), fa.live.Set().Accounts())
-			} else if err := checkTokenAtStart(cmd.Context(), cfg, log); err != nil {
-				return err
+			// With an accounts file, each account's token is checked once
+			// the worker runs (startWorker), on its budget.
+			if fa == nil {
+				if err := checkTokenAtStart(cmd.Context(), cfg, log); err != nil {
+					return err
+				}
 			}
 			return a.runWorker(cmd.Context(), cfg, log, fa)
 		},
@@ -104,6 +104,9 @@ func (a *app) startWorker(ctx context.Context, cfg *config.Config, d *deps, log 
 		return nil, err
 	}
 	if fa != nil {
+		// Each account's token is its own: one refused is reported and
+		// dead-letters that account's jobs only.
+		go fa.checkTokens(ctx, w, fa.live.Set().Accounts())
 		go fa.follow(ctx, w)
 	}
 	return w, nil

@@ -78,6 +78,11 @@ type AccountLedger struct {
 	// TrackingCalls counts GET /tracking/{id} calls answered for a label
 	// of the account, made with its token.
 	TrackingCalls int `json:"trackingCalls"`
+	// CallsPerSecond counts the account's API calls per Unix second of
+	// their arrival (429s included; RateLimited counts those);
+	// CreateCallsPerSecond its POST /labels calls only.
+	CallsPerSecond       map[int64]int `json:"callsPerSecond"`
+	CreateCallsPerSecond map[int64]int `json:"createCallsPerSecond"`
 }
 
 // MaxCallsInAnySecond is the most API calls that arrived within one second.
@@ -136,6 +141,7 @@ func (l *Ledger) account(name string) AccountLedger {
 			FailedPerKey:   make(map[string]int),
 			ReplaysPerKey:  make(map[string]int),
 			LabelsPerOrder: make(map[string]int),
+			CallsPerSecond: make(map[int64]int), CreateCallsPerSecond: make(map[int64]int),
 		}
 		l.Accounts[name] = a
 	}
@@ -164,6 +170,8 @@ func (s *Server) Ledger() Ledger {
 		a.FailedPerKey = copyMap(a.FailedPerKey)
 		a.ReplaysPerKey = copyMap(a.ReplaysPerKey)
 		a.LabelsPerOrder = copyMap(a.LabelsPerOrder)
+		a.CallsPerSecond = copyMap(a.CallsPerSecond)
+		a.CreateCallsPerSecond = copyMap(a.CreateCallsPerSecond)
 		l.Accounts[name] = a
 	}
 	return l
@@ -186,8 +194,10 @@ func (s *Server) countCallLocked(sec int64, account string, create bool, key str
 	if account != "" {
 		a := l.account(account)
 		a.Calls++
+		a.CallsPerSecond[sec]++
 		if create {
 			a.CreateCalls++
+			a.CreateCallsPerSecond[sec]++
 		}
 		l.Accounts[account] = a
 	}
