@@ -121,7 +121,11 @@ func chaosAccounts(t *testing.T, bin string) chaosResult {
 	env := []string{"FLEXLABEL_ACCOUNTS_FILE=" + file, "FLEXLABEL_RETRY_BASE=2s", "FLEXLABEL_RETRY_MAX=30s"}
 	w1 := e.startWorker("worker-1", env...)
 	e.startWorker("worker-2", env...)
-	require.Contains(t, w1.stderr(), `"account":"brand-c"`, "brand-c's refused token is reported at start")
+	// The tokens are checked once the worker runs, each on its account's
+	// budget.
+	require.Eventually(t, func() bool {
+		return strings.Contains(w1.stderr(), `"msg":"account's token refused`) && strings.Contains(w1.stderr(), `"account":"brand-c"`)
+	}, 10*time.Second, 20*time.Millisecond, "brand-c's refused token is reported at start: %s", w1.stderr())
 
 	keys := e.keys("k", 0, 60)
 	start := time.Now()
