@@ -218,3 +218,17 @@ func TestAccounts_TakeSlotForACallOfTheCommand(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "brand-z")
 }
+
+// The namespace's own account's lanes look for work at TaskCheckInterval
+// when the worker runs that account from its start, through Config.API or
+// an account named default; without it, once a second.
+func TestLanes_OwnAccountsLanesPollSlowlyOnlyWithoutIt(t *testing.T) {
+	t.Parallel()
+	api := worker.LabelAPI(nil)
+	assert.False(t, worker.OwnAtStart(worker.Config{Accounts: []worker.Account{{Name: "brand-a"}}}))
+	assert.False(t, worker.OwnAtStart(worker.Config{Accounts: []worker.Account{{Name: queue.DefaultAccount, API: api}}}))
+	c, err := flexapi.NewClient("http://127.0.0.1:1", "tok-x-SECRET-0000")
+	require.NoError(t, err)
+	assert.True(t, worker.OwnAtStart(worker.Config{Accounts: []worker.Account{{Name: queue.DefaultAccount, API: c}}}))
+	assert.True(t, worker.OwnAtStart(worker.Config{API: c, Accounts: []worker.Account{}}))
+}

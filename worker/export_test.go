@@ -25,3 +25,6 @@ func TakeIdle(ctx context.Context, b *Budget) (time.Duration, error) { return b.
 func Wait(ctx context.Context, b *Budget, lane queue.Lane) (time.Duration, error) {
 	return b.wait(ctx, lane)
 }
+
+// OwnAtStart is ownAtStart for tests in package worker_test.
+func OwnAtStart(cfg Config) bool { return ownAtStart(cfg) }

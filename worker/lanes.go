@@ -140,11 +140,26 @@ func (ls *lanes) ofQueue(qn string) *lane {
 // process for nothing.
 const idleTaskCheck = time.Second
 
+// ownAtStart reports whether the worker runs the namespace's own account
+// from its start: Config.API, or an account named default in
+// Config.Accounts.
+func ownAtStart(cfg Config) bool {
+	if cfg.API != nil {
+		return true
+	}
+	for _, a := range cfg.Accounts {
+		if a.Name == queue.DefaultAccount && a.API != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // add makes (does not start) a server of conc slots for the lane.
 func (l *lane) add(w *Worker, conc int) *asynq.Server {
 	cfg := w.cfg
 	check := cfg.TaskCheckInterval
-	if w.multi && cfg.API == nil && (l.name == "interactive" || l.name == "bulk") {
+	if !ownAtStart(cfg) && (l.name == "interactive" || l.name == "bulk") {
 		check = max(check, idleTaskCheck)
 	}
 	srv := asynq.NewServerFromRedisClient(w.st.Redis(), asynq.Config{
