@@ -351,13 +351,13 @@ func runAccounts(b *testing.B, accounts, workers, perAccount int) acctRun {
 		e.enqueue(b, a, keys(a, perAccount), queue.Bulk)
 	}
 	total := accounts * perAccount
-	cpu0, rc0 := procCPU(), redisCPU(e.rdb)
+	cpu0, rc0 := procCPU(), queuetest.RedisCPU(e.rdb)
 	start := time.Now()
 	e.startWorkers(b, workers, 50, 0)
 	backlog := e.sampleBacklog()
 	created := e.waitCreated(total, 60*time.Second+time.Duration(float64(perAccount)/acctRate*3)*time.Second)
 	r := acctRun{accounts: accounts, workers: workers, labels: created, took: time.Since(start), maxPending: backlog()}
-	r.procCPU, r.redisCPU = procCPU()-cpu0, redisCPU(e.rdb)-rc0
+	r.procCPU, r.redisCPU = procCPU()-cpu0, queuetest.RedisCPU(e.rdb)-rc0
 	r.cpuPerLabel = cpuPer(max(created, 1), r.procCPU, r.redisCPU)
 	e.stopWorkers()
 	if created < total {
@@ -389,12 +389,12 @@ func runOwnAccount(b *testing.B, workers, labels int, rate float64) (time.Durati
 	b.Helper()
 	e := newAcctEnv(b, 0, false)
 	e.enqueue(b, "", keys("own", labels), queue.Bulk)
-	cpu0, rc0 := procCPU(), redisCPU(e.rdb)
+	cpu0, rc0 := procCPU(), queuetest.RedisCPU(e.rdb)
 	start := time.Now()
 	e.startWorkers(b, workers, 50, rate)
 	created := e.waitCreated(labels, 60*time.Second+time.Duration(float64(labels)/rate*3)*time.Second)
 	took := time.Since(start)
-	cpu := cpuPer(max(created, 1), procCPU()-cpu0, redisCPU(e.rdb)-rc0)
+	cpu := cpuPer(max(created, 1), procCPU()-cpu0, queuetest.RedisCPU(e.rdb)-rc0)
 	e.stopWorkers()
 	return cpu, float64(created) / took.Seconds()
 }

@@ -1,28 +1,12 @@
 package worker_test
 
 import (
-	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 )
-
-// redisCommands is the commands the Redis server has processed (INFO
-// stats): every command a script runs counts, and so do the INFO calls.
-func redisCommands(rdb *redis.Client) int64 {
-	info, _ := rdb.Info(context.Background(), "stats").Result()
-	for _, l := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(l, "total_commands_processed:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	return 0
-}
 
 // idleCost is what an idle worker costs: Redis commands per second, and
 // the CPU per second of this process (the worker and the idle fake API)
@@ -49,11 +33,11 @@ func idleRun(b *testing.B, accounts int) idleCost {
 	e.tracking = true
 	e.startWorkers(b, 1, 50, acctRate)
 	time.Sleep(2 * time.Second)
-	c0, p0, r0 := redisCommands(e.rdb), procCPU(), redisCPU(e.rdb)
+	c0, p0, r0 := queuetest.RedisCommands(e.rdb), procCPU(), queuetest.RedisCPU(e.rdb)
 	start := time.Now()
 	time.Sleep(5 * time.Second)
 	took := time.Since(start).Seconds()
-	c1, p1, r1 := redisCommands(e.rdb), procCPU(), redisCPU(e.rdb)
+	c1, p1, r1 := queuetest.RedisCommands(e.rdb), procCPU(), queuetest.RedisCPU(e.rdb)
 	e.stopWorkers()
 	perSec := func(d time.Duration) time.Duration { return time.Duration(float64(d) / took) }
 	return idleCost{cmds: float64(c1-c0) / took, proc: perSec(p1 - p0), rds: perSec(r1 - r0)}

@@ -3,8 +3,6 @@ package worker_test
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"github.com/redis/go-redis/v9"
 	"io"
 	"net"
 	"net/http"
@@ -27,19 +25,6 @@ func procCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// redisCPU is the CPU time the Redis server has used (INFO cpu).
-func redisCPU(rdb *redis.Client) time.Duration {
-	info, _ := rdb.Info(context.Background(), "cpu").Result()
-	var tot float64
-	for _, l := range strings.Split(info, "\r\n") {
-		if strings.HasPrefix(l, "used_cpu_sys:") || strings.HasPrefix(l, "used_cpu_user:") {
-			f, _ := strconv.ParseFloat(l[strings.Index(l, ":")+1:], 64)
-			tot += f
-		}
-	}
-	return time.Duration(tot * float64(time.Second))
 }
 
 // cpuPer divides CPU time over n items.

@@ -432,7 +432,7 @@ func (e *benchEnv) drain(b *testing.B, prefix string, n int) (float64, time.Dura
 	e.enqueue(b, ks, queue.Bulk)
 	created := &createdCounter{n: int64(n), done: make(chan struct{})}
 	e.obs = created
-	cpu0, rc0 := procCPU(), redisCPU(e.rdb)
+	cpu0, rc0 := procCPU(), queuetest.RedisCPU(e.rdb)
 	start := time.Now()
 	e.startWorkers(b, 1, 50, 1e6)
 	select {
@@ -441,7 +441,7 @@ func (e *benchEnv) drain(b *testing.B, prefix string, n int) (float64, time.Dura
 		b.Fatalf("only %d of %d labels created within 120s", created.count.Load(), n)
 	}
 	rate := float64(n) / time.Since(start).Seconds()
-	cpu := cpuPer(n, procCPU()-cpu0, redisCPU(e.rdb)-rc0)
+	cpu := cpuPer(n, procCPU()-cpu0, queuetest.RedisCPU(e.rdb)-rc0)
 	e.stopWorkers()
 	e.obs = nil
 	e.waitCompleted(b, ks, 10*time.Second) // and every record says so
@@ -464,7 +464,7 @@ func rawAsynqDrain(b *testing.B, rdb *redis.Client, n int) (float64, time.Durati
 		Concurrency: 50, Queues: map[string]int{rawQ: 1}, TaskCheckInterval: 20 * time.Millisecond,
 		Logger: discardAsynq{}, LogLevel: asynq.ErrorLevel,
 	})
-	cpu0, rc0 := procCPU(), redisCPU(rdb)
+	cpu0, rc0 := procCPU(), queuetest.RedisCPU(rdb)
 	start := time.Now()
 	require.NoError(b, srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
 		if done.Add(1) == int64(n) {
@@ -474,7 +474,7 @@ func rawAsynqDrain(b *testing.B, rdb *redis.Client, n int) (float64, time.Durati
 	})))
 	<-finished
 	rate := float64(n) / time.Since(start).Seconds()
-	cpu := cpuPer(n, procCPU()-cpu0, redisCPU(rdb)-rc0)
+	cpu := cpuPer(n, procCPU()-cpu0, queuetest.RedisCPU(rdb)-rc0)
 	srv.Shutdown()
 	return rate, cpu
 }

@@ -130,19 +130,6 @@ func (p *benchProc) cpu() time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
-// benchRedisCPU is the CPU time the Redis server has used (INFO cpu).
-func benchRedisCPU(rdb *redis.Client) time.Duration {
-	info, _ := rdb.Info(context.Background(), "cpu").Result()
-	var tot float64
-	for _, l := range strings.Split(info, "\r\n") {
-		if strings.HasPrefix(l, "used_cpu_sys:") || strings.HasPrefix(l, "used_cpu_user:") {
-			f, _ := strconv.ParseFloat(l[strings.Index(l, ":")+1:], 64)
-			tot += f
-		}
-	}
-	return time.Duration(tot * float64(time.Second))
-}
-
 // procRun is what one run of runAccountProcs measured.
 type procRun struct {
 	workers, labels     int
@@ -229,7 +216,7 @@ func runAccountProcs(b *testing.B, bin string, workers int) procRun {
 	total := procAccounts * procPerAcct
 	env := []string{"REDIS_URL=" + rp.URL(), "FLEXLABEL_QUEUE=" + ns, "FLEXLABEL_LOG_FORMAT=json",
 		"FLEXLABEL_ACCOUNTS_FILE=" + accountsFile, "FLEXLABEL_CONCURRENCY=" + strconv.Itoa(procWorkerCPU)}
-	rc0, fc0 := benchRedisCPU(rdb), fake.cpu()
+	rc0, fc0 := queuetest.RedisCPU(rdb), fake.cpu()
 	start := time.Now()
 	ws := make([]*benchProc, workers)
 	for i := range ws {
@@ -281,7 +268,7 @@ func runAccountProcs(b *testing.B, bin string, workers int) procRun {
 	for _, w := range ws {
 		r.workerCPU += w.cpu()
 	}
-	r.redisCPU, r.fakeCPU = benchRedisCPU(rdb)-rc0, fake.cpu()-fc0
+	r.redisCPU, r.fakeCPU = queuetest.RedisCPU(rdb)-rc0, fake.cpu()-fc0
 	for _, w := range ws {
 		w.stop()
 	}

@@ -3,23 +3,20 @@ package hooks
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flexlabel/flexlabel/queue/queuetest"
 	"github.com/flexlabel/flexlabel/webhook"
 )
 
@@ -105,12 +102,12 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 				args[i] = id
 			}
 			hits.Store(0)
-			start, cpu0, rcpu0 := time.Now(), procCPU(), redisCPU(h.rdb)
+			start, cpu0, rcpu0 := time.Now(), procCPU(), queuetest.RedisCPU(h.rdb)
 			require.NoError(b, h.rdb.LPush(h.ctx, PendingKey(h.ns), args...).Err())
 			for hits.Load() < events || h.backlog() > 0 {
 				time.Sleep(2 * time.Millisecond)
 			}
-			rate, cpu, rcpu := float64(events)/time.Since(start).Seconds(), procCPU()-cpu0, redisCPU(h.rdb)-rcpu0
+			rate, cpu, rcpu := float64(events)/time.Since(start).Seconds(), procCPU()-cpu0, queuetest.RedisCPU(h.rdb)-rcpu0
 			require.EqualValues(b, events, hits.Load(), "every event delivered once")
 			return rate, cpu, rcpu
 		}
@@ -152,19 +149,6 @@ func procCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// redisCPU is the CPU time the Redis server has used (INFO cpu).
-func redisCPU(rdb redis.UniversalClient) time.Duration {
-	info, _ := rdb.Info(context.Background(), "cpu").Result()
-	var tot float64
-	for _, l := range strings.Split(info, "\r\n") {
-		if strings.HasPrefix(l, "used_cpu_sys:") || strings.HasPrefix(l, "used_cpu_user:") {
-			f, _ := strconv.ParseFloat(l[strings.Index(l, ":")+1:], 64)
-			tot += f
-		}
-	}
-	return time.Duration(tot * float64(time.Second))
 }
 
 // backlog is what is left to deliver: pending and leased events.

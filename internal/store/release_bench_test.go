@@ -107,7 +107,7 @@ func benchRelease(b *testing.B, accounts, releasers int) {
 
 	var released atomic.Int64
 	var wg sync.WaitGroup
-	cpu0 := redisCPUOf(rdb)
+	cpu0 := queuetest.RedisCPU(rdb)
 	start := time.Now()
 	deadline := start.Add(run)
 	for range releasers {
@@ -133,7 +133,7 @@ func benchRelease(b *testing.B, accounts, releasers int) {
 		}()
 	}
 	wg.Wait()
-	cpu := redisCPUOf(rdb) - cpu0
+	cpu := queuetest.RedisCPU(rdb) - cpu0
 	close(stop)
 	consumer.Wait()
 
@@ -177,17 +177,4 @@ func benchRelease(b *testing.B, accounts, releasers int) {
 	if math.IsNaN(jain) {
 		b.Fatal("no release counted")
 	}
-}
-
-// redisCPUOf is the CPU time the Redis server has used (INFO cpu).
-func redisCPUOf(rdb *redis.Client) time.Duration {
-	info, _ := rdb.Info(context.Background(), "cpu").Result()
-	var tot float64
-	for _, l := range strings.Split(info, "\r\n") {
-		if strings.HasPrefix(l, "used_cpu_sys:") || strings.HasPrefix(l, "used_cpu_user:") {
-			f, _ := strconv.ParseFloat(l[strings.Index(l, ":")+1:], 64)
-			tot += f
-		}
-	}
-	return time.Duration(tot * float64(time.Second))
 }
