@@ -60,8 +60,9 @@ func (a docAPI) GetLabels(ctx context.Context, ids ...string) ([]flexapi.LabelDo
 }
 
 // startDocWorkers starts n workers on one queue and budget, each with its
-// own client of one fake API, recorded in the ledger.
-func startDocWorkers(t *testing.T, n int, window time.Duration, l *docLedger) (*queue.Queue, *queuetest.Buffer) {
+// own client of one fake API, recorded in the ledger; size is their
+// URLBatchSize (0: the default).
+func startDocWorkers(t *testing.T, n int, window time.Duration, size int, l *docLedger) (*queue.Queue, *queuetest.Buffer) {
 	t.Helper()
 	rdb := redis.NewClient(queuetest.Redis(t))
 	t.Cleanup(func() { rdb.Close() })
@@ -77,7 +78,7 @@ func startDocWorkers(t *testing.T, n int, window time.Duration, l *docLedger) (*
 		w, err := worker.New(worker.Config{
 			Queue: q, API: docAPI{api, l, i}, Budget: budget, Concurrency: 4,
 			Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
-			URLBatchWindow: window,
+			URLBatchWindow: window, URLBatchSize: size,
 		})
 		require.NoError(t, err)
 		require.NoError(t, w.Start())
@@ -115,7 +116,7 @@ func waitURLs(t *testing.T, q *queue.Queue, keys []string, within time.Duration)
 func TestWorker_DocumentBatchesSpanTheFleet(t *testing.T) {
 	t.Parallel()
 	l := &docLedger{createdBy: map[string]int{}}
-	q, _ := startDocWorkers(t, 3, 2*time.Second, l)
+	q, _ := startDocWorkers(t, 3, 2*time.Second, 0, l)
 	keys := enqueueDocKeys(t, q, "fleet", 30)
 	waitURLs(t, q, keys, 30*time.Second)
 
@@ -142,12 +143,35 @@ func TestWorker_DocumentBatchesSpanTheFleet(t *testing.T) {
 	require.Zero(t, n)
 }
 
+// A full batch goes before its window: the fetch waits for the window, or
+// for the time the batch's missing labels take at the budget (1,000/s:
+// milliseconds), whichever is sooner, and asks again.
+func TestWorker_FullDocumentBatchGoesBeforeItsWindow(t *testing.T) {
+	t.Parallel()
+	l := &docLedger{createdBy: map[string]int{}}
+	q, _ := startDocWorkers(t, 2, time.Hour, 5, l)
+	// Part of a batch first: the fetchers see it pending and wait.
+	keys := enqueueDocKeys(t, q, "part", 3)
+	require.Eventually(t, func() bool {
+		n, err := q.PendingDocuments(context.Background())
+		return err == nil && n == 3
+	}, 10*time.Second, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	keys = append(keys, enqueueDocKeys(t, q, "full", 7)...)
+	waitURLs(t, q, keys, 30*time.Second)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.batches {
+		require.Len(t, b, 5, "only full batches before the hour: %v", l.batches)
+	}
+}
+
 // A batch the API answers without documents is not the end of those
 // labels' URLs: they are pending again and a later batch fetches them.
 func TestWorker_DocumentAnsweredWithoutURL_FetchedLater(t *testing.T) {
 	t.Parallel()
 	l := &docLedger{createdBy: map[string]int{}, blank: 1}
-	q, logs := startDocWorkers(t, 1, 50*time.Millisecond, l)
+	q, logs := startDocWorkers(t, 1, 50*time.Millisecond, 0, l)
 	keys := enqueueDocKeys(t, q, "later", 3)
 	waitURLs(t, q, keys, 60*time.Second)
 	l.mu.Lock()

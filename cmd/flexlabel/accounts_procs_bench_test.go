@@ -139,6 +139,8 @@ type procRun struct {
 	took                time.Duration
 	workerCPU, redisCPU time.Duration
 	fakeCPU             time.Duration
+	redisCmds           int64 // Redis's commands over the run (the benchmark's polling in)
+	top                 []queuetest.CommandStat
 }
 
 func (r procRun) cpuPerLabel() time.Duration {
@@ -147,10 +149,10 @@ func (r procRun) cpuPerLabel() time.Duration {
 
 func (r procRun) String() string {
 	sec := r.took.Seconds()
-	return fmt.Sprintf("%d accounts of %.1f/s (the API's limit %d/s), %d worker processes: calls/s ÷ budget min %.3f, median %.3f (%d busy seconds), Jain %.4f, %d 429s; %d labels in %s (%.0f/s); CPU %s per label (the workers %.2f cores, Redis %.2f; the fake API, not counted, %.2f)",
+	return fmt.Sprintf("%d accounts of %.1f/s (the API's limit %d/s), %d worker processes: calls/s ÷ budget min %.3f, median %.3f (%d busy seconds), Jain %.4f, %d 429s; %d labels in %s (%.0f/s); CPU %s per label (the workers %.2f cores, Redis %.2f; the fake API, not counted, %.2f); %.0f Redis commands/s",
 		procAccounts, procAcctRate, procAPILimit, r.workers, r.minRatio, r.medRatio, r.busy, r.jain, r.tooMany, r.labels,
 		r.took.Round(100*time.Millisecond), float64(r.labels)/sec, r.cpuPerLabel().Round(time.Microsecond),
-		r.workerCPU.Seconds()/sec, r.redisCPU.Seconds()/sec, r.fakeCPU.Seconds()/sec)
+		r.workerCPU.Seconds()/sec, r.redisCPU.Seconds()/sec, r.fakeCPU.Seconds()/sec, float64(r.redisCmds)/sec)
 }
 
 // runAccountProcs gives each account a backlog of procPerAcct bulk
@@ -216,7 +218,8 @@ func runAccountProcs(b *testing.B, bin string, workers int) procRun {
 	total := procAccounts * procPerAcct
 	env := []string{"REDIS_URL=" + rp.URL(), "FLEXLABEL_QUEUE=" + ns, "FLEXLABEL_LOG_FORMAT=json",
 		"FLEXLABEL_ACCOUNTS_FILE=" + accountsFile, "FLEXLABEL_CONCURRENCY=" + strconv.Itoa(procWorkerCPU)}
-	rc0, fc0 := queuetest.RedisCPU(rdb), fake.cpu()
+	rc0, fc0, cmds0 := queuetest.RedisCPU(rdb), fake.cpu(), queuetest.RedisCommands(rdb)
+	stats0 := queuetest.RedisCommandStats(rdb)
 	start := time.Now()
 	ws := make([]*benchProc, workers)
 	for i := range ws {
@@ -269,6 +272,8 @@ func runAccountProcs(b *testing.B, bin string, workers int) procRun {
 		r.workerCPU += w.cpu()
 	}
 	r.redisCPU, r.fakeCPU = queuetest.RedisCPU(rdb)-rc0, fake.cpu()-fc0
+	r.redisCmds = queuetest.RedisCommands(rdb) - cmds0
+	r.top = queuetest.TopCommands(stats0, queuetest.RedisCommandStats(rdb), 25)
 	for _, w := range ws {
 		w.stop()
 	}
@@ -341,7 +346,13 @@ func BenchmarkAccountsFairnessProcesses(b *testing.B) {
 				b.ReportMetric(r.jain, "jain_index")
 				b.ReportMetric(float64(r.tooMany), "429s")
 				b.ReportMetric(float64(r.cpuPerLabel().Nanoseconds())/1000, "cpu_µs/label")
+				b.ReportMetric(float64(r.redisCmds)/r.took.Seconds(), "redis_cmds/s")
 				b.Logf("%s", r)
+				var top strings.Builder
+				for _, c := range r.top {
+					fmt.Fprintf(&top, " %s %.0f/s %.0f ms/s;", c.Name, float64(c.Calls)/r.took.Seconds(), c.Time.Seconds()*1000/r.took.Seconds())
+				}
+				b.Logf("Redis's most time:%s", top.String())
 			}
 		})
 	}

@@ -70,8 +70,10 @@ end
 //
 // KEYS[1] pending  KEYS[2] lease  KEYS[3] turn
 // ARGV[1] token  ARGV[2] window ms  ARGV[3] batch size  ARGV[4] turn TTL ms
+// ARGV[5] the least ms between two new keys (0: no such bound)
 // Returns {1, 0} with the turn; {0, ms} without: ms until a batch may be
-// due (-1 when nothing is pending).
+// due (-1 when nothing is pending) — the oldest's window, or sooner the
+// time the missing keys take to come at one per ARGV[5] ms.
 var docTurnScript = redis.NewScript(docsLua + `
 local now = nowms()
 requeue(KEYS[1], KEYS[2], now)
@@ -80,8 +82,12 @@ if held > 0 then return {0, held} end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #first == 0 then return {0, -1} end
 local due = tonumber(first[2]) + tonumber(ARGV[2])
-if due > now and redis.call('ZCOUNT', KEYS[1], '-inf', now) < tonumber(ARGV[3]) then
-  return {0, due - now}
+local ready = redis.call('ZCOUNT', KEYS[1], '-inf', now)
+if due > now and ready < tonumber(ARGV[3]) then
+  local wait = due - now
+  local every = tonumber(ARGV[5])
+  if every > 0 then wait = math.min(wait, math.ceil((tonumber(ARGV[3]) - ready) * every)) end
+  return {0, wait}
 end
 redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[4])
 return {1, 0}
@@ -159,12 +165,14 @@ return 0
 // DocumentTurn asks for the turn of the next document batch: granted when
 // a batch is due (size keys fetchable, or the oldest fetchable for window)
 // and no other worker has the turn. Without it, wait says how long until a
-// batch may be due (a new label can make one due sooner), or is negative
-// when nothing is pending. The turn lasts ttl, or until ClaimDocuments or
-// ReleaseDocumentTurn with the same token.
-func (st *Store) DocumentTurn(ctx context.Context, token string, window time.Duration, size int, ttl time.Duration) (granted bool, wait time.Duration, err error) {
+// batch may be due, or is negative when nothing is pending: the oldest's
+// window, or sooner, when every > 0 (the least time between two new keys,
+// a label's budget interval: every key is a label created with a call),
+// the time the batch's missing keys take to come. The turn lasts ttl, or
+// until ClaimDocuments or ReleaseDocumentTurn with the same token.
+func (st *Store) DocumentTurn(ctx context.Context, token string, window time.Duration, size int, every, ttl time.Duration) (granted bool, wait time.Duration, err error) {
 	v, err := docTurnScript.Run(ctx, st.rdb, []string{st.docsPendingKey(), st.docsLeaseKey(), st.docsTurnKey()},
-		token, window.Milliseconds(), size, ttl.Milliseconds()).Int64Slice()
+		token, window.Milliseconds(), size, ttl.Milliseconds(), float64(every)/float64(time.Millisecond)).Int64Slice()
 	if err != nil {
 		return false, 0, fmt.Errorf("queue: asking for the document batch's turn: %w", err)
 	}

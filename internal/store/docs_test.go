@@ -36,7 +36,7 @@ func TestDocuments_CompletedLabelPendingUntilItsURLIsStored(t *testing.T) {
 	require.EqualValues(t, 2, pendingDocs(t, h))
 
 	// A full batch (2) is due at once, window or not.
-	ok, _, err := h.wst.DocumentTurn(ctx, "w1", time.Hour, 2, time.Minute)
+	ok, _, err := h.wst.DocumentTurn(ctx, "w1", time.Hour, 2, 0, time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok)
 	batch, err := h.wst.ClaimDocuments(ctx, "w1", 2, time.Minute)
@@ -55,18 +55,29 @@ func TestDocuments_TurnOnlyOnceABatchIsDue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h := newHookEnv(t, false, time.Hour)
-	ok, wait, err := h.wst.DocumentTurn(ctx, "w1", time.Hour, 100, time.Minute)
+	ok, wait, err := h.wst.DocumentTurn(ctx, "w1", time.Hour, 100, 0, time.Minute)
 	require.NoError(t, err)
 	require.False(t, ok)
 	require.Negative(t, wait, "nothing pending")
 
 	completedLabels(t, h, "k1")
-	ok, wait, err = h.wst.DocumentTurn(ctx, "w1", time.Hour, 100, time.Minute)
+	ok, wait, err = h.wst.DocumentTurn(ctx, "w1", time.Hour, 100, 0, time.Minute)
 	require.NoError(t, err)
 	require.False(t, ok, "one label, and it has not waited for the window")
 	require.Greater(t, wait, 59*time.Minute)
 
-	ok, _, err = h.wst.DocumentTurn(ctx, "w1", 0, 100, time.Minute)
+	// With labels at most one per 100 ms, the 99 missing take 9.9 s: the
+	// batch cannot fill sooner, nor be due later than its window.
+	ok, wait, err = h.wst.DocumentTurn(ctx, "w1", time.Hour, 100, 100*time.Millisecond, time.Minute)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.Equal(t, 9900*time.Millisecond, wait)
+	ok, wait, err = h.wst.DocumentTurn(ctx, "w1", 2*time.Second, 100, 100*time.Millisecond, time.Minute)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.InDelta(t, 2*time.Second, wait, float64(time.Second), "the window comes first")
+
+	ok, _, err = h.wst.DocumentTurn(ctx, "w1", 0, 100, 0, time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok, "its window has passed")
 }
@@ -79,7 +90,7 @@ func TestDocuments_OneTurnAtATime(t *testing.T) {
 	h := newHookEnv(t, false, time.Hour)
 	completedLabels(t, h, "k1", "k2", "k3")
 	turn := func(token string) bool {
-		ok, _, err := h.wst.DocumentTurn(ctx, token, 0, 2, time.Minute)
+		ok, _, err := h.wst.DocumentTurn(ctx, token, 0, 2, 0, time.Minute)
 		require.NoError(t, err)
 		return ok
 	}
