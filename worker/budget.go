@@ -23,7 +23,7 @@ import (
 // A job's way to its API call is one round trip: store.TakeSlot reads the
 // pause, takes the slot and counts the attempt in one script. Only the
 // worker it is given to takes slots and sets the pause: a Budget has no
-// exported methods.
+// exported methods (a call no worker makes takes its slot with TakeSlot).
 type Budget struct {
 	st       *store.Store
 	interval time.Duration
@@ -56,6 +56,21 @@ func newBudget(q *queue.Queue, rate float64) (*Budget, error) {
 		interval: time.Duration(float64(time.Second) / rate),
 		gates:    [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
 	}, nil
+}
+
+// TakeSlot blocks until the budget of q's account at rate calls per
+// second grants one API call that no worker makes — the worker command's
+// token check at start, doctor's — so that it never lands beside the
+// fleet's own calls at the API's limit. It goes first, as an interactive
+// label does. It fails when ctx ends, Redis cannot be reached or rate is
+// out of NewBudget's bounds.
+func TakeSlot(ctx context.Context, q *queue.Queue, rate float64) error {
+	b, err := NewBudget(q, rate)
+	if err != nil {
+		return err
+	}
+	_, err = b.wait(ctx, queue.Interactive)
+	return err
 }
 
 // wait blocks until the caller may make one API call, and returns how long it

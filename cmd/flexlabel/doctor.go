@@ -21,6 +21,7 @@ import (
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
 	"github.com/flexlabel/flexlabel/queue"
+	"github.com/flexlabel/flexlabel/worker"
 )
 
 // minRedisVersion is the oldest Redis asynq v0.26 supports.
@@ -40,7 +41,8 @@ func (a *app) doctorCmd() *cobra.Command {
 replication topology it sees (the server's role, the primary, its replicas with their
 lag, and in REDIS_URL's Sentinel form every sentinel, the master name and quorum), the
 namespace's queue sizes and dead letters, and the Flex Forward token, checked with
-one GET /couriers call. Each problem found is a line saying what to do.
+one GET /couriers call on a slot of the account's budget (so that it never pushes
+a fleet at its budget past the API's limit; at most 10 s is waited for it). Each problem found is a line saying what to do.
 
 Exit 0 if nothing is wrong, 1 if any problem was found, 2 if the configuration
 itself is invalid (every invalid variable is named).`,
@@ -177,17 +179,41 @@ func diagnose(ctx context.Context, cfg *config.Config) *doctorReport {
 		r.Config = append(r.Config, doctorSetting{Name: attr.Key, Value: attr.Value.String()})
 	}
 	diagnoseRedis(ctx, cfg, r)
+	// The token checks take their accounts' budget slots, when Redis
+	// answers: doctor is often run beside a fleet.
+	var q *queue.Queue
+	if r.Redis.Reachable {
+		rdb := cfg.NewRedisClient()
+		defer rdb.Close()
+		q, _ = queue.New(rdb, queue.Options{Namespace: cfg.Queue, MaxRetry: cfg.MaxRetry, Retention: cfg.ResultRetention})
+	}
 	if cfg.AccountsFile != "" {
-		diagnoseAccounts(ctx, cfg, r)
+		diagnoseAccounts(ctx, cfg, q, r)
 	} else {
-		diagnoseToken(ctx, cfg, r)
+		diagnoseToken(ctx, cfg, q, r)
 	}
 	return r
 }
 
+// tokenCheckSlot takes, for a token check, a slot of the budget of q's
+// account at rate calls per second: a check is flexlabel's one call
+// outside a worker's jobs, and one made beside a fleet at its budget went
+// past the API's limit (a 429 for it or for a label). With q nil (Redis
+// unreachable) there is no slot to take. It gives up after
+// tokenCheckTimeout (Redis away, or the budget paused by a 429), and the
+// caller checks anyway: the check is worth more than the slot.
+func tokenCheckSlot(ctx context.Context, q *queue.Queue, rate float64) error {
+	if q == nil {
+		return errors.New("Redis unreachable")
+	}
+	cctx, cancel := context.WithTimeout(ctx, tokenCheckTimeout)
+	defer cancel()
+	return worker.TakeSlot(cctx, q, rate)
+}
+
 // diagnoseAccounts reads FLEXLABEL_ACCOUNTS_FILE as the worker does and
 // checks each account's token with one GET /couriers.
-func diagnoseAccounts(ctx context.Context, cfg *config.Config, r *doctorReport) {
+func diagnoseAccounts(ctx context.Context, cfg *config.Config, q *queue.Queue, r *doctorReport) {
 	r.FlexForward.BaseURL = cfg.FlexForwardBaseURL
 	r.FlexForward.Token = "in FLEXLABEL_ACCOUNTS_FILE"
 	fa, err := loadAccounts(cfg, slog.New(slog.DiscardHandler))
@@ -200,6 +226,11 @@ func diagnoseAccounts(ctx context.Context, cfg *config.Config, r *doctorReport) 
 		d := doctorAccount{Name: a.Name, RateLimit: a.RateLimit, doctorAPI: doctorAPI{BaseURL: a.BaseURL}}
 		c, err := fa.client(a)
 		if err == nil {
+			if q != nil {
+				if qa, err := q.ForAccount(a.Name); err == nil {
+					_ = tokenCheckSlot(ctx, qa, a.RateLimit)
+				}
+			}
 			cctx, cancel := context.WithTimeout(ctx, min(cfg.APITimeout, tokenCheckTimeout))
 			_, err = c.GetCouriers(cctx)
 			cancel()
@@ -431,13 +462,14 @@ func parseVersion(v string) (major, minor int, ok bool) {
 	return major, minor, err1 == nil && err2 == nil
 }
 
-func diagnoseToken(ctx context.Context, cfg *config.Config, r *doctorReport) {
+func diagnoseToken(ctx context.Context, cfg *config.Config, q *queue.Queue, r *doctorReport) {
 	r.FlexForward.BaseURL = cfg.FlexForwardBaseURL
 	if cfg.FlexForwardToken == "" {
 		r.FlexForward.Token = "missing"
 		r.problem("FLEXFORWARD_TOKEN is not set: the worker needs it; set it to the Flex Forward API token for %s", cfg.FlexForwardBaseURL)
 		return
 	}
+	_ = tokenCheckSlot(ctx, q, cfg.RateLimit)
 	err := checkToken(ctx, cfg)
 	var ae *flexapi.APIError
 	var rl *flexapi.RateLimitError

@@ -23,8 +23,8 @@ func (a *app) workerCmd() *cobra.Command {
 		Short: "Process label jobs: call Flex Forward, retry what is transient, dead-letter what is not",
 		Long: `Process label jobs until SIGINT or SIGTERM, then stop taking jobs, let in-flight
 calls finish within FLEXLABEL_SHUTDOWN_TIMEOUT, and exit 0.
-Requires FLEXFORWARD_TOKEN, which it checks with one GET /couriers call before
-taking any job: a token Flex Forward refuses (401 or 403) exits 2; an API that
+Requires FLEXFORWARD_TOKEN, which it checks with one GET /couriers call, on a
+slot of the namespace's budget, before taking any job: a token Flex Forward refuses (401 or 403) exits 2; an API that
 is down or erroring at start is only a warning.
 With FLEXLABEL_ACCOUNTS_FILE it runs every account the file names (re-read
 every 2 s and on SIGHUP, no restart needed); each account's token is checked
@@ -42,13 +42,6 @@ at start, and one refused is reported without stopping the others.`,
 			fa, err := loadAccounts(cfg, log)
 			if err != nil {
 				return err
-			}
-			// With an accounts file, each account's token is checked once
-			// the worker runs (startWorker), on its budget.
-			if fa == nil {
-				if err := checkTokenAtStart(cmd.Context(), cfg, log); err != nil {
-					return err
-				}
 			}
 			return a.runWorker(cmd.Context(), cfg, log, fa)
 		},
@@ -118,6 +111,17 @@ func (a *app) runWorker(ctx context.Context, cfg *config.Config, log *slog.Logge
 		return err
 	}
 	defer d.Close()
+	// With an accounts file, each account's token is checked once the
+	// worker runs (startWorker), on its budget; FLEXFORWARD_TOKEN alone
+	// before it starts, on the namespace's budget if Redis answers.
+	if fa == nil {
+		if err := tokenCheckSlot(ctx, d.q, cfg.RateLimit); err != nil {
+			log.Debug("checking FLEXFORWARD_TOKEN without a budget slot", slog.String("error", err.Error()))
+		}
+		if err := checkTokenAtStart(ctx, cfg, log); err != nil {
+			return err
+		}
+	}
 	reg, rec := metrics.Registry(d.q, log)
 	// The health endpoints come first, so they answer while the worker
 	// waits for Redis (/readyz 503 until Redis answers).
