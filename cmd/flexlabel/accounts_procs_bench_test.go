@@ -273,7 +273,7 @@ func runAccountProcs(b *testing.B, bin string, workers int) procRun {
 	}
 	r.redisCPU, r.fakeCPU = queuetest.RedisCPU(rdb)-rc0, fake.cpu()-fc0
 	r.redisCmds = queuetest.RedisCommands(rdb) - cmds0
-	r.top = queuetest.TopCommands(stats0, queuetest.RedisCommandStats(rdb), 25)
+	r.top = queuetest.TopCommands(stats0, queuetest.RedisCommandStats(rdb), 8)
 	for _, w := range ws {
 		w.stop()
 	}
