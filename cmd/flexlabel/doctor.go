@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/flexlabel/flexlabel/config"
 	"github.com/flexlabel/flexlabel/flexapi"
+	"github.com/flexlabel/flexlabel/internal/accounts"
 	"github.com/flexlabel/flexlabel/queue"
 	"github.com/flexlabel/flexlabel/worker"
 )
@@ -42,7 +44,8 @@ replication topology it sees (the server's role, the primary, its replicas with 
 lag, and in REDIS_URL's Sentinel form every sentinel, the master name and quorum), the
 namespace's queue sizes and dead letters, and the Flex Forward token, checked with
 one GET /couriers call on a slot of the account's budget (so that it never pushes
-a fleet at its budget past the API's limit; at most 10 s is waited for it). Each problem found is a line saying what to do.
+a fleet at its budget past the API's limit; at most 10 s is waited for it). Each
+problem found is a line saying what to do.
 
 Exit 0 if nothing is wrong, 1 if any problem was found, 2 if the configuration
 itself is invalid (every invalid variable is named).`,
@@ -221,32 +224,57 @@ func diagnoseAccounts(ctx context.Context, cfg *config.Config, q *queue.Queue, r
 		r.problem("%s", err.Error())
 		return
 	}
-	r.Accounts = []doctorAccount{}
-	for _, a := range fa.live.Set().Accounts() {
-		d := doctorAccount{Name: a.Name, RateLimit: a.RateLimit, doctorAPI: doctorAPI{BaseURL: a.BaseURL}}
-		c, err := fa.client(a)
-		if err == nil {
-			if q != nil {
-				if qa, err := q.ForAccount(a.Name); err == nil {
-					_ = tokenCheckSlot(ctx, qa, a.RateLimit)
-				}
+	// Each account's check waits for a slot of its budget, up to an
+	// interval beside a busy fleet: 8 at a time, as the worker checks them,
+	// and reported in the file's order.
+	accs := fa.live.Set().Accounts()
+	r.Accounts = make([]doctorAccount, len(accs))
+	problems := make([]string, len(accs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, a := range accs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.Accounts[i], problems[i] = checkAccountToken(ctx, cfg, fa, q, a)
+		}()
+	}
+	wg.Wait()
+	for _, p := range problems {
+		if p != "" {
+			r.problem("%s", p)
+		}
+	}
+}
+
+// checkAccountToken checks one account's token with one GET /couriers on
+// a slot of its budget, and says the problem found, if any.
+func checkAccountToken(ctx context.Context, cfg *config.Config, fa *fleetAccounts, q *queue.Queue, a accounts.Account) (doctorAccount, string) {
+	d := doctorAccount{Name: a.Name, RateLimit: a.RateLimit, doctorAPI: doctorAPI{BaseURL: a.BaseURL}}
+	c, err := fa.client(a)
+	if err == nil {
+		if q != nil {
+			if qa, err := q.ForAccount(a.Name); err == nil {
+				_ = tokenCheckSlot(ctx, qa, a.RateLimit)
 			}
-			cctx, cancel := context.WithTimeout(ctx, min(cfg.APITimeout, tokenCheckTimeout))
-			_, err = c.GetCouriers(cctx)
-			cancel()
 		}
-		var ae *flexapi.APIError
-		switch {
-		case err == nil:
-			d.Token, d.HTTPStatus = "accepted", 200
-		case errors.As(err, &ae) && tokenRefused(ae.StatusCode):
-			d.Token, d.HTTPStatus = "refused", ae.StatusCode
-			r.problem("account %s: Flex Forward at %s answered %d: its token is wrong, revoked or for the other environment; fix it in FLEXLABEL_ACCOUNTS_FILE (re-read by the workers without a restart)", a.Name, a.BaseURL, ae.StatusCode)
-		default:
-			d.Token = "unchecked"
-			r.problem("account %s: its token could not be checked at %s (%v); run doctor again", a.Name, a.BaseURL, err)
-		}
-		r.Accounts = append(r.Accounts, d)
+		cctx, cancel := context.WithTimeout(ctx, min(cfg.APITimeout, tokenCheckTimeout))
+		_, err = c.GetCouriers(cctx)
+		cancel()
+	}
+	var ae *flexapi.APIError
+	switch {
+	case err == nil:
+		d.Token, d.HTTPStatus = "accepted", 200
+		return d, ""
+	case errors.As(err, &ae) && tokenRefused(ae.StatusCode):
+		d.Token, d.HTTPStatus = "refused", ae.StatusCode
+		return d, fmt.Sprintf("account %s: Flex Forward at %s answered %d: its token is wrong, revoked or for the other environment; fix it in FLEXLABEL_ACCOUNTS_FILE (re-read by the workers without a restart)", a.Name, a.BaseURL, ae.StatusCode)
+	default:
+		d.Token = "unchecked"
+		return d, fmt.Sprintf("account %s: its token could not be checked at %s (%v); run doctor again", a.Name, a.BaseURL, err)
 	}
 }
 

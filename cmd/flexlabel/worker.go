@@ -24,8 +24,9 @@ func (a *app) workerCmd() *cobra.Command {
 		Long: `Process label jobs until SIGINT or SIGTERM, then stop taking jobs, let in-flight
 calls finish within FLEXLABEL_SHUTDOWN_TIMEOUT, and exit 0.
 Requires FLEXFORWARD_TOKEN, which it checks with one GET /couriers call, on a
-slot of the namespace's budget, before taking any job: a token Flex Forward refuses (401 or 403) exits 2; an API that
-is down or erroring at start is only a warning.
+slot of the namespace's budget, before taking any job: a token Flex Forward
+refuses (401 or 403) exits 2; an API that is down or erroring at start is only
+a warning.
 With FLEXLABEL_ACCOUNTS_FILE it runs every account the file names (re-read
 every 2 s and on SIGHUP, no restart needed); each account's token is checked
 at start, and one refused is reported without stopping the others.`,
