@@ -56,7 +56,8 @@ const (
 	// documentPollMax is the sleep between asks for the turn while Redis
 	// fails.
 	documentPollMax = time.Second
-	// documentPollMin is the least sleep between two asks.
+	// documentPollMin is the least sleep between two asks without a batch
+	// between them.
 	documentPollMin = 10 * time.Millisecond
 )
 
@@ -117,10 +118,13 @@ func (f *documentFetcher) loop() {
 		} else {
 			failing = false
 		}
-		if wait < 0 {
+		switch {
+		case wait < 0:
 			wait = f.idleWait()
+		case wait > 0: // 0: a batch went; ask again at once
+			wait = max(wait, documentPollMin)
 		}
-		if sleep(ctx, max(wait, documentPollMin)) != nil {
+		if sleep(ctx, wait) != nil {
 			return
 		}
 	}
